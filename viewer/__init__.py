@@ -1,0 +1,1 @@
+"""Fragment: end-to-end encrypted photo album links."""

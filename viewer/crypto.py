@@ -1,0 +1,499 @@
+"""Format v1: the keys, wrappings and blob encryption shared with the browser.
+
+This module is the Python half of the byte-level contract in ``docs/format.md``;
+``static/js/crypto.js`` is the other half, and both are tested against the same
+vectors. It touches neither Flask nor files: bytes in, bytes out.
+
+Primitives all come from libsodium (through PyNaCl), so that the browser can use
+the very same functions from libsodium.js:
+
+* XChaCha20-Poly1305-IETF for every encryption. Its 192-bit nonce may be chosen
+  at random without a birthday worry (libsodium docs, "XChaCha20-Poly1305
+  construction").
+* BLAKE2b for hashing and ``crypto_kdf_derive_from_key`` for subkeys, written
+  out here as BLAKE2b with salt and personalisation exactly as libsodium does it
+  (libsodium ``src/libsodium/crypto_kdf/blake2b/kdf_blake2b.c``).
+* Argon2id13 (``crypto_pwhash``) for the password factor.
+* Ed25519 for the unlock proof, so the server keeps a public key as verifier and
+  never anything that could stand in for the link secret.
+
+Blobs use the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár,
+"Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", 2015),
+as age does (age-encryption.org/v1, "Payload"): fixed-size chunks, a nonce made
+of a per-blob random prefix and the chunk counter, and a last-chunk flag, so
+truncation, reordering and splicing fail while any chunk decrypts on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import re
+import struct
+import unicodedata
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+from nacl import bindings as sodium
+from nacl.exceptions import BadSignatureError, CryptoError
+
+FORMAT_VERSION = 1
+
+ID_BYTES = 16  # 128-bit random ids: album, file, link (DESIGN.md: link_id >= 128 bits)
+KEY_BYTES = 32
+NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
+TAG_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES  # 16
+SALT_BYTES = 16  # crypto_pwhash_SALTBYTES
+SIGNATURE_BYTES = 64
+
+ARGON2ID13 = sodium.crypto_pwhash_ALG_ARGON2ID13
+# Defaults for new password links: libsodium's "interactive" memory with one more
+# pass. 64 MiB stays usable on phones; the salt and cost travel with the link, so
+# they can rise later without breaking old links.
+PW_OPSLIMIT = 3
+PW_MEMLIMIT = 64 * 1024 * 1024
+# Floors the server accepts, so an owner cannot publish a trivially guessable factor.
+PW_OPSLIMIT_MIN = 1
+PW_MEMLIMIT_MIN = 8 * 1024
+# Ceilings, so a link cannot make every visitor's browser run out of memory.
+PW_OPSLIMIT_MAX = 10
+PW_MEMLIMIT_MAX = 1024 * 1024 * 1024
+
+KDF_CONTEXT_LINK = b"fraglink"
+SUBKEY_WRAP = 1
+SUBKEY_ACCESS = 2
+
+AD_ALBUM_KEY = b"fragment/v1/album-key\x00"
+AD_FILE_KEY = b"fragment/v1/file-key\x00"
+AD_ALBUM_META = b"fragment/v1/album-meta\x00"
+AD_FILE_META = b"fragment/v1/file-meta\x00"
+PROOF_PREFIX = b"fragment/v1/unlock\x00"
+
+BLOB_MAGIC = b"FRB1"
+BLOB_HEADER_BYTES = 24  # magic(4) | chunk_size u32be(4) | nonce prefix(16)
+BLOB_PREFIX_BYTES = 16
+# 64 KiB chunks: a thumb fits in one or two, a Range request wastes at most
+# 128 KiB, and per-chunk overhead is 0.02 %. The size is in each blob's header,
+# so a later measurement can change it without a format bump.
+DEFAULT_CHUNK_SIZE = 64 * 1024
+MIN_CHUNK_SIZE = 1024
+MAX_CHUNK_SIZE = 4 * 1024 * 1024
+
+BLOB_KINDS = {"thumb": 1, "preview": 2, "original": 3}
+
+
+class FormatError(ValueError):
+    """Input that is not well-formed format v1 (bad length, encoding, header)."""
+
+
+class DecryptionError(Exception):
+    """Authentication failed: a wrong key, or tampered, truncated or reordered data."""
+
+
+# --- encodings --------------------------------------------------------------
+
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def b64e(data: bytes) -> str:
+    """Base64url without padding (RFC 4648 section 5), as used everywhere in v1."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64d(text: str, length: int | None = None) -> bytes:
+    """Decode canonical unpadded base64url, optionally of an exact byte length."""
+    if not isinstance(text, str) or not _B64URL.match(text) or len(text) % 4 == 1:
+        raise FormatError("not base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex guards
+        raise FormatError("not base64url") from exc
+    # Only one spelling per value, so ids compare as strings (no trailing bits).
+    if b64e(data) != text:
+        raise FormatError("not canonical base64url")
+    if length is not None and len(data) != length:
+        raise FormatError(f"expected {length} bytes, got {len(data)}")
+    return data
+
+
+def new_id() -> str:
+    """A fresh random 128-bit id, base64url (22 characters)."""
+    return b64e(os.urandom(ID_BYTES))
+
+
+def is_id(text: object) -> bool:
+    """True if text is a well-formed v1 id."""
+    try:
+        b64d(text, ID_BYTES)  # type: ignore[arg-type]
+    except FormatError:
+        return False
+    return True
+
+
+def random_key() -> bytes:
+    """32 random bytes for AK, FK or a link secret."""
+    return os.urandom(KEY_BYTES)
+
+
+# --- primitives ---------------------------------------------------------------
+
+
+def kdf(master: bytes, subkey_id: int, context: bytes, length: int = KEY_BYTES) -> bytes:
+    """libsodium crypto_kdf_derive_from_key (BLAKE2b with salt and personal)."""
+    if len(master) != KEY_BYTES or len(context) != 8:
+        raise FormatError("kdf needs a 32-byte key and an 8-byte context")
+    return sodium.crypto_generichash_blake2b_salt_personal(
+        b"",
+        digest_size=length,
+        key=master,
+        salt=struct.pack("<Q", subkey_id) + bytes(8),
+        person=context + bytes(8),
+    )
+
+
+def seal(key: bytes, plaintext: bytes, ad: bytes, nonce: bytes | None = None) -> bytes:
+    """nonce(24) || XChaCha20-Poly1305(plaintext, ad) with a random nonce."""
+    nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
+    return nonce + sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, nonce, key)
+
+
+def open_sealed(key: bytes, sealed: bytes, ad: bytes) -> bytes:
+    """Inverse of seal; DecryptionError if anything was changed."""
+    if len(sealed) < NONCE_BYTES + TAG_BYTES:
+        raise DecryptionError("sealed data is too short")
+    try:
+        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+            sealed[NONCE_BYTES:], ad, sealed[:NONCE_BYTES], key
+        )
+    except CryptoError as exc:
+        raise DecryptionError("authentication failed") from exc
+
+
+# --- links --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasswordParams:
+    """The public Argon2id parameters of a password link."""
+
+    salt: bytes
+    opslimit: int = PW_OPSLIMIT
+    memlimit: int = PW_MEMLIMIT
+
+    @classmethod
+    def new(cls, opslimit: int = PW_OPSLIMIT, memlimit: int = PW_MEMLIMIT) -> "PasswordParams":
+        """Fresh parameters with a random salt."""
+        return cls(os.urandom(SALT_BYTES), opslimit, memlimit)
+
+    def to_json(self) -> dict:
+        """The shape the API carries."""
+        return {"alg": "argon2id13", "salt": b64e(self.salt), "opslimit": self.opslimit, "memlimit": self.memlimit}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "PasswordParams":
+        """Parse and bound-check the API shape."""
+        try:
+            if data.get("alg", "argon2id13") != "argon2id13":
+                raise FormatError("unknown password algorithm")
+            params = cls(b64d(data["salt"], SALT_BYTES), int(data["opslimit"]), int(data["memlimit"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"bad password parameters: {exc}") from exc
+        if not PW_OPSLIMIT_MIN <= params.opslimit <= PW_OPSLIMIT_MAX:
+            raise FormatError("password opslimit out of range")
+        if not PW_MEMLIMIT_MIN <= params.memlimit <= PW_MEMLIMIT_MAX:
+            raise FormatError("password memlimit out of range")
+        return params
+
+
+def normalize_password(password: str) -> bytes:
+    """UTF-8 of the NFC form, so the same password typed on any device matches."""
+    return unicodedata.normalize("NFC", password).encode("utf-8")
+
+
+def password_factor(password: str, params: PasswordParams) -> bytes:
+    """pw_factor = Argon2id13(password, salt, cost), 32 bytes."""
+    return sodium.crypto_pwhash_alg(
+        KEY_BYTES, normalize_password(password), params.salt, params.opslimit, params.memlimit, ARGON2ID13
+    )
+
+
+@dataclass(frozen=True)
+class LinkKeys:
+    """The subkeys a link secret (and password factor) yields."""
+
+    wrap_key: bytes
+    access_seed: bytes
+    verifier: bytes  # Ed25519 public key of access_seed; the only thing the server keeps
+    signing_key: bytes  # libsodium's 64-byte secret key (seed || public key)
+
+
+def link_keys(link_secret: bytes, pw_factor: bytes = b"") -> LinkKeys:
+    """Derive wrap and access keys from link_secret || pw_factor (docs/format.md, "Link keys")."""
+    if len(link_secret) != KEY_BYTES or len(pw_factor) not in (0, KEY_BYTES):
+        raise FormatError("bad link secret or password factor length")
+    master = sodium.crypto_generichash_blake2b_salt_personal(link_secret + pw_factor, digest_size=KEY_BYTES)
+    wrap_key = kdf(master, SUBKEY_WRAP, KDF_CONTEXT_LINK)
+    access_seed = kdf(master, SUBKEY_ACCESS, KDF_CONTEXT_LINK)
+    verifier, signing_key = sodium.crypto_sign_seed_keypair(access_seed)
+    return LinkKeys(wrap_key, access_seed, verifier, signing_key)
+
+
+def proof_message(link_id: str, challenge: str) -> bytes:
+    """What the client signs to unlock: prefix || link_id bytes || challenge (ASCII)."""
+    return PROOF_PREFIX + b64d(link_id, ID_BYTES) + challenge.encode("ascii")
+
+
+def sign_proof(keys: LinkKeys, link_id: str, challenge: str) -> str:
+    """The unlock proof: a detached Ed25519 signature, base64url."""
+    signed = sodium.crypto_sign(proof_message(link_id, challenge), keys.signing_key)
+    return b64e(signed[:SIGNATURE_BYTES])
+
+
+def verify_proof(verifier: bytes, link_id: str, challenge: str, signature: str) -> bool:
+    """Check an unlock proof against the stored verifier."""
+    try:
+        sig = b64d(signature, SIGNATURE_BYTES)
+        sodium.crypto_sign_open(sig + proof_message(link_id, challenge), verifier)
+    except (FormatError, BadSignatureError, UnicodeEncodeError, ValueError):
+        return False
+    return True
+
+
+def wrap_album_key(wrap_key: bytes, album_key: bytes, link_id: str, nonce: bytes | None = None) -> bytes:
+    """AK sealed for one link: the copy a revocation deletes."""
+    return seal(wrap_key, album_key, AD_ALBUM_KEY + b64d(link_id, ID_BYTES), nonce)
+
+
+def unwrap_album_key(wrap_key: bytes, wrapped: bytes, link_id: str) -> bytes:
+    """Recover AK from a link's wrapped copy."""
+    return open_sealed(wrap_key, wrapped, AD_ALBUM_KEY + b64d(link_id, ID_BYTES))
+
+
+def encode_link_secret(secret: bytes) -> str:
+    """The fragment: base64url of the 32-byte link secret."""
+    return b64e(secret)
+
+
+def decode_link_secret(fragment: str) -> bytes:
+    """Parse the fragment; FormatError for anything but 32 bytes of base64url."""
+    return b64d(fragment, KEY_BYTES)
+
+
+# --- album and file keys and metadata ------------------------------------------
+
+
+def wrap_file_key(album_key: bytes, file_key: bytes, album_id: str, file_id: str, nonce: bytes | None = None) -> bytes:
+    """FK sealed under AK, bound to its album and file ids."""
+    return seal(album_key, file_key, AD_FILE_KEY + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES), nonce)
+
+
+def unwrap_file_key(album_key: bytes, wrapped: bytes, album_id: str, file_id: str) -> bytes:
+    """Recover FK."""
+    return open_sealed(album_key, wrapped, AD_FILE_KEY + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES))
+
+
+def _dump(meta: dict) -> bytes:
+    return json.dumps(meta, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def _load(data: bytes) -> dict:
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormatError("metadata is not UTF-8 JSON") from exc
+    if not isinstance(meta, dict) or meta.get("v") != FORMAT_VERSION:
+        raise FormatError("metadata is not a v1 object")
+    return meta
+
+
+def seal_album_meta(album_key: bytes, album_id: str, meta: dict, nonce: bytes | None = None) -> bytes:
+    """Album metadata (title, description, cover) sealed under AK."""
+    return seal(album_key, _dump({"v": FORMAT_VERSION, **meta}), AD_ALBUM_META + b64d(album_id, ID_BYTES), nonce)
+
+
+def open_album_meta(album_key: bytes, album_id: str, sealed: bytes) -> dict:
+    """Decrypt and parse album metadata."""
+    return _load(open_sealed(album_key, sealed, AD_ALBUM_META + b64d(album_id, ID_BYTES)))
+
+
+def seal_file_meta(file_key: bytes, album_id: str, file_id: str, meta: dict, nonce: bytes | None = None) -> bytes:
+    """File metadata (name, type, size, dates, uploader...) sealed under FK."""
+    ad = AD_FILE_META + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES)
+    return seal(file_key, _dump({"v": FORMAT_VERSION, **meta}), ad, nonce)
+
+
+def open_file_meta(file_key: bytes, album_id: str, file_id: str, sealed: bytes) -> dict:
+    """Decrypt and parse file metadata."""
+    ad = AD_FILE_META + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES)
+    return _load(open_sealed(file_key, sealed, ad))
+
+
+# --- blobs (STREAM) ---------------------------------------------------------------
+
+
+def chunk_count(plain_size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+    """Chunks for a plaintext: at least one, so an empty blob still has a last chunk."""
+    return max(1, -(-plain_size // chunk_size))
+
+
+def ciphertext_size(plain_size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+    """Blob length for a plaintext length."""
+    return BLOB_HEADER_BYTES + plain_size + TAG_BYTES * chunk_count(plain_size, chunk_size)
+
+
+def plaintext_size(blob_size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+    """Plaintext length for a blob length; FormatError if no plaintext has that blob length."""
+    body = blob_size - BLOB_HEADER_BYTES
+    if body < TAG_BYTES:
+        raise FormatError("blob is too short")
+    chunks = -(-body // (chunk_size + TAG_BYTES))
+    plain = body - TAG_BYTES * chunks
+    if plain < 0 or ciphertext_size(plain, chunk_size) != blob_size:
+        raise FormatError("blob length is impossible for its chunk size")
+    return plain
+
+
+@dataclass(frozen=True)
+class BlobHeader:
+    """The 24 bytes that open every blob."""
+
+    chunk_size: int
+    prefix: bytes
+
+    def to_bytes(self) -> bytes:
+        """Serialise."""
+        return BLOB_MAGIC + struct.pack(">I", self.chunk_size) + self.prefix
+
+    @classmethod
+    def parse(cls, data: bytes) -> "BlobHeader":
+        """Parse and check magic and chunk size."""
+        if len(data) < BLOB_HEADER_BYTES or data[:4] != BLOB_MAGIC:
+            raise FormatError("not a v1 blob (bad magic)")
+        (chunk_size,) = struct.unpack(">I", data[4:8])
+        if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+            raise FormatError("blob chunk size out of range")
+        return cls(chunk_size, bytes(data[8:BLOB_HEADER_BYTES]))
+
+
+def _kind_byte(kind: str) -> bytes:
+    try:
+        return bytes([BLOB_KINDS[kind]])
+    except KeyError:
+        raise FormatError(f"unknown blob kind {kind!r}") from None
+
+
+def _chunk_nonce(header: BlobHeader, index: int) -> bytes:
+    return header.prefix + struct.pack(">Q", index)
+
+
+def _chunk_ad(header: BlobHeader, file_id: str, kind: str, last: bool) -> bytes:
+    return header.to_bytes() + b64d(file_id, ID_BYTES) + _kind_byte(kind) + (b"\x01" if last else b"\x00")
+
+
+def encrypt_chunk(file_key: bytes, file_id: str, kind: str, header: BlobHeader, index: int, chunk: bytes, last: bool) -> bytes:
+    """Encrypt one chunk of a blob."""
+    return sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        chunk, _chunk_ad(header, file_id, kind, last), _chunk_nonce(header, index), file_key
+    )
+
+
+def decrypt_chunk(file_key: bytes, file_id: str, kind: str, header: BlobHeader, index: int, chunk: bytes, last: bool) -> bytes:
+    """Decrypt one chunk on its own: the basis of random access."""
+    try:
+        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+            chunk, _chunk_ad(header, file_id, kind, last), _chunk_nonce(header, index), file_key
+        )
+    except CryptoError as exc:
+        raise DecryptionError(f"chunk {index} failed to authenticate") from exc
+
+
+def _read_full(stream: BinaryIO, size: int) -> bytes:
+    parts, want = [], size
+    while want:
+        part = stream.read(want)
+        if not part:
+            break
+        parts.append(part)
+        want -= len(part)
+    return b"".join(parts)
+
+
+def encrypt_blob(
+    file_key: bytes,
+    file_id: str,
+    kind: str,
+    stream: BinaryIO,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    prefix: bytes | None = None,
+) -> Iterator[bytes]:
+    """Yield the header, then each encrypted chunk, reading the plaintext once."""
+    header = BlobHeader(chunk_size, os.urandom(BLOB_PREFIX_BYTES) if prefix is None else prefix)
+    yield header.to_bytes()
+    index, current = 0, _read_full(stream, chunk_size)
+    while True:
+        # Read one chunk ahead: the last chunk is only known once the next read is empty.
+        following = _read_full(stream, chunk_size) if len(current) == chunk_size else b""
+        last = not following
+        yield encrypt_chunk(file_key, file_id, kind, header, index, current, last)
+        if last:
+            return
+        index, current = index + 1, following
+
+
+def encrypt_blob_bytes(file_key: bytes, file_id: str, kind: str, data: bytes, **kwargs) -> bytes:
+    """encrypt_blob for data already in memory."""
+    return b"".join(encrypt_blob(file_key, file_id, kind, io.BytesIO(data), **kwargs))
+
+
+def decrypt_blob(file_key: bytes, file_id: str, kind: str, stream: BinaryIO) -> Iterator[bytes]:
+    """Yield plaintext chunks; DecryptionError on any tampering, truncation or trailing data."""
+    header = BlobHeader.parse(_read_full(stream, BLOB_HEADER_BYTES))
+    size = header.chunk_size + TAG_BYTES
+    index, current = 0, _read_full(stream, size)
+    if len(current) < TAG_BYTES:
+        raise DecryptionError("blob is truncated (no chunks)")
+    while True:
+        following = _read_full(stream, size) if len(current) == size else b""
+        last = not following
+        yield decrypt_chunk(file_key, file_id, kind, header, index, current, last)
+        if last:
+            return
+        index, current = index + 1, following
+
+
+def decrypt_blob_bytes(file_key: bytes, file_id: str, kind: str, blob: bytes) -> bytes:
+    """decrypt_blob for a blob already in memory."""
+    return b"".join(decrypt_blob(file_key, file_id, kind, io.BytesIO(blob)))
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Which ciphertext bytes hold a plaintext range [start, end)."""
+
+    first: int  # first chunk index
+    last: int  # last chunk index (inclusive)
+    ct_start: int  # byte offset in the blob
+    ct_end: int  # exclusive
+    skip: int  # plaintext bytes to drop from the first chunk
+
+
+def chunk_span(start: int, end: int, blob_size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ChunkSpan:
+    """Map a plaintext byte range to the chunks that hold it, for a Range request."""
+    plain = plaintext_size(blob_size, chunk_size)
+    if not 0 <= start < end <= plain:
+        raise FormatError("range outside the plaintext")
+    first, last = start // chunk_size, (end - 1) // chunk_size
+    stride = chunk_size + TAG_BYTES
+    ct_start = BLOB_HEADER_BYTES + first * stride
+    ct_end = min(BLOB_HEADER_BYTES + (last + 1) * stride, blob_size)
+    return ChunkSpan(first, last, ct_start, ct_end, start - first * chunk_size)
+
+
+def check_blob_shape(head: bytes, blob_size: int) -> BlobHeader:
+    """What the server can check without keys: magic, chunk size, and a possible length."""
+    header = BlobHeader.parse(head)
+    plaintext_size(blob_size, header.chunk_size)
+    return header
