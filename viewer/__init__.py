@@ -1,1 +1,41 @@
-"""Fragment: end-to-end encrypted photo album links."""
+"""Fragment: end-to-end encrypted photo album links.
+
+``create_app`` is the application factory (Flask docs, "Application Factories"):
+settings come from ``config.load`` (the environment, once), and each concern
+registers itself from its own module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, with `overrides` (tests) on top."""
+    from . import api_owner, api_public, commands, config, db, errors, headers, pages, storage
+
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    settings = config.load(overrides=overrides)
+    if not settings["SECRET_KEY"]:
+        settings["SECRET_KEY"] = config.secret_key(Path(settings["DATA_DIR"]))
+    app.config.update(settings)
+    # Werkzeug refuses larger bodies before a view reads them; the views check
+    # their own, smaller limits too, with a clearer message.
+    app.config["MAX_CONTENT_LENGTH"] = max(settings["UPLOAD_PART_BYTES"], settings["MAX_JSON_BYTES"]) + 1024
+    app.json.sort_keys = False
+
+    Path(settings["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    app.extensions["fragment.store"] = storage.store_from_config(settings)
+    errors.init_app(app)
+    headers.init_app(app)
+    app.register_blueprint(api_owner.bp)
+    app.register_blueprint(api_public.bp)
+    app.register_blueprint(pages.bp)
+    commands.init_app(app)
+    return app

@@ -1,0 +1,107 @@
+"""Build albums, files and links through the API in-process, the way the owner's tool does.
+
+These helpers seal and wrap with viewer/crypto.py, so the API tests exercise the
+real format. Passwords use libsodium's smallest allowed cost to keep tests quick.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from viewer import crypto
+
+FAST_PW = {"opslimit": crypto.PW_OPSLIMIT_MIN, "memlimit": crypto.PW_MEMLIMIT_MIN}
+
+
+def b64(data: bytes) -> str:
+    return crypto.b64e(data)
+
+
+@dataclass
+class Owner:
+    """An owner talking to a Flask test client with an owner token."""
+
+    client: object
+    token: str
+    albums: dict = field(default_factory=dict)
+
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def call(self, method: str, path: str, **kwargs):
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def album(self, title: str = "Holiday") -> tuple[str, bytes]:
+        album_id, ak = crypto.new_id(), crypto.random_key()
+        meta = crypto.seal_album_meta(ak, album_id, {"v": 1, "title": title})
+        response = self.call("POST", "/api/owner/albums", json={"album_id": album_id, "meta": b64(meta)})
+        assert response.status_code == 201, response.json
+        return album_id, ak
+
+    def file_payload(self, album_id: str, ak: bytes, original: bytes, name: str = "a.jpg") -> tuple[dict, dict]:
+        """The reserve body and the three encrypted blobs of a file."""
+        file_id, fk = crypto.new_id(), crypto.random_key()
+        blobs = {
+            "thumb": crypto.encrypt_blob_bytes(fk, file_id, "thumb", b"thumb of " + name.encode()),
+            "preview": crypto.encrypt_blob_bytes(fk, file_id, "preview", b"preview of " + name.encode()),
+            "original": crypto.encrypt_blob_bytes(fk, file_id, "original", original),
+        }
+        meta = crypto.seal_file_meta(fk, album_id, file_id, {"v": 1, "name": name, "size": len(original)})
+        body = {
+            "file_id": file_id,
+            "wrapped_key": b64(crypto.wrap_file_key(ak, fk, album_id, file_id)),
+            "meta": b64(meta),
+            "blobs": {kind: len(blob) for kind, blob in blobs.items()},
+        }
+        return body, blobs
+
+    def add_file(self, album_id: str, ak: bytes, original: bytes, name: str = "a.jpg") -> str:
+        """Reserve, send and complete one file; return its id."""
+        body, blobs = self.file_payload(album_id, ak, original, name)
+        base = f"/api/owner/albums/{album_id}/files"
+        response = self.call("POST", base, json=body)
+        assert response.status_code == 201, response.json
+        for kind, blob in blobs.items():
+            response = self.call("PUT", f"{base}/{body['file_id']}/blobs/{kind}", data=blob)
+            assert response.status_code == 200, response.json
+        response = self.call("POST", f"{base}/{body['file_id']}/complete")
+        assert response.status_code == 200, response.json
+        return body["file_id"]
+
+    def link(self, album_id: str, ak: bytes, password: str | None = None, **settings) -> tuple[str, bytes]:
+        """Create a link; return its id and secret."""
+        link_id, secret = crypto.new_id(), os.urandom(32)
+        params = crypto.PasswordParams.new(**FAST_PW) if password else None
+        keys = crypto.link_keys(secret, crypto.password_factor(password, params) if params else b"")
+        body = {
+            "link_id": link_id,
+            "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+            "verifier": b64(keys.verifier),
+            "password": params.to_json() if params else None,
+            **settings,
+        }
+        response = self.call("POST", f"/api/owner/albums/{album_id}/links", json=body)
+        assert response.status_code == 201, response.json
+        return link_id, secret
+
+
+def unlock(client, link_id: str, secret: bytes, password: str | None = None, device_token: str | None = None):
+    """Run the public unlock exchange; return the unlock response."""
+    info = client.get(f"/api/links/{link_id}").json
+    factor = b""
+    if password is not None:
+        factor = crypto.password_factor(password, crypto.PasswordParams.from_json(info["password"]))
+    keys = crypto.link_keys(secret, factor)
+    challenge = client.post(f"/api/links/{link_id}/challenge")
+    if challenge.status_code != 200:
+        return challenge
+    text = challenge.json["challenge"]
+    proof = crypto.sign_proof(keys, link_id, text)
+    return client.post(f"/api/links/{link_id}/unlock", json={"challenge": text, "proof": proof, "device_token": device_token})
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}

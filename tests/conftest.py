@@ -1,0 +1,85 @@
+"""Shared fixtures: the app in-process (SQLite, or PostgreSQL started here) and a live gunicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import servers
+from api_helpers import Owner
+
+from viewer import create_app
+
+# CI sets this: a missing service (ffmpeg, PostgreSQL) is then a failure, not a skip.
+REQUIRE = os.environ.get("FRAGMENT_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """One PostgreSQL server for the whole run."""
+    # Not under pytest's tmp folder: that is private to root, and PostgreSQL runs as its own user.
+    base = Path(tempfile.mkdtemp(prefix="fragment-pg-"))
+    try:
+        context = servers.postgres(base)
+        url = context.__enter__()
+    except (RuntimeError, OSError) as exc:
+        if REQUIRE:
+            raise
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    yield url
+    context.__exit__(None, None, None)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _fresh_pg_schema(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    from viewer.db import Base
+
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request, tmp_path):
+    """The app on a fresh data folder, with SQLite or a real PostgreSQL."""
+    overrides = {"DATA_DIR": str(tmp_path / "data"), "SECRET_KEY": "test-secret"}
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        _fresh_pg_schema(url)
+        overrides["DATABASE_URL"] = url
+    marker = request.node.get_closest_marker("settings")
+    if marker:
+        overrides.update(marker.kwargs)
+    application = create_app(overrides)
+    yield application
+    application.extensions["fragment.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def owner(app, client):
+    result = app.test_cli_runner().invoke(args=["create-owner-token"])
+    assert result.exit_code == 0, result.output
+    return Owner(client, result.output.strip())
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """The app under gunicorn, started from the Procfile, on SQLite and a local folder."""
+    base = tmp_path_factory.mktemp("live")
+    data = base / "data"
+    with servers.gunicorn(data, env={"FRAGMENT_UPLOAD_PART_BYTES": str(1024 * 1024)}) as url:
+        yield {"url": url, "data_dir": data}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "settings(**overrides): app settings for this test")

@@ -1,0 +1,119 @@
+"""Real servers for the tests: gunicorn started as the Procfile says, and PostgreSQL.
+
+Each is started by the tests themselves, on a free port, in a temporary folder,
+and stopped when the test session ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def procfile_command(process: str = "web") -> str:
+    """The command line of one Procfile process."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            return command.strip()
+    raise AssertionError(f"Procfile has no {process!r} process")
+
+
+def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text() if log else ''}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start within {timeout} s:\n{log.read_text() if log else ''}")
+
+
+@contextmanager
+def gunicorn(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the app under gunicorn exactly as the Procfile's web line does; yield its URL."""
+    port = free_port()
+    full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "FRAGMENT_DATA_DIR": str(data_dir), **(env or {})}
+    # The venv's gunicorn comes first on PATH, as it does for `make demo`.
+    full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
+    log = data_dir.parent / f"gunicorn-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            ["sh", "-c", "exec " + procfile_command()], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: requests.get(f"{url}/healthz", timeout=1).ok, 30, "gunicorn", proc, log)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _pg_bin() -> Path | None:
+    # Debian keeps the server programs out of PATH, in one folder per version.
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if versions:
+        return versions[-1].parent
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found else None
+
+
+@contextmanager
+def postgres(base: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL server; yield its SQLAlchemy URL."""
+    bindir = _pg_bin()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql); `make test` installs it")
+    base.mkdir(parents=True, exist_ok=True)
+    data, sock = base / "pgdata", base / "sock"
+    sock.mkdir(exist_ok=True)
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        # initdb refuses to run as root; the Debian package provides the postgres user.
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {done.stderr or done.stdout}")
+
+    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "fragment", "--no-sync")
+    log = base / "pg.log"
+    options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+    try:
+        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "fragment", "fragment")
+        yield f"postgresql+psycopg://fragment@127.0.0.1:{port}/fragment"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+
+

@@ -1,0 +1,526 @@
+"""The HTTP APIs in-process, on SQLite and on a real PostgreSQL: policy, bad input, uploads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from api_helpers import FAST_PW, Owner, b64, bearer, unlock
+from sqlalchemy import func, select
+
+from viewer import crypto, db
+
+PHOTO = os.urandom(150_000)  # three chunks of 64 KiB
+
+
+def state(app) -> tuple[int, int, list[str]]:
+    """What the server holds: file rows, link quota use, and every file under the blob folder."""
+    with app.app_context():
+        files = db.session().scalar(select(func.count()).select_from(db.File))
+        used = db.session().scalar(select(func.coalesce(func.sum(db.Link.bytes_used), 0)))
+    blobs = sorted(str(p.relative_to(app.config["BLOB_DIR"])) for p in Path(app.config["BLOB_DIR"]).rglob("*") if p.is_file())
+    return files, int(used), blobs
+
+
+def link_row(app, link_id: str) -> db.Link:
+    with app.app_context():
+        return db.session().get(db.Link, link_id)
+
+
+@pytest.fixture
+def album(owner):
+    album_id, ak = owner.album()
+    file_id = owner.add_file(album_id, ak, PHOTO, "Strand 🌊.jpg")
+    return album_id, ak, file_id
+
+
+# --- the happy path ---------------------------------------------------------------
+
+
+def test_link_opens_and_every_byte_decrypts(owner, client, album):
+    album_id, ak, file_id = album
+    link_id, secret = owner.link(album_id, ak)
+    unlocked = unlock(client, link_id, secret)
+    assert unlocked.status_code == 200, unlocked.json
+    keys = crypto.link_keys(secret)
+    album_key = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked.json["wrapped_album_key"]), link_id)
+    assert crypto.open_album_meta(album_key, album_id, crypto.b64d(unlocked.json["album_meta"]))["title"] == "Holiday"
+
+    files = client.get(f"/api/links/{link_id}/files", headers=bearer(unlocked.json["access_token"])).json["files"]
+    assert [f["file_id"] for f in files] == [file_id]
+    fk = crypto.unwrap_file_key(album_key, crypto.b64d(files[0]["wrapped_key"]), album_id, file_id)
+    assert crypto.open_file_meta(fk, album_id, file_id, crypto.b64d(files[0]["meta"]))["name"] == "Strand 🌊.jpg"
+    blob = client.get(f"/api/links/{link_id}/files/{file_id}/blobs/original", headers=bearer(unlocked.json["access_token"]))
+    assert blob.status_code == 200
+    assert blob.headers["Accept-Ranges"] == "bytes" and blob.headers["Cache-Control"] == "private, no-store"
+    assert crypto.decrypt_blob_bytes(fk, file_id, "original", blob.data) == PHOTO
+
+
+def test_a_range_decrypts_without_the_chunks_before_it(owner, client, album):
+    album_id, ak, file_id = album
+    link_id, secret = owner.link(album_id, ak)
+    token = unlock(client, link_id, secret).json["access_token"]
+    full = client.get(f"/api/links/{link_id}/files/{file_id}/blobs/original", headers=bearer(token)).data
+    span = crypto.chunk_span(100_000, 100_100, len(full))
+    assert span.first == 1  # the second chunk: the first is never fetched
+    part = client.get(
+        f"/api/links/{link_id}/files/{file_id}/blobs/original",
+        headers={**bearer(token), "Range": f"bytes={span.ct_start}-{span.ct_end - 1}"},
+    )
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes {span.ct_start}-{span.ct_end - 1}/{len(full)}"
+    fk = _file_key(client, link_id, secret, token, album_id, file_id)
+    header = crypto.BlobHeader.parse(full[: crypto.BLOB_HEADER_BYTES])
+    plain = crypto.decrypt_chunk(fk, file_id, "original", header, span.first, part.data, last=False)
+    assert plain[span.skip : span.skip + 100] == PHOTO[100_000:100_100]
+
+
+def _file_key(client, link_id, secret, token, album_id, file_id, password_factor=b""):
+    unlocked = unlock(client, link_id, secret)
+    keys = crypto.link_keys(secret, password_factor)
+    ak = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked.json["wrapped_album_key"]), link_id)
+    files = client.get(f"/api/links/{link_id}/files", headers=bearer(token)).json["files"]
+    wrapped = next(f["wrapped_key"] for f in files if f["file_id"] == file_id)
+    return crypto.unwrap_file_key(ak, crypto.b64d(wrapped), album_id, file_id)
+
+
+def test_listing_pages_are_stable_and_complete(owner, client):
+    album_id, ak = owner.album()
+    ids = [owner.add_file(album_id, ak, b"x" * 10, f"{i}.jpg") for i in range(7)]
+    link_id, secret = owner.link(album_id, ak)
+    token = unlock(client, link_id, secret).json["access_token"]
+    seen, after, pages = [], "", 0
+    while True:
+        page = client.get(f"/api/links/{link_id}/files?limit=3&after={after}", headers=bearer(token)).json
+        seen += [f["file_id"] for f in page["files"]]
+        pages += 1
+        if page["next"] is None:
+            break
+        after = page["next"]
+    assert seen == ids and pages == 3
+
+
+def test_listing_uses_the_keyset_index(app, owner):
+    """A page is one index range scan, so it costs the same in a 100,000-file album."""
+    sqlite = app.config["DATABASE_URL"].startswith("sqlite")
+    with app.app_context():
+        query = (
+            select(db.File)
+            .where(db.File.album_id == "a" * 22, db.File.complete.is_(True), db.File.seq > 5)
+            .order_by(db.File.seq)
+            .limit(201)
+        )
+        sql = str(query.compile(app.extensions["fragment.engine"], compile_kwargs={"literal_binds": True}))
+        connection = db.session().connection()
+        if not sqlite:
+            # An empty test table is cheaper to scan; ask what plan a big one gets.
+            connection.exec_driver_sql("SET enable_seqscan = off")
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        plan = " ".join(str(row) for row in connection.exec_driver_sql(explain + sql))
+    assert "ix_files_listing" in plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan  # no sort of the whole album
+
+
+# --- what the link id alone gets ---------------------------------------------------
+
+
+def test_link_id_without_the_proof_gets_only_public_info(owner, client, album):
+    album_id, ak, file_id = album
+    link_id, _secret = owner.link(album_id, ak, password="hunter2", downloads=False)
+    info = client.get(f"/api/links/{link_id}")
+    assert info.status_code == 200
+    assert set(info.json) == {"link_id", "format", "password", "expires_at", "downloads", "uploads", "upload_only", "device_limit"}
+    assert info.json["password"]["alg"] == "argon2id13" and info.json["downloads"] is False
+    assert album_id not in info.get_data(as_text=True)
+    for path in (f"/api/links/{link_id}/files", f"/api/links/{link_id}/files/{file_id}/blobs/thumb"):
+        response = client.get(path)
+        assert response.status_code == 401 and response.json["error"] == "unauthorized"
+    forged = client.get(f"/api/links/{link_id}/files", headers=bearer("not-a-token"))
+    assert forged.status_code == 401
+    # A proof made with a wrong secret is refused.
+    wrong = unlock(client, link_id, os.urandom(32), password="hunter2")
+    assert wrong.status_code == 401 and wrong.json["error"] == "wrong_password"
+
+
+def test_a_challenge_is_needed_and_must_be_ours(owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak)
+    keys = crypto.link_keys(secret)
+    forged = "made-up-challenge"
+    response = client.post(
+        f"/api/links/{link_id}/unlock", json={"challenge": forged, "proof": crypto.sign_proof(keys, link_id, forged)}
+    )
+    assert response.status_code == 401 and response.json["error"] == "bad_challenge"
+
+
+# --- expiry, revocation, changes ---------------------------------------------------
+
+
+def test_expired_link_is_gone_for_everyone(app, owner, client, album):
+    album_id, ak, file_id = album
+    link_id, secret = owner.link(album_id, ak, expires_at="2030-01-01T00:00:00Z")
+    token = unlock(client, link_id, secret).json["access_token"]
+    changed = owner.call("PATCH", f"/api/owner/links/{link_id}", json={"expires_at": "2020-01-01T00:00:00Z"})
+    assert changed.status_code == 200
+    for response in (
+        client.get(f"/api/links/{link_id}"),
+        client.post(f"/api/links/{link_id}/challenge"),
+        client.get(f"/api/links/{link_id}/files", headers=bearer(token)),
+        client.get(f"/api/links/{link_id}/files/{file_id}/blobs/thumb", headers=bearer(token)),
+    ):
+        assert response.status_code == 410
+        assert response.json["error"] == "expired" and "expired on 2020-01-01" in response.json["message"]
+
+
+def test_revoked_link_is_gone_and_its_key_deleted(app, owner, client, album):
+    album_id, ak, file_id = album
+    link_id, secret = owner.link(album_id, ak)
+    token = unlock(client, link_id, secret).json["access_token"]
+    assert link_row(app, link_id).wrapped_album_key is not None
+    revoked = owner.call("DELETE", f"/api/owner/links/{link_id}")
+    assert revoked.status_code == 200 and revoked.json["revoked_at"]
+    assert link_row(app, link_id).wrapped_album_key is None
+    for response in (
+        client.get(f"/api/links/{link_id}"),
+        client.get(f"/api/links/{link_id}/files", headers=bearer(token)),
+        client.get(f"/api/links/{link_id}/files/{file_id}/blobs/original", headers=bearer(token)),
+    ):
+        assert response.status_code == 410 and response.json["error"] == "revoked"
+    again = owner.call("PATCH", f"/api/owner/links/{link_id}", json={"downloads": False})
+    assert again.status_code == 410
+
+
+def test_a_settings_change_makes_old_tokens_stale(owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak)
+    token = unlock(client, link_id, secret).json["access_token"]
+    owner.call("PATCH", f"/api/owner/links/{link_id}", json={"downloads": False})
+    response = client.get(f"/api/links/{link_id}/files", headers=bearer(token))
+    assert response.status_code == 401 and response.json["error"] == "token_stale"
+    assert unlock(client, link_id, secret).status_code == 200
+
+
+def test_a_password_change_locks_out_the_old_password(owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, password="old")
+    params = crypto.PasswordParams.new(**FAST_PW)
+    keys = crypto.link_keys(secret, crypto.password_factor("new", params))
+    changed = owner.call(
+        "PATCH",
+        f"/api/owner/links/{link_id}",
+        json={"password": params.to_json(), "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+              "verifier": b64(keys.verifier)},
+    )
+    assert changed.status_code == 200
+    assert unlock(client, link_id, secret, password="old").status_code == 401
+    assert unlock(client, link_id, secret, password="new").status_code == 200
+
+
+# --- passwords and attempt limits -------------------------------------------------
+
+
+@pytest.mark.settings(UNLOCK_MAX_FAILURES_PER_LINK=3, UNLOCK_MAX_FAILURES_PER_CLIENT=100, TRUST_PROXY=1)
+def test_wrong_passwords_lock_the_link_before_any_argon2(monkeypatch, owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, password="right")
+    calls = []
+    real = crypto.password_factor
+    monkeypatch.setattr(crypto, "password_factor", lambda *a: calls.append(1) or real(*a))
+    for attempt in range(3):
+        client.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+        response = unlock(client, link_id, secret, password=f"wrong{attempt}")
+        assert response.status_code == 401 and response.json["error"] == "wrong_password"
+    assert len(calls) == 3  # the client's three guesses; the server never runs Argon2
+
+    # From another address too: the per-link limit counts everyone.
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.9"
+    locked = client.post(f"/api/links/{link_id}/challenge")
+    assert locked.status_code == 429 and locked.json["error"] == "too_many_attempts"
+    assert int(locked.headers["Retry-After"]) > 0
+    # A client following the protocol is refused at the challenge, before it runs Argon2.
+    assert unlock(client, link_id, secret, password="right").status_code == 429
+    assert len(calls) == 4  # (the helper ran it; see test_cli for the real client, which does not)
+
+
+@pytest.mark.settings(UNLOCK_MAX_FAILURES_PER_LINK=100, UNLOCK_MAX_FAILURES_PER_CLIENT=2)
+def test_one_client_guessing_across_links_is_limited(owner, client, album):
+    album_id, ak, _ = album
+    links = [owner.link(album_id, ak, password="pw") for _ in range(3)]
+    for link_id, secret in links[:2]:
+        assert unlock(client, link_id, secret, password="nope").status_code == 401
+    third_id, third_secret = links[2]
+    response = client.post(f"/api/links/{third_id}/challenge")
+    assert response.status_code == 429
+    assert "Wait" in response.json["message"]
+
+
+# --- device limit ----------------------------------------------------------------
+
+
+def test_device_limit_admits_each_browser_once(app, owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, device_limit=1)
+    first = unlock(client, link_id, secret)
+    assert first.status_code == 200
+    second = unlock(client, link_id, secret)
+    assert second.status_code == 403 and second.json["error"] == "device_limit"
+    assert "1 device" in second.json["message"]
+    again = unlock(client, link_id, secret, device_token=first.json["device_token"])
+    assert again.status_code == 200
+    assert link_row(app, link_id).devices_used == 1
+    # A device token of another link does not count here.
+    other_id, other_secret = owner.link(album_id, ak, device_limit=1)
+    foreign = unlock(client, other_id, other_secret, device_token=first.json["device_token"])
+    assert foreign.status_code == 200 and link_row(app, other_id).devices_used == 1
+
+
+# --- downloads and uploads ----------------------------------------------------------
+
+
+def test_downloads_off_serves_previews_but_never_originals(owner, client, album):
+    album_id, ak, file_id = album
+    link_id, secret = owner.link(album_id, ak, downloads=False)
+    token = unlock(client, link_id, secret).json["access_token"]
+    base = f"/api/links/{link_id}/files/{file_id}/blobs"
+    original = client.get(f"{base}/original", headers=bearer(token))
+    assert original.status_code == 403 and original.json["error"] == "downloads_off"
+    ranged = client.get(f"{base}/original", headers={**bearer(token), "Range": "bytes=0-10"})
+    assert ranged.status_code == 403
+    for kind in ("thumb", "preview"):
+        assert client.get(f"{base}/{kind}", headers=bearer(token)).status_code == 200
+
+
+def _guest(owner, client, album, **settings):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, **settings)
+    token = unlock(client, link_id, secret).json["access_token"]
+    return link_id, bearer(token), f"/api/links/{link_id}/files"
+
+
+def test_uploads_off_refuses_a_guest_and_stores_nothing(app, owner, client, album):
+    link_id, auth, base = _guest(owner, client, album)
+    before = state(app)
+    body, _ = owner.file_payload(album[0], album[1], b"guest photo")
+    response = client.post(base, json=body, headers=auth)
+    assert response.status_code == 403 and response.json["error"] == "uploads_off"
+    assert state(app) == before
+
+
+def test_guest_upload_is_visible_only_once_complete(app, owner, client, album):
+    link_id, auth, base = _guest(owner, client, album, uploads=True)
+    body, blobs = owner.file_payload(album[0], album[1], b"guest photo", "from Ana.jpg")
+    assert client.post(base, json=body, headers=auth).status_code == 201
+    for kind, blob in blobs.items():
+        assert client.put(f"{base}/{body['file_id']}/blobs/{kind}", data=blob, headers=auth).status_code == 200
+    listed = lambda: [f["file_id"] for f in client.get(base, headers=auth).json["files"]]  # noqa: E731
+    assert body["file_id"] not in listed()
+    done = client.post(f"{base}/{body['file_id']}/complete", headers=auth)
+    assert done.status_code == 200 and done.json["guest"] is True
+    assert body["file_id"] in listed()
+    guests = owner.call("GET", f"/api/owner/albums/{album[0]}/files?source=guest").json["files"]
+    assert [f["file_id"] for f in guests] == [body["file_id"]] and guests[0]["uploaded_via"] == link_id
+
+
+def test_upload_only_link_cannot_see_the_album(owner, client, album):
+    link_id, auth, base = _guest(owner, client, album, uploads=True, upload_only=True)
+    response = client.get(base, headers=auth)
+    assert response.status_code == 403 and response.json["error"] == "upload_only"
+    thumb = client.get(f"{base}/{album[2]}/blobs/thumb", headers=auth)
+    assert thumb.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "settings, error",
+    [({"quota_files": 0}, "quota_exceeded"), ({"quota_bytes": 1000}, "quota_exceeded"), ({"max_file_size": 100}, "file_too_large")],
+)
+def test_over_quota_is_refused_before_a_byte_is_stored(app, owner, client, album, settings, error):
+    link_id, auth, base = _guest(owner, client, album, uploads=True, **settings)
+    before = state(app)
+    body, _ = owner.file_payload(album[0], album[1], os.urandom(5000))
+    response = client.post(base, json=body, headers=auth)
+    assert response.status_code == 413 and response.json["error"] == error
+    assert response.json["message"]
+    assert state(app) == before
+
+
+def test_turning_uploads_off_aborts_pending_guest_uploads(app, owner, client, album):
+    link_id, auth, base = _guest(owner, client, album, uploads=True)
+    before = state(app)
+    body, blobs = owner.file_payload(album[0], album[1], b"half sent")
+    client.post(base, json=body, headers=auth)
+    client.put(f"{base}/{body['file_id']}/blobs/thumb", data=blobs["thumb"], headers=auth)
+    assert state(app) != before
+    owner.call("PATCH", f"/api/owner/links/{link_id}", json={"uploads": False})
+    assert state(app) == before
+
+
+@pytest.mark.settings(UPLOAD_TTL=60)
+def test_an_interrupted_upload_is_invisible_and_gives_its_quota_back(app, owner, client, album, monkeypatch):
+    link_id, auth, base = _guest(owner, client, album, uploads=True, quota_files=1)
+    before = state(app)
+    body, blobs = owner.file_payload(album[0], album[1], os.urandom(3000))
+    assert client.post(base, json=body, headers=auth).status_code == 201
+    half = blobs["original"][:1000]
+    assert client.put(f"{base}/{body['file_id']}/blobs/original", data=half, headers=auth).status_code == 200
+    # The guest's connection is gone. The file is not listed, and the quota is held for now...
+    assert body["file_id"] not in [f["file_id"] for f in client.get(base, headers=auth).json["files"]]
+    second, _ = owner.file_payload(album[0], album[1], b"second")
+    assert client.post(base, json=second, headers=auth).status_code == 413
+    # ...until UPLOAD_TTL passes; then the parts are deleted and the quota is free again.
+    later = db.now() + 61
+    monkeypatch.setattr(db, "now", lambda: later)
+    result = app.test_cli_runner().invoke(args=["cleanup"])
+    assert "Removed 1 expired upload" in result.output
+    assert state(app) == before
+    assert link_row(app, link_id).files_used == 0
+    # The resumed upload is told plainly that it is gone.
+    gone = client.put(f"{base}/{body['file_id']}/blobs/original", data=blobs["original"][1000:], headers={**auth, "Upload-Offset": "1000"})
+    assert gone.status_code == 404
+
+
+def test_upload_resumes_at_the_offset_the_server_has(owner, album):
+    album_id, ak, _ = album
+    body, blobs = owner.file_payload(album_id, ak, os.urandom(200_000))
+    base = f"/api/owner/albums/{album_id}/files"
+    owner.call("POST", base, json=body)
+    url = f"{base}/{body['file_id']}/blobs/original"
+    blob = blobs["original"]
+    assert owner.call("PUT", url, data=blob[:70_000]).json["blobs"]["original"]["received"] == 70_000
+    wrong = owner.call("PUT", url, data=blob[50_000:], headers={"Upload-Offset": "50000"})
+    assert wrong.status_code == 409 and wrong.json["error"] == "offset_mismatch"
+    assert wrong.json["upload"]["blobs"]["original"]["received"] == 70_000
+    assert owner.call("POST", f"{base}/{body['file_id']}/complete").json["error"] == "incomplete"
+    status = owner.call("GET", f"{base}/{body['file_id']}/upload").json
+    offset = status["blobs"]["original"]["received"]
+    assert owner.call("PUT", url, data=blob[offset:], headers={"Upload-Offset": str(offset)}).status_code == 200
+    for kind in ("thumb", "preview"):
+        owner.call("PUT", f"{base}/{body['file_id']}/blobs/{kind}", data=blobs[kind])
+    assert owner.call("POST", f"{base}/{body['file_id']}/complete").status_code == 200
+    served = owner.call("GET", f"{base}/{body['file_id']}/blobs/original")
+    assert served.data == blob
+
+
+# --- bad input --------------------------------------------------------------------
+
+BAD_IDS = ["short", "A" * 23, "A" * 21 + "=", "..%2F..%2Fetc%2Fpasswd", "%2e%2e", "AAAAAAAAAAAAAAAAAAAAA$", "AAAAAAAAAAAAAAAAAAAAAB"]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_malformed_ids_and_traversal_get_a_clear_4xx(app, owner, client, album, bad):
+    album_id, ak, file_id = album
+    link_id, secret = owner.link(album_id, ak)
+    token = unlock(client, link_id, secret).json["access_token"]
+    before = state(app)
+    requests_ = [
+        client.get(f"/api/links/{bad}"),
+        client.post(f"/api/links/{bad}/challenge"),
+        client.get(f"/api/links/{link_id}/files/{bad}/blobs/original", headers=bearer(token)),
+        client.get(f"/api/links/{link_id}/files/{file_id}/blobs/{bad}", headers=bearer(token)),
+        owner.call("GET", f"/api/owner/albums/{bad}"),
+        owner.call("PUT", f"/api/owner/albums/{album_id}/files/{bad}/blobs/thumb", data=b"x"),
+        owner.call("POST", "/api/owner/albums", json={"album_id": bad, "meta": "AAAA"}),
+    ]
+    for response in requests_:
+        assert 400 <= response.status_code < 500, response.status_code
+        assert response.is_json and response.json["message"]
+    assert state(app) == before
+
+
+def test_the_album_page_of_a_malformed_link_says_so(client):
+    response = client.get("/a/not-a-link")
+    assert response.status_code == 404
+    assert "not complete" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "range_header",
+    ["bytes=999999999-", "bytes=5-2", "bytes=0-1,5-6", "chars=0-1", "bytes=-", "bytes=abc"],
+)
+def test_bad_ranges_get_416(owner, client, album, range_header):
+    album_id, ak, file_id = album
+    link_id, secret = owner.link(album_id, ak)
+    token = unlock(client, link_id, secret).json["access_token"]
+    response = client.get(
+        f"/api/links/{link_id}/files/{file_id}/blobs/original", headers={**bearer(token), "Range": range_header}
+    )
+    assert response.status_code == 416 and response.json["error"] == "bad_range"
+    assert response.headers["Content-Range"].startswith("bytes */")
+
+
+def test_a_range_past_the_end_is_clipped(owner, client, album):
+    album_id, ak, file_id = album
+    link_id, secret = owner.link(album_id, ak)
+    token = unlock(client, link_id, secret).json["access_token"]
+    url = f"/api/links/{link_id}/files/{file_id}/blobs/original"
+    full = client.get(url, headers=bearer(token)).data
+    tail = client.get(url, headers={**bearer(token), "Range": f"bytes={len(full) - 10}-{len(full) + 500}"})
+    assert tail.status_code == 206 and tail.data == full[-10:]
+    suffix = client.get(url, headers={**bearer(token), "Range": "bytes=-7"})
+    assert suffix.status_code == 206 and suffix.data == full[-7:]
+
+
+@pytest.mark.parametrize(
+    "data, content_type, error",
+    [
+        (b"not json", "application/json", "bad_json"),
+        (b"[1, 2]", "application/json", "bad_json"),
+        (b"\xff\xfe", "application/json", "bad_json"),
+        (b'{"album_id": 5}', "application/json", "bad_id"),
+    ],
+)
+def test_bodies_that_are_not_json_objects_are_refused(app, owner, data, content_type, error):
+    before = state(app)
+    response = owner.call("POST", "/api/owner/albums", data=data, content_type=content_type)
+    assert response.status_code == 400 and response.json["error"] == error
+    assert state(app) == before
+
+
+@pytest.mark.settings(MAX_JSON_BYTES=1000, UPLOAD_PART_BYTES=4096)
+def test_oversized_bodies_get_413_and_write_nothing(app, owner):
+    album_id, ak = owner.album()
+    before = state(app)
+    big = owner.call("POST", "/api/owner/albums", json={"album_id": crypto.new_id(), "meta": "A" * 2000})
+    assert big.status_code == 413 and big.json["error"] == "too_large"
+    body, blobs = owner.file_payload(album_id, ak, os.urandom(10_000))
+    owner.call("POST", f"/api/owner/albums/{album_id}/files", json=body)
+    after_reserve = state(app)
+    url = f"/api/owner/albums/{album_id}/files/{body['file_id']}/blobs/original"
+    part = owner.call("PUT", url, data=blobs["original"][:5000])
+    assert part.status_code == 413 and part.json["error"] == "too_large"
+    past = owner.call("PUT", f"/api/owner/albums/{album_id}/files/{body['file_id']}/blobs/thumb", data=blobs["thumb"] + b"extra")
+    assert past.status_code == 413 and "declared" in past.json["message"]
+    assert state(app) == after_reserve
+    assert before[0] + 1 == after_reserve[0]
+
+
+def test_a_blob_that_is_not_v1_is_refused_on_complete_and_discarded(app, owner, album):
+    album_id, ak, _ = album
+    before = state(app)
+    body, blobs = owner.file_payload(album_id, ak, b"photo")
+    base = f"/api/owner/albums/{album_id}/files/{body['file_id']}"
+    owner.call("POST", f"/api/owner/albums/{album_id}/files", json=body)
+    for kind, blob in blobs.items():
+        owner.call("PUT", f"{base}/blobs/{kind}", data=b"JUNK" + blob[4:] if kind == "preview" else blob)
+    response = owner.call("POST", f"{base}/complete")
+    assert response.status_code == 422 and response.json["error"] == "bad_blob" and "preview" in response.json["message"]
+    assert state(app) == before
+
+
+def test_owner_api_needs_the_owner_token(client, owner):
+    assert client.get("/api/owner/albums").status_code == 401
+    wrong = client.get("/api/owner/albums", headers=bearer("fo_wrong"))
+    assert wrong.status_code == 401 and wrong.json["error"] == "unauthorized"
+    assert client.get("/api/owner/albums", headers=owner.auth).status_code == 200
+
+
+def test_unknown_routes_and_methods_answer_json(client):
+    assert client.get("/api/nothing").json["error"] == "not_found"
+    assert client.delete("/api/links/AAAAAAAAAAAAAAAAAAAAAA").json["error"] == "method_not_allowed"
+
+
+def test_pages_carry_a_strict_content_security_policy(client):
+    response = client.get("/a/AAAAAAAAAAAAAAAAAAAAAA")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'wasm-unsafe-eval'" in csp and "'unsafe-inline'" not in csp
+    assert response.headers["Referrer-Policy"] == "no-referrer"

@@ -1,0 +1,307 @@
+"""The owner API: albums, files and links, for the holder of an owner token.
+
+Every value here is ciphertext or a public parameter: the owner's command line
+seals metadata and wraps keys before they are sent (docs/api.md, docs/format.md).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, request
+from sqlalchemy import delete, func, select
+
+from . import crypto, db, tokens, uploads
+from .errors import ApiError, bad_request, not_found
+from .inputs import b64_field, bool_field, check_id, int_field, iso, json_body, page_args, time_field
+from .policy import bearer, password_params
+
+bp = Blueprint("owner", __name__, url_prefix="/api/owner")
+
+WRAPPED_ALBUM_KEY_BYTES = crypto.NONCE_BYTES + crypto.KEY_BYTES + crypto.TAG_BYTES
+VERIFIER_BYTES = 32
+
+
+@bp.before_request
+def require_owner() -> None:
+    """401 unless the request carries a known owner token."""
+    token = bearer()
+    if token is None:
+        raise ApiError(401, "unauthorized", "This needs an owner token: Authorization: Bearer <token>.")
+    digest = tokens.hash_owner_token(token)
+    stored = db.session().scalar(select(db.OwnerToken.token_hash).where(db.OwnerToken.token_hash == digest))
+    # Compared again in constant time, so the answer's timing says nothing about the hash.
+    if stored is None or not hmac.compare_digest(stored, digest):
+        raise ApiError(401, "unauthorized", "The owner token is not valid on this server.")
+
+
+# --- albums --------------------------------------------------------------------
+
+
+def get_album(album_id: str) -> db.Album:
+    """The album, or 404."""
+    check_id(album_id, "album id")
+    album = db.session().get(db.Album, album_id)
+    if album is None:
+        raise not_found("This album")
+    return album
+
+
+def album_json(album: db.Album) -> dict:
+    """An album with its counts."""
+    session = db.session()
+    files, size = session.execute(
+        select(
+            func.count(db.File.seq),
+            func.coalesce(func.sum(db.File.thumb_size + db.File.preview_size + db.File.original_size), 0),
+        ).where(db.File.album_id == album.id, db.File.complete.is_(True))
+    ).one()
+    links = session.scalar(select(func.count()).select_from(db.Link).where(db.Link.album_id == album.id))
+    return {
+        "album_id": album.id,
+        "meta": crypto.b64e(album.meta),
+        "created_at": iso(album.created_at),
+        "files": files,
+        "bytes": int(size),
+        "links": links,
+    }
+
+
+@bp.post("/albums")
+def create_album():
+    data = json_body()
+    album_id = check_id(data.get("album_id"), "album id")
+    meta = b64_field(data, "meta", max_length=current_app.config["MAX_META_BYTES"])
+    session = db.session()
+    if session.get(db.Album, album_id) is not None:
+        raise ApiError(409, "exists", "An album with this id exists already.")
+    album = db.Album(id=album_id, meta=meta)
+    session.add(album)
+    session.commit()
+    return album_json(album), 201
+
+
+@bp.get("/albums")
+def list_albums():
+    albums = db.session().scalars(select(db.Album).order_by(db.Album.created_at, db.Album.id)).all()
+    return {"albums": [album_json(a) for a in albums]}
+
+
+@bp.get("/albums/<album_id>")
+def show_album(album_id: str):
+    return album_json(get_album(album_id))
+
+
+@bp.patch("/albums/<album_id>")
+def change_album(album_id: str):
+    album = get_album(album_id)
+    data = json_body()
+    album.meta = b64_field(data, "meta", max_length=current_app.config["MAX_META_BYTES"])
+    db.session().commit()
+    return album_json(album)
+
+
+@bp.delete("/albums/<album_id>")
+def delete_album(album_id: str):
+    album = get_album(album_id)
+    session = db.session()
+    store = uploads.store()
+    for file in session.scalars(select(db.File).where(db.File.album_id == album.id, db.File.complete.is_(False))):
+        store.delete_prefix(uploads.staging_prefix(file))
+    store.delete_prefix(f"{album.id}/")
+    session.execute(delete(db.File).where(db.File.album_id == album.id))
+    session.execute(delete(db.Link).where(db.Link.album_id == album.id))
+    session.delete(album)
+    session.commit()
+    return {"deleted": True}
+
+
+# --- files ---------------------------------------------------------------------
+
+
+@bp.post("/albums/<album_id>/files")
+def reserve_file(album_id: str):
+    album = get_album(album_id)
+    return uploads.upload_json(uploads.reserve(album.id, json_body(), link=None)), 201
+
+
+@bp.put("/albums/<album_id>/files/<file_id>/blobs/<kind>")
+def put_blob(album_id: str, file_id: str, kind: str):
+    album = get_album(album_id)
+    file = uploads.get_file(album.id, file_id, complete=None)
+    return uploads.upload_json(uploads.receive_part(file, kind))
+
+
+@bp.get("/albums/<album_id>/files/<file_id>/upload")
+def upload_status(album_id: str, file_id: str):
+    album = get_album(album_id)
+    return uploads.upload_json(uploads.get_file(album.id, file_id, complete=None))
+
+
+@bp.post("/albums/<album_id>/files/<file_id>/complete")
+def complete_file(album_id: str, file_id: str):
+    album = get_album(album_id)
+    file = uploads.complete(uploads.get_file(album.id, file_id, complete=None))
+    return uploads.file_json(file, owner=True)
+
+
+@bp.delete("/albums/<album_id>/files/<file_id>")
+def delete_file(album_id: str, file_id: str):
+    album = get_album(album_id)
+    uploads.delete_file(uploads.get_file(album.id, file_id, complete=None))
+    return {"deleted": True}
+
+
+@bp.get("/albums/<album_id>/files")
+def list_files(album_id: str):
+    album = get_album(album_id)
+    after, limit = page_args()
+    source = request.args.get("source", "all")
+    if source not in ("all", "guest"):
+        raise bad_request("`source` is `all` or `guest`.", "bad_query")
+    return uploads.list_files(album.id, after, limit, owner=True, guests_only=source == "guest")
+
+
+@bp.get("/albums/<album_id>/files/<file_id>/blobs/<kind>")
+def get_blob(album_id: str, file_id: str, kind: str):
+    album = get_album(album_id)
+    uploads.check_kind(kind)
+    return uploads.serve_blob(uploads.get_file(album.id, file_id), kind)
+
+
+# --- links ---------------------------------------------------------------------
+
+
+def link_url(link_id: str) -> str:
+    """The link's address without its fragment (the owner's tool appends the key)."""
+    base = current_app.config["PUBLIC_URL"] or request.host_url
+    return f"{base.rstrip('/')}/a/{link_id}"
+
+
+def link_json(link: db.Link) -> dict:
+    """A link as its owner sees it."""
+    return {
+        "link_id": link.id,
+        "album_id": link.album_id,
+        "url": link_url(link.id),
+        "created_at": iso(link.created_at),
+        "expires_at": iso(link.expires_at),
+        "revoked_at": iso(link.revoked_at),
+        "password": password_params(link),
+        "device_limit": link.device_limit,
+        "devices_used": link.devices_used,
+        "downloads": link.downloads,
+        "uploads": link.uploads,
+        "upload_only": link.upload_only,
+        "quota_files": link.quota_files,
+        "quota_bytes": link.quota_bytes,
+        "max_file_size": link.max_file_size,
+        "files_used": link.files_used,
+        "bytes_used": link.bytes_used,
+        "version": link.version,
+    }
+
+
+def _password(data: dict) -> crypto.PasswordParams | None:
+    raw = data.get("password")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise bad_request("`password` must be the Argon2id parameters or null.", "bad_field")
+    try:
+        return crypto.PasswordParams.from_json(raw)
+    except crypto.FormatError as exc:
+        raise bad_request(f"The password parameters are not valid: {exc}.", "bad_field") from None
+
+
+def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
+    """Copy the settings present in `data` onto the link, checked."""
+    config = current_app.config
+    if creating or "password" in data:
+        params = _password(data)
+        link.wrapped_album_key = b64_field(data, "wrapped_album_key", WRAPPED_ALBUM_KEY_BYTES)
+        link.verifier = b64_field(data, "verifier", VERIFIER_BYTES)
+        link.pw_salt = params.salt if params else None
+        link.pw_opslimit = params.opslimit if params else None
+        link.pw_memlimit = params.memlimit if params else None
+    elif "wrapped_album_key" in data or "verifier" in data:
+        raise bad_request("A new wrapped key and verifier come only with `password` (null for none).", "bad_field")
+    if creating or "expires_at" in data:
+        link.expires_at = time_field(data, "expires_at")
+    if creating or "device_limit" in data:
+        link.device_limit = int_field(data, "device_limit", minimum=1, maximum=1_000_000)
+    for name, default in (("downloads", True), ("uploads", False), ("upload_only", False)):
+        if creating or name in data:
+            setattr(link, name, bool_field(data, name, default))
+    limits = (
+        ("quota_files", "GUEST_QUOTA_FILES"),
+        ("quota_bytes", "GUEST_QUOTA_BYTES"),
+        ("max_file_size", "GUEST_MAX_FILE_BYTES"),
+    )
+    for name, setting in limits:
+        if creating or name in data:
+            value = int_field(data, name, minimum=0)
+            setattr(link, name, config[setting] if value is None else value)
+    if link.upload_only and not link.uploads:
+        raise bad_request("An upload-only link must allow uploads.", "bad_field")
+
+
+@bp.post("/albums/<album_id>/links")
+def create_link(album_id: str):
+    album = get_album(album_id)
+    data = json_body()
+    link_id = check_id(data.get("link_id"), "link id")
+    session = db.session()
+    if session.get(db.Link, link_id) is not None:
+        raise ApiError(409, "exists", "A link with this id exists already.")
+    link = db.Link(id=link_id, album_id=album.id, devices_used=0, files_used=0, bytes_used=0, version=1)
+    _apply_settings(link, data, creating=True)
+    session.add(link)
+    session.commit()
+    return link_json(link), 201
+
+
+@bp.get("/albums/<album_id>/links")
+def list_links(album_id: str):
+    album = get_album(album_id)
+    links = db.session().scalars(select(db.Link).where(db.Link.album_id == album.id).order_by(db.Link.created_at, db.Link.id))
+    return {"links": [link_json(link) for link in links]}
+
+
+def get_link(link_id: str) -> db.Link:
+    """A link of any state, or 404."""
+    check_id(link_id, "link id")
+    link = db.session().get(db.Link, link_id)
+    if link is None:
+        raise not_found("This link")
+    return link
+
+
+@bp.patch("/links/<link_id>")
+def change_link(link_id: str):
+    link = get_link(link_id)
+    if link.revoked_at is not None:
+        raise ApiError(410, "revoked", "This link is revoked; create a new one instead.")
+    data = json_body()
+    _apply_settings(link, data, creating=False)
+    # Any change makes every access token stale, so it applies on the next request.
+    link.version += 1
+    session = db.session()
+    session.commit()
+    if not link.uploads:
+        uploads.abort_link_uploads(link.id)
+    return link_json(link)
+
+
+@bp.delete("/links/<link_id>")
+def revoke_link(link_id: str):
+    link = get_link(link_id)
+    if link.revoked_at is None:
+        # Deleting the wrapped album key makes the link useless even to someone
+        # who kept its fragment and the server's data (DESIGN.md, "Link policy": revoked).
+        link.revoked_at = db.now()
+        link.wrapped_album_key = None
+        link.version += 1
+        db.session().commit()
+        uploads.abort_link_uploads(link.id)
+    return link_json(link)

@@ -1,0 +1,132 @@
+"""The public link API: what a browser (or `fragment open`) may do with a link.
+
+Knowing the link id gets only the public info. Everything else needs an access
+token, which only a client that proves it holds the link's access key (derived
+from the fragment secret and the password) can get. Every request reloads the
+link, so expiry, revocation and setting changes apply at once
+(DESIGN.md, "Link policy, enforced by the server").
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from . import crypto, db, tokens, uploads
+from .errors import ApiError
+from .inputs import json_body, page_args
+from .policy import admit_device, authorize, check_attempts, load_link, public_info, record_failure
+
+bp = Blueprint("public", __name__, url_prefix="/api/links")
+
+
+@bp.get("/<link_id>")
+def info(link_id: str):
+    return public_info(load_link(link_id))
+
+
+@bp.post("/<link_id>/challenge")
+def challenge(link_id: str):
+    link = load_link(link_id)
+    # Refuse here already, so a locked-out client does not run Argon2 for nothing.
+    check_attempts(link.id)
+    return {"challenge": tokens.new_challenge(link.id), "expires_in": current_app.config["CHALLENGE_TTL"]}
+
+
+@bp.post("/<link_id>/unlock")
+def unlock(link_id: str):
+    link = load_link(link_id)
+    data = json_body()
+    check_attempts(link.id)
+    if not tokens.check_challenge(data.get("challenge"), link.id):
+        raise ApiError(401, "bad_challenge", "The unlock challenge is missing or has expired. Try again.")
+    proof = data.get("proof")
+    if not isinstance(proof, str) or not crypto.verify_proof(link.verifier, link.id, data["challenge"], proof):
+        record_failure(link.id)
+        if link.pw_salt is not None:
+            raise ApiError(401, "wrong_password", "The password is not right for this link.")
+        raise ApiError(401, "bad_proof", "This link's key is not right. Check that you copied the whole link.")
+    device_id = admit_device(link, data.get("device_token"))
+    album = db.session().get(db.Album, link.album_id)
+    return {
+        "access_token": tokens.new_access_token(link.id, link.version, device_id),
+        "expires_in": current_app.config["ACCESS_TOKEN_TTL"],
+        "device_token": tokens.new_device_token(link.id, device_id),
+        "album_id": link.album_id,
+        "album_meta": crypto.b64e(album.meta),
+        "wrapped_album_key": crypto.b64e(link.wrapped_album_key),
+        "info": public_info(link),
+    }
+
+
+def _viewer(link_id: str) -> db.Link:
+    """An authorized link that may view the album."""
+    link, _claims = authorize(link_id)
+    if link.upload_only:
+        raise ApiError(403, "upload_only", "This link is for adding photos only; it cannot show the album.")
+    return link
+
+
+@bp.get("/<link_id>/files")
+def files(link_id: str):
+    link = _viewer(link_id)
+    after, limit = page_args()
+    return uploads.list_files(link.album_id, after, limit, owner=False)
+
+
+@bp.get("/<link_id>/files/<file_id>/blobs/<kind>")
+def blob(link_id: str, file_id: str, kind: str):
+    link = _viewer(link_id)
+    uploads.check_kind(kind)
+    if kind == "original" and not link.downloads:
+        raise ApiError(403, "downloads_off", "The owner has turned off downloads for this link: only previews can be shown.")
+    return uploads.serve_blob(uploads.get_file(link.album_id, file_id), kind)
+
+
+# --- guest uploads ---------------------------------------------------------------
+
+
+def _uploader(link_id: str) -> db.Link:
+    """An authorized link that allows uploads."""
+    link, _claims = authorize(link_id)
+    if not link.uploads:
+        raise ApiError(403, "uploads_off", "This link does not allow adding photos.")
+    return link
+
+
+def _pending(link: db.Link, file_id: str) -> db.File:
+    """A file this link's guests uploaded (any state)."""
+    return uploads.get_file(link.album_id, file_id, complete=None, via_link=link.id)
+
+
+@bp.post("/<link_id>/files")
+def reserve(link_id: str):
+    link = _uploader(link_id)
+    return uploads.upload_json(uploads.reserve(link.album_id, json_body(), link)), 201
+
+
+@bp.put("/<link_id>/files/<file_id>/blobs/<kind>")
+def put_blob(link_id: str, file_id: str, kind: str):
+    link = _uploader(link_id)
+    return uploads.upload_json(uploads.receive_part(_pending(link, file_id), kind))
+
+
+@bp.get("/<link_id>/files/<file_id>/upload")
+def upload_status(link_id: str, file_id: str):
+    link = _uploader(link_id)
+    return uploads.upload_json(_pending(link, file_id))
+
+
+@bp.post("/<link_id>/files/<file_id>/complete")
+def complete(link_id: str, file_id: str):
+    link = _uploader(link_id)
+    return uploads.file_json(uploads.complete(_pending(link, file_id)), owner=False)
+
+
+@bp.delete("/<link_id>/files/<file_id>")
+def cancel(link_id: str, file_id: str):
+    link = _uploader(link_id)
+    file = _pending(link, file_id)
+    if file.complete:
+        raise ApiError(409, "complete", "A finished upload can only be removed by the album's owner.")
+    uploads.abort(file)
+    return {"deleted": True}

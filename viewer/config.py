@@ -1,0 +1,118 @@
+"""Every setting, read from the environment in this one place.
+
+Like datasette's settings table: one row per setting with its environment variable,
+default and meaning. ``docs/settings.md`` is generated from this table
+(``flask --app app settings-doc``), so the documentation cannot drift.
+Tests build the app with a dict that overrides any row (flaskr's pattern).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table."""
+
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets it."""
+        return f"FRAGMENT_{self.name}"
+
+
+SETTINGS = [
+    Setting("DATA_DIR", "data", str, "Folder for the SQLite database, local blobs and the generated secret key."),
+    Setting("DATABASE_URL", None, str, "SQLAlchemy URL; default `sqlite:///<DATA_DIR>/fragment.db`. PostgreSQL: `postgresql+psycopg://user:pw@host/db`."),
+    Setting("BLOB_STORE", "local", str, "`local` (a folder) or `s3` (any S3-compatible store)."),
+    Setting("BLOB_DIR", None, str, "Folder of the local blob store; default `<DATA_DIR>/blobs`."),
+    Setting("S3_BUCKET", None, str, "Bucket for `BLOB_STORE=s3`."),
+    Setting("S3_ENDPOINT_URL", None, str, "Endpoint of a non-AWS S3 server (MinIO, moto...)."),
+    Setting("S3_REGION", None, str, "S3 region."),
+    Setting("S3_ACCESS_KEY_ID", None, str, "S3 access key (else boto3's usual lookup)."),
+    Setting("S3_SECRET_ACCESS_KEY", None, str, "S3 secret key."),
+    Setting("S3_PREFIX", "", str, "Key prefix inside the bucket."),
+    Setting("SECRET_KEY", None, str, "Signs challenges, access and device tokens. Default: generated once into `<DATA_DIR>/secret_key`. Set the same value on every app server."),
+    Setting("PUBLIC_URL", None, str, "Base URL printed in links; default: the URL of the request."),
+    Setting("TRUST_PROXY", 0, int, "Number of reverse proxies in front whose X-Forwarded-For is trusted (per-client attempt limits use the client address)."),
+    Setting("ACCESS_TOKEN_TTL", 3600, int, "Seconds an access token lives after an unlock."),
+    Setting("CHALLENGE_TTL", 120, int, "Seconds an unlock challenge stays valid."),
+    Setting("UNLOCK_WINDOW_SECONDS", 900, int, "Window in which failed unlocks are counted."),
+    Setting("UNLOCK_MAX_FAILURES_PER_LINK", 20, int, "Failed unlocks on one link, from anyone, before 429."),
+    Setting("UNLOCK_MAX_FAILURES_PER_CLIENT", 8, int, "Failed unlocks from one client address, on any link, before 429."),
+    Setting("UPLOAD_TTL", 24 * 3600, int, "Seconds a reserved upload may stay incomplete before it is deleted and its quota released."),
+    Setting("UPLOAD_PART_BYTES", 8 * MiB, int, "Largest body of one blob PUT."),
+    Setting("MAX_JSON_BYTES", 256 * 1024, int, "Largest JSON request body."),
+    Setting("MAX_META_BYTES", 64 * 1024, int, "Largest sealed metadata (album or file)."),
+    Setting("MAX_FILE_BYTES", 50 * GiB, int, "Largest original the owner may upload."),
+    Setting("GUEST_QUOTA_FILES", 500, int, "Default number of guest files per link."),
+    Setting("GUEST_QUOTA_BYTES", 5 * GiB, int, "Default guest bytes per link (ciphertext)."),
+    Setting("GUEST_MAX_FILE_BYTES", 2 * GiB, int, "Default largest guest original."),
+]
+
+
+def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Settings from the environment, then overrides, with derived defaults filled in."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        try:
+            config[setting.name] = setting.default if raw in (None, "") else setting.parse(raw)
+        except ValueError as exc:
+            raise SystemExit(f"Error: {setting.env}={raw!r} is not valid: {exc}") from None
+    config.update(overrides or {})
+    data_dir = Path(config["DATA_DIR"]).resolve()
+    config["DATA_DIR"] = str(data_dir)
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{data_dir / 'fragment.db'}"
+    if not config["BLOB_DIR"]:
+        config["BLOB_DIR"] = str(data_dir / "blobs")
+    return config
+
+
+def secret_key(data_dir: Path) -> str:
+    """Read or create, once and atomically, the generated secret in the data folder."""
+    path = data_dir / "secret_key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL so two gunicorn workers starting together agree on one key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            text = path.read_text().strip()
+            if text:
+                return text
+            time.sleep(0.02)
+        raise SystemExit(f"Error: {path} is empty; delete it or set FRAGMENT_SECRET_KEY") from None
+    value = os.urandom(32).hex()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return value
+
+
+def markdown_table() -> str:
+    """The settings table as Markdown, for docs/settings.md."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = "" if s.default is None else f"`{s.default}`"
+        rows.append(f"| `{s.env}` | {default} | {s.help} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,177 @@
+"""The metadata database: SQLAlchemy models and one session per request.
+
+The server stores only what format v1 lets it see: ids, sealed blobs of
+metadata and keys, sizes, counts and times. Times are integer Unix seconds, so
+SQLite and PostgreSQL compare them the same way.
+
+Counters that enforce policy (device slots, guest quota) are changed with a
+single conditional ``UPDATE ... WHERE used < limit``, which both engines apply
+atomically, so two workers can never both take the last slot.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, g
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+ID = String(22)
+
+
+def now() -> int:
+    """Current Unix time in seconds."""
+    return int(time.time())
+
+
+class Base(DeclarativeBase):
+    """Declarative base."""
+
+
+class OwnerToken(Base):
+    """An owner API token, kept only as its SHA-256."""
+
+    __tablename__ = "owner_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class Album(Base):
+    """An album: its id and sealed metadata."""
+
+    __tablename__ = "albums"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    meta: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class File(Base):
+    """A file of an album; listed only once complete. ``seq`` is the stable listing order."""
+
+    __tablename__ = "files"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID, unique=True)
+    album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    meta: Mapped[bytes] = mapped_column(LargeBinary)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    via_link: Mapped[str | None] = mapped_column(ID, nullable=True)
+    thumb_size: Mapped[int] = mapped_column(BigInteger)
+    preview_size: Mapped[int] = mapped_column(BigInteger)
+    original_size: Mapped[int] = mapped_column(BigInteger)
+    thumb_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    preview_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    original_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # pending reservations only
+
+    __table_args__ = (
+        Index("ix_files_listing", "album_id", "complete", "seq"),
+        Index("ix_files_pending", "complete", "expires_at"),
+    )
+
+    @property
+    def total_size(self) -> int:
+        """Ciphertext bytes of all three blobs."""
+        return self.thumb_size + self.preview_size + self.original_size
+
+
+class Link(Base):
+    """A public link and everything the server enforces for it."""
+
+    __tablename__ = "links"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"), index=True)
+    wrapped_album_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    verifier: Mapped[bytes] = mapped_column(LargeBinary)
+    pw_salt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    pw_opslimit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pw_memlimit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    device_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    devices_used: Mapped[int] = mapped_column(Integer, default=0)
+    downloads: Mapped[bool] = mapped_column(Boolean, default=True)
+    uploads: Mapped[bool] = mapped_column(Boolean, default=False)
+    upload_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    quota_files: Mapped[int] = mapped_column(Integer)
+    quota_bytes: Mapped[int] = mapped_column(BigInteger)
+    max_file_size: Mapped[int] = mapped_column(BigInteger)
+    files_used: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Bumped by every change of password or policy; access tokens carry it, so a
+    # change takes effect on the very next request.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class UnlockFailure(Base):
+    """One failed unlock, counted for the per-link and per-client limits."""
+
+    __tablename__ = "unlock_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    link_id: Mapped[str] = mapped_column(ID)
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    __table_args__ = (Index("ix_failures_link", "link_id", "at"), Index("ix_failures_client", "client", "at"))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets readers run during a write, and busy_timeout makes concurrent
+    # gunicorn workers wait for the write lock instead of failing at once
+    # (sqlite.org/wal.html, sqlite.org/c3ref/busy_timeout.html).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL, with SQLite tuned for several workers."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def session() -> Session:
+    """The request's session, opened on first use."""
+    if "db_session" not in g:
+        from flask import current_app
+
+        g.db_session = current_app.extensions["fragment.sessionmaker"]()
+    return g.db_session
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and tables, and close the session after each request."""
+    engine = make_engine(app.config["DATABASE_URL"])
+    Base.metadata.create_all(engine)
+    # Start with an empty pool: gunicorn --preload forks after this, and a
+    # connection must never be shared across processes (SQLAlchemy docs,
+    # "Using Connection Pools with Multiprocessing or os.fork()").
+    engine.dispose()
+    app.extensions["fragment.engine"] = engine
+    app.extensions["fragment.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+
+    @app.teardown_appcontext
+    def close_session(_exc: BaseException | None) -> None:
+        db_session = g.pop("db_session", None)
+        if db_session is not None:
+            db_session.close()

@@ -1,0 +1,93 @@
+"""Signed, short-lived tokens: unlock challenges, access tokens, device tokens.
+
+All are itsdangerous signatures (HMAC-SHA1 over the payload with a per-purpose
+salt, itsdangerous docs "Signing Interface") keyed with the app's SECRET_KEY, so
+any app server can check them without shared state. They are opaque to clients.
+Each purpose has its own salt, so a token of one kind never passes as another
+(itsdangerous docs, "The Salt").
+
+Owner tokens are different: random bearer secrets, of which the database keeps
+only a SHA-256, so a database leak does not hand out owner access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from . import crypto
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"fragment.{purpose}")
+
+
+def new_challenge(link_id: str) -> str:
+    """A fresh, signed, timestamped challenge for one link."""
+    return _serializer("challenge").dumps([link_id, crypto.b64e(os.urandom(16))])
+
+
+def check_challenge(challenge: object, link_id: str) -> bool:
+    """True if the challenge is ours, for this link, and not older than CHALLENGE_TTL."""
+    if not isinstance(challenge, str) or len(challenge) > 200 or not challenge.isascii():
+        return False
+    try:
+        data = _serializer("challenge").loads(challenge, max_age=current_app.config["CHALLENGE_TTL"])
+    except (BadSignature, SignatureExpired):
+        return False
+    return isinstance(data, list) and data[:1] == [link_id]
+
+
+def new_access_token(link_id: str, version: int, device_id: str) -> str:
+    """An access token bound to link, link version and device."""
+    return _serializer("access").dumps({"l": link_id, "v": version, "d": device_id})
+
+
+class TokenProblem(Exception):
+    """Why an access token was refused: 'expired', 'stale' or 'invalid'."""
+
+
+def read_access_token(token: str, link_id: str, version: int) -> dict:
+    """The token's payload, or TokenProblem."""
+    try:
+        data = _serializer("access").loads(token, max_age=current_app.config["ACCESS_TOKEN_TTL"])
+    except SignatureExpired:
+        raise TokenProblem("expired") from None
+    except BadSignature:
+        raise TokenProblem("invalid") from None
+    if not isinstance(data, dict) or data.get("l") != link_id:
+        raise TokenProblem("invalid")
+    if data.get("v") != version:
+        raise TokenProblem("stale")
+    return data
+
+
+def new_device_token(link_id: str, device_id: str) -> str:
+    """The token a browser keeps to be admitted again without a new device slot."""
+    return _serializer("device").dumps({"l": link_id, "d": device_id})
+
+
+def read_device_token(token: object, link_id: str) -> str | None:
+    """The device id of a valid device token for this link, else None."""
+    if not isinstance(token, str) or len(token) > 300:
+        return None
+    try:
+        data = _serializer("device").loads(token)
+    except BadSignature:
+        return None
+    if isinstance(data, dict) and data.get("l") == link_id and isinstance(data.get("d"), str):
+        return data["d"]
+    return None
+
+
+def new_owner_token() -> str:
+    """A fresh owner token (shown once, stored hashed)."""
+    return "fo_" + crypto.b64e(os.urandom(32))
+
+
+def hash_owner_token(token: str) -> str:
+    """What the database keeps of an owner token."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
