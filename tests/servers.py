@@ -117,3 +117,13 @@ def postgres(base: Path) -> Iterator[str]:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
 
 
+
+
+def flask_cli(data_dir: Path, *args: str) -> str:
+    """Run `flask --app app ...` as an operator would, on the server's data folder."""
+    env = {**os.environ, "FRAGMENT_DATA_DIR": str(data_dir)}
+    done = subprocess.run(
+        [Path(sys.executable).parent / "flask", "--app", "app", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )
+    return done.stdout
