@@ -27,7 +27,7 @@ system-deps:
 	@scripts/system-deps.sh ffmpeg postgresql
 
 test: $(VENV)/.test system-deps
-	FRAGMENT_REQUIRE_SERVICES=1 FRAGMENT_REQUIRE_FFMPEG=1 $(BIN)/pytest
+	FRAGMENT_REQUIRE_SERVICES=1 $(BIN)/pytest
 
 docs: $(VENV)/.app
 	FLASK_APP=app $(BIN)/flask settings-doc > docs/settings.md
