@@ -71,9 +71,9 @@ def build() -> dict:
             "sealed": c.b64e(c.seal_album_meta(album_key, album_id, {"title": "Summer \u2013 \u00c9t\u00e9", "description": "A test album"}, fixed(0xD2, 24))),
         },
         "file_meta": {
-            "meta": {"name": "IMG_0001.jpg", "type": "image/jpeg", "size": 2500},
+            "meta": {"name": "IMG_0001.jpg", "mime": "image/jpeg", "size": 2500},
             "nonce": c.b64e(fixed(0xD3, 24)),
-            "sealed": c.b64e(c.seal_file_meta(file_key, album_id, file_id, {"name": "IMG_0001.jpg", "type": "image/jpeg", "size": 2500}, fixed(0xD3, 24))),
+            "sealed": c.b64e(c.seal_file_meta(file_key, album_id, file_id, {"name": "IMG_0001.jpg", "mime": "image/jpeg", "size": 2500}, fixed(0xD3, 24))),
         },
         "blob": {
             "kind": "original",

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from api_helpers import FAST_PW, Owner, b64, bearer, unlock
+from api_helpers import FAST_PW, b64, bearer, unlock
 from sqlalchemy import func, select
 
 from viewer import crypto, db
