@@ -73,6 +73,7 @@ def upload_json(file: db.File) -> dict:
         "state": "complete" if file.complete else "pending",
         "blobs": {kind: {"size": getattr(file, f"{kind}_size"), "received": getattr(file, f"{kind}_received")} for kind in KINDS},
         "expires_at": iso(file.expires_at),
+        "part_size": current_app.config["UPLOAD_PART_BYTES"],
     }
 
 

@@ -1,0 +1,598 @@
+"""The `fragment` command line without a server: parsing, names, keyring, uploads and errors.
+
+Network calls are replaced at the requests or client level, so each test runs in
+milliseconds; the end-to-end tests against gunicorn live in test_roundtrip.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+from datetime import UTC, datetime, timedelta
+
+import click
+import pytest
+import requests
+from click.testing import CliRunner
+
+from viewer import cli, client, crypto, keyring
+from viewer.client import ApiError, BadLink, OwnerClient
+
+SERVER = "https://srv.example"
+LINK_ID = crypto.b64e(bytes(range(16)))
+SECRET = bytes(range(100, 132))
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def run(args, env=None, input=None):
+    """Invoke `fragment` in-process; stdout and stderr stay apart."""
+    return CliRunner().invoke(cli.main, [str(a) for a in args], env=env, input=input)
+
+
+def fake_response(status: int, body: bytes | dict = b"", headers: dict | None = None, url: str = SERVER + "/api/x"):
+    """A real requests.Response with a body already in memory."""
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode() if isinstance(body, dict) else body
+    response._content_consumed = True
+    response.headers.update(headers or {})
+    response.url = url
+    return response
+
+
+@pytest.fixture
+def ring_path(tmp_path, monkeypatch):
+    """A keyring file of our own for each test (the CLI reads FRAGMENT_KEYRING)."""
+    path = tmp_path / "conf" / "keyring.json"
+    monkeypatch.setenv("FRAGMENT_KEYRING", str(path))
+    monkeypatch.delenv("FRAGMENT_SERVER", raising=False)
+    monkeypatch.delenv("FRAGMENT_OWNER_TOKEN", raising=False)
+    return path
+
+
+@pytest.fixture
+def logged_in(ring_path):
+    """A keyring with an owner token for SERVER, one album and one link of it."""
+    with keyring.edit(ring_path) as ring:
+        ring.set_server(SERVER + "/", "owner-token")
+        ring.add_album("A" * 22, SERVER, bytes(32), "Holidays")
+        ring.add_link("A" * 22, LINK_ID, SECRET)
+    return ring_path
+
+
+def error_lines(result) -> list[str]:
+    """The stderr lines of a failed run, after checking nothing leaked a traceback."""
+    assert "Traceback" not in result.output + result.stderr
+    assert result.stdout == ""
+    return result.stderr.strip().splitlines()
+
+
+# --- expiry ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "delta"),
+    [("7d", timedelta(days=7)), ("12h", timedelta(hours=12)), ("30m", timedelta(minutes=30)), ("2w", timedelta(weeks=2)), ("3D", timedelta(days=3))],
+)
+def test_expiry_durations_count_from_now(text, delta):
+    assert cli.parse_expiry(text, NOW) == NOW + delta
+
+
+def test_expiry_date_means_the_end_of_that_day_utc():
+    assert cli.parse_expiry("2026-06-30", NOW) == datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
+    assert cli.parse_expiry("2026-12-31", NOW) == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_expiry_iso_times_with_zone_and_naive_as_utc():
+    assert cli.parse_expiry("2026-06-02T08:30:00+02:00", NOW) == datetime(2026, 6, 2, 6, 30, tzinfo=UTC)
+    assert cli.parse_expiry("2026-06-02T08:30:00Z", NOW) == datetime(2026, 6, 2, 8, 30, tzinfo=UTC)
+    assert cli.parse_expiry("2026-06-02T08:30", NOW) == datetime(2026, 6, 2, 8, 30, tzinfo=UTC)
+    assert cli.iso_time(cli.parse_expiry("2026-06-30", NOW)) == "2026-07-01T00:00:00Z"
+
+
+def test_expiry_never_is_none():
+    assert cli.parse_expiry("never", NOW) is None
+    assert cli.parse_expiry("Never", NOW) is None
+
+
+@pytest.mark.parametrize("text", ["2026-05-31", "2026-06-01T11:59:59Z", "0d", "0m"])
+def test_expiry_in_the_past_is_refused(text):
+    with pytest.raises(ValueError, match="in the past"):
+        cli.parse_expiry(text, NOW)
+
+
+@pytest.mark.parametrize("text", ["soon", "7 days", "-3d", "2026-02-30", "7y", ""])
+def test_expiry_garbage_is_refused_with_a_hint(text):
+    with pytest.raises(ValueError, match="not"):
+        cli.parse_expiry(text, NOW)
+
+
+def test_bad_expiry_is_a_clear_usage_error_before_anything_is_sent(ring_path, tmp_path):
+    result = run(["publish", tmp_path, "--expires", "soon", "--server", SERVER])
+    assert result.exit_code == 2
+    assert "Invalid value for '--expires'" in result.stderr
+    assert "use 30m, 12h, 7d or 2w" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_past_expiry_is_refused_on_the_command_line(ring_path, tmp_path):
+    result = run(["publish", tmp_path, "--expires", "2001-01-01", "--server", SERVER])
+    assert result.exit_code == 2
+    assert "2001-01-02T00:00:00Z is in the past" in result.stderr
+
+
+def test_device_limit_of_a_change_takes_none_or_a_count():
+    kind = cli.DeviceLimitType()
+    assert kind.convert("none", None, None) == cli.NO_LIMIT
+    assert kind.convert("3", None, None) == 3
+    with pytest.raises(click.BadParameter, match="at least 1"):
+        kind.convert("0", None, None)
+
+
+# --- links ----------------------------------------------------------------------
+
+
+def test_parse_link_splits_server_id_and_secret():
+    fragment = crypto.encode_link_secret(SECRET)
+    assert client.parse_link(f"https://photos.example.org/a/{LINK_ID}#{fragment}") == ("https://photos.example.org", LINK_ID, SECRET)
+
+
+def test_parse_link_keeps_a_path_prefix_and_port():
+    url = f"  http://host.example:8080/fragment/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)}\n"
+    assert client.parse_link(url) == ("http://host.example:8080/fragment", LINK_ID, SECRET)
+
+
+def test_parse_link_without_fragment_says_to_copy_the_whole_link():
+    with pytest.raises(BadLink, match="including the part after '#'"):
+        client.parse_link(f"https://photos.example.org/a/{LINK_ID}")
+    with pytest.raises(BadLink, match="including the part after '#'"):
+        client.parse_link(f"https://photos.example.org/a/{LINK_ID}#")
+
+
+@pytest.mark.parametrize("bad_id", ["short", LINK_ID + "A", LINK_ID[:-1] + "!", "../" + LINK_ID[3:]])
+def test_parse_link_with_a_malformed_id_is_refused(bad_id):
+    with pytest.raises(BadLink, match="link id in this link is malformed"):
+        client.parse_link(f"https://photos.example.org/a/{bad_id}#{crypto.encode_link_secret(SECRET)}")
+
+
+def test_parse_link_with_a_cut_secret_is_refused():
+    with pytest.raises(BadLink, match="damaged"):
+        client.parse_link(f"https://photos.example.org/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)[:-3]}")
+
+
+@pytest.mark.parametrize("url", ["photos.example.org/a/x#y", "ftp://h/a/x#y", f"https://h/b/{LINK_ID}#x"])
+def test_parse_link_refuses_what_is_not_a_fragment_link(url):
+    with pytest.raises(BadLink):
+        client.parse_link(url)
+
+
+def test_link_url_uses_the_servers_url_and_appends_the_secret():
+    fragment = crypto.encode_link_secret(SECRET)
+    assert client.link_url(SERVER, LINK_ID, SECRET, {"url": f"https://public.example/a/{LINK_ID}"}) == f"https://public.example/a/{LINK_ID}#{fragment}"
+    assert client.link_url(SERVER + "/", LINK_ID, SECRET) == f"{SERVER}/a/{LINK_ID}#{fragment}"
+
+
+def test_open_with_a_link_missing_its_key_fails_in_one_line(ring_path, tmp_path):
+    result = run(["open", f"{SERVER}/a/{LINK_ID}", "--out", tmp_path / "out"])
+    assert result.exit_code == 1
+    assert error_lines(result) == ["Error: the link has no key: copy the whole link, including the part after '#'"]
+    assert not (tmp_path / "out").exists()
+
+
+# --- file names ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../x", "x"),
+        ("a/b", "b"),
+        ("a\\b.jpg", "b.jpg"),
+        ("/etc/passwd", "passwd"),
+        ("photo.jpg", "photo.jpg"),
+        ("Été à Zürich – ßpaß.jpg", "Été à Zürich – ßpaß.jpg"),
+        ("\x1b]0;pwned\x07evil\x00.jpg", "]0;pwnedevil.jpg"),
+        ("line\nbreak.jpg", "linebreak.jpg"),
+        ("photo\u202egpj.exe", "photogpj.exe"),
+        (".bashrc", "bashrc"),
+        ("name. ", "name"),
+        ("..", "file"),
+        ("../..", "file"),
+        ("", "file"),
+        ("/", "file"),
+        ("\x01\x02", "file"),
+        (None, "file"),
+        (42, "file"),
+    ],
+)
+def test_safe_name_keeps_files_inside_the_folder(name, safe):
+    assert cli.safe_name(name) == safe
+
+
+def test_safe_name_uses_the_fallback_given():
+    assert cli.safe_name("../", "guest") == "guest"
+
+
+def test_safe_name_shortens_long_names_and_keeps_the_extension():
+    name = cli.safe_name("é" * 300 + ".jpeg")
+    assert len(name.encode()) <= 255
+    assert name.endswith("é.jpeg")
+
+
+def test_unique_path_adds_a_number_instead_of_overwriting(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"first")
+    (tmp_path / "a (2).jpg").write_bytes(b"second")
+    taken = {tmp_path / "a (3).jpg"}
+    assert cli.unique_path(tmp_path, "a.jpg", taken) == tmp_path / "a (4).jpg"
+    assert cli.unique_path(tmp_path, "b.jpg") == tmp_path / "b.jpg"
+    (tmp_path / "README").write_bytes(b"")
+    assert cli.unique_path(tmp_path, "README") == tmp_path / "README (2)"
+    assert (tmp_path / "a.jpg").read_bytes() == b"first"
+
+
+def test_preview_names_say_what_they_are():
+    assert cli.preview_name("IMG_1.HEIC", "image/webp") == "IMG_1 (preview).webp"
+
+
+# --- keyring ------------------------------------------------------------------------
+
+
+def test_keyring_is_private_and_round_trips(ring_path):
+    with keyring.edit() as ring:
+        ring.set_server(SERVER + "/", "tok")
+        ring.add_album("A" * 22, SERVER, b"k" * 32, "T")
+        ring.add_link("A" * 22, LINK_ID, SECRET)
+    assert stat.S_IMODE(ring_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ring_path.parent.stat().st_mode) == 0o700
+    loaded = keyring.load()
+    assert loaded.default_server == SERVER
+    assert loaded.owner_token(SERVER + "/") == "tok"
+    assert loaded.album_key("A" * 22) == b"k" * 32
+    assert loaded.find_link(LINK_ID) == ("A" * 22, SECRET)
+    assert loaded.find_album("T") == "A" * 22
+    assert json.loads(ring_path.read_text())["version"] == 1
+    assert "password" not in ring_path.read_text()
+
+
+def test_keyring_write_is_atomic(ring_path, monkeypatch):
+    keyring.write_atomic(ring_path, b'{"version": 1}')
+
+    def crash(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keyring.os, "replace", crash)
+    with pytest.raises(OSError), keyring.edit() as ring:
+        ring.set_server(SERVER, "new")
+    assert ring_path.read_bytes() == b'{"version": 1}'
+    assert sorted(p.name for p in ring_path.parent.iterdir()) == ["keyring.json", "keyring.json.lock"]
+
+
+def test_keyring_is_not_saved_when_the_command_fails_midway(ring_path):
+    with pytest.raises(RuntimeError), keyring.edit() as ring:
+        ring.set_server(SERVER, "tok")
+        raise RuntimeError("boom")
+    assert not ring_path.exists()
+
+
+def test_keyring_readable_by_others_is_fixed_with_a_warning(logged_in, monkeypatch):
+    os.chmod(logged_in, 0o644)
+    monkeypatch.setattr(OwnerClient, "list_albums", lambda self: [])
+    result = run(["albums"])
+    assert result.exit_code == 0, result.stderr
+    assert f"Warning: the keyring {logged_in} could be read by other users (mode 644); its mode is now 600" in result.stderr
+    assert stat.S_IMODE(logged_in.stat().st_mode) == 0o600
+
+
+def test_a_damaged_keyring_is_one_clear_error(ring_path):
+    ring_path.parent.mkdir()
+    ring_path.write_text("{not json")
+    result = run(["albums", "--server", SERVER])
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert line.startswith(f"Error: the keyring at {ring_path} is not valid JSON")
+
+
+def test_keyring_path_follows_xdg_config_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("FRAGMENT_KEYRING", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert keyring.default_path() == tmp_path / "fragment" / "keyring.json"
+
+
+# --- passwords and tokens -------------------------------------------------------------
+
+
+def test_password_change_reads_stdin_and_rewraps_from_the_kept_secret(logged_in, monkeypatch):
+    factors, sent = [], {}
+
+    def fake_factor(password, params):
+        factors.append(password)
+        return b"f" * 32  # Argon2 is tested in test_crypto; here only the plumbing matters
+
+    def fake_patch(self, link_id, changes):
+        sent.update(changes, link_id=link_id)
+        return {"link_id": link_id, "password": changes["password"]}
+
+    monkeypatch.setattr(crypto, "password_factor", fake_factor)
+    monkeypatch.setattr(OwnerClient, "patch_link", fake_patch)
+    result = run(["links", "change", LINK_ID, "--password-stdin", "--expires", "never"], input="  two words \nignored\n")
+    assert result.exit_code == 0, result.stderr
+    assert factors == ["  two words "]  # only the line ending is stripped
+    keys = crypto.link_keys(SECRET, b"f" * 32)
+    assert sent["link_id"] == LINK_ID
+    assert sent["expires_at"] is None
+    assert crypto.b64d(sent["verifier"]) == keys.verifier
+    assert crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(sent["wrapped_album_key"]), LINK_ID) == bytes(32)
+    assert crypto.PasswordParams.from_json(sent["password"]).opslimit == crypto.PW_OPSLIMIT
+    assert "password:  yes" in result.stdout
+
+
+def test_an_empty_password_on_stdin_is_refused(logged_in):
+    result = run(["links", "change", LINK_ID, "--password-stdin"], input="\n")
+    assert result.exit_code == 2
+    assert "--password-stdin read an empty password" in result.stderr
+
+
+def test_two_password_sources_are_refused(logged_in):
+    result = run(["links", "change", LINK_ID, "--password-stdin", "--password", "x"], input="y\n")
+    assert result.exit_code == 2
+    assert "give the password one way only" in result.stderr
+
+
+def test_login_with_a_refused_token_says_so(ring_path, monkeypatch):
+    seen = {}
+
+    def fake_request(self, method, url, **kwargs):
+        seen.update(url=url, auth=kwargs["headers"]["Authorization"], timeout=kwargs["timeout"])
+        return fake_response(401, {"error": "unauthorized", "message": "The owner token is not valid on this server."})
+
+    monkeypatch.setattr(requests.Session, "request", fake_request)
+    result = run(["login", SERVER + "/", "--token-stdin"], input="bad-token\n")
+    assert result.exit_code == 1
+    assert error_lines(result) == ["Error: the server refused this owner token"]
+    assert seen == {"url": SERVER + "/api/owner/albums", "auth": "Bearer bad-token", "timeout": client.TIMEOUT}
+    assert not ring_path.exists()
+
+
+def test_login_saves_the_token_and_the_default_server(ring_path, monkeypatch):
+    monkeypatch.setattr(requests.Session, "request", lambda self, method, url, **kw: fake_response(200, {"albums": []}))
+    result = run(["login", SERVER, "--token-stdin"], input="good-token\n")
+    assert result.exit_code == 0, result.stderr
+    ring = keyring.load()
+    assert (ring.default_server, ring.owner_token(SERVER)) == (SERVER, "good-token")
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def test_an_api_error_is_one_error_line(logged_in, monkeypatch):
+    def fail(self):
+        raise ApiError(500, "internal", "Something went wrong on the server. Please try again.")
+
+    monkeypatch.setattr(OwnerClient, "list_albums", fail)
+    result = run(["albums"])
+    assert result.exit_code == 1
+    assert error_lines(result) == ["Error: Something went wrong on the server. Please try again."]
+
+
+def test_a_server_that_cannot_be_reached_is_one_error_line(logged_in):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = f"http://127.0.0.1:{port}"
+    with keyring.edit() as ring:
+        ring.set_server(server, "tok")
+    result = run(["albums", "--server", server])
+    assert result.exit_code == 1
+    assert error_lines(result) == [f"Error: could not connect to {server}: check the address and that the server is running"]
+
+
+def test_a_timeout_is_one_error_line(logged_in, monkeypatch):
+    def slow(self, method, url, **kwargs):
+        raise requests.ReadTimeout("read timed out", request=requests.Request(method, url).prepare())
+
+    monkeypatch.setattr(requests.Session, "request", slow)
+    result = run(["albums"])
+    assert error_lines(result) == [f"Error: {SERVER} did not answer in time; try again later"]
+
+
+def test_a_proxy_page_instead_of_json_is_explained(logged_in, monkeypatch):
+    page = b"<html><body><h1>502 Bad Gateway</h1>\n</body></html>"
+    monkeypatch.setattr(
+        requests.Session, "request", lambda self, m, url, **kw: fake_response(502, page, {"Content-Type": "text/html"}, url)
+    )
+    result = run(["albums"])
+    assert result.exit_code == 1
+    assert error_lines(result) == [f"Error: the server answered 502 without an API error; is {SERVER} a Fragment server?"]
+
+
+def test_too_many_attempts_says_how_long_to_wait():
+    error = ApiError.from_response(
+        fake_response(429, {"error": "too_many_attempts", "message": "Too many wrong attempts."}, {"Retry-After": "900"})
+    )
+    assert cli.describe(error) == "too many failed attempts on this link; try again in 15 minutes"
+
+
+def test_an_unexpected_bug_still_gives_one_line(logged_in, monkeypatch):
+    monkeypatch.delenv("FRAGMENT_DEBUG", raising=False)
+    monkeypatch.setattr(OwnerClient, "list_albums", lambda self: 1 / 0)
+    result = run(["albums"])
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert line.startswith("Error: unexpected ZeroDivisionError: division by zero")
+
+
+def test_not_logged_in_says_what_to_run(ring_path):
+    result = run(["albums", "--server", SERVER])
+    assert error_lines(result) == [f"Error: not logged in to {SERVER}: run `fragment login {SERVER}` first"]
+
+
+# --- resumable uploads -------------------------------------------------------------------
+
+
+class FlakyServer:
+    """Stores parts like the server does; can drop the connection after storing, or refuse big parts."""
+
+    def __init__(self, size: int, drop_after_store: set[int] = frozenset(), max_part: int | None = None):
+        self.data = bytearray()
+        self.size = size
+        self.drop_after_store = set(drop_after_store)
+        self.max_part = max_part
+        self.calls = []
+
+    def upload(self) -> dict:
+        return {"blobs": {"original": {"size": self.size, "received": len(self.data)}}}
+
+    def put(self, kind, offset, part):
+        self.calls.append((offset, len(part)))
+        if self.max_part and len(part) > self.max_part:
+            raise ApiError(413, "too_large", f"Send parts of 1 to {self.max_part} bytes.")
+        if offset != len(self.data):
+            raise ApiError(409, "offset_mismatch", "continue from there", {"upload": self.upload()})
+        self.data += part
+        if offset in self.drop_after_store:
+            self.drop_after_store.discard(offset)
+            raise requests.ConnectionError("connection reset")  # stored, but the answer was lost
+        return self.upload()
+
+
+def test_upload_blob_resumes_from_the_servers_count_after_a_lost_answer():
+    blob = os.urandom(10_000)
+    server, progress, sleeps = FlakyServer(len(blob), drop_after_store={3000}), [], []
+    client.upload_blob(server.put, server.upload, "original", blob, len(blob), part_size=3000, on_progress=progress.append, sleep=sleeps.append)
+    assert bytes(server.data) == blob
+    assert sum(progress) == len(blob)
+    assert sleeps == [2.0]
+    # After the drop it asked where to go on and never re-sent the stored part.
+    assert server.calls == [(0, 3000), (3000, 3000), (6000, 3000), (9000, 1000)]
+
+
+def test_upload_blob_follows_an_offset_mismatch(tmp_path):
+    blob = os.urandom(5000)
+    server = FlakyServer(len(blob))
+    server.data += blob[:2000]  # an earlier run already sent this much
+    with open(tmp_path / "blob", "w+b") as f:
+        f.write(blob)
+        client.upload_blob(server.put, server.upload, "original", f, len(blob), part_size=2000)
+    assert bytes(server.data) == blob
+
+
+def test_upload_blob_halves_parts_until_the_server_takes_them():
+    blob = os.urandom(300_000)
+    server = FlakyServer(len(blob), max_part=100_000)
+    used = client.upload_blob(server.put, server.upload, "original", blob, len(blob), part_size=400_000)
+    assert bytes(server.data) == blob
+    assert 50_000 <= used <= 100_000
+    # Refused parts were tried once each at a halving size, then every part fit.
+    assert [n for _, n in server.calls if n > 100_000] == [300_000, 150_000]
+
+
+def test_upload_blob_gives_up_after_a_few_retries():
+    def down(kind, offset, part):
+        raise requests.ConnectionError("down")
+
+    def status():
+        raise requests.ConnectionError("down")
+
+    with pytest.raises(requests.ConnectionError):
+        client.upload_blob(down, status, "thumb", b"x" * 10, 10, sleep=lambda s: None)
+
+
+def test_upload_blob_does_not_retry_a_refusal():
+    def refuse(kind, offset, part):
+        raise ApiError(413, "quota_exceeded", "This link's upload space is used up.")
+
+    with pytest.raises(ApiError, match="used up"):
+        client.upload_blob(refuse, dict, "original", b"x" * 10, 10)
+
+
+# --- decrypting downloads ---------------------------------------------------------------
+
+
+def encrypted(data: bytes, file_id: str, key: bytes) -> bytes:
+    return crypto.encrypt_blob_bytes(key, file_id, "original", data, chunk_size=1024)
+
+
+def test_save_blob_writes_only_checked_plaintext(tmp_path):
+    key, file_id, data = crypto.random_key(), crypto.new_id(), os.urandom(5000)
+    dest = tmp_path / "photo.jpg"
+    written = client.save_blob(fake_response(200, encrypted(data, file_id, key)), key, file_id, "original", dest, len(data))
+    assert (written, dest.read_bytes()) == (len(data), data)
+    assert [p.name for p in tmp_path.iterdir()] == ["photo.jpg"]
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "header"])
+def test_save_blob_leaves_nothing_behind_when_the_data_was_tampered_with(tmp_path, damage):
+    key, file_id = crypto.random_key(), crypto.new_id()
+    blob = bytearray(encrypted(os.urandom(5000), file_id, key))
+    if damage == "flip":
+        blob[3000] ^= 1
+    elif damage == "truncate":
+        del blob[-1040:]
+    else:
+        blob[0:4] = b"XXXX"
+    with pytest.raises(crypto.DecryptionError):
+        client.save_blob(fake_response(200, bytes(blob)), key, file_id, "original", tmp_path / "photo.jpg", 5000)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_blob_refuses_a_size_other_than_the_metadata_says(tmp_path):
+    key, file_id = crypto.random_key(), crypto.new_id()
+    with pytest.raises(crypto.DecryptionError, match="metadata says 4999"):
+        client.save_blob(fake_response(200, encrypted(os.urandom(5000), file_id, key)), key, file_id, "original", tmp_path / "x", 4999)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_file_is_named_in_the_one_error_line():
+    with pytest.raises(click.ClickException) as caught, cli.about("IMG_0001.jpg"):
+        raise crypto.DecryptionError("chunk 3 failed to authenticate")
+    assert caught.value.message == "IMG_0001.jpg: the downloaded data is damaged or has been tampered with; nothing was saved for it"
+
+
+# --- order of operations -------------------------------------------------------------
+
+
+def test_the_album_key_is_in_the_keyring_before_anything_is_sent(logged_in, tmp_path, monkeypatch):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"not decoded before the album exists")
+
+    def server_down(self, album_id, meta):
+        saved = keyring.load().album(album_id)  # the key must already be on disk here
+        assert crypto.open_album_meta(crypto.b64d(saved["album_key"]), album_id, meta) == {"v": 1, "title": "photos"}
+        raise requests.ConnectionError("down", request=requests.Request("POST", SERVER + "/api/owner/albums").prepare())
+
+    monkeypatch.setattr(OwnerClient, "create_album", server_down)
+    result = run(["publish", tmp_path / "photos"])
+    assert error_lines(result) == [f"Error: could not connect to {SERVER}: check the address and that the server is running"]
+    titles = [album["title"] for album in keyring.load().albums(SERVER).values()]
+    assert sorted(titles) == ["Holidays", "photos"]
+
+
+def test_a_locked_out_link_is_refused_before_argon2_runs(ring_path, tmp_path, monkeypatch):
+    params = crypto.PasswordParams.new().to_json()
+    calls = []
+    monkeypatch.setattr(client.LinkClient, "info", lambda self: {"link_id": self.link_id, "format": 1, "password": params})
+
+    def locked(self):
+        raise ApiError(429, "too_many_attempts", "Too many wrong attempts.", retry_after=900)
+
+    monkeypatch.setattr(client.LinkClient, "challenge", locked)
+    monkeypatch.setattr(crypto, "password_factor", lambda *args: calls.append(args) or b"f" * 32)
+    link = f"{SERVER}/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)}"
+    result = run(["open", link, "--password-stdin", "--out", tmp_path / "out"], input="guess\n")
+    assert result.exit_code == 1
+    assert error_lines(result) == ["Error: too many failed attempts on this link; try again in 15 minutes"]
+    assert calls == []
+
+
+def test_link_changes_send_only_what_was_given_and_keep_upload_settings_consistent():
+    base = {name: None for name in ("expires", "device_limit", "downloads", "uploads", "upload_only", "quota_files", "quota_mb", "max_file_mb")}
+    assert cli.setting_changes(base) == {}
+    assert cli.setting_changes({**base, "uploads": False}) == {"uploads": False, "upload_only": False}
+    assert cli.setting_changes({**base, "upload_only": True}) == {"upload_only": True, "uploads": True}
+    assert cli.setting_changes({**base, "device_limit": cli.NO_LIMIT, "quota_mb": 5, "expires": cli.NEVER}) == {
+        "device_limit": None,
+        "quota_bytes": 5_000_000,
+        "expires_at": None,
+    }

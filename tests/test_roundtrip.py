@@ -1,0 +1,230 @@
+"""End to end: the owner's command line against the real app under gunicorn.
+
+Publish a folder of real photos and a video, open the link as a recipient, and get
+every original back byte for byte; then check what the server holds, and that a
+damaged blob, a wrong password or a revoked link fail loudly.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+import requests
+import servers
+from servers import flask_cli
+from click.testing import CliRunner
+from media_fixtures import UNICODE_NAME, make_album_dir, make_jpeg_with_orientation, require_ffmpeg
+from PIL import Image
+
+from viewer import cli, crypto
+
+pytestmark = pytest.mark.slow
+TITLE = "Sommer in Lyon ☀ – 2026"
+
+
+class Fragment:
+    """The `fragment` command, run in-process with its own keyring."""
+
+    def __init__(self, keyring: Path):
+        self.env = {"FRAGMENT_KEYRING": str(keyring)}
+
+    def __call__(self, *args: str, input: str | None = None, ok: bool = True):
+        result = CliRunner().invoke(cli.main, [str(a) for a in args], input=input, env=self.env, catch_exceptions=False)
+        # click's output holds stdout and stderr as a person would see them.
+        if ok:
+            assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output
+        return result.exit_code, result.output
+
+    def publish(self, *args: str, input: str | None = None) -> str:
+        """Run `publish` and return the link, the last line it prints on stdout."""
+        result = CliRunner().invoke(cli.main, ["publish", *map(str, args)], input=input, env=self.env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def owner_cli(live_server, tmp_path_factory):
+    fragment = Fragment(tmp_path_factory.mktemp("owner") / "keyring.json")
+    token = flask_cli(live_server["data_dir"], "create-owner-token").strip()
+    fragment("login", live_server["url"], "--token-stdin", input=token + "\n")
+    return fragment
+
+
+@pytest.fixture(scope="module")
+def published(live_server, owner_cli, tmp_path_factory):
+    """The round-trip folder, published once for the tests of this module."""
+    require_ffmpeg()
+    folder = tmp_path_factory.mktemp("photos")
+    files = make_album_dir(folder)
+    link = owner_cli.publish(folder, "--title", TITLE, "--allow-uploads", "--server", live_server["url"])
+    assert link.startswith(live_server["url"] + "/a/") and "#" in link
+    return {"link": link, "files": files, "folder": folder}
+
+
+def recipient(tmp_path) -> Fragment:
+    return Fragment(tmp_path / "recipient-keyring.json")
+
+
+def test_round_trip_gives_back_every_original_byte_for_byte(published, tmp_path):
+    out = tmp_path / "out"
+    _code, output = recipient(tmp_path)("open", published["link"], "--out", out)
+    assert TITLE in output
+    got = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    want = {name: path.read_bytes() for name, path in published["files"].items()}
+    assert set(got) == set(want) and UNICODE_NAME in got
+    for name in want:
+        assert got[name] == want[name], name
+
+
+def _unlocked_previews(link: str) -> dict[str, bytes]:
+    """Decrypt every preview through the public API, as the browser will."""
+    server, rest = link.split("/a/")
+    link_id, fragment = rest.split("#")
+    keys = crypto.link_keys(crypto.decode_link_secret(fragment))
+    challenge = requests.post(f"{server}/api/links/{link_id}/challenge").json()["challenge"]
+    unlocked = requests.post(
+        f"{server}/api/links/{link_id}/unlock",
+        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge)},
+    ).json()
+    auth = {"Authorization": f"Bearer {unlocked['access_token']}"}
+    album_key = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked["wrapped_album_key"]), link_id)
+    previews = {}
+    for entry in requests.get(f"{server}/api/links/{link_id}/files", headers=auth).json()["files"]:
+        fk = crypto.unwrap_file_key(album_key, crypto.b64d(entry["wrapped_key"]), unlocked["album_id"], entry["file_id"])
+        meta = crypto.open_file_meta(fk, unlocked["album_id"], entry["file_id"], crypto.b64d(entry["meta"]))
+        blob = requests.get(f"{server}/api/links/{link_id}/files/{entry['file_id']}/blobs/preview", headers=auth).content
+        previews[meta["name"]] = crypto.decrypt_blob_bytes(fk, entry["file_id"], "preview", blob)
+    return previews
+
+
+def test_previews_are_upright_and_viewable_even_for_heic(published):
+    previews = _unlocked_previews(published["link"])
+    for name, data in previews.items():
+        assert Image.open(io.BytesIO(data)).format == "WEBP", name
+    # IMG_0001.jpg is stored 640x480 with EXIF orientation 6: it is seen upright, 480 wide.
+    assert Image.open(io.BytesIO(previews["IMG_0001.jpg"])).size == (480, 640)
+    heic = Image.open(io.BytesIO(previews["IMG_0002.heic"]))
+    assert heic.size == (400, 300)
+
+
+def test_the_server_holds_no_plaintext(live_server, published):
+    needles = {TITLE.encode()}
+    for name, path in published["files"].items():
+        needles |= {name.encode(), Path(name).stem.encode()}
+        data = path.read_bytes()
+        middle = len(data) // 2
+        needles.add(data[middle : middle + 64])
+    haystack = []
+    for path in Path(live_server["data_dir"]).rglob("*"):
+        if path.is_file():
+            haystack.append((path, path.read_bytes()))
+    # SQLite may hold pages in its WAL; read the rows through SQLite as well.
+    db = sqlite3.connect(Path(live_server["data_dir"]) / "fragment.db")
+    for table in ("albums", "files", "links"):
+        for row in db.execute(f"SELECT * FROM {table}"):
+            haystack.append((Path(table), repr(row).encode() + b"".join(v for v in row if isinstance(v, bytes))))
+    assert len(haystack) > 10
+    for needle in needles:
+        for path, content in haystack:
+            assert needle not in content, f"{needle[:30]!r} found in {path}"
+
+
+def test_a_tampered_blob_makes_open_fail_and_name_the_file(live_server, owner_cli, tmp_path):
+    folder = tmp_path / "tamper"
+    folder.mkdir()
+    make_jpeg_with_orientation(folder / "Damaged photo.jpg", size=(900, 700))
+    link = owner_cli.publish(folder, "--title", "tamper", "--server", live_server["url"])
+    blob = max(Path(live_server["data_dir"]).rglob("original"), key=lambda p: p.stat().st_mtime)  # the one just published
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    code, output = recipient(tmp_path)("open", link, "--out", out, ok=False)
+    assert code == 1
+    assert "Damaged photo.jpg" in output and "Error" in output
+    assert not (out / "Damaged photo.jpg").exists()
+    assert not [p for p in out.rglob("*") if p.is_file()]  # no partial file left behind
+
+
+def test_a_truncated_blob_makes_open_fail_and_name_the_file(live_server, owner_cli, tmp_path):
+    folder = tmp_path / "truncate"
+    folder.mkdir()
+    make_jpeg_with_orientation(folder / "Cut short.jpg", size=(900, 700))
+    link = owner_cli.publish(folder, "--title", "truncate", "--server", live_server["url"])
+    blob = max(Path(live_server["data_dir"]).rglob("original"), key=lambda p: p.stat().st_mtime)
+    data = blob.read_bytes()
+    assert len(data) > crypto.DEFAULT_CHUNK_SIZE + 100  # at least two chunks
+    # A server that drops the last chunk, and says the blob is that long.
+    short = data[: crypto.BLOB_HEADER_BYTES + crypto.DEFAULT_CHUNK_SIZE + crypto.TAG_BYTES]
+    blob.write_bytes(short)
+    db = sqlite3.connect(Path(live_server["data_dir"]) / "fragment.db")
+    file_id = blob.parent.name
+    db.execute("UPDATE files SET original_size = ? WHERE id = ?", (len(short), file_id))
+    db.commit()
+    code, output = recipient(tmp_path)("open", link, "--out", tmp_path / "out", ok=False)
+    assert code == 1 and "Cut short.jpg" in output
+
+
+def test_guest_upload_then_pull_gives_the_guests_bytes_and_name(live_server, owner_cli, published, tmp_path):
+    guest_photo = make_jpeg_with_orientation(tmp_path / "Von Ana – Brücke.jpg", size=(300, 200))
+    recipient(tmp_path)("upload", published["link"], guest_photo, "--name", "Ana")
+    album = TITLE
+    out = tmp_path / "pulled"
+    owner_cli("pull", album, "--out", out)
+    pulled = [p for p in out.rglob("*") if p.is_file()]
+    assert [p.relative_to(out).as_posix() for p in pulled] == ["Ana/Von Ana – Brücke.jpg"]
+    assert pulled[0].read_bytes() == guest_photo.read_bytes()
+
+
+def test_a_revoked_link_cannot_be_opened(live_server, owner_cli, tmp_path):
+    folder = tmp_path / "revoke"
+    folder.mkdir()
+    make_jpeg_with_orientation(folder / "x.jpg")
+    link = owner_cli.publish(folder, "--title", "revoke me", "--server", live_server["url"])
+    owner_cli("links", "revoke", link, "--yes")
+    code, output = recipient(tmp_path)("open", link, "--out", tmp_path / "out", ok=False)
+    assert code == 1 and "revoked" in output.lower()
+
+
+def test_downloads_off_gives_previews_and_says_so(live_server, owner_cli, tmp_path):
+    folder = tmp_path / "nodl"
+    folder.mkdir()
+    make_jpeg_with_orientation(folder / "keep.jpg")
+    link = owner_cli.publish(folder, "--title", "no downloads", "--no-downloads", "--server", live_server["url"])
+    out = tmp_path / "out"
+    _code, output = recipient(tmp_path)("open", link, "--out", out)
+    assert "preview" in output.lower()
+    saved = [p for p in out.rglob("*") if p.is_file()]
+    assert len(saved) == 1 and Image.open(saved[0]).format == "WEBP"
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("strict")
+    env = {"FRAGMENT_UNLOCK_MAX_FAILURES_PER_LINK": "3"}
+    with servers.gunicorn(base / "data", env=env) as url:
+        yield {"url": url, "data_dir": base / "data"}
+
+
+def test_wrong_passwords_then_429_without_running_argon2(strict_server, tmp_path, monkeypatch):
+    owner = Fragment(tmp_path / "owner.json")
+    owner("login", strict_server["url"], "--token-stdin", input=flask_cli(strict_server["data_dir"], "create-owner-token"))
+    folder = tmp_path / "pw"
+    folder.mkdir()
+    make_jpeg_with_orientation(folder / "secret.jpg")
+    link = owner.publish(folder, "--password-stdin", "--server", strict_server["url"], input="correct horse\n")
+    guest = recipient(tmp_path)
+    for _ in range(3):
+        code, output = guest("open", link, "--password-stdin", "--out", tmp_path / "out", input="wrong\n", ok=False)
+        assert code == 1 and "wrong password" in output.lower()
+    calls = []
+    real = crypto.password_factor
+    monkeypatch.setattr(crypto, "password_factor", lambda *a: calls.append(1) or real(*a))
+    code, output = guest("open", link, "--password-stdin", "--out", tmp_path / "out", input="correct horse\n", ok=False)
+    assert code == 1 and "too many" in output.lower()
+    assert calls == []  # refused before the expensive key derivation ran
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

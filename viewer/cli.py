@@ -1,0 +1,985 @@
+"""`fragment`: the owner's command line, and a recipient's way to open a link without a browser.
+
+Owners `login`, `publish` a folder as an album, manage its `links`, and `pull` guest
+uploads back to disk. Anyone with a link can `open` it or `upload` to it. Everything
+is encrypted or decrypted here, on the person's machine, with ``viewer.crypto``;
+the server only ever sees ciphertext (DESIGN.md, "Threat model").
+
+Output rules: links and listings go to stdout (so ``URL=$(fragment publish ...)``
+works); progress, notes and warnings go to stderr. No stack trace reaches a person:
+every expected failure ends as one ``Error: ...`` line and exit status 1
+(``FragmentGroup.invoke``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import unicodedata
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+import requests
+
+from . import client, crypto, keyring, media
+from .client import ApiError, BadLink, LinkClient, OwnerClient
+from .keyring import KeyringError
+
+MB = 1_000_000  # the server reports sizes in decimal megabytes too
+EXPECTED_ERRORS = (
+    ApiError,
+    BadLink,
+    KeyringError,
+    crypto.DecryptionError,
+    crypto.FormatError,
+    media.MediaError,
+    requests.RequestException,
+    OSError,
+)
+
+
+# --- errors -------------------------------------------------------------------
+
+
+class FragmentGroup(click.Group):
+    """A click group that turns every expected failure into one `Error:` line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except EXPECTED_ERRORS as exc:
+            raise click.ClickException(describe(exc)) from None
+        except Exception as exc:  # a bug: still no traceback for the person, unless asked for
+            if os.environ.get("FRAGMENT_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {one_line(str(exc))} (set FRAGMENT_DEBUG=1 to see details)"
+            ) from None
+
+
+def describe(exc: BaseException) -> str:
+    """One line that tells a person what went wrong, without internals."""
+    if isinstance(exc, ApiError):
+        return describe_api_error(exc)
+    if isinstance(exc, requests.Timeout):
+        return f"{_origin_of(exc)} did not answer in time; try again later"
+    if isinstance(exc, requests.ConnectionError):
+        return f"could not connect to {_origin_of(exc)}: check the address and that the server is running"
+    if isinstance(exc, requests.RequestException):
+        return f"the connection to {_origin_of(exc)} failed: {one_line(str(exc))}"
+    if isinstance(exc, crypto.DecryptionError):
+        return "the data could not be decrypted: it is damaged or has been tampered with"
+    if isinstance(exc, crypto.FormatError):
+        return f"malformed encrypted data: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return one_line(str(exc)) or type(exc).__name__
+
+
+def describe_api_error(exc: ApiError) -> str:
+    """The server's sentence, reworded where a person needs to know what to do next."""
+    if exc.code == "unauthorized" and exc.message == "the server refused this owner token":
+        return f"{exc.message}; run `fragment login SERVER_URL` with a valid token"
+    if exc.code == "wrong_password":
+        return "wrong password"
+    if exc.code == "bad_proof":
+        return "this link's key was not accepted: check that you copied the whole link, including the part after '#'"
+    if exc.code == "too_many_attempts" and exc.retry_after:
+        return f"too many failed attempts on this link; try again in {human_seconds(exc.retry_after)}"
+    if exc.code == "revoked":
+        return "this link was revoked by its owner"
+    if exc.code == "expired":
+        return f"this link has expired ({one_line(exc.message)})"
+    return one_line(exc.message)
+
+
+def _origin_of(exc: requests.RequestException) -> str:
+    url = getattr(getattr(exc, "request", None), "url", None)
+    return client._origin(url) if url else "the server"
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Squash whitespace so an error stays on its one line."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def human_seconds(seconds: int) -> str:
+    """'15 minutes', '40 seconds', '2 hours'."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = -(-seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+@contextlib.contextmanager
+def about(name: str) -> Iterator[None]:
+    """Name the file in any error raised for it."""
+    try:
+        yield
+    except crypto.DecryptionError:
+        raise click.ClickException(
+            f"{name}: the downloaded data is damaged or has been tampered with; nothing was saved for it"
+        ) from None
+    except EXPECTED_ERRORS as exc:
+        raise click.ClickException(f"{name}: {describe(exc)}") from None
+
+
+def note(message: str) -> None:
+    """A line for the person, on stderr so stdout stays machine-readable."""
+    click.echo(message, err=True)
+
+
+def warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+# --- time ---------------------------------------------------------------------
+
+NEVER = "never"
+NO_LIMIT = "none"
+_DURATION = re.compile(r"^(\d{1,6})\s*([mhdw])$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_expiry(text: str, now: datetime | None = None) -> datetime | None:
+    """`7d`, `12h`, `30m`, `2w` from now; `YYYY-MM-DD` = the end of that day (UTC); an ISO time; or `never` (None)."""
+    text = text.strip()
+    if text.lower() == NEVER:
+        return None
+    now = now or datetime.now(UTC)
+    duration = _DURATION.match(text.lower())
+    if duration:
+        when = now + timedelta(seconds=int(duration[1]) * _UNITS[duration[2]])
+    elif _DATE.match(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date") from None
+        # "until 2026-12-01" means through that whole day: next midnight UTC.
+        when = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+    else:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not an expiry: use 30m, 12h, 7d or 2w, a date YYYY-MM-DD, an ISO time, or 'never'"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # the API speaks UTC; so do we
+    if when <= now:
+        raise ValueError(f"{iso_time(when)} is in the past; a link must expire in the future")
+    return when.astimezone(UTC)
+
+
+def iso_time(when: datetime) -> str:
+    """ISO 8601 UTC with a Z, as docs/api.md spells times."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ExpiryType(click.ParamType):
+    """--expires: a datetime, or NEVER."""
+
+    name = "WHEN"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime) or value == NEVER:
+            return value
+        try:
+            when = parse_expiry(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        return NEVER if when is None else when
+
+
+class DeviceLimitType(click.ParamType):
+    """--device-limit for a change: a count of at least 1, or `none` to lift the limit."""
+
+    name = "N|none"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == NO_LIMIT:
+            return value
+        text = str(value).strip().lower()
+        if text in (NO_LIMIT, "unlimited"):
+            return NO_LIMIT
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        self.fail(f"{value!r} is not a device count: give a whole number of at least 1, or 'none'", param, ctx)
+
+
+def api_expiry(value: Any) -> str | None:
+    return iso_time(value) if isinstance(value, datetime) else None
+
+
+# --- file names ---------------------------------------------------------------
+
+# Bidirectional overrides (U+202E...) can make a name ending in "gpj.exe" display as "exe.jpg" (CVE-2021-42574 family).
+_INVISIBLE = {"\u200e", "\u200f", "\u061c"} | {chr(c) for c in range(0x202A, 0x202F)} | {chr(c) for c in range(0x2066, 0x206A)}
+MAX_NAME_BYTES = 255
+
+
+def clean_text(text: Any) -> str:
+    """Untrusted text without control or bidi characters, safe to print on a terminal."""
+    return "".join(ch for ch in str(text) if unicodedata.category(ch) != "Cc" and ch not in _INVISIBLE)
+
+
+def safe_name(name: Any, fallback: str = "file") -> str:
+    """A file name from untrusted metadata that can only land inside the output folder.
+
+    Basename only (either slash), no control or bidi characters, no '.'/'..', no
+    leading dots (nothing hidden), at most 255 bytes; `fallback` when nothing is left.
+    """
+    if not isinstance(name, str):
+        return fallback
+    base = clean_text(name).replace("\\", "/").split("/")[-1]
+    base = base.strip().lstrip(".").rstrip(". ")
+    if not base:
+        return fallback
+    return _truncate(base)
+
+
+def _truncate(name: str) -> str:
+    """Keep the extension and cut the stem until the UTF-8 name fits a file system."""
+    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 16:
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    while stem and len((stem + suffix).encode("utf-8")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return (stem + suffix) if stem else name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+
+
+def unique_path(directory: Path, name: str, taken: set[Path] | None = None) -> Path:
+    """`directory/name`, or `name (2).ext`, `name (3).ext`... so nothing is overwritten."""
+    taken = taken if taken is not None else set()
+    candidate = directory / name
+    stem, ext = _split_ext(name)
+    n = 2
+    while candidate.exists() or candidate.is_symlink() or candidate in taken:
+        candidate = directory / _truncate(f"{stem} ({n}){ext}")
+        n += 1
+    return candidate
+
+
+def _split_ext(name: str) -> tuple[str, str]:
+    stem, dot, ext = name.rpartition(".")
+    return (stem, f".{ext}") if dot and stem else (name, "")
+
+
+def preview_name(name: str, mime: Any) -> str:
+    """A preview is a WebP (or the type the metadata names), whatever the original was."""
+    ext = {"image/webp": ".webp", "image/jpeg": ".jpg", "image/png": ".png"}.get(str(mime), ".webp")
+    return f"{_split_ext(name)[0]} (preview){ext}"
+
+
+# --- keyring and servers --------------------------------------------------------
+
+
+def load_keyring() -> keyring.Keyring:
+    """The keyring, with any warning about its permissions shown."""
+    ring = keyring.load()
+    for message in ring.warnings:
+        warn(message)
+    return ring
+
+
+def check_server_url(url: str) -> str:
+    """An http(s) base URL without a trailing slash."""
+    url = keyring.normalize_server(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.UsageError(f"{url!r} is not a server address: give one like https://photos.example.org")
+    return url
+
+
+def owner_client(ring: keyring.Keyring, server: str | None) -> OwnerClient:
+    """A client for --server (or $FRAGMENT_SERVER, or the default server) with its saved owner token."""
+    url = server or ring.default_server
+    if not url:
+        raise click.UsageError("no server: pass --server URL, set FRAGMENT_SERVER, or run `fragment login URL` first")
+    url = check_server_url(url)
+    token = ring.owner_token(url) or os.environ.get("FRAGMENT_OWNER_TOKEN")
+    if not token:
+        raise KeyringError(f"not logged in to {url}: run `fragment login {url}` first")
+    return OwnerClient(url, token)
+
+
+def album_owner(ring: keyring.Keyring, album_id: str, server: str | None = None) -> OwnerClient:
+    """The owner client for the server an album lives on."""
+    return owner_client(ring, ring.album(album_id).get("server") or server)
+
+
+def server_option(f: Callable) -> Callable:
+    return click.option(
+        "--server", envvar="FRAGMENT_SERVER", metavar="URL", help="Server to use (default: the one you last logged in to)."
+    )(f)
+
+
+# --- passwords ----------------------------------------------------------------
+
+
+def password_options(f: Callable) -> Callable:
+    """--password-prompt, --password-stdin, --password P."""
+    f = click.option("--password", "password_value", metavar="P", help="The password (visible in your shell history; prefer the other two).")(f)
+    f = click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")(f)
+    f = click.option("--password-prompt", is_flag=True, help="Ask for the password without showing it.")(f)
+    return f
+
+
+def read_password(prompt: bool, stdin: bool, value: str | None, *, confirm: bool, required: bool = False) -> str | None:
+    """The password from exactly one source, or None when none was asked for (unless `required`)."""
+    given = sum(bool(x) for x in (prompt, stdin, value is not None))
+    if given > 1:
+        raise click.UsageError("give the password one way only: --password-prompt, --password-stdin or --password")
+    if stdin:
+        # Only the line ending is stripped: spaces may be part of a password.
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.UsageError("--password-stdin read an empty password")
+        return password
+    if value is not None:
+        if not value:
+            raise click.UsageError("the password is empty")
+        return value
+    if prompt or required:
+        return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    return None
+
+
+def password_fields(secret: bytes, album_key: bytes, link_id: str, password: str | None) -> dict:
+    """The crypto half of a link body: password params, wrapped album key and verifier."""
+    params, factor = None, b""
+    if password is not None:
+        params = crypto.PasswordParams.new()
+        factor = crypto.password_factor(password, params)
+    keys = crypto.link_keys(secret, factor)
+    return {
+        "password": params.to_json() if params else None,
+        "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, album_key, link_id)),
+        "verifier": crypto.b64e(keys.verifier),
+    }
+
+
+# --- link settings ---------------------------------------------------------------
+
+
+def link_options(f: Callable) -> Callable:
+    """The settings of a new link (publish, links add)."""
+    options = [
+        click.option("--max-file-mb", type=click.IntRange(min=1), help="Largest guest file, in MB."),
+        click.option("--quota-mb", type=click.IntRange(min=1), help="Total guest upload space, in MB."),
+        click.option("--quota-files", type=click.IntRange(min=1), help="How many files guests may add."),
+        click.option("--upload-only", is_flag=True, help="Guests may add files but see none."),
+        click.option("--allow-uploads", is_flag=True, help="Let people with the link add their own photos."),
+        click.option("--no-downloads", is_flag=True, help="Show photos but never send originals."),
+        click.option("--device-limit", type=click.IntRange(min=1), metavar="N", help="How many devices may open the link."),
+        click.option("--expires", type=ExpiryType(), help="7d, 12h, 30m, 2w, YYYY-MM-DD (end of that day, UTC), an ISO time, or never."),
+    ]
+    for option in options:
+        f = option(f)
+    return password_options(f)
+
+
+def new_link_settings(opts: dict) -> dict:
+    """The non-crypto fields of docs/api.md's "New link"."""
+    upload_only = bool(opts["upload_only"])
+    return {
+        "expires_at": api_expiry(opts["expires"]),
+        "device_limit": opts["device_limit"],
+        "downloads": not opts["no_downloads"],
+        # Upload-only makes no sense without uploads, so it implies them.
+        "uploads": bool(opts["allow_uploads"]) or upload_only,
+        "upload_only": upload_only,
+        "quota_files": opts["quota_files"],
+        "quota_bytes": opts["quota_mb"] * MB if opts["quota_mb"] else None,
+        "max_file_size": opts["max_file_mb"] * MB if opts["max_file_mb"] else None,
+    }
+
+
+def create_link(owner: OwnerClient, album_id: str, album_key: bytes, settings: dict, password: str | None) -> str:
+    """Make a link and return the URL to share; its secret is saved to the keyring first."""
+    link_id, secret = crypto.new_id(), crypto.random_key()
+    body = {"link_id": link_id, **password_fields(secret, album_key, link_id, password), **settings}
+    with keyring.edit() as ring:
+        ring.add_link(album_id, link_id, secret)
+    link = owner.create_link(album_id, body)
+    return client.link_url(owner.server_url, link_id, secret, link)
+
+
+def link_id_of(ref: str) -> str:
+    """A link id from a bare id or a full link (with or without its '#' part)."""
+    ref = ref.strip()
+    if crypto.is_id(ref):
+        return ref
+    return client.split_link(ref)[1]
+
+
+# --- progress -------------------------------------------------------------------
+
+
+def progress(total: int, label: str):
+    """A progress bar over bytes on stderr, naming the current file."""
+    return click.progressbar(
+        length=max(total, 1),
+        label=label,
+        file=sys.stderr,
+        item_show_func=lambda name: clean_text(name) if name else None,
+        show_eta=True,
+    )
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+@click.group(cls=FragmentGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fragment")
+def main() -> None:
+    """Fragment: end-to-end encrypted photo album links.
+
+    Keys live in a local keyring: $FRAGMENT_KEYRING, else ~/.config/fragment/keyring.json.
+    """
+
+
+@main.command()
+@click.argument("server_url")
+@click.option("--token-stdin", is_flag=True, help="Read the owner token from standard input.")
+def login(server_url: str, token_stdin: bool) -> None:
+    """Check an owner token against SERVER_URL and remember it."""
+    url = check_server_url(server_url)
+    token = read_owner_token(token_stdin)
+    if url.startswith("http://") and not _is_loopback(url):
+        warn(f"{url} is plain http: the owner token travels unencrypted")
+    try:
+        OwnerClient(url, token).list_albums()
+    except ApiError as exc:
+        if exc.status == 401:
+            raise click.ClickException("the server refused this owner token") from None
+        raise
+    with keyring.edit() as ring:
+        ring.set_server(url, token)
+    note(f"Logged in to {url}; it is now your default server.")
+
+
+def read_owner_token(from_stdin: bool) -> str:
+    """--token-stdin, else $FRAGMENT_OWNER_TOKEN, else a hidden prompt."""
+    if from_stdin:
+        token = sys.stdin.readline().strip()
+    else:
+        token = os.environ.get("FRAGMENT_OWNER_TOKEN") or click.prompt("Owner token", hide_input=True)
+    token = token.strip()
+    if not token:
+        raise click.UsageError("the owner token is empty")
+    return token
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--title", help="Album title (default: the folder's name).")
+@link_options
+@server_option
+def publish(directory: Path, title: str | None, server: str | None, **opts: Any) -> None:
+    """Encrypt the photos and videos in DIRECTORY, upload them as a new album, and print its link."""
+    ring = load_keyring()
+    owner = owner_client(ring, server)
+    settings = new_link_settings(opts)
+    password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
+    paths, ignored = find_media(directory)
+    if not paths:
+        raise click.ClickException(f"no photos or videos in {directory}")
+    if ignored:
+        note(f"Skipping {ignored} file(s) that are not photos or videos.")
+    title = title or directory.resolve().name
+    album_id, album_key = crypto.new_id(), crypto.random_key()
+    # The key goes to disk before any byte leaves: a crash later never strands an album.
+    with keyring.edit(ring.path) as saved:
+        saved.add_album(album_id, owner.server_url, album_key, title)
+    owner.create_album(album_id, crypto.seal_album_meta(album_key, album_id, {"title": title}))
+    sent, failed = upload_files(owner.uploads(album_id), album_key, album_id, paths)
+    if not sent:
+        forget_album(owner, album_id)
+        raise click.ClickException(f"none of the {len(paths)} file(s) could be read; nothing was published")
+    url = create_link(owner, album_id, album_key, settings, password)
+    summary = f"Published {sent} file(s) as album {title!r} ({album_id})."
+    if failed:
+        summary += f" {len(failed)} file(s) were skipped: {', '.join(failed)}."
+    note(summary)
+    click.echo(url)
+
+
+def find_media(directory: Path) -> tuple[list[Path], int]:
+    """Top-level photos and videos sorted by name, and how many other files were left out (hidden ones silently)."""
+    paths, ignored = [], 0
+    for path in sorted(directory.iterdir(), key=lambda p: p.name):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if media.is_media(path):
+            paths.append(path)
+        else:
+            ignored += 1
+    return paths, ignored
+
+
+def upload_files(
+    target: client.UploadTarget, album_key: bytes, album_id: str, paths: list[Path], extra_meta: dict | None = None
+) -> tuple[int, list[str]]:
+    """Prepare, encrypt and upload each file; a file media cannot read is skipped with a warning."""
+    sizes = {path: path.stat().st_size for path in paths}
+    total = sum(crypto.ciphertext_size(size) for size in sizes.values())
+    sent, failed = 0, []
+    with progress(total, "Uploading") as bar:
+        for path in paths:
+            bar.update(0, path.name)
+            try:
+                prepared = media.prepare(path)
+            except media.MediaError as exc:
+                warn(f"skipped {clean_text(path.name)}: {media_reason(exc, path)}")
+                failed.append(clean_text(path.name))
+                bar.update(crypto.ciphertext_size(sizes[path]), path.name)
+                continue
+            with about(clean_text(path.name)):
+                client.send_file(
+                    target, album_key, album_id, path, prepared, extra_meta, on_progress=lambda n, name=path.name: bar.update(n, name)
+                )
+            sent += 1
+    return sent, failed
+
+
+def media_reason(exc: media.MediaError, path: Path) -> str:
+    """MediaError messages start with the path; the warning names the file already."""
+    text = str(exc)
+    prefix = f"{path}: "
+    return one_line(text.removeprefix(prefix))
+
+
+def forget_album(owner: OwnerClient, album_id: str) -> None:
+    """Undo an album that ended up empty, on the server and in the keyring."""
+    with contextlib.suppress(*EXPECTED_ERRORS):
+        owner.delete_album(album_id)
+    with keyring.edit() as ring:
+        ring.remove_album(album_id)
+
+
+@main.command()
+@server_option
+def albums(server: str | None) -> None:
+    """List your albums on the server: id, files, links and title."""
+    ring = load_keyring()
+    owner = owner_client(ring, server)
+    mine = ring.albums(owner.server_url)
+    rows = []
+    on_server = owner.list_albums()
+    for album in on_server:
+        album_id = album.get("album_id", "?")
+        title = album_title(ring, album) if album_id in mine else "(key not in this keyring)"
+        rows.append((album_id, str(album.get("files", "?")), str(album.get("links", "?")), title))
+    seen = {album.get("album_id") for album in on_server}
+    for album_id, album in mine.items():
+        if album_id not in seen:
+            rows.append((album_id, "-", "-", f"{clean_text(album.get('title', ''))} (not on the server any more)"))
+    if not rows:
+        note(f"No albums on {owner.server_url} yet: `fragment publish DIR` makes one.")
+        return
+    click.echo(f"{'ALBUM':<22}  {'FILES':>5}  {'LINKS':>5}  TITLE")
+    for album_id, files, links_count, title in rows:
+        click.echo(f"{album_id:<22}  {files:>5}  {links_count:>5}  {title}")
+
+
+def album_title(ring: keyring.Keyring, album: dict) -> str:
+    """The title decrypted from the server's sealed metadata (the keyring's copy if that fails)."""
+    album_id = album["album_id"]
+    try:
+        meta = crypto.open_album_meta(ring.album_key(album_id), album_id, crypto.b64d(album.get("meta", "")))
+        return clean_text(meta.get("title", ""))
+    except (crypto.DecryptionError, crypto.FormatError):
+        return f"{clean_text(ring.album(album_id).get('title', ''))} (metadata on the server does not decrypt!)"
+
+
+# --- links ------------------------------------------------------------------------
+
+
+@main.group()
+def links() -> None:
+    """List, add, change and revoke an album's links."""
+
+
+@links.command("list")
+@click.argument("album")
+def links_list(album: str) -> None:
+    """Show the links of ALBUM (an id or an exact title)."""
+    ring = load_keyring()
+    album_id = ring.find_album(album)
+    owner = album_owner(ring, album_id)
+    found = owner.list_links(album_id)
+    if not found:
+        note("This album has no links: `fragment links add ALBUM` makes one.")
+    for link in found:
+        secret = ring.link_secret(album_id, link["link_id"])
+        click.echo(format_link(owner.server_url, link, secret))
+
+
+def format_link(server_url: str, link: dict, secret: bytes | None) -> str:
+    """A few lines about one link, as `links list` shows it."""
+    link_id = link.get("link_id", "?")
+    url = client.link_url(server_url, link_id, secret, link) if secret else "(its secret is not in this keyring)"
+    limit = link.get("device_limit")
+    uploads = "no"
+    if link.get("uploads"):
+        uploads = "only (guests see nothing)" if link.get("upload_only") else "yes"
+        uploads += f"; {link.get('files_used', 0)} file(s), {(link.get('bytes_used') or 0) / MB:.1f} MB used"
+    lines = [
+        f"{link_id}",
+        f"  link:      {url}",
+        f"  password:  {'yes' if link.get('password') else 'no'}",
+        f"  expires:   {link.get('expires_at') or 'never'}",
+        f"  devices:   {link.get('devices_used', 0)} of {limit if limit is not None else 'unlimited'}",
+        f"  downloads: {'yes' if link.get('downloads') else 'no (previews only)'}",
+        f"  uploads:   {uploads}",
+        f"  revoked:   {link.get('revoked_at') or 'no'}",
+    ]
+    return "\n".join(lines)
+
+
+@links.command("add")
+@click.argument("album")
+@link_options
+def links_add(album: str, **opts: Any) -> None:
+    """Make another link to ALBUM and print it."""
+    ring = load_keyring()
+    album_id = ring.find_album(album)
+    owner = album_owner(ring, album_id)
+    settings = new_link_settings(opts)
+    password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
+    click.echo(create_link(owner, album_id, ring.album_key(album_id), settings, password))
+
+
+@links.command("change")
+@click.argument("link")
+@click.option("--expires", type=ExpiryType(), help="New expiry, or never.")
+@click.option("--device-limit", type=DeviceLimitType(), help="New device limit, or none.")
+@click.option("--downloads/--no-downloads", default=None, help="Send originals, or previews only.")
+@click.option("--uploads/--no-uploads", default=None, help="Let guests add files.")
+@click.option("--upload-only/--no-upload-only", default=None, help="Guests add files but see none.")
+@click.option("--quota-files", type=click.IntRange(min=1), help="How many files guests may add.")
+@click.option("--quota-mb", type=click.IntRange(min=1), help="Total guest upload space, in MB.")
+@click.option("--max-file-mb", type=click.IntRange(min=1), help="Largest guest file, in MB.")
+@password_options
+@click.option("--no-password", is_flag=True, help="Remove the password.")
+@server_option
+def links_change(link: str, server: str | None, **opts: Any) -> None:
+    """Change the settings of LINK (a link or its id); the link itself stays the same."""
+    link_id = link_id_of(link)
+    ring = load_keyring()
+    try:
+        album_id, secret = ring.find_link(link_id)
+    except KeyringError:
+        album_id, secret = None, None  # made elsewhere: settings can change, the password cannot
+    owner = album_owner(ring, album_id, server) if album_id else owner_client(ring, server)
+    changes = setting_changes(opts)
+    if opts["no_password"] or opts["password_prompt"] or opts["password_stdin"] or opts["password_value"] is not None:
+        changes.update(password_change(ring, album_id, link_id, secret, opts))
+    if not changes:
+        raise click.UsageError("nothing to change: give at least one setting (see --help)")
+    updated = owner.patch_link(link_id, changes)
+    note(f"Changed link {link_id}.")
+    click.echo(format_link(owner.server_url, updated, secret))
+
+
+def setting_changes(opts: dict) -> dict:
+    """Only the settings given on the command line."""
+    changes: dict[str, Any] = {}
+    if opts["expires"] is not None:
+        changes["expires_at"] = api_expiry(opts["expires"])
+    if opts["device_limit"] is not None:
+        changes["device_limit"] = None if opts["device_limit"] == NO_LIMIT else opts["device_limit"]
+    for name in ("downloads", "uploads", "upload_only", "quota_files"):
+        if opts[name] is not None:
+            changes[name] = opts[name]
+    # The server refuses upload-only without uploads; keep the pair consistent for the owner.
+    if opts["upload_only"] and opts["uploads"] is None:
+        changes["uploads"] = True
+    if opts["uploads"] is False and opts["upload_only"] is None:
+        changes["upload_only"] = False
+    if opts["quota_mb"] is not None:
+        changes["quota_bytes"] = opts["quota_mb"] * MB
+    if opts["max_file_mb"] is not None:
+        changes["max_file_size"] = opts["max_file_mb"] * MB
+    return changes
+
+
+def password_change(ring: keyring.Keyring, album_id: str | None, link_id: str, secret: bytes | None, opts: dict) -> dict:
+    """New password params, wrapped album key and verifier, from the link secret in the keyring."""
+    if opts["no_password"] and (opts["password_prompt"] or opts["password_stdin"] or opts["password_value"] is not None):
+        raise click.UsageError("--no-password cannot be combined with a new password")
+    if album_id is None or secret is None:
+        raise KeyringError(f"changing the password needs the secret of link {link_id}, and it is not in this keyring")
+    password = None
+    if not opts["no_password"]:
+        password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
+    return password_fields(secret, ring.album_key(album_id), link_id, password)
+
+
+@links.command("revoke")
+@click.argument("link")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@server_option
+def links_revoke(link: str, yes: bool, server: str | None) -> None:
+    """Revoke LINK (a link or its id) at once; nothing is re-encrypted."""
+    link_id = link_id_of(link)
+    ring = load_keyring()
+    try:
+        album_id = ring.find_link(link_id)[0]
+    except KeyringError:
+        album_id = None
+    owner = album_owner(ring, album_id, server) if album_id else owner_client(ring, server)
+    if not yes:
+        click.confirm(f"Revoke link {link_id}? Everyone who has it loses access at once.", abort=True, err=True)
+    owner.revoke_link(link_id)
+    click.echo(f"Revoked link {link_id}.")
+
+
+# --- guest uploads back to the owner ---------------------------------------------------
+
+
+@main.command()
+@click.argument("album")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to save into.")
+def pull(album: str, out: Path) -> None:
+    """Download and decrypt what guests added to ALBUM, into OUT/<guest name>/."""
+    ring = load_keyring()
+    album_id = ring.find_album(album)
+    owner = album_owner(ring, album_id)
+    album_key = ring.album_key(album_id)
+    files = list(owner.iter_files(album_id, source="guest"))
+    if not files:
+        note("No guest uploads in this album yet.")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    saved, present, taken = 0, 0, set()
+    with progress(sum(blob_size(f, "original") for f in files), "Downloading") as bar:
+        for entry in files:
+            file_id, file_key, meta = open_file(album_key, album_id, entry)
+            folder = out / safe_name(meta.get("uploader"), "guest")
+            folder.mkdir(exist_ok=True)
+            name = safe_name(meta.get("name"))
+            if already_there(folder / name, meta, taken):
+                present += 1
+                bar.update(blob_size(entry, "original"), name)
+                continue
+            dest = unique_path(folder, name, taken)
+            bar.update(0, name)
+            with about(name):
+                response = owner.download_blob(album_id, file_id, "original")
+                client.save_blob(response, file_key, file_id, "original", dest, meta_size(meta), lambda n, x=name: bar.update(n, x))
+            taken.add(dest)
+            saved += 1
+    extra = f"; {present} were already there" if present else ""
+    note(f"Saved {saved} guest file(s) to {out}{extra}.")
+
+
+def open_file(album_key: bytes, album_id: str, entry: dict) -> tuple[str, bytes, dict]:
+    """(file id, file key, metadata) of a listed file; an error that names the file id if it does not decrypt."""
+    file_id = str(entry.get("file_id", "?"))
+    try:
+        file_key = crypto.unwrap_file_key(album_key, crypto.b64d(entry["wrapped_key"]), album_id, file_id)
+        meta = crypto.open_file_meta(file_key, album_id, file_id, crypto.b64d(entry["meta"]))
+    except (crypto.DecryptionError, crypto.FormatError, KeyError, TypeError):
+        raise click.ClickException(f"file {file_id}: its key or metadata is damaged or has been tampered with") from None
+    return file_id, file_key, meta
+
+
+def blob_size(entry: dict, kind: str) -> int:
+    size = (entry.get("blobs") or {}).get(kind)
+    return size if isinstance(size, int) else 0
+
+
+def meta_size(meta: dict) -> int | None:
+    size = meta.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+def already_there(path: Path, meta: dict, taken: set[Path]) -> bool:
+    """A file of the same name and size from an earlier run: do not fetch it twice."""
+    size = meta_size(meta)
+    return size is not None and path not in taken and path.is_file() and path.stat().st_size == size
+
+
+# --- recipients and guests -------------------------------------------------------------
+
+
+class Unlocked:
+    """An unlocked link: its client, keys, info and album key."""
+
+    def __init__(self, link: LinkClient, keys: crypto.LinkKeys, info: dict, answer: dict):
+        self.link, self.keys, self.info, self.answer = link, keys, info, answer
+        self.album_id = need(answer, "album_id")
+        wrapped = crypto.b64d(need(answer, "wrapped_album_key"))
+        self.album_key = crypto.unwrap_album_key(keys.wrap_key, wrapped, link.link_id)
+        self.album_meta = crypto.open_album_meta(self.album_key, self.album_id, crypto.b64d(need(answer, "album_meta")))
+
+    def relock(self) -> None:
+        """Unlock again with the same keys, after the access token timed out."""
+        unlock(self.link, self.keys)
+
+
+def need(data: dict, key: str) -> Any:
+    """A field the server must send."""
+    if data.get(key) is None:
+        raise ApiError(200, "bad_answer", f"the server's answer lacks {key!r}; is it a Fragment server of the same version?")
+    return data[key]
+
+
+def open_link(url: str, password_opts: tuple[bool, str | None], refuse: Callable[[dict], str | None]) -> Unlocked:
+    """Parse the link, derive its keys (asking for a password if it has one), unlock, and open the album key.
+
+    `refuse(info)` may name a reason to stop before unlocking, so a link that cannot
+    serve this command neither costs a device slot nor asks for a password.
+    """
+    base, link_id, secret = client.parse_link(url)
+    link = LinkClient(base, link_id)
+    info = link.info()
+    if info.get("format", crypto.FORMAT_VERSION) != crypto.FORMAT_VERSION:
+        raise click.ClickException(f"this link uses format {info.get('format')}; update fragment to open it")
+    reason = refuse(info)
+    if reason:
+        raise click.ClickException(reason)
+    stdin, value = password_opts
+    password = params = None
+    if info.get("password"):
+        params = crypto.PasswordParams.from_json(info["password"])
+        password = read_password(False, stdin, value, confirm=False, required=True)
+    elif stdin or value is not None:
+        warn("this link has no password; ignoring the one given")
+    # The challenge is where the server checks attempt limits: ask for it before
+    # Argon2, so a locked-out client is refused without the expensive work (docs/api.md, "Unlock").
+    challenge = need(link.challenge(), "challenge")
+    factor = crypto.password_factor(password, params) if params is not None else b""
+    keys = crypto.link_keys(secret, factor)
+    answer = unlock(link, keys, challenge)
+    return Unlocked(link, keys, answer.get("info") or info, answer)
+
+
+def unlock(link: LinkClient, keys: crypto.LinkKeys, challenge: str | None = None) -> dict:
+    """Signed proof for a challenge, unlock; reuse and remember this machine's device token."""
+    if challenge is None:
+        challenge = need(link.challenge(), "challenge")
+    proof = crypto.sign_proof(keys, link.link_id, challenge)
+    answer = link.unlock(challenge, proof, stored_device_token(link.link_id))
+    if answer.get("device_token"):
+        remember_device_token(link.link_id, answer["device_token"])
+    return answer
+
+
+def stored_device_token(link_id: str) -> str | None:
+    """The device token this machine got for a link before, if a keyring has it."""
+    try:
+        return keyring.load().device_token(link_id)
+    except (KeyringError, OSError):
+        return None  # opening a link needs no keyring
+
+
+def remember_device_token(link_id: str, token: str) -> None:
+    """Keep the device token so this machine does not take a second device slot next time."""
+    with contextlib.suppress(KeyringError, OSError), keyring.edit() as ring:
+        ring.set_device_token(link_id, token)
+
+
+def link_password_options(f: Callable) -> Callable:
+    """--password-stdin and --password P for opening a link; without them it asks when the link needs one."""
+    f = click.option("--password", "password_value", metavar="P", help="The link's password (else asked for when needed).")(f)
+    return click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")(f)
+
+
+@main.command("open")
+@click.argument("link")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to save into.")
+@click.option("--previews", is_flag=True, help="Save screen-size previews instead of the originals.")
+@link_password_options
+def open_command(link: str, out: Path, previews: bool, password_stdin: bool, password_value: str | None) -> None:
+    """Download and decrypt a whole album from LINK, checking every byte."""
+    opened = open_link(link, (password_stdin, password_value), refuse_upload_only)
+    click.echo(f"Album: {clean_text(opened.album_meta.get('title', ''))}")
+    kind = "preview" if previews or not opened.info.get("downloads", True) else "original"
+    if kind == "preview" and not previews:
+        note("The owner turned downloads off for this link: saving screen-size previews (WebP), not the original files.")
+    files = list(opened.link.iter_files())
+    out.mkdir(parents=True, exist_ok=True)
+    saved, present, taken = 0, 0, set()
+    with progress(sum(blob_size(f, kind) for f in files), "Downloading") as bar:
+        for entry in files:
+            file_id, file_key, meta = open_file(opened.album_key, opened.album_id, entry)
+            name = safe_name(meta.get("name"))
+            if kind == "preview":
+                name = preview_name(name, meta.get("preview_type"))
+            elif already_there(out / name, meta, taken):
+                present += 1
+                bar.update(blob_size(entry, kind), name)
+                continue
+            dest = unique_path(out, name, taken)
+            bar.update(0, name)
+            with about(name):
+                response = fetch_blob(opened, file_id, kind)
+                size = meta_size(meta) if kind == "original" else None
+                client.save_blob(response, file_key, file_id, kind, dest, size, lambda n, x=name: bar.update(n, x))
+            taken.add(dest)
+            saved += 1
+    extra = f"; {present} were already there" if present else ""
+    note(f"Saved {saved} file(s) to {out}{extra}.")
+
+
+def refuse_upload_only(info: dict) -> str | None:
+    if info.get("upload_only"):
+        return "this link only accepts uploads; it shows no photos (use `fragment upload`)"
+    return None
+
+
+def refuse_no_uploads(info: dict) -> str | None:
+    return None if info.get("uploads") else "this link does not accept uploads"
+
+
+def fetch_blob(opened: Unlocked, file_id: str, kind: str) -> requests.Response:
+    """Start a blob download, unlocking again once if the access token timed out meanwhile."""
+    try:
+        return opened.link.download_blob(file_id, kind)
+    except ApiError as exc:
+        if exc.code not in ("token_expired", "token_stale"):
+            raise
+    opened.relock()
+    return opened.link.download_blob(file_id, kind)
+
+
+@main.command()
+@click.argument("link")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="Your name, shown to the owner with your files.")
+@link_password_options
+def upload(link: str, files: tuple[Path, ...], name: str | None, password_stdin: bool, password_value: str | None) -> None:
+    """Add FILES to the album behind LINK (if its owner allows uploads)."""
+    opened = open_link(link, (password_stdin, password_value), refuse_no_uploads)
+    extra = {"uploader": name.strip()} if name and name.strip() else None
+    sent, failed = upload_files(opened.link.uploads(), opened.album_key, opened.album_id, list(files), extra)
+    if not sent:
+        raise click.ClickException("none of the files could be read; nothing was uploaded")
+    skipped = f"; {len(failed)} skipped" if failed else ""
+    note(f"Uploaded {sent} file(s) to {clean_text(opened.album_meta.get('title', 'the album'))}{skipped}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""The owner's local keyring: owner tokens, album keys and link secrets, in one JSON file.
+
+Album keys and link secrets exist nowhere else (DESIGN.md, "Key hierarchy"), so the
+file is written the way a crash cannot corrupt it: a temporary file in the same
+folder, fsync, then os.replace, which is atomic on POSIX (rename(2)). It is
+created 0600 in a 0700 folder, like ~/.ssh, because whoever reads it can open
+every album. Passwords are never stored: a password link keeps only its secret,
+and the password stays in the owner's head.
+
+Layout (version 1)::
+
+    {"version": 1,
+     "servers": {url: {"owner_token": str}}, "default_server": url,
+     "albums": {album_id: {"server", "album_key" (b64), "title", "links": {link_id: {"secret" (b64)}}}},
+     "devices": {link_id: device_token}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import crypto
+
+try:  # POSIX advisory locks keep two commands from losing each other's writes.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+VERSION = 1
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class KeyringError(Exception):
+    """The keyring cannot be read or lacks what a command needs; the message says what to do."""
+
+
+def default_path() -> Path:
+    """$FRAGMENT_KEYRING, else $XDG_CONFIG_HOME/fragment/keyring.json (~/.config by default)."""
+    explicit = os.environ.get("FRAGMENT_KEYRING")
+    if explicit:
+        return Path(explicit).expanduser()
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home).expanduser() / "fragment" / "keyring.json"
+
+
+def normalize_server(url: str) -> str:
+    """One spelling per server, so lookups match: no trailing slash."""
+    return url.strip().rstrip("/")
+
+
+class Keyring:
+    """The parsed keyring with typed accessors; `save()` writes it back atomically."""
+
+    def __init__(self, path: Path, data: dict | None = None):
+        self.path = path
+        self.data = data or {"version": VERSION, "servers": {}, "default_server": None, "albums": {}, "devices": {}}
+        for key in ("servers", "albums", "devices"):
+            self.data.setdefault(key, {})
+        self.data.setdefault("default_server", None)
+        self.warnings: list[str] = []
+
+    # --- servers -----------------------------------------------------------------
+
+    @property
+    def default_server(self) -> str | None:
+        return self.data.get("default_server")
+
+    def set_server(self, url: str, owner_token: str) -> None:
+        """Remember an owner token and make its server the default."""
+        url = normalize_server(url)
+        self.data["servers"][url] = {"owner_token": owner_token}
+        self.data["default_server"] = url
+
+    def owner_token(self, url: str) -> str | None:
+        return (self.data["servers"].get(normalize_server(url)) or {}).get("owner_token")
+
+    # --- albums ------------------------------------------------------------------
+
+    def add_album(self, album_id: str, server: str, album_key: bytes, title: str) -> None:
+        self.data["albums"][album_id] = {
+            "server": normalize_server(server),
+            "album_key": crypto.b64e(album_key),
+            "title": title,
+            "links": {},
+        }
+
+    def remove_album(self, album_id: str) -> None:
+        self.data["albums"].pop(album_id, None)
+
+    def albums(self, server: str | None = None) -> dict[str, dict]:
+        """Albums by id, optionally only those of one server."""
+        wanted = normalize_server(server) if server else None
+        return {aid: a for aid, a in self.data["albums"].items() if wanted is None or a.get("server") == wanted}
+
+    def album(self, album_id: str) -> dict:
+        try:
+            return self.data["albums"][album_id]
+        except KeyError:
+            raise KeyringError(f"album {album_id} is not in the keyring at {self.path}") from None
+
+    def album_key(self, album_id: str) -> bytes:
+        try:
+            return crypto.b64d(self.album(album_id)["album_key"], crypto.KEY_BYTES)
+        except (KeyError, crypto.FormatError):
+            raise KeyringError(f"the key of album {album_id} in {self.path} is damaged") from None
+
+    def find_album(self, ref: str) -> str:
+        """An album id from an id or an exact title."""
+        if ref in self.data["albums"]:
+            return ref
+        matches = sorted(aid for aid, a in self.data["albums"].items() if a.get("title") == ref)
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise KeyringError(f"several albums are titled {ref!r}; name one by its id: {', '.join(matches)}")
+        raise KeyringError(f"no album with id or title {ref!r} in the keyring at {self.path}")
+
+    # --- links -------------------------------------------------------------------
+
+    def add_link(self, album_id: str, link_id: str, secret: bytes) -> None:
+        self.album(album_id).setdefault("links", {})[link_id] = {"secret": crypto.b64e(secret)}
+
+    def find_link(self, link_id: str) -> tuple[str, bytes | None]:
+        """(album id, link secret or None) of a link this keyring created."""
+        for album_id, album in self.data["albums"].items():
+            entry = (album.get("links") or {}).get(link_id)
+            if entry is not None:
+                try:
+                    return album_id, crypto.b64d(entry.get("secret", ""), crypto.KEY_BYTES)
+                except crypto.FormatError:
+                    return album_id, None
+        raise KeyringError(f"link {link_id} is not in the keyring at {self.path}")
+
+    def link_secret(self, album_id: str, link_id: str) -> bytes | None:
+        entry = (self.album(album_id).get("links") or {}).get(link_id)
+        try:
+            return crypto.b64d(entry["secret"], crypto.KEY_BYTES) if entry else None
+        except (KeyError, crypto.FormatError):
+            return None
+
+    # --- devices (recipients' side) ----------------------------------------------
+
+    def device_token(self, link_id: str) -> str | None:
+        return self.data["devices"].get(link_id)
+
+    def set_device_token(self, link_id: str, token: str) -> None:
+        self.data["devices"][link_id] = token
+
+    # --- file --------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write atomically, 0600, in a 0700 folder."""
+        write_atomic(self.path, (json.dumps(self.data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def load(path: Path | None = None) -> Keyring:
+    """Read the keyring (an empty one if the file does not exist yet)."""
+    path = Path(path) if path else default_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Keyring(path)
+    except OSError as exc:
+        raise KeyringError(f"cannot read the keyring at {path}: {exc.strerror}") from None
+    warnings = _check_mode(path)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise KeyringError(f"the keyring at {path} is not valid JSON ({exc}); repair it or move it away") from None
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise KeyringError(f"the keyring at {path} is not a version {VERSION} keyring")
+    keyring = Keyring(path, data)
+    keyring.warnings = warnings
+    return keyring
+
+
+@contextlib.contextmanager
+def edit(path: Path | None = None) -> Iterator[Keyring]:
+    """Load, change and save under an exclusive lock, so parallel commands never lose a key."""
+    path = Path(path) if path else default_path()
+    _make_dir(path.parent)
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        keyring = load(path)
+        yield keyring
+        keyring.save()
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _check_mode(path: Path) -> list[str]:
+    """Tighten a keyring others could read, and say so (as ssh does for private keys)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return []
+    if not mode & 0o077:
+        return []
+    try:
+        os.chmod(path, FILE_MODE)
+    except OSError:
+        return [f"the keyring {path} can be read by other users (mode {mode:o}); run: chmod 600 {path}"]
+    return [f"the keyring {path} could be read by other users (mode {mode:o}); its mode is now 600"]
+
+
+def _make_dir(directory: Path) -> None:
+    """Create the keyring's folder private; leave an existing folder as its owner set it."""
+    if not directory.exists():
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Replace `path` with `content` so that readers see the old file or the new one, never a mix."""
+    _make_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, FILE_MODE)  # a left-over tmp file could have had another mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (POSIX: fsync the directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
