@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: demo test system-deps docs clean
+.PHONY: demo test bench system-deps docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ system-deps:
 
 test: $(VENV)/.test system-deps
 	FRAGMENT_REQUIRE_SERVICES=1 $(BIN)/pytest
+
+bench: $(VENV)/.app
+	$(BIN)/python bench/blob_throughput.py
 
 docs: $(VENV)/.app
 	FLASK_APP=app $(BIN)/flask settings-doc > docs/settings.md

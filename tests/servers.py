@@ -119,9 +119,9 @@ def postgres(base: Path) -> Iterator[str]:
 
 
 
-def flask_cli(data_dir: Path, *args: str) -> str:
+def flask_cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Run `flask --app app ...` as an operator would, on the server's data folder."""
-    env = {**os.environ, "FRAGMENT_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "FRAGMENT_DATA_DIR": str(data_dir), **(env or {})}
     done = subprocess.run(
         [Path(sys.executable).parent / "flask", "--app", "app", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,

@@ -39,11 +39,14 @@ class Fragment:
         assert "Traceback" not in result.output
         return result.exit_code, result.output
 
-    def publish(self, *args: str, input: str | None = None) -> str:
-        """Run `publish` and return the link, the last line it prints on stdout."""
-        result = CliRunner().invoke(cli.main, ["publish", *map(str, args)], input=input, env=self.env, catch_exceptions=False)
+    def link(self, *args: str, input: str | None = None) -> str:
+        """Run a command that makes a link (publish, links add); return the last line of its stdout."""
+        result = CliRunner().invoke(cli.main, [str(a) for a in args], input=input, env=self.env, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return result.stdout.strip().splitlines()[-1]
+
+    def publish(self, *args: str, input: str | None = None) -> str:
+        return self.link("publish", *args, input=input)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +183,24 @@ def test_guest_upload_then_pull_gives_the_guests_bytes_and_name(live_server, own
     assert pulled[0].read_bytes() == guest_photo.read_bytes()
 
 
+def test_links_add_change_and_list(live_server, owner_cli, published, tmp_path):
+    guest = recipient(tmp_path)
+    second = owner_cli.link("links", "add", TITLE, "--password-stdin", "--device-limit", "2", input="pässwort\n")
+    assert second != published["link"] and "#" in second
+    code, output = guest("open", second, "--password-stdin", "--out", tmp_path / "a", input="Passwort\n", ok=False)
+    assert code == 1 and "wrong password" in output.lower()
+    guest("open", second, "--password-stdin", "--out", tmp_path / "a", input="pässwort\n")
+    assert (tmp_path / "a" / UNICODE_NAME).read_bytes() == published["files"][UNICODE_NAME].read_bytes()
+
+    owner_cli("links", "change", second, "--no-password", "--no-downloads")
+    _code, output = guest("open", second, "--out", tmp_path / "b")
+    assert "preview" in output.lower()
+    assert not (tmp_path / "b" / UNICODE_NAME).exists()
+
+    _code, listing = owner_cli("links", "list", TITLE)
+    assert published["link"] in listing and second in listing
+
+
 def test_a_revoked_link_cannot_be_opened(live_server, owner_cli, tmp_path):
     folder = tmp_path / "revoke"
     folder.mkdir()
@@ -228,3 +249,53 @@ def test_wrong_passwords_then_429_without_running_argon2(strict_server, tmp_path
     assert code == 1 and "too many" in output.lower()
     assert calls == []  # refused before the expensive key derivation ran
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.fixture(scope="module")
+def scale_server(pg_url, tmp_path_factory):
+    """The app as it runs at scale: gunicorn on PostgreSQL and an S3 store (moto's real server)."""
+    from s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
+    from sqlalchemy import create_engine
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS scale")
+        connection.exec_driver_sql("CREATE DATABASE scale")
+    admin.dispose()
+    with start_moto_server() as endpoint:
+        make_bucket(endpoint, "albums")
+        env = {
+            "FRAGMENT_DATABASE_URL": pg_url.rsplit("/", 1)[0] + "/scale",
+            "FRAGMENT_BLOB_STORE": "s3",
+            "FRAGMENT_S3_BUCKET": "albums",
+            "FRAGMENT_S3_ENDPOINT_URL": endpoint,
+            "FRAGMENT_S3_REGION": REGION,
+            "FRAGMENT_S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "FRAGMENT_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
+        data = tmp_path_factory.mktemp("scale") / "data"
+        with servers.gunicorn(data, env=env) as url:
+            yield {"url": url, "data_dir": data, "env": env, "s3": endpoint}
+
+
+def test_round_trip_on_postgresql_and_s3(scale_server, tmp_path):
+    from s3server import s3_client
+
+    env = scale_server["env"]
+    token = servers.flask_cli(scale_server["data_dir"], "create-owner-token", env=env).strip()
+    owner = Fragment(tmp_path / "owner.json")
+    owner("login", scale_server["url"], "--token-stdin", input=token)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = make_jpeg_with_orientation(folder / "Große Welle.jpg", size=(900, 700))
+    link = owner.publish(folder, "--title", TITLE, "--server", scale_server["url"])
+    _code, output = recipient(tmp_path)("open", link, "--out", tmp_path / "out")
+    assert TITLE in output
+    assert (tmp_path / "out" / "Große Welle.jpg").read_bytes() == photo.read_bytes()
+    objects = s3_client(scale_server["s3"]).list_objects_v2(Bucket="albums")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in objects) == ["original", "preview", "thumb"]
+    middle = len(photo.read_bytes()) // 2
+    run = photo.read_bytes()[middle : middle + 64]
+    for obj in objects:
+        body = s3_client(scale_server["s3"]).get_object(Bucket="albums", Key=obj["Key"])["Body"].read()
+        assert run not in body and "Große".encode() not in body

@@ -38,13 +38,18 @@ def require_owner() -> None:
 # --- albums --------------------------------------------------------------------
 
 
+def _get(model, row_id: str, what: str):
+    """A row by its v1 id: 400 for a malformed id, 404 for an unknown one."""
+    check_id(row_id, f"{what} id")
+    row = db.session().get(model, row_id)
+    if row is None:
+        raise not_found(f"This {what}")
+    return row
+
+
 def get_album(album_id: str) -> db.Album:
     """The album, or 404."""
-    check_id(album_id, "album id")
-    album = db.session().get(db.Album, album_id)
-    if album is None:
-        raise not_found("This album")
-    return album
+    return _get(db.Album, album_id, "album")
 
 
 def album_json(album: db.Album) -> dict:
@@ -269,12 +274,8 @@ def list_links(album_id: str):
 
 
 def get_link(link_id: str) -> db.Link:
-    """A link of any state, or 404."""
-    check_id(link_id, "link id")
-    link = db.session().get(db.Link, link_id)
-    if link is None:
-        raise not_found("This link")
-    return link
+    """A link of any state (the owner may see revoked and expired ones), or 404."""
+    return _get(db.Link, link_id, "link")
 
 
 @bp.patch("/links/<link_id>")

@@ -494,14 +494,6 @@ class S3BlobStore(BlobStore):
             with response["Body"] as body:
                 return body.read()
 
-    def exists(self, key: str) -> bool:
-        """HeadObject; 404 means False."""
-        try:
-            self.size(key)
-        except BlobNotFound:
-            return False
-        return True
-
     def delete(self, key: str) -> None:
         """DeleteObject, which S3 already treats as success for a missing key."""
         object_key = self._object_key(key)
