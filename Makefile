@@ -3,7 +3,10 @@
 #   make test   install everything the tests need, then run the whole suite
 VENV ?= .venv
 PYTHON ?= python3
+NPM ?= npm
 BIN = $(VENV)/bin
+# The browser modules (package-lock.json), which the server hashes and serves from node_modules.
+JS = node_modules/.installed
 
 .PHONY: demo test bench system-deps docs clean
 
@@ -19,21 +22,28 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.app
+# npm ci installs exactly what package-lock.json pins, and only that.
+$(JS): package.json package-lock.json
+	@command -v $(NPM) >/dev/null 2>&1 || scripts/system-deps.sh npm
+	$(NPM) ci --no-audit --no-fund
+	touch $@
+
+demo: $(VENV)/.app $(JS)
 	$(BIN)/python scripts/demo.py
 
-# ffmpeg makes the test videos and posters; PostgreSQL is started by the tests.
+# ffmpeg makes the test videos and posters; PostgreSQL is started by the tests;
+# Playwright drives Debian's Chromium (it cannot download its own browser here).
 system-deps:
-	@scripts/system-deps.sh ffmpeg postgresql
+	@scripts/system-deps.sh ffmpeg postgresql chromium
 
-test: $(VENV)/.test system-deps
+test: $(VENV)/.test $(JS) system-deps
 	FRAGMENT_REQUIRE_SERVICES=1 $(BIN)/pytest
 
-bench: $(VENV)/.app
+bench: $(VENV)/.app $(JS)
 	$(BIN)/python bench/blob_throughput.py
 
-docs: $(VENV)/.app
+docs: $(VENV)/.app $(JS)
 	FLASK_APP=app $(BIN)/flask settings-doc > docs/settings.md
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data node_modules

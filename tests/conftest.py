@@ -83,3 +83,70 @@ def live_server(tmp_path_factory):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "settings(**overrides): app settings for this test")
+
+
+# --- the browser (tests/browser.py) -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium under Playwright, one for the whole session."""
+    import browser as helpers
+
+    try:
+        from playwright.sync_api import sync_playwright
+
+        if not helpers.CHROMIUM.exists():
+            raise RuntimeError(f"{helpers.CHROMIUM} is missing (apt-get install chromium); `make test` installs it")
+        playwright = sync_playwright().start()
+    except (ImportError, RuntimeError) as exc:
+        if REQUIRE:
+            raise
+        pytest.skip(f"no browser: {exc}")
+    try:
+        chromium = helpers.launch(playwright)
+    except Exception:
+        playwright.stop()
+        raise
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def browser_context(browser):
+    """A fresh context (cache, storage, service workers) for one test."""
+    context = browser.new_context()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def console():
+    """The page's console: any error fails the test, unless announced with console.expect(pattern)."""
+    import browser as helpers
+
+    log = helpers.ConsoleLog()
+    yield log
+    unexpected = log.unexpected()
+    if unexpected:
+        pytest.fail("the page logged errors:\n" + "\n".join(unexpected), pytrace=False)
+
+
+@pytest.fixture
+def network(browser_context):
+    """Every request of the test's browser context: URL, method, headers and body."""
+    import browser as helpers
+
+    log = helpers.RequestLog()
+    log.attach(browser_context)
+    return log
+
+
+@pytest.fixture
+def page(browser_context, console):
+    """A fresh page whose console errors and uncaught exceptions fail the test."""
+    tab = browser_context.new_page()
+    console.attach(tab)
+    yield tab
+    tab.close()

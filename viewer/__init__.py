@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with `overrides` (tests) on top."""
-    from . import api_owner, api_public, commands, config, db, errors, headers, pages, storage
+    from . import api_owner, api_public, assets, commands, config, db, errors, headers, pages, storage
 
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     settings = config.load(overrides=overrides)
@@ -33,6 +33,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.extensions["fragment.store"] = storage.store_from_config(settings)
     errors.init_app(app)
+    assets.init_app(app)
     headers.init_app(app)
     app.register_blueprint(api_owner.bp)
     app.register_blueprint(api_public.bp)

@@ -6,16 +6,23 @@ Policy allows scripts from this origin alone, plus WebAssembly compilation for
 libsodium.js, and nothing inline (OWASP "Content Security Policy Cheat Sheet";
 MDN "CSP: script-src", 'wasm-unsafe-eval'). Decrypted photos are shown through
 blob: URLs, hence blob: for images and media.
+
+The one inline script is the import map, which is allowed by its exact SHA-256
+hash, never by 'unsafe-inline' (the reasons and sources are in ``assets.py``).
+Workers get their own policy from the response that carries their script
+(CSP Level 3, "Initialize a global object's CSP list"), so static files carry
+it too: it is what lets a worker compile libsodium's WebAssembly.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
 
+SCRIPT_SRC = "script-src 'self' 'wasm-unsafe-eval'"
 CSP = "; ".join(
     [
         "default-src 'none'",
-        "script-src 'self' 'wasm-unsafe-eval'",
+        SCRIPT_SRC,
         "style-src 'self'",
         "img-src 'self' blob: data:",
         "media-src 'self' blob:",
@@ -28,8 +35,13 @@ CSP = "; ".join(
     ]
 )
 
+
+def content_security_policy(script_hashes: list[str] | tuple[str, ...] = ()) -> str:
+    """The policy, with script-src extended by the given hash sources."""
+    return CSP.replace(SCRIPT_SRC, " ".join([SCRIPT_SRC, *script_hashes]), 1)
+
+
 HEADERS = {
-    "Content-Security-Policy": CSP,
     # The key is in the fragment, which browsers never send in Referer; no-referrer
     # also keeps the link id out of other sites' logs (MDN "Referrer-Policy").
     "Referrer-Policy": "no-referrer",
@@ -45,6 +57,9 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def add_headers(response: Response) -> Response:
+        assets = app.extensions.get("fragment.assets")
+        hashes = assets.csp_script_sources() if assets is not None else []
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(hashes))
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         if request.path.startswith("/api/"):

@@ -1,0 +1,685 @@
+"""static/js/crypto.js in Chromium, against docs/vectors.json and viewer/crypto.py.
+
+Everything runs on a real page of the app under gunicorn, with its real CSP: the
+test opens ``/`` and imports the module as any page script would
+(``await import('/static/js/crypto.js')``, allowed by script-src 'self'), so the
+import map, its integrity values and the server's vendor files are all in play.
+Bytes cross between Python and the page as base64url text.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import random
+import re
+from pathlib import Path
+
+import pytest
+import requests
+
+from viewer import crypto
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = json.loads((ROOT / "docs" / "vectors.json").read_text())
+
+pytestmark = pytest.mark.slow
+
+# Shared by every snippet: the module, and a way to name the error a call throws.
+PRELUDE = """
+const c = await import('/static/js/crypto.js');
+await c.ready();
+const { b64e, b64d } = c;
+const name = (e) => e instanceof c.DecryptionError ? 'DecryptionError' : e instanceof c.FormatError ? 'FormatError' : `${e.name}: ${e.message}`;
+const fails = (f) => { try { f(); return 'ok'; } catch (e) { return name(e); } };
+const failsAsync = async (f) => { try { await f(); return 'ok'; } catch (e) { return name(e); } };
+const readAll = async (stream) => {
+  const parts = []; const reader = stream.getReader();
+  for (;;) { const { done, value } = await reader.read(); if (done) break; parts.push(value); }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0)); let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+};
+const pipe = (bytes, sizes, transform) => {
+  let at = 0, i = 0;
+  const source = new ReadableStream({ pull(controller) {
+    if (at >= bytes.length) return controller.close();
+    const n = sizes[i++ % sizes.length]; controller.enqueue(bytes.slice(at, at + n)); at += n;
+  } });
+  return readAll(source.pipeThrough(transform));
+};
+"""
+
+
+class CryptoPage:
+    """A page of the live app on which snippets run with crypto.js loaded."""
+
+    def __init__(self, page):
+        self.page = page
+
+    def run(self, body: str, arg=None):
+        """Run an async snippet (it sees `arg`, `c` and the prelude's helpers); return its value."""
+        return self.page.evaluate(f"async (arg) => {{ {PRELUDE}\n{body} }}", arg)
+
+
+@pytest.fixture
+def js(page, live_server):
+    page.goto(live_server["url"] + "/")
+    return CryptoPage(page)
+
+
+def b64(data: bytes) -> str:
+    return crypto.b64e(data)
+
+
+def fixed(start: int, n: int) -> bytes:
+    return bytes((start + i) % 256 for i in range(n))
+
+
+def test_crypto_js_is_pure():
+    """Bytes in, bytes out: usable in a Worker and a Service Worker (no DOM, no network, no dynamic import)."""
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", (ROOT / "static" / "js" / "crypto.js").read_text(), flags=re.DOTALL)
+    for word in ("document", "window", "fetch", "XMLHttpRequest", "localStorage", "sessionStorage", "indexedDB", "import(", "eval("):
+        assert word not in code, word
+    imports = re.findall(r"^import .* from \"([^\"]+)\";", code, re.MULTILINE)
+    assert imports == ["../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs"]
+
+
+# --- the vectors -----------------------------------------------------------------
+
+VECTOR_SNIPPET = """
+const v = arg, i = v.inputs;
+const keys = (k) => ({ wrap_key: b64e(k.wrapKey), access_seed: b64e(k.accessSeed), verifier: b64e(k.verifier) });
+const ak = b64d(i.album_key, 32), fk = b64d(i.file_key, 32), secret = b64d(i.link_secret, 32);
+const pw = c.passwordFactor(i.password, i.password_params);
+const plain = c.linkKeys(secret), withPw = c.linkKeys(secret, pw);
+const blob = c.encryptBlob(fk, i.file_id, v.blob.kind, b64d(v.blob.plaintext),
+  { chunkSize: v.blob.chunk_size, prefix: b64d(v.blob.prefix) });
+const empty = c.encryptBlob(fk, i.file_id, v.empty_blob.kind, new Uint8Array(),
+  { chunkSize: v.empty_blob.chunk_size, prefix: b64d(v.empty_blob.prefix) });
+return {
+  format: c.FORMAT_VERSION,
+  link_url_fragment: c.encodeLinkSecret(secret),
+  kdf: b64e(c.kdf(b64d(v.kdf.master), v.kdf.subkey_id, v.kdf.context)),
+  pw_factor: b64e(pw),
+  link_keys: { no_password: keys(plain), with_password: keys(withPw) },
+  unlock_proof: {
+    message: b64e(c.proofMessage(i.link_id, v.unlock_proof.challenge)),
+    signature: c.signProof(plain, i.link_id, v.unlock_proof.challenge),
+  },
+  wrapped_album_key: b64e(c.wrapAlbumKey(plain.wrapKey, ak, i.link_id, b64d(v.wrapped_album_key.nonce))),
+  wrapped_file_key: b64e(c.wrapFileKey(ak, fk, i.album_id, i.file_id, b64d(v.wrapped_file_key.nonce))),
+  album_meta: b64e(c.sealAlbumMeta(ak, i.album_id, v.album_meta.meta, b64d(v.album_meta.nonce))),
+  file_meta: b64e(c.sealFileMeta(fk, i.album_id, i.file_id, v.file_meta.meta, b64d(v.file_meta.nonce))),
+  blob: b64e(blob),
+  empty_blob: b64e(empty),
+  opened: {
+    link_secret: b64e(c.decodeLinkSecret(v.link_url_fragment)),
+    album_key: b64e(c.unwrapAlbumKey(plain.wrapKey, b64d(v.wrapped_album_key.sealed), i.link_id)),
+    file_key: b64e(c.unwrapFileKey(ak, b64d(v.wrapped_file_key.sealed), i.album_id, i.file_id)),
+    album_meta: c.openAlbumMeta(ak, i.album_id, b64d(v.album_meta.sealed)),
+    file_meta: c.openFileMeta(fk, i.album_id, i.file_id, b64d(v.file_meta.sealed)),
+    blob: b64e(c.decryptBlob(fk, i.file_id, v.blob.kind, b64d(v.blob.blob))),
+    empty_blob: b64e(c.decryptBlob(fk, i.file_id, v.empty_blob.kind, b64d(v.empty_blob.blob))),
+    proof_verifies: c.verifyProof(plain.verifier, i.link_id, v.unlock_proof.challenge, v.unlock_proof.signature),
+    header: (({ chunkSize, prefix, bytes }) => ({ chunkSize, prefix: b64e(prefix), bytes: b64e(bytes) }))(c.parseBlobHeader(b64d(v.blob.blob))),
+  },
+};
+"""
+
+
+def test_crypto_js_reproduces_every_vector(js):
+    v = VECTORS
+    out = js.run(VECTOR_SNIPPET, v)
+    assert out["format"] == v["format"]
+    assert out["link_url_fragment"] == v["link_url_fragment"]
+    assert out["kdf"] == v["kdf"]["subkey"]
+    assert out["pw_factor"] == v["pw_factor"]
+    for case in ("no_password", "with_password"):
+        assert out["link_keys"][case] == v["link_keys"][case], case
+    assert out["unlock_proof"]["message"] == v["unlock_proof"]["message"]
+    assert out["unlock_proof"]["signature"] == v["unlock_proof"]["signature"]
+    for entry in ("wrapped_album_key", "wrapped_file_key", "album_meta", "file_meta"):
+        assert out[entry] == v[entry]["sealed"], entry
+    assert out["blob"] == v["blob"]["blob"]
+    assert out["empty_blob"] == v["empty_blob"]["blob"]
+
+
+def test_crypto_js_opens_every_vector(js):
+    v = VECTORS
+    opened = js.run(VECTOR_SNIPPET, v)["opened"]
+    assert opened["link_secret"] == v["inputs"]["link_secret"]
+    assert opened["album_key"] == v["inputs"]["album_key"]
+    assert opened["file_key"] == v["inputs"]["file_key"]
+    assert opened["album_meta"] == {"v": 1, **v["album_meta"]["meta"]}
+    assert opened["file_meta"] == {"v": 1, **v["file_meta"]["meta"]}
+    assert opened["blob"] == v["blob"]["plaintext"]
+    assert opened["empty_blob"] == ""
+    assert opened["proof_verifies"] is True
+    assert opened["header"] == {"chunkSize": 1024, "prefix": v["blob"]["prefix"], "bytes": b64(crypto.b64d(v["blob"]["blob"])[:24])}
+
+
+def test_sizes_and_spans_match_the_documented_examples(js):
+    out = js.run(
+        """return {
+          sizes: [0, 65536, 65537].map((p) => c.ciphertextSize(p)),
+          back: [40, 65576, 65593].map((b) => c.plaintextSize(b)),
+          span: c.chunkSpan(1500, 2100, 2572, 1024),
+          impossible: [23, 39, 65577, 65592].map((b) => fails(() => c.plaintextSize(b))),
+          outside: [[0, 0], [-1, 5], [2000, 2501], [5, 3]].map(([s, e]) => fails(() => c.chunkSpan(s, e, 2572, 1024))),
+        };"""
+    )
+    assert out["sizes"] == [40, 65576, 65593]
+    assert out["back"] == [0, 65536, 65537]
+    assert out["span"] == {"first": 1, "last": 2, "ctStart": 1064, "ctEnd": 2572, "skip": 476}
+    assert out["impossible"] == ["FormatError"] * 4
+    assert out["outside"] == ["FormatError"] * 4
+
+
+def test_plaintext_size_agrees_with_python_for_every_blob_length(js):
+    chunk = 1024
+    lengths = list(range(24 + 4 * (chunk + 16) + 3))
+
+    def python(length):
+        try:
+            return crypto.plaintext_size(length, chunk)
+        except crypto.FormatError:
+            return "FormatError"
+
+    out = js.run("return arg.map((b) => { try { return c.plaintextSize(b, 1024); } catch (e) { return name(e); } });", lengths)
+    assert out == [python(n) for n in lengths]
+
+
+# --- encodings and inputs -----------------------------------------------------------
+
+
+def test_base64_is_canonical_and_strict(js):
+    rng = random.Random(7)
+    samples = [bytes(rng.randrange(256) for _ in range(n)) for n in range(70)]
+    bad = ["AB", "AAB", "A", "AA=", "AA==", "+/", "a/b", " AA", "AA ", "AA\n", "AÀ", "=", "AAAAA"]
+    out = js.run(
+        """return {
+          encoded: arg.samples.map((s) => b64e(b64d(s))),
+          lengths: arg.samples.map((s) => b64d(s).length),
+          bad: arg.bad.map((t) => fails(() => b64d(t))),
+          wrongLength: fails(() => b64d('AAAA', 4)),
+          notString: fails(() => b64d(null)),
+          ids: [c.isId(c.newId()), c.isId('AAAAAAAAAAAAAAAAAAAAAA'), c.isId('AAAAAAAAAAAAAAAAAAAAAB'), c.isId('AAAA'), c.isId(42)],
+          newIdLength: c.newId().length,
+          keyLength: c.randomKey().length,
+        };""",
+        {"samples": [b64(s) for s in samples], "bad": bad},
+    )
+    assert out["encoded"] == [b64(s) for s in samples]
+    assert out["lengths"] == [len(s) for s in samples]
+    assert out["bad"] == ["FormatError"] * len(bad)
+    assert out["wrongLength"] == out["notString"] == "FormatError"
+    assert out["ids"] == [True, True, False, False, False]
+    assert (out["newIdLength"], out["keyLength"]) == (22, 32)
+
+
+def test_link_fragment_must_be_exactly_a_32_byte_secret(js):
+    fragment = VECTORS["link_url_fragment"]
+    out = js.run(
+        """return {
+          plain: b64e(c.decodeLinkSecret(arg)),
+          hash: b64e(c.decodeLinkSecret('#' + arg)),
+          bad: [arg.slice(1), arg + 'A', arg.slice(0, -1) + 'a', '##' + arg, 'key=' + arg, '', arg + '&x'].map((f) => fails(() => c.decodeLinkSecret(f))),
+        };""",
+        fragment,
+    )
+    assert out["plain"] == out["hash"] == VECTORS["inputs"]["link_secret"]
+    assert out["bad"] == ["FormatError"] * 7
+
+
+def test_password_factor_normalises_and_bound_checks(js):
+    inputs = VECTORS["inputs"]
+    params = inputs["password_params"]
+    bad = [
+        {**params, "alg": "argon2i13"},
+        {**params, "opslimit": 0},
+        {**params, "opslimit": 11},
+        {**params, "memlimit": 8191},
+        {**params, "memlimit": 1024**3 + 1},
+        {**params, "opslimit": "2"},
+        {**params, "salt": crypto.b64e(bytes(15))},
+        {k: params[k] for k in ("alg", "opslimit", "memlimit")},
+        None,
+    ]
+    out = js.run(
+        """return {
+          decomposed: b64e(c.passwordFactor(arg.password.normalize('NFD'), arg.params)),
+          noAlg: b64e(c.passwordFactor(arg.password, { ...arg.params, alg: undefined })),
+          bad: arg.bad.map((p) => fails(() => c.passwordFactor(arg.password, p))),
+        };""",
+        {"password": inputs["password"], "params": params, "bad": bad},
+    )
+    assert out["decomposed"] == out["noAlg"] == VECTORS["pw_factor"]
+    assert out["bad"] == ["FormatError"] * len(bad)
+
+
+def test_metadata_json_is_byte_for_byte_pythons(js):
+    album_key, album_id, file_id, nonce = os.urandom(32), crypto.new_id(), crypto.new_id(), os.urandom(24)
+    meta = {
+        "title": "Été \u2013 \U0001f305 \"quoted\" \\ / \u2028 \x01\t\n",
+        "z": [1, 2.5, None, True, {"b": 1, "a": [{}]}],
+        "\uffff": "BMP last",
+        "\U0001f600": "astral key sorts after U+FFFF by code point",
+        "A": {"y": "", "x": -3},
+    }
+    out = js.run(
+        """const [key, nonce] = [b64d(arg.key), b64d(arg.nonce)];
+        return {
+          album: b64e(c.sealAlbumMeta(key, arg.album, arg.meta, nonce)),
+          file: b64e(c.sealFileMeta(key, arg.album, arg.file, arg.meta, nonce)),
+          nan: fails(() => c.sealAlbumMeta(key, arg.album, { x: NaN })),
+        };""",
+        {"key": b64(album_key), "nonce": b64(nonce), "album": album_id, "file": file_id, "meta": meta},
+    )
+    assert out["album"] == b64(crypto.seal_album_meta(album_key, album_id, meta, nonce))
+    assert out["file"] == b64(crypto.seal_file_meta(album_key, album_id, file_id, meta, nonce))
+    assert out["nan"] == "FormatError"
+
+
+def test_metadata_that_is_not_a_v1_object_is_a_format_error(js):
+    key, album_id = os.urandom(32), crypto.new_id()
+    ad = crypto.AD_ALBUM_META + crypto.b64d(album_id)
+    plaintexts = [b"\xff\xfe", b"not json", b"[1]", b"null", b'{"v":2}', b'{"title":"x"}', b'"v"']
+    sealed = [b64(crypto.seal(key, p, ad)) for p in plaintexts]
+    good = b64(crypto.seal(key, b'{"v":1,"title":"ok","later":{"x":1}}', ad))
+    out = js.run(
+        """const key = b64d(arg.key);
+        return {
+          bad: arg.sealed.map((s) => fails(() => c.openAlbumMeta(key, arg.album, b64d(s)))),
+          good: c.openAlbumMeta(key, arg.album, b64d(arg.good)),
+        };""",
+        {"key": b64(key), "album": album_id, "sealed": sealed, "good": good},
+    )
+    assert out["bad"] == ["FormatError"] * len(plaintexts)
+    assert out["good"] == {"v": 1, "title": "ok", "later": {"x": 1}}
+
+
+# --- nothing that fails to authenticate comes back --------------------------------------
+
+
+def test_every_changed_byte_fails(js):
+    v = VECTORS
+    out = js.run(
+        """const v = arg, i = v.inputs;
+        const ak = b64d(i.album_key), fk = b64d(i.file_key);
+        const keys = c.linkKeys(b64d(i.link_secret));
+        const flip = (bytes, at) => { const copy = bytes.slice(); copy[at] ^= 0x01; return copy; };
+        const every = (bytes, open) => Array.from(bytes, (_, at) => fails(() => open(flip(bytes, at))));
+        return {
+          blob: every(b64d(v.blob.blob), (b) => c.decryptBlob(fk, i.file_id, 'original', b)),
+          empty: every(b64d(v.empty_blob.blob), (b) => c.decryptBlob(fk, i.file_id, 'thumb', b)),
+          albumKey: every(b64d(v.wrapped_album_key.sealed), (s) => c.unwrapAlbumKey(keys.wrapKey, s, i.link_id)),
+          fileKey: every(b64d(v.wrapped_file_key.sealed), (s) => c.unwrapFileKey(ak, s, i.album_id, i.file_id)),
+          albumMeta: every(b64d(v.album_meta.sealed), (s) => c.openAlbumMeta(ak, i.album_id, s)),
+          fileMeta: every(b64d(v.file_meta.sealed), (s) => c.openFileMeta(fk, i.album_id, i.file_id, s)),
+        };""",
+        v,
+    )
+    for blob in (out["blob"], out["empty"]):
+        # The magic, and a chunk size pushed out of range, say "not a v1 blob"; a chunk
+        # size still in range changes every chunk's AD and the chunk boundaries.
+        assert set(blob[:4]) == {"FormatError"}
+        assert set(blob[4:8]) <= {"FormatError", "DecryptionError"}
+        assert set(blob[8:]) == {"DecryptionError"}
+    for entry in ("albumKey", "fileKey", "albumMeta", "fileMeta"):
+        assert set(out[entry]) == {"DecryptionError"}, entry
+
+
+def test_truncated_extended_or_reordered_blobs_fail(js):
+    plaintext = os.urandom(5 * 1024 + 300)
+    fk, file_id = os.urandom(32), crypto.new_id()
+    blob = crypto.encrypt_blob_bytes(fk, file_id, "original", plaintext, chunk_size=1024)
+    other = crypto.encrypt_blob_bytes(fk, file_id, "original", plaintext, chunk_size=1024)  # another prefix
+    stride = 1024 + 16
+    cuts = [0, 10, 23, 24, 25, 39, 40, 24 + stride - 1, 24 + stride, 24 + stride + 1, 24 + 5 * stride, len(blob) - 1]
+    chunks = [blob[24 + k * stride : 24 + (k + 1) * stride] for k in range(6)]
+    variants = {
+        "appended byte": blob + b"\x00",
+        "appended tag": blob + bytes(16),
+        "appended chunk": blob + chunks[0],
+        "swapped chunks": blob[:24] + chunks[1] + chunks[0] + b"".join(chunks[2:]),
+        "repeated chunk": blob[:24] + chunks[0] + chunks[0] + b"".join(chunks[2:]),
+        "dropped chunk": blob[:24] + chunks[0] + b"".join(chunks[2:]),
+        "chunk from another blob": blob[:24] + other[24 : 24 + stride] + b"".join(chunks[1:]),
+        "other header": other[:24] + blob[24:],
+    }
+    out = js.run(
+        """const fk = b64d(arg.fk), blob = b64d(arg.blob);
+        const open = (b, kind = 'original', id = arg.file) => fails(() => c.decryptBlob(fk, id, kind, b));
+        return {
+          whole: b64e(c.decryptBlob(fk, arg.file, 'original', blob)) === arg.plain,
+          cuts: arg.cuts.map((n) => open(blob.slice(0, n))),
+          variants: Object.fromEntries(Object.entries(arg.variants).map(([k, b]) => [k, open(b64d(b))])),
+          otherKind: open(blob, 'preview'),
+          otherFile: open(blob, 'original', c.newId()),
+          wrongKey: fails(() => c.decryptBlob(c.randomKey(), arg.file, 'original', blob)),
+          unknownKind: open(blob, 'poster'),
+        };""",
+        {"fk": b64(fk), "file": file_id, "blob": b64(blob), "plain": b64(plaintext), "cuts": cuts,
+         "variants": {k: b64(b) for k, b in variants.items()}},
+    )
+    assert out["whole"] is True
+    assert out["cuts"] == ["DecryptionError"] * len(cuts)
+    assert out["variants"] == {k: "DecryptionError" for k in variants}
+    assert out["otherKind"] == out["otherFile"] == out["wrongKey"] == "DecryptionError"
+    assert out["unknownKind"] == "FormatError"
+
+
+def test_wrong_keys_and_wrong_places_fail(js):
+    v = VECTORS
+    out = js.run(
+        """const v = arg, i = v.inputs, other = c.newId(), wrong = c.randomKey();
+        const ak = b64d(i.album_key), fk = b64d(i.file_key);
+        const keys = c.linkKeys(b64d(i.link_secret)), pwKeys = c.linkKeys(b64d(i.link_secret), b64d(v.pw_factor));
+        const wak = b64d(v.wrapped_album_key.sealed), wfk = b64d(v.wrapped_file_key.sealed);
+        const am = b64d(v.album_meta.sealed), fm = b64d(v.file_meta.sealed);
+        const header = c.parseBlobHeader(b64d(v.blob.blob)), chunk0 = b64d(v.blob.blob).slice(24, 24 + 1040);
+        return [
+          fails(() => c.unwrapAlbumKey(pwKeys.wrapKey, wak, i.link_id)),  // the password is missing
+          fails(() => c.unwrapAlbumKey(wrong, wak, i.link_id)),
+          fails(() => c.unwrapAlbumKey(keys.wrapKey, wak, other)),
+          fails(() => c.unwrapFileKey(wrong, wfk, i.album_id, i.file_id)),
+          fails(() => c.unwrapFileKey(ak, wfk, other, i.file_id)),
+          fails(() => c.unwrapFileKey(ak, wfk, i.file_id, i.album_id)),
+          fails(() => c.openAlbumMeta(wrong, i.album_id, am)),
+          fails(() => c.openAlbumMeta(ak, other, am)),
+          fails(() => c.openAlbumMeta(ak, i.album_id, fm)),
+          fails(() => c.openFileMeta(wrong, i.album_id, i.file_id, fm)),
+          fails(() => c.openFileMeta(fk, i.album_id, other, fm)),
+          fails(() => c.unwrapAlbumKey(keys.wrapKey, wak.slice(0, 39), i.link_id)),
+          fails(() => c.decryptBlob(wrong, i.file_id, 'original', b64d(v.blob.blob))),
+          fails(() => c.decryptChunk(wrong, i.file_id, 'original', header, 0, chunk0, false)),
+          fails(() => c.decryptChunk(fk, i.file_id, 'original', header, 1, chunk0, false)),
+          fails(() => c.decryptChunk(fk, i.file_id, 'original', header, 0, chunk0, true)),
+          c.verifyProof(pwKeys.verifier, i.link_id, v.unlock_proof.challenge, v.unlock_proof.signature) ? 'ok' : 'DecryptionError',
+          c.verifyProof(keys.verifier, other, v.unlock_proof.challenge, v.unlock_proof.signature) ? 'ok' : 'DecryptionError',
+        ];""",
+        v,
+    )
+    assert out == ["DecryptionError"] * len(out)
+
+
+# --- random access and streaming ----------------------------------------------------------
+
+
+def test_chunk_span_decrypts_exactly_the_range(js):
+    chunk = 1024
+    plaintext = os.urandom(10 * chunk + 500)
+    fk, file_id = os.urandom(32), crypto.new_id()
+    blob = crypto.encrypt_blob_bytes(fk, file_id, "preview", plaintext, chunk_size=chunk)
+    size = len(plaintext)
+    rng = random.Random(3)
+    ranges = [(0, 1), (0, size), (chunk - 1, chunk + 1), (chunk, 2 * chunk), (size - 1, size), (10 * chunk, size), (1500, 2100)]
+    ranges += [tuple(sorted(rng.sample(range(size + 1), 2))) for _ in range(40)]
+    out = js.run(
+        """const fk = b64d(arg.fk), blob = b64d(arg.blob), header = c.parseBlobHeader(blob);
+        const C = header.chunkSize, n = Math.max(1, Math.ceil(c.plaintextSize(blob.length, C) / C));
+        return arg.ranges.map(([start, end]) => {
+          const span = c.chunkSpan(start, end, blob.length, C);
+          const fetched = blob.slice(span.ctStart, span.ctEnd);  // what a Range request returns
+          const parts = [];
+          for (let k = 0, at = 0; at < fetched.length; k++, at += C + 16) {
+            const index = span.first + k;
+            parts.push(c.decryptChunk(fk, arg.file, 'preview', header, index, fetched.slice(at, at + C + 16), index === n - 1));
+          }
+          const joined = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+          parts.reduce((at, p) => (joined.set(p, at), at + p.length), 0);
+          return { span, bytes: b64e(joined.slice(span.skip, span.skip + (end - start))) };
+        });""",
+        {"fk": b64(fk), "file": file_id, "blob": b64(blob), "ranges": ranges},
+    )
+    for (start, end), got in zip(ranges, out):
+        expected = crypto.chunk_span(start, end, len(blob), chunk)
+        assert got["span"] == {"first": expected.first, "last": expected.last, "ctStart": expected.ct_start,
+                               "ctEnd": expected.ct_end, "skip": expected.skip}, (start, end)
+        assert crypto.b64d(got["bytes"]) == plaintext[start:end], (start, end)
+
+
+def test_stream_decryption_equals_whole_decryption_for_any_split(js):
+    chunk = 1024
+    plaintext = os.urandom(7 * chunk + 123)
+    exact = os.urandom(3 * chunk)  # ends on a full last chunk
+    fk, file_id = os.urandom(32), crypto.new_id()
+    blob = crypto.encrypt_blob_bytes(fk, file_id, "original", plaintext, chunk_size=chunk)
+    exact_blob = crypto.encrypt_blob_bytes(fk, file_id, "original", exact, chunk_size=chunk)
+    empty_blob = crypto.encrypt_blob_bytes(fk, file_id, "original", b"", chunk_size=chunk)
+    splits = [[1], [7, 13, 1039], [1040], [1041], [24, 1040], [3000], [len(blob)], [5, 1, 2000, 17]]
+    out = js.run(
+        """const fk = b64d(arg.fk), id = arg.file, blob = b64d(arg.blob);
+        const stream = () => c.decryptBlobStream(fk, id, 'original');
+        const whole = b64e(c.decryptBlob(fk, id, 'original', blob));
+        const results = [];
+        for (const sizes of arg.splits) results.push(b64e(await pipe(blob, sizes, stream())) === whole);
+        // A chunk comes out as soon as it verifies and one more byte has arrived.
+        const early = stream(), writer = early.writable.getWriter(), reader = early.readable.getReader();
+        writer.write(blob.slice(0, 24 + 1040 + 1));
+        const first = await reader.read();
+        writer.abort();
+        const bad = async (bytes) => failsAsync(() => pipe(bytes, [100, 999], stream()));
+        const flipped = blob.slice(); flipped[3000] ^= 1;
+        return {
+          results, whole: whole === arg.plain,
+          exact: b64e(await pipe(b64d(arg.exact_blob), [333], stream())) === arg.exact,
+          empty: (await pipe(b64d(arg.empty_blob), [1], stream())).length,
+          earlyLength: first.value.length,
+          truncated: await Promise.all([0, 10, 24, 30, 24 + 1040, 24 + 2 * 1040, blob.length - 1].map((n) => bad(blob.slice(0, n)))),
+          flipped: await bad(flipped),
+          trailing: await bad(new Uint8Array([...blob, 0])),
+          trailingChunk: await bad(new Uint8Array([...blob, ...blob.slice(24, 24 + 1040)])),
+          wrongKey: await failsAsync(() => pipe(blob, [4096], c.decryptBlobStream(c.randomKey(), id, 'original'))),
+          badMagic: await failsAsync(() => pipe(new Uint8Array(64), [64], stream())),
+        };""",
+        {"fk": b64(fk), "file": file_id, "blob": b64(blob), "plain": b64(plaintext), "splits": splits,
+         "exact_blob": b64(exact_blob), "exact": b64(exact), "empty_blob": b64(empty_blob)},
+    )
+    assert out["results"] == [True] * len(splits)
+    assert out["whole"] and out["exact"]
+    assert out["empty"] == 0
+    assert out["earlyLength"] == chunk
+    assert out["truncated"] == ["DecryptionError"] * 7
+    assert out["flipped"] == out["trailing"] == out["trailingChunk"] == out["wrongKey"] == "DecryptionError"
+    assert out["badMagic"] == "FormatError"
+
+
+# --- interoperability with viewer/crypto.py ------------------------------------------------
+
+
+def test_python_encrypts_the_browser_decrypts(js):
+    album_key, file_key, link_secret = os.urandom(32), os.urandom(32), os.urandom(32)
+    album_id, file_id, link_id = crypto.new_id(), crypto.new_id(), crypto.new_id()
+    params = crypto.PasswordParams.new(opslimit=1, memlimit=64 * 1024)
+    password = "pässwörd \U0001f511"
+    keys = crypto.link_keys(link_secret, crypto.password_factor(password, params))
+    plaintext = os.urandom(3 * crypto.DEFAULT_CHUNK_SIZE + 777)  # four chunks of the default size
+    meta = {"name": "Ünïcode 📷.jpg", "mime": "image/jpeg", "size": len(plaintext), "location": [48.8584, -2.2945]}
+    challenge = "AAAAAAAAAAAAAAAAAAAAAA.1700000000.abc"
+    out = js.run(
+        """const pw = c.passwordFactor(arg.password, arg.params);
+        const keys = c.linkKeys(c.decodeLinkSecret(arg.fragment), pw);
+        const ak = c.unwrapAlbumKey(keys.wrapKey, b64d(arg.wrapped_ak), arg.link);
+        const fk = c.unwrapFileKey(ak, b64d(arg.wrapped_fk), arg.album, arg.file);
+        return {
+          verifier: b64e(keys.verifier),
+          proof: c.signProof(keys, arg.link, arg.challenge),
+          album: c.openAlbumMeta(ak, arg.album, b64d(arg.album_meta)),
+          file: c.openFileMeta(fk, arg.album, arg.file, b64d(arg.file_meta)),
+          blob: b64e(c.decryptBlob(fk, arg.file, 'original', b64d(arg.blob))),
+          streamed: b64e(await pipe(b64d(arg.blob), [65537, 3], c.decryptBlobStream(fk, arg.file, 'original'))),
+        };""",
+        {
+            "password": password, "params": params.to_json(), "fragment": crypto.encode_link_secret(link_secret),
+            "link": link_id, "album": album_id, "file": file_id, "challenge": challenge,
+            "wrapped_ak": b64(crypto.wrap_album_key(keys.wrap_key, album_key, link_id)),
+            "wrapped_fk": b64(crypto.wrap_file_key(album_key, file_key, album_id, file_id)),
+            "album_meta": b64(crypto.seal_album_meta(album_key, album_id, {"title": "Été"})),
+            "file_meta": b64(crypto.seal_file_meta(file_key, album_id, file_id, meta)),
+            "blob": b64(crypto.encrypt_blob_bytes(file_key, file_id, "original", plaintext)),
+        },
+    )
+    assert crypto.b64d(out["verifier"]) == keys.verifier
+    assert crypto.verify_proof(keys.verifier, link_id, challenge, out["proof"])
+    assert out["album"] == {"v": 1, "title": "Été"}
+    assert out["file"] == {"v": 1, **meta}
+    assert crypto.b64d(out["blob"]) == plaintext
+    assert crypto.b64d(out["streamed"]) == plaintext
+
+
+def test_the_browser_encrypts_python_decrypts(js):
+    out = js.run(
+        """const ak = c.randomKey(), fk = c.randomKey(), secret = c.randomKey();
+        const album = c.newId(), file = c.newId(), link = c.newId();
+        const keys = c.linkKeys(secret);
+        const plain = new Uint8Array(2 * 65536 + 4321);
+        for (let at = 0; at < plain.length; at += 65536) crypto.getRandomValues(plain.subarray(at, at + 65536));
+        const meta = { name: 'guest photo ✓.heic', mime: 'image/heic', size: plain.length, uploader: 'Zoë' };
+        return {
+          ak: b64e(ak), fk: b64e(fk), secret: c.encodeLinkSecret(secret), album, file, link, plain: b64e(plain), meta,
+          proof: c.signProof(keys, link, 'challenge.1'),
+          wrapped_ak: b64e(c.wrapAlbumKey(keys.wrapKey, ak, link)),
+          wrapped_fk: b64e(c.wrapFileKey(ak, fk, album, file)),
+          album_meta: b64e(c.sealAlbumMeta(ak, album, { title: 'From the browser' })),
+          file_meta: b64e(c.sealFileMeta(fk, album, file, meta)),
+          blob: b64e(c.encryptBlob(fk, file, 'original', plain)),
+          small: b64e(c.encryptBlob(fk, file, 'thumb', plain.subarray(0, 5000), { chunkSize: 1024 })),
+          streamed: b64e(await pipe(plain, [1, 70000, 3], c.encryptBlobStream(fk, file, 'preview'))),
+          streamedExact: b64e(await pipe(plain.subarray(0, 2048), [100], c.encryptBlobStream(fk, file, 'thumb', { chunkSize: 1024 }))),
+          streamedEmpty: b64e(await pipe(new Uint8Array(), [1], c.encryptBlobStream(fk, file, 'thumb'))),
+        };"""
+    )
+    d = crypto.b64d
+    album_key, file_key, plaintext = d(out["ak"]), d(out["fk"]), d(out["plain"])
+    keys = crypto.link_keys(crypto.decode_link_secret(out["secret"]))
+    assert crypto.verify_proof(keys.verifier, out["link"], "challenge.1", out["proof"])
+    assert crypto.unwrap_album_key(keys.wrap_key, d(out["wrapped_ak"]), out["link"]) == album_key
+    assert crypto.unwrap_file_key(album_key, d(out["wrapped_fk"]), out["album"], out["file"]) == file_key
+    assert crypto.open_album_meta(album_key, out["album"], d(out["album_meta"])) == {"v": 1, "title": "From the browser"}
+    assert crypto.open_file_meta(file_key, out["album"], out["file"], d(out["file_meta"])) == {"v": 1, **out["meta"]}
+    assert crypto.decrypt_blob_bytes(file_key, out["file"], "original", d(out["blob"])) == plaintext
+    assert crypto.decrypt_blob_bytes(file_key, out["file"], "thumb", d(out["small"])) == plaintext[:5000]
+    assert crypto.decrypt_blob_bytes(file_key, out["file"], "preview", d(out["streamed"])) == plaintext
+    assert crypto.decrypt_blob_bytes(file_key, out["file"], "thumb", d(out["streamedExact"])) == plaintext[:2048]
+    assert crypto.decrypt_blob_bytes(file_key, out["file"], "thumb", d(out["streamedEmpty"])) == b""
+    for blob in ("blob", "small", "streamed", "streamedExact", "streamedEmpty"):
+        crypto.check_blob_shape(d(out[blob])[:24], len(d(out[blob])))  # what the server checks on upload
+    assert len(d(out["streamedEmpty"])) == 40
+
+
+def test_crypto_js_runs_in_a_worker_without_the_import_map(js, live_server):
+    """Workers have no import map (MDN): crypto.js and libsodium must resolve by URL alone."""
+    v = VECTORS
+    out = js.run(
+        """const source = `
+          import * as c from '${location.origin}/static/js/crypto.js';
+          onmessage = async ({ data }) => {
+            await c.ready();
+            const plain = c.decryptBlob(c.b64d(data.fk), data.file, 'original', c.b64d(data.blob));
+            postMessage({ plain: c.b64e(plain), secret: c.b64e(c.decodeLinkSecret(data.fragment)) });
+          };`;
+        const worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })), { type: 'module' });
+        const answer = new Promise((resolve, reject) => {
+          worker.onmessage = ({ data }) => resolve(data);
+          worker.onerror = (e) => reject(new Error(e.message || 'worker failed'));
+        });
+        worker.postMessage({ fk: arg.inputs.file_key, file: arg.inputs.file_id, blob: arg.blob.blob, fragment: arg.link_url_fragment });
+        const result = await answer;
+        worker.terminate();
+        return result;""",
+        v,
+    )
+    assert out == {"plain": v["blob"]["plaintext"], "secret": v["inputs"]["link_secret"]}
+
+
+# --- the page: CSP, import map, Subresource Integrity ------------------------------------------
+
+
+def sri(data: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+
+
+def test_home_page_loads_under_the_csp_with_every_file_pinned(page, live_server, network):
+    url = live_server["url"]
+    response = page.goto(url + "/")
+    csp = response.headers["content-security-policy"]
+    found = page.evaluate(
+        """() => ({
+          scripts: [...document.querySelectorAll('script')].map((s) => ({ type: s.type, src: s.getAttribute('src'), integrity: s.getAttribute('integrity'), text: s.textContent })),
+          styles: [...document.querySelectorAll('link[rel~=stylesheet]')].map((l) => ({ href: l.getAttribute('href'), integrity: l.getAttribute('integrity') })),
+          sheets: document.styleSheets.length,
+        })"""
+    )
+    assert found["sheets"] >= 1  # the stylesheet loaded, so its integrity matched
+    inline = [s for s in found["scripts"] if not s["src"]]
+    assert [s["type"] for s in inline] == ["importmap"], "the import map is the only inline script"
+    text = inline[0]["text"]
+    assert f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'" in csp
+    assert "'unsafe-inline'" not in csp and "script-src 'self' 'wasm-unsafe-eval' 'sha256-" in csp
+    for element in [*(s for s in found["scripts"] if s["src"]), *found["styles"]]:
+        target = element.get("src") or element["href"]
+        assert element["integrity"] == sri(requests.get(url + target, timeout=10).content), target
+    importmap = json.loads(text)
+    assert set(importmap["imports"]) == {"libsodium-wrappers-sumo", "libsodium-sumo", "photoswipe", "photoswipe/lightbox", "client-zip", "exifr"}
+    assert set(importmap["imports"].values()) <= set(importmap["integrity"])
+    assert "/static/js/crypto.js" in importmap["integrity"]
+    for module, value in importmap["integrity"].items():
+        served = requests.get(url + module, timeout=10)
+        assert served.ok and served.headers["Content-Type"].startswith("text/javascript"), module
+        assert value == sri(served.content), module
+    assert all(u.startswith(url) for u in network.urls()), "no third-party origins"
+
+
+def test_every_bare_specifier_loads_through_the_import_map(page, live_server):
+    page.goto(live_server["url"] + "/")
+    loaded = page.evaluate(
+        """async () => {
+          const names = ['libsodium-wrappers-sumo', 'photoswipe', 'photoswipe/lightbox', 'client-zip', 'exifr'];
+          return Object.fromEntries(await Promise.all(names.map(async (n) => [n, Object.keys(await import(n)).length > 0])));
+        }"""
+    )
+    assert loaded == dict.fromkeys(loaded, True) and len(loaded) == 5
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/vendor/libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs",  # imported by a module that crypto.js imports
+        "/vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs",
+        "/static/js/crypto.js",
+    ],
+)
+def test_a_changed_module_is_refused(page, console, live_server, target):
+    """A module whose bytes differ from its integrity value never runs, however deep in the graph."""
+    url = live_server["url"]
+
+    def tamper(route):
+        original = route.fetch()
+        route.fulfill(response=original, body=original.body() + b"\n// changed in transit\n")
+
+    page.route(url + target, tamper)
+    console.expect(r"integrity|digest")
+    page.goto(url + "/")
+    error = page.evaluate("() => import('/static/js/crypto.js').then(() => 'loaded', (e) => String(e))")
+    assert error != "loaded"
+
+
+def test_an_inline_script_other_than_the_import_map_is_refused(page, console, live_server):
+    """The CSP hash allows exactly the import map's text: one more space and it is blocked."""
+    url = live_server["url"]
+
+    def tamper(route):
+        original = route.fetch()
+        html = original.text().replace('<script type="importmap">{', '<script type="importmap"> {', 1)
+        route.fulfill(response=original, body=html)
+
+    page.route(url + "/", tamper)
+    console.expect(r"Refused to (execute|apply) inline script|Content Security Policy")
+    page.goto(url + "/")
+    result = page.evaluate("() => import('client-zip').then(() => 'resolved', (e) => e.name)")
+    assert result == "TypeError"  # the bare name no longer resolves: the map never applied
+    assert any(re.search("Content Security Policy", e) for e in console.errors)
