@@ -37,6 +37,14 @@ def procfile_command(process: str = "web") -> str:
     raise AssertionError(f"Procfile has no {process!r} process")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, so a killed run leaves no server behind."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1  # prctl(2)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,7 +69,8 @@ def gunicorn(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]
     log = data_dir.parent / f"gunicorn-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["sh", "-c", "exec " + procfile_command()], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            ["sh", "-c", "exec " + procfile_command()], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     url = f"http://127.0.0.1:{port}"
     try:

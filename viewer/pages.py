@@ -2,6 +2,10 @@
 
 The album page is served the same for every link id: the key is in the fragment,
 which the browser never sends, so the server could not tailor it if it wanted to.
+It is also all a link-preview bot sees: a generic card with no album data (the
+server has none), and no unlock, because unlocking (and so taking a device slot)
+happens only in the page's JavaScript, after a person acts where a link has a
+device limit.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from . import crypto, db
 
 bp = Blueprint("pages", __name__)
 
+# Album pages are private by nature: keep them out of search engines even if a
+# link leaks onto a public page (Google Search Central, "Block Search indexing
+# with noindex": the header form also covers non-HTML crawlers).
+NOINDEX = {"X-Robots-Tag": "noindex, nofollow"}
+
 
 @bp.get("/")
 def index():
@@ -23,8 +32,8 @@ def index():
 def album(link_id: str):
     # A person who follows a broken link gets a page that says so, not JSON.
     if not crypto.is_id(link_id):
-        return render_template("album.html", bad_link=True), 404
-    return render_template("album.html", bad_link=False)
+        return render_template("album.html", bad_link=True), 404, NOINDEX
+    return render_template("album.html", bad_link=False, link_id=link_id), 200, NOINDEX
 
 
 @bp.get("/healthz")

@@ -1,0 +1,116 @@
+// Everything secret about one album, kept off the page's main thread.
+//
+// This Worker holds the link secret, the link keys, the album key and every file
+// key; the page holds none of them. It signs the unlock proof, opens the album and
+// file metadata, and fetches and decrypts blobs. The page gets back only what it
+// shows: metadata objects and decrypted bytes (transferred, not copied), so a grid
+// of thousands of thumbnails never blocks scrolling (MDN, "Using Web Workers").
+
+import * as C from "./crypto.js";
+import { linkApi } from "./api.js";
+import { serve, transfer } from "./rpc.js";
+
+let linkId = null;
+let secret = null;
+let keys = null;
+let api = null;
+let albumId = null;
+let albumKey = null;
+const fileKeys = new Map();
+
+function need(value, what) {
+  if (!value) throw new Error(`${what} is not ready yet.`);
+  return value;
+}
+
+/** One file record of the listing, opened; a file that does not open is marked broken. */
+function openEntry(entry) {
+  const id = entry && entry.file_id;
+  const blobs = (entry && entry.blobs) || {};
+  if (!C.isId(id)) return { id: null, blobs, meta: null, broken: true };
+  try {
+    const fileKey = C.unwrapFileKey(albumKey, C.b64d(entry.wrapped_key), albumId, id);
+    const meta = C.openFileMeta(fileKey, albumId, id, C.b64d(entry.meta));
+    fileKeys.set(id, fileKey);
+    return { id, blobs, meta, broken: false };
+  } catch {
+    return { id, blobs, meta: null, broken: true };
+  }
+}
+
+function plainBuffer(bytes) {
+  // Transfer only a buffer that holds exactly these bytes.
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
+  return bytes.slice().buffer;
+}
+
+serve({
+  /** Check the fragment (strictly, before any request) and keep it for this link. */
+  async open({ linkId: id, fragment }) {
+    secret = C.decodeLinkSecret(fragment); // plain base64url: a bad key fails before libsodium loads
+    await C.ready();
+    linkId = id;
+    api = linkApi(id);
+    return true;
+  },
+
+  /** Derive the link keys (with the password factor, if any) and sign a challenge. */
+  async prove({ challenge, pwFactor }) {
+    need(secret, "The link key");
+    keys = C.linkKeys(secret, pwFactor ? new Uint8Array(pwFactor) : undefined);
+    return C.signProof(keys, linkId, challenge);
+  },
+
+  /** Sign a new challenge with the keys already derived (a token refresh). */
+  async sign({ challenge }) {
+    return C.signProof(need(keys, "The link keys"), linkId, challenge);
+  },
+
+  /** Take the unlock answer: keep the token, unwrap the album key, open the album metadata. */
+  async unlocked({ token, albumId: album, wrappedAlbumKey, albumMeta }) {
+    need(keys, "The link keys");
+    api.token = token;
+    albumId = album;
+    albumKey = C.unwrapAlbumKey(keys.wrapKey, C.b64d(wrappedAlbumKey), linkId);
+    return C.openAlbumMeta(albumKey, albumId, C.b64d(albumMeta));
+  },
+
+  async setToken({ token }) {
+    need(api, "The link").token = token;
+    return true;
+  },
+
+  /** One page of the listing, every entry opened. */
+  async page({ after, limit }) {
+    need(albumKey, "The album key");
+    const page = await api.files(after, limit);
+    const files = Array.isArray(page.files) ? page.files.map(openEntry) : [];
+    return { files, next: typeof page.next === "string" ? page.next : null };
+  },
+
+  /**
+   * One blob, fetched and decrypted. Thumbs and previews come back as a transferred
+   * ArrayBuffer; originals are decrypted as a stream into a Blob, which the browser
+   * may keep on disk, so a large video never sits in this Worker's memory whole.
+   */
+  async blob({ fileId, kind, type }) {
+    const fileKey = fileKeys.get(fileId);
+    if (!fileKey) throw new Error("This file has no key.");
+    const response = await api.blob(fileId, kind);
+    if (kind === "original") {
+      const plain = response.body.pipeThrough(C.decryptBlobStream(fileKey, fileId, kind));
+      const blob = await new Response(plain).blob();
+      return blob.slice(0, blob.size, type || "application/octet-stream");
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const plain = plainBuffer(C.decryptBlob(fileKey, fileId, kind, bytes));
+    return transfer(plain, [plain]);
+  },
+
+  /** Drop every key (Forget this album). */
+  async forget() {
+    secret = keys = albumKey = null;
+    fileKeys.clear();
+    return true;
+  },
+});

@@ -1,0 +1,16 @@
+// The password factor (Argon2id, docs/format.md "Password factor") in its own Worker.
+//
+// crypto_pwhash is one long synchronous call that takes 64 MiB by default: here it
+// cannot freeze the page (which keeps its progress indicator moving), and the page
+// terminates this Worker afterwards, which gives the memory back at once.
+
+import { passwordFactor, ready } from "./crypto.js";
+import { serve, transfer } from "./rpc.js";
+
+serve({
+  async passwordFactor({ password, params }) {
+    await ready();
+    const factor = Uint8Array.from(passwordFactor(password, params));
+    return transfer(factor.buffer, [factor.buffer]);
+  },
+});

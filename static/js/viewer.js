@@ -1,0 +1,450 @@
+// The album page: read the key, unlock the link, show the album.
+//
+// Order of work (docs/api.md, "Public link API"):
+//   1. the key is read from the fragment, here and nowhere else, and checked
+//      strictly before any request (docs/format.md, "The link");
+//   2. GET info: a dead link gets its page at once; a password link gets a form;
+//   3. POST challenge *before* Argon2: a locked-out client is refused there,
+//      before it spends seconds on the password hash;
+//   4. the Worker signs the challenge; POST unlock with this browser's device token;
+//   5. the Worker unwraps the album key and opens the metadata; the grid fills in
+//      page by page while thumbnails near the screen are decrypted.
+//
+// The page itself holds no key: the link secret, the album key and the file keys
+// live in album-worker.js. This module only orchestrates and shows (Send keeps
+// orchestration apart from keys and from fetch calls in the same way).
+
+import { linkApi } from "./api.js";
+import { Grid } from "./grid.js";
+import { createLightbox } from "./lightbox.js";
+import { Media } from "./media.js";
+import { albumInfo, fileInfo, formatCount, formatDayRange, formatMinutes } from "./present.js";
+import { WorkerClient } from "./rpc.js";
+
+const app = document.getElementById("album-app");
+const linkId = app.dataset.linkId;
+const api = linkApi(linkId);
+const PREFIX = `fragment:${linkId}:`;
+const FIRST_PAGE = 200; // a small first page paints the first screen sooner
+const PAGE = 1000; // the API's largest page
+
+let worker = null;
+let media = null;
+let grid = null;
+let lightbox = null;
+let refreshing = null;
+const files = [];
+
+// --- what the page shows --------------------------------------------------------
+
+function $(selector, root = document) {
+  return root.querySelector(selector);
+}
+
+/** Show one of the template's states (and only that one); `detail` fills its detail line. */
+function show(state, detail) {
+  for (const section of app.querySelectorAll("[data-state]")) section.hidden = section.dataset.state !== state;
+  const section = $(`[data-state="${state}"]`, app);
+  const slot = section && $("[data-slot=detail]", section);
+  if (slot) {
+    slot.textContent = detail || "";
+    slot.hidden = !detail;
+  }
+  const heading = section && $("h1", section);
+  if (heading && state !== "loading" && state !== "album") heading.focus({ preventScroll: true });
+  return section;
+}
+
+/** The page for an error that ends the visit; never a stack trace. */
+function fail(error) {
+  stopAlbum();
+  const name = error && error.name;
+  if (name === "NetworkError") return show("network");
+  if (name === "WorkerFailed") return show("unsupported");
+  if (name === "ApiError") {
+    const byCode = {
+      not_found: "notfound",
+      bad_id: "notfound",
+      expired: "expired",
+      revoked: "revoked",
+      device_limit: "devicelimit",
+      upload_only: "uploadonly",
+      bad_proof: "badproof",
+    };
+    if (byCode[error.code]) return show(byCode[error.code], error.message);
+    if (error.status === 429) return show("toomany", tooMany(error));
+    return show("error", error.message);
+  }
+  if (name === "DecryptionError" || name === "FormatError") return show("undecryptable");
+  // For whoever debugs it; the visitor gets a sentence, never a stack trace.
+  console.warn("Fragment viewer:", error);
+  return show("error", "The page ran into a problem it did not expect.");
+}
+
+function tooMany(error) {
+  return `Too many attempts, try again in ${formatMinutes(error.retryAfter || 900)}.`;
+}
+
+// --- the key, from the fragment ---------------------------------------------------
+
+/**
+ * The link secret's text. This is the one place that reads the fragment. A valid
+ * key is kept in sessionStorage (this tab only, so a reload still works) and taken
+ * out of the address bar, so it does not linger on screen or in the history
+ * (docs/format.md, "The link").
+ */
+function readKey() {
+  const fromUrl = location.hash.slice(1);
+  if (fromUrl) {
+    return {
+      text: fromUrl,
+      keep() {
+        sessionStorage.setItem(`${PREFIX}key`, fromUrl);
+        history.replaceState(null, "", location.pathname + location.search);
+      },
+    };
+  }
+  const saved = sessionStorage.getItem(`${PREFIX}key`);
+  return saved ? { text: saved, keep() {} } : null;
+}
+
+// --- unlocking --------------------------------------------------------------------
+
+function deviceToken() {
+  return localStorage.getItem(`${PREFIX}device`);
+}
+
+/** Argon2id in a Worker of its own, which is stopped afterwards to free its memory. */
+async function passwordFactor(password, params) {
+  const keysWorker = new WorkerClient(new URL("./keys-worker.js", import.meta.url));
+  try {
+    return await keysWorker.call("passwordFactor", { password, params });
+  } finally {
+    keysWorker.terminate();
+  }
+}
+
+/** POST unlock; a challenge that expired meanwhile (a slow phone) is replaced once. */
+async function sendUnlock(challenge, proof) {
+  try {
+    return await api.unlock({ challenge, proof, deviceToken: deviceToken() });
+  } catch (error) {
+    if (error.code !== "bad_challenge") throw error;
+    const fresh = (await api.challenge()).challenge;
+    const again = await worker.call("sign", { challenge: fresh });
+    return api.unlock({ challenge: fresh, proof: again, deviceToken: deviceToken() });
+  }
+}
+
+/** A new access token with the keys the Worker already has (expired or stale token). */
+function refreshToken() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const { challenge } = await api.challenge();
+      const proof = await worker.call("sign", { challenge });
+      const answer = await sendUnlock(challenge, proof);
+      if (answer.device_token) localStorage.setItem(`${PREFIX}device`, answer.device_token);
+      await worker.call("setToken", { token: answer.access_token });
+    })().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+/** Reload the page; what was waiting for an answer waits for ever (the page goes away). */
+function reload() {
+  location.reload();
+  return new Promise(() => {});
+}
+
+/** A Worker call that needs the access token, unlocking again once if it ran out. */
+async function tokenCall(method, args) {
+  try {
+    return await worker.call(method, args);
+  } catch (error) {
+    if (error.name !== "ApiError" || !["token_expired", "token_stale", "unauthorized"].includes(error.code)) throw error;
+    // The owner changed the link (downloads, password...): start over with what it is now.
+    if (error.code === "token_stale") return reload();
+    try {
+      await refreshToken();
+    } catch (again) {
+      // The password was changed: start over, and the form will ask for the new one.
+      if (again.code === "wrong_password") return reload();
+      throw again;
+    }
+    return worker.call(method, args);
+  }
+}
+
+/** tokenCall, and if the link died meanwhile (revoked, expired), its page instead of the album. */
+async function withToken(method, args) {
+  try {
+    return await tokenCall(method, args);
+  } catch (error) {
+    // One file gone (the owner deleted it meanwhile) is that file's problem, not the album's.
+    if (isFatal(error) && !(method === "blob" && error.status === 404)) fail(error);
+    throw error;
+  }
+}
+
+/** Errors that end the visit whatever was being done (the link died meanwhile). */
+function isFatal(error) {
+  return error && error.name === "ApiError" && [403, 404, 410].includes(error.status) && error.code !== "downloads_off";
+}
+
+async function enter(answer) {
+  if (answer.device_token) localStorage.setItem(`${PREFIX}device`, answer.device_token);
+  const meta = await worker.call("unlocked", {
+    token: answer.access_token,
+    albumId: answer.album_id,
+    wrappedAlbumKey: answer.wrapped_album_key,
+    albumMeta: answer.album_meta,
+  });
+  await showAlbum(albumInfo(meta), answer.info || {});
+}
+
+async function openWithoutPassword() {
+  const { challenge } = await api.challenge();
+  const proof = await worker.call("prove", { challenge, pwFactor: null });
+  await enter(await sendUnlock(challenge, proof));
+}
+
+/** A device-limited link is opened by a click, never by loading the page (a preview bot). */
+function confirmDevice(info) {
+  const section = show("confirm", `This link can be opened on ${formatCount(info.device_limit, "device", "devices")}. Opening it here uses one of them; this browser will remember it.`);
+  return new Promise((resolve) => {
+    $("[data-action=open]", section).addEventListener("click", resolve, { once: true });
+  });
+}
+
+function askPassword(info) {
+  const section = show("password");
+  const form = $("form", section);
+  const input = $("input[type=password]", form);
+  const message = $("[data-slot=message]", form);
+  const progress = $("[data-slot=progress]", form);
+  const button = $("button[type=submit]", form);
+  const devices = $("[data-slot=devices]", form);
+  if (info.device_limit && !deviceToken()) {
+    devices.textContent = `Opening it here uses one of the ${formatCount(info.device_limit, "device", "devices")} this link allows.`;
+    devices.hidden = false;
+  }
+  input.focus();
+
+  const say = (text) => {
+    message.textContent = text;
+    message.hidden = !text;
+  };
+  const busy = (on) => {
+    progress.hidden = !on;
+    button.disabled = on;
+    input.readOnly = on;
+    form.setAttribute("aria-busy", on ? "true" : "false");
+  };
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (button.disabled) return;
+    const password = input.value;
+    if (!password) {
+      say("Type the password you were given with the link.");
+      return;
+    }
+    say("");
+    busy(true);
+    let answer;
+    try {
+      // The challenge first: a locked-out client stops here, before Argon2 runs.
+      const { challenge } = await api.challenge();
+      const factor = await passwordFactor(password, info.password);
+      const proof = await worker.call("prove", { challenge, pwFactor: factor }, [factor]);
+      answer = await sendUnlock(challenge, proof);
+    } catch (error) {
+      busy(false);
+      if (error.code === "wrong_password") {
+        say("That password is not right. Check it and try again.");
+        input.select();
+      } else if (error.name === "ApiError" && error.status === 429) {
+        say(tooMany(error));
+      } else if (error.name === "NetworkError") {
+        say("Could not reach the server. Check your connection, then try again.");
+      } else {
+        fail(error);
+      }
+      return;
+    }
+    busy(false);
+    enter(answer).catch(fail);
+  });
+}
+
+// --- the album ------------------------------------------------------------------
+
+function addFiles(entries) {
+  for (const entry of entries) {
+    const info = entry.meta ? fileInfo(entry.meta) : null;
+    const file = {
+      index: files.length,
+      id: entry.id,
+      info,
+      broken: entry.broken || !info,
+      thumb: { state: "idle", url: null },
+      get alt() {
+        if (this.info && this.info.name) return this.info.name;
+        const kind = this.info && this.info.kind === "video" ? "Video" : "Photo";
+        return `${kind} ${this.index + 1} of ${files.length}`;
+      },
+    };
+    files.push(file);
+  }
+}
+
+function tileLabel(file) {
+  if (file.broken) return `File ${file.index + 1}: this file could not be decrypted`;
+  if (file.info.kind === "video") return `Video: ${file.alt}`;
+  return file.alt;
+}
+
+function updateStats(done) {
+  let photos = 0;
+  let videos = 0;
+  let first = null;
+  let last = null;
+  for (const file of files) {
+    if (!file.info) continue;
+    if (file.info.kind === "video") videos += 1;
+    else photos += 1;
+    const taken = file.info.takenAt;
+    if (taken) {
+      if (!first || taken.wall < first.wall) first = taken;
+      if (!last || taken.wall > last.wall) last = taken;
+    }
+  }
+  const parts = [];
+  if (photos || !videos) parts.push(formatCount(photos, "photo", "photos"));
+  if (videos) parts.push(formatCount(videos, "video", "videos"));
+  const broken = files.length - photos - videos;
+  if (broken) parts.push(formatCount(broken, "damaged file", "damaged files"));
+  let text = parts.join(", ");
+  if (first) text += ` · ${formatDayRange(first, last)}`;
+  if (!done) text += " · loading…";
+  $("#album-stats").textContent = text;
+  $("#album-empty").hidden = !(done && files.length === 0);
+}
+
+async function showAlbum(album, info) {
+  // Not in document.title: browsers keep titles in their history, which may sync to a
+  // third party; the album's title is content, and stays on the page.
+  $("#album-title").textContent = album.title;
+  const description = $("#album-description");
+  description.textContent = album.description || "";
+  description.hidden = !album.description;
+  $("#downloads-off").hidden = info.downloads !== false;
+  // Hook for "Download all" (a zip streamed to disk): shown once it exists.
+  $("#download-all").hidden = true;
+  show("album");
+
+  media = new Media(withToken);
+  grid = new Grid($("#grid"), {
+    files,
+    fetchThumb: (file) => media.thumb(file),
+    onOpen: (index) => lightbox.open(index),
+    label: tileLabel,
+  });
+  lightbox = createLightbox({ files, media, downloads: info.downloads !== false, grid });
+
+  let after = null;
+  let first = true;
+  updateStats(false);
+  do {
+    const page = await listPage(after, first ? FIRST_PAGE : PAGE);
+    first = false;
+    addFiles(page.files);
+    grid.relayout();
+    updateStats(!page.next);
+    after = page.next;
+  } while (after);
+}
+
+/** One page of the listing; a dropped connection is retried a few times before the page gives up. */
+async function listPage(after, limit) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await withToken("page", { after, limit });
+    } catch (error) {
+      if (error.name !== "NetworkError" || attempt === 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
+    }
+  }
+}
+
+/** Stop showing the album; its object URLs are revoked once nothing displays them. */
+function stopAlbum() {
+  const closed = lightbox ? lightbox.destroy() : Promise.resolve();
+  if (grid) grid.destroy();
+  const cache = media;
+  lightbox = grid = media = null;
+  return closed.then(() => {
+    if (cache) cache.forget();
+  });
+}
+
+// --- forget -----------------------------------------------------------------------
+
+/** Remove everything this page keeps about this link on this device, then reload. */
+async function forget() {
+  for (const store of [localStorage, sessionStorage]) {
+    for (const key of Object.keys(store)) if (key.startsWith(PREFIX)) store.removeItem(key);
+  }
+  await stopAlbum();
+  if (worker) {
+    await worker.call("forget").catch(() => {});
+    worker.terminate();
+    worker = null;
+  }
+  if ("caches" in window) {
+    for (const name of await caches.keys()) if (name.includes(linkId)) await caches.delete(name);
+  }
+  // history.state survives the reload; it is how the next page knows why the key is gone.
+  history.replaceState({ forgotten: linkId }, "", location.pathname);
+  location.reload();
+}
+
+function wireForget() {
+  const dialog = $("#forget-dialog");
+  $("#forget").addEventListener("click", () => dialog.showModal());
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "forget") forget();
+  });
+}
+
+// --- start ------------------------------------------------------------------------
+
+async function main() {
+  wireForget();
+  for (const button of app.querySelectorAll("[data-action=reload]")) button.addEventListener("click", () => location.reload());
+  // A link pasted over this one differs only after "#", which loads no new page: start over.
+  window.addEventListener("hashchange", () => location.reload());
+  if (!("Worker" in window) || !("WebAssembly" in window)) return show("unsupported");
+  const key = readKey();
+  if (!key) return show(history.state && history.state.forgotten === linkId ? "forgotten" : "nokey");
+
+  worker = new WorkerClient(new URL("./album-worker.js", import.meta.url));
+  try {
+    await worker.call("open", { linkId, fragment: key.text });
+  } catch (error) {
+    if (error.name === "FormatError") return show("badkey");
+    throw error;
+  }
+  key.keep();
+
+  const info = await api.info();
+  if (info.upload_only) return show("uploadonly");
+  if (info.password) return askPassword(info);
+  if (info.device_limit && !deviceToken()) await confirmDevice(info);
+  show("loading");
+  await openWithoutPassword();
+}
+
+main().catch(fail);

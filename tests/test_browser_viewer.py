@@ -1,0 +1,677 @@
+"""The album page in Chromium, against the real app under gunicorn.
+
+Albums are published with the owner's command line, exactly as an owner would, and
+opened by their links in Debian's Chromium with the server's real headers (CSP
+included). Every assertion is about what a person sees or what went over the
+network: decoded image sizes rather than the presence of an <img>, the text of each
+message, and a log of every request the browser made.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import sqlite3
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from media_fixtures import (
+    UNICODE_NAME,
+    make_album_dir,
+    make_jpeg_with_orientation,
+    require_ffmpeg,
+)
+from owner_cli import Fragment
+from PIL import Image
+from servers import flask_cli
+
+from viewer import crypto, media
+
+pytestmark = pytest.mark.slow
+
+TITLE = "Sommer in Lyon ☀ – 2026"
+BROKEN = "This file could not be decrypted: it may be damaged or tampered with"
+# Generous: the first page load compiles libsodium's WebAssembly in a Worker.
+TIMEOUT = 20_000
+# The decrypted photo on a PhotoSwipe slide (the thumbnail placeholder aside).
+SLIDE_IMG = "img.pswp__img:not(.pswp__img--placeholder)"
+
+
+# --- publishing -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def owner_cli(live_server, tmp_path_factory):
+    fragment = Fragment(tmp_path_factory.mktemp("viewer-owner") / "keyring.json")
+    token = flask_cli(live_server["data_dir"], "create-owner-token").strip()
+    fragment("login", live_server["url"], "--token-stdin", input=token + "\n")
+    return fragment
+
+
+@pytest.fixture(scope="module")
+def album(live_server, owner_cli, tmp_path_factory):
+    """The round-trip folder (JPEG with GPS, PNG, HEIC, MP4, a Unicode name), published once."""
+    require_ffmpeg()
+    folder = tmp_path_factory.mktemp("viewer-photos")
+    files = make_album_dir(folder)
+    link = owner_cli.publish(folder, "--title", TITLE, "--server", live_server["url"])
+    thumbs = {name: Image.open(io.BytesIO(media.prepare(path).thumb)).size for name, path in files.items()}
+    return {"link": link, "files": files, "thumbs": thumbs}
+
+
+def publish(owner_cli, live_server, tmp_path, name: str, *options: str, count: int = 1, input: str | None = None) -> str:
+    """A small album of `count` photos, published with the given link options; its link."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for i in range(count):
+        make_jpeg_with_orientation(folder / f"{name} {i + 1}.jpg", size=(320, 240), orientation=1)
+    return owner_cli.publish(folder, "--title", name, "--server", live_server["url"], *options, input=input)
+
+
+def split(link: str) -> tuple[str, str, str]:
+    """(server, link id, fragment) of a link."""
+    server, rest = link.split("/a/")
+    link_id, fragment = rest.split("#")
+    return server, link_id, fragment
+
+
+def api_files(link: str) -> tuple[str, dict[str, str]]:
+    """The album id and {file name: file id}, read through the public API as a recipient."""
+    server, link_id, fragment = split(link)
+    keys = crypto.link_keys(crypto.decode_link_secret(fragment))
+    challenge = requests.post(f"{server}/api/links/{link_id}/challenge").json()["challenge"]
+    unlocked = requests.post(
+        f"{server}/api/links/{link_id}/unlock",
+        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge)},
+    ).json()
+    auth = {"Authorization": f"Bearer {unlocked['access_token']}"}
+    album_id = unlocked["album_id"]
+    album_key = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked["wrapped_album_key"]), link_id)
+    names = {}
+    for entry in requests.get(f"{server}/api/links/{link_id}/files", headers=auth).json()["files"]:
+        fk = crypto.unwrap_file_key(album_key, crypto.b64d(entry["wrapped_key"]), album_id, entry["file_id"])
+        names[crypto.open_file_meta(fk, album_id, entry["file_id"], crypto.b64d(entry["meta"]))["name"]] = entry["file_id"]
+    return album_id, names
+
+
+def devices_used(server: dict, link: str) -> int:
+    db = sqlite3.connect(Path(server["data_dir"]) / "fragment.db")
+    try:
+        return db.execute("SELECT devices_used FROM links WHERE id = ?", (split(link)[1],)).fetchone()[0]
+    finally:
+        db.close()
+
+
+# --- the page -----------------------------------------------------------------------
+
+
+def open_album(page, link: str, title: str = TITLE) -> None:
+    page.goto(link)
+    page.get_by_role("heading", name=title).wait_for(timeout=TIMEOUT)
+
+
+def decoded_thumbs(page) -> dict[str, tuple[int, int]]:
+    """{alt: natural size} of every grid thumbnail that has decoded."""
+    sizes = page.evaluate(
+        """[...document.querySelectorAll('#grid .tile img')]
+             .filter((img) => img.complete && img.naturalWidth > 0)
+             .map((img) => [img.alt, img.naturalWidth, img.naturalHeight])"""
+    )
+    return {alt: (w, h) for alt, w, h in sizes}
+
+
+def wait_for_thumbs(page, count: int) -> dict[str, tuple[int, int]]:
+    page.wait_for_function(
+        """(n) => [...document.querySelectorAll('#grid .tile img')].filter((i) => i.complete && i.naturalWidth > 0).length >= n""",
+        arg=count,
+        timeout=TIMEOUT,
+    )
+    return decoded_thumbs(page)
+
+
+def current_slide_image(page):
+    """The <img> of the slide PhotoSwipe shows now."""
+    return page.locator(f".pswp__item[aria-hidden='false'] {SLIDE_IMG}")
+
+
+def tile(page, alt: str):
+    return page.locator(f"#grid .tile:has(img[alt='{alt}'])")
+
+
+# --- the album opens --------------------------------------------------------------
+
+
+def test_the_album_opens_and_every_thumbnail_decrypts(page, album):
+    open_album(page, album["link"])
+    stats = page.locator("#album-stats")
+    stats.get_by_text("4 photos, 1 video").wait_for()
+    # The date range comes from the photos' decrypted taken_at: December 2023 (HEIC) to June 2024.
+    assert "2023" in stats.inner_text() and "2024" in stats.inner_text()
+    thumbs = wait_for_thumbs(page, len(album["files"]))
+    # Each decoded image has exactly the size of the thumb the owner's tool rendered:
+    # only a correct decryption of the right blob gives that.
+    assert thumbs == album["thumbs"]
+    assert UNICODE_NAME in thumbs
+    # The key was taken out of the address bar once read, and the album's title is kept
+    # out of the tab title (which browsers store in their history, and may sync).
+    assert "#" not in page.url
+    assert page.title() == "Shared album · Fragment"
+    # The video tile says it is one, with its length.
+    assert tile(page, "clip.mp4").get_by_text("▶ 0:02").is_visible()
+
+
+def test_the_lightbox_opens_the_clicked_photo_then_its_original(page, album):
+    open_album(page, album["link"])
+    wait_for_thumbs(page, len(album["files"]))
+    tile(page, UNICODE_NAME).click()
+    image = current_slide_image(page)
+    image.wait_for(timeout=TIMEOUT)
+    assert image.get_attribute("alt") == UNICODE_NAME
+    assert page.locator(".pswp__counter").inner_text() == "5 of 5"
+    # Preview first, then the original (downloads are on, and a JPEG shows in a browser).
+    page.wait_for_function(
+        "() => { const i = document.querySelector(\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\");"
+        " return i && i.dataset.quality === 'original' && i.complete && i.naturalWidth === 500; }",
+        timeout=TIMEOUT,
+    )
+    # Arrow keys move to the neighbour; Esc closes.
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => document.querySelector('.pswp__counter').textContent === '4 of 5'")
+    page.keyboard.press("Escape")
+    page.locator(".pswp").wait_for(state="detached")
+
+
+def test_the_info_panel_shows_name_date_size_camera_and_location(page, album):
+    open_album(page, album["link"])
+    tile(page, "IMG_0001.jpg").click()
+    current_slide_image(page).wait_for(timeout=TIMEOUT)
+    panel = page.locator(".pswp__fragment-info-panel")
+    assert panel.is_hidden()
+    page.keyboard.press("i")
+    panel.wait_for()
+    text = panel.inner_text()
+    size = album["files"]["IMG_0001.jpg"].stat().st_size
+    assert "IMG_0001.jpg" in text
+    assert "2024" in text and "12:30" in text
+    assert f"{size / 1000:.1f} KB" in text or f"{size / 1000:.0f} KB" in text
+    assert "480 × 640" in text  # upright, after EXIF orientation 6
+    assert "Canon EOS R6" in text
+    assert "48.85840° N, 2.29450° E" in text
+    # The button toggles it too.
+    page.get_by_role("button", name="Information (i)").click()
+    panel.wait_for(state="hidden")
+
+
+def test_a_heic_original_is_not_fetched_and_its_preview_stays(page, album, network):
+    _album_id, ids = api_files(album["link"])
+    open_album(page, album["link"])
+    tile(page, "IMG_0002.heic").click()
+    image = current_slide_image(page)
+    image.wait_for(timeout=TIMEOUT)
+    page.wait_for_function(
+        "() => { const i = document.querySelector(\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\");"
+        " return i && i.complete && i.naturalWidth === 400; }",
+        timeout=TIMEOUT,
+    )
+    time.sleep(1)
+    assert image.get_attribute("data-quality") == "preview"
+    assert not [u for u in network.urls() if f"/files/{ids['IMG_0002.heic']}/blobs/original" in u]
+
+
+def test_the_slideshow_advances_by_itself(page, album):
+    open_album(page, album["link"])
+    tile(page, "IMG_0001.jpg").click()
+    current_slide_image(page).wait_for(timeout=TIMEOUT)
+    assert page.locator(".pswp__counter").inner_text() == "1 of 5"
+    page.get_by_role("button", name="Start slideshow").click()
+    page.wait_for_function("() => document.querySelector('.pswp__counter').textContent === '2 of 5'", timeout=10_000)
+    page.get_by_role("button", name="Pause slideshow").click()
+    time.sleep(5)
+    assert page.locator(".pswp__counter").inner_text() == "2 of 5"
+
+
+def test_the_video_plays_in_the_lightbox(page, album):
+    open_album(page, album["link"])
+    wait_for_thumbs(page, len(album["files"]))
+    tile(page, "clip.mp4").click()
+    video = page.locator(".pswp__item[aria-hidden='false'] video")
+    video.wait_for(timeout=TIMEOUT)
+    assert video.get_attribute("aria-label") == "clip.mp4"
+    page.wait_for_function(
+        "() => { const v = document.querySelector(\".pswp__item[aria-hidden='false'] video\"); return v && v.currentTime > 0.3; }",
+        timeout=TIMEOUT,
+    )
+    assert page.evaluate("() => document.querySelector(\".pswp__item[aria-hidden='false'] video\").duration") == pytest.approx(2, abs=0.2)
+
+
+def test_download_one_file_gives_the_original_bytes(page, album):
+    open_album(page, album["link"])
+    tile(page, UNICODE_NAME).click()
+    current_slide_image(page).wait_for(timeout=TIMEOUT)
+    with page.expect_download(timeout=TIMEOUT) as info:
+        page.get_by_role("button", name="Download this file").click()
+    download = info.value
+    assert download.suggested_filename == UNICODE_NAME
+    assert Path(download.path()).read_bytes() == album["files"][UNICODE_NAME].read_bytes()
+
+
+def test_keyboard_alone_tab_to_a_tile_enter_opens_esc_closes(page, album):
+    open_album(page, album["link"])
+    wait_for_thumbs(page, len(album["files"]))
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('tile')"):
+            break
+    focused = page.evaluate("() => document.activeElement.querySelector('img').alt")
+    # The focus is visible.
+    assert page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.press("ArrowRight")
+    second = page.evaluate("() => document.activeElement.querySelector('img').alt")
+    assert second != focused
+    page.keyboard.press("Enter")
+    image = current_slide_image(page)
+    image.wait_for(timeout=TIMEOUT)
+    assert image.get_attribute("alt") == second
+    page.keyboard.press("Escape")
+    page.locator(".pswp").wait_for(state="detached")
+    assert page.evaluate("() => document.activeElement.querySelector('img')?.alt") == second
+
+
+def test_it_fits_a_phone_screen(browser, album, console):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        console.attach(phone)
+        open_album(phone, album["link"])
+        wait_for_thumbs(phone, len(album["files"]))
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+        right = phone.evaluate("() => Math.max(...[...document.querySelectorAll('.tile')].map((t) => t.getBoundingClientRect().right))")
+        assert right <= 390
+    finally:
+        context.close()
+
+
+# --- what leaves the browser, and the CSP ----------------------------------------
+
+
+def test_the_fragment_never_leaves_the_browser(page, album, network):
+    open_album(page, album["link"])
+    wait_for_thumbs(page, len(album["files"]))
+    tile(page, UNICODE_NAME).click()
+    current_slide_image(page).wait_for(timeout=TIMEOUT)
+    with page.expect_download(timeout=TIMEOUT):
+        page.get_by_role("button", name="Download this file").click()
+    page.keyboard.press("Escape")
+
+    # The log covers the Worker's requests too: every thumbnail was fetched there.
+    assert len([u for u in network.urls() if u.endswith("/blobs/thumb")]) == len(album["files"])
+    _server, _link_id, fragment = split(album["link"])
+    secret = crypto.decode_link_secret(fragment)
+    standard = base64.b64encode(secret).decode()
+    spellings = {
+        fragment,
+        standard,
+        standard.rstrip("="),
+        secret.hex(),
+        secret.hex().upper(),
+        quote(standard, safe=""),
+        fragment[:20],  # a part of it is a leak too
+        fragment[-20:],
+    }
+    for spelling in spellings:
+        network.assert_never_sent(spelling)
+    network.assert_never_sent(secret)  # raw bytes in a body
+
+
+def test_the_page_works_under_the_real_csp(page, album, live_server):
+    response = requests.get(album["link"].split("#")[0])
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval'" not in csp.replace("wasm-unsafe-eval'", "")
+    assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
+    assert 'style="' not in response.text and "<style" not in response.text
+    page.add_init_script(
+        "window.__violations = []; document.addEventListener('securitypolicyviolation',"
+        " (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    open_album(page, album["link"])
+    wait_for_thumbs(page, len(album["files"]))
+    tile(page, "IMG_0001.jpg").click()
+    current_slide_image(page).wait_for(timeout=TIMEOUT)
+    page.keyboard.press("i")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Escape")
+    page.locator(".pswp").wait_for(state="detached")
+    assert page.evaluate("window.__violations") == []
+    # (The console fixture fails the test on any console error, CSP reports included.)
+
+
+# --- password -----------------------------------------------------------------------
+
+
+def test_password_link_wrong_then_right(page, owner_cli, live_server, tmp_path, console, network):
+    link = publish(owner_cli, live_server, tmp_path, "Secret trip", "--password-stdin", input="pässwort\n")
+    console.expect(r"status of 401")
+    page.goto(link)
+    page.get_by_role("heading", name="This album is protected by a password").wait_for(timeout=TIMEOUT)
+    page.get_by_label("Password", exact=True).fill("Passwort")
+    page.get_by_role("button", name="Open").click()
+    # Argon2 runs in a Worker while a progress indicator shows.
+    page.get_by_text("Checking the password…").wait_for()
+    page.get_by_text("That password is not right").wait_for(timeout=TIMEOUT)
+    assert page.get_by_label("Password", exact=True).is_visible()
+    assert page.get_by_text("Checking the password…").is_hidden()
+    page.get_by_label("Password", exact=True).fill("pässwort")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("heading", name="Secret trip").wait_for(timeout=TIMEOUT)
+    wait_for_thumbs(page, 1)
+    network.assert_never_sent("pässwort")
+    network.assert_never_sent("pässwort".encode())
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    """A server that allows two wrong passwords per link, and whose access tokens live 3 seconds."""
+    import servers
+
+    base = tmp_path_factory.mktemp("viewer-strict")
+    env = {"FRAGMENT_UNLOCK_MAX_FAILURES_PER_LINK": "2", "FRAGMENT_ACCESS_TOKEN_TTL": "3"}
+    with servers.gunicorn(base / "data", env=env) as url:
+        yield {"url": url, "data_dir": base / "data"}
+
+
+@pytest.fixture(scope="module")
+def strict_owner(strict_server, tmp_path_factory):
+    owner = Fragment(tmp_path_factory.mktemp("viewer-strict-owner") / "owner.json")
+    owner("login", strict_server["url"], "--token-stdin", input=flask_cli(strict_server["data_dir"], "create-owner-token"))
+    return owner
+
+
+def test_too_many_wrong_passwords_are_refused_before_argon2(page, strict_server, strict_owner, tmp_path, console, network):
+    link = publish(strict_owner, strict_server, tmp_path, "Locked", "--password-stdin", input="right one\n")
+    console.expect(r"status of (401|429)")
+    page.goto(link)
+    field = page.get_by_label("Password", exact=True)
+    field.wait_for(timeout=TIMEOUT)
+    message = page.locator("[data-slot=message]")
+    for _ in range(2):
+        field.fill("wrong")
+        page.get_by_role("button", name="Open").click()
+        message.get_by_text("That password is not right").wait_for(timeout=TIMEOUT)
+        page.get_by_role("button", name="Open").wait_for(state="visible")
+        page.wait_for_function("() => !document.querySelector('.password-form button').disabled")
+    argon2_runs = len([u for u in network.urls() if u.endswith("/keys-worker.js")])
+    assert argon2_runs == 2
+    field.fill("right one")
+    page.get_by_role("button", name="Open").click()
+    message.get_by_text("Too many attempts, try again in 15 minutes.").wait_for(timeout=TIMEOUT)
+    # Refused at the challenge: no third password hash was started.
+    assert len([u for u in network.urls() if u.endswith("/keys-worker.js")]) == argon2_runs
+
+
+def test_an_expired_access_token_is_renewed_without_asking_again(page, strict_server, strict_owner, tmp_path, console, network):
+    link = publish(strict_owner, strict_server, tmp_path, "Long visit", "--password-stdin", "--device-limit", "1", input="pw\n")
+    page.goto(link)
+    page.get_by_label("Password", exact=True).fill("pw")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("heading", name="Long visit").wait_for(timeout=TIMEOUT)
+    wait_for_thumbs(page, 1)
+    console.expect(r"status of 401")
+    time.sleep(4)  # the access token has expired
+    tile(page, "Long visit 1.jpg").click()
+    page.wait_for_function(
+        f"() => {{ const i = document.querySelector(\".pswp__item[aria-hidden='false'] {SLIDE_IMG}\"); return i && i.complete && i.naturalWidth > 0; }}",
+        timeout=TIMEOUT,
+    )
+    unlocks = [u for u in network.urls() if u.endswith("/unlock")]
+    assert len(unlocks) == 2  # the password's unlock, then one renewal with the keys already derived
+    assert len([u for u in network.urls() if u.endswith("/keys-worker.js")]) == 1  # no second Argon2
+    assert devices_used(strict_server, link) == 1  # the same device, not a new one
+
+
+# --- link policy pages --------------------------------------------------------------
+
+
+def test_an_expired_link_says_so(page, owner_cli, live_server, tmp_path, console):
+    link = publish(owner_cli, live_server, tmp_path, "Old news", "--expires", "1d")
+    db = sqlite3.connect(Path(live_server["data_dir"]) / "fragment.db")
+    db.execute("UPDATE links SET expires_at = ? WHERE id = ?", (int(time.time()) - 60, split(link)[1]))
+    db.commit()
+    db.close()
+    console.expect(r"status of 410")
+    page.goto(link)
+    page.get_by_role("heading", name="This link has expired").wait_for(timeout=TIMEOUT)
+    section = page.locator("[data-state=expired]")
+    assert section.get_by_text("Ask them for a new link").is_visible()
+    assert section.get_by_text("This link expired on").is_visible()  # the server's sentence, with the date
+
+
+def test_a_revoked_link_says_so(page, owner_cli, live_server, tmp_path, console):
+    link = publish(owner_cli, live_server, tmp_path, "Taken back")
+    owner_cli("links", "revoke", link, "--yes")
+    console.expect(r"status of 410")
+    page.goto(link)
+    page.get_by_role("heading", name="This link has been revoked").wait_for(timeout=TIMEOUT)
+    assert page.get_by_text("The owner turned this link off").is_visible()
+
+
+def test_a_link_revoked_during_the_visit_replaces_the_album_with_its_page(page, owner_cli, live_server, tmp_path, console):
+    link = publish(owner_cli, live_server, tmp_path, "Short lived", count=2)
+    open_album(page, link, "Short lived")
+    wait_for_thumbs(page, 2)
+    owner_cli("links", "revoke", link, "--yes")
+    console.expect(r"status of 410")
+    tile(page, "Short lived 2.jpg").click()
+    page.get_by_role("heading", name="This link has been revoked").wait_for(timeout=TIMEOUT)
+    assert page.locator("#grid .tile").count() == 0
+    page.locator(".pswp").wait_for(state="detached", timeout=5_000)  # the lightbox closes over it
+
+
+def test_a_link_changed_during_the_visit_reloads_with_its_new_settings(page, owner_cli, live_server, tmp_path, console):
+    link = publish(owner_cli, live_server, tmp_path, "Changing", count=2)
+    open_album(page, link, "Changing")
+    wait_for_thumbs(page, 2)
+    notice = page.get_by_text("The owner turned off downloads: you see screen-size previews")
+    assert notice.is_hidden()
+    owner_cli("links", "change", link, "--no-downloads")
+    console.expect(r"status of 401")
+    tile(page, "Changing 2.jpg").click()
+    notice.wait_for(timeout=TIMEOUT)
+    wait_for_thumbs(page, 2)
+
+
+def test_a_network_failure_says_so_and_offers_to_try_again(page, album, console):
+    console.expect(r"ERR_FAILED|ERR_INTERNET_DISCONNECTED")
+    page.route("**/api/links/**", lambda route: route.abort())
+    page.goto(album["link"])
+    page.get_by_role("heading", name="Could not reach the server").wait_for(timeout=TIMEOUT)
+    page.unroute("**/api/links/**")
+    page.get_by_role("button", name="Try again").click()
+    page.get_by_role("heading", name=TITLE).wait_for(timeout=TIMEOUT)
+
+
+def test_an_unknown_link_says_it_does_not_exist(page, live_server, console):
+    console.expect(r"status of 404")
+    page.goto(f"{live_server['url']}/a/{crypto.new_id()}#{crypto.encode_link_secret(crypto.random_key())}")
+    page.get_by_role("heading", name="This album link does not exist").wait_for(timeout=TIMEOUT)
+
+
+def test_a_missing_or_damaged_key_is_refused_before_any_request(page, album, network):
+    bare = album["link"].split("#")[0]
+    page.goto(bare)
+    page.get_by_role("heading", name="This link is missing its key").wait_for(timeout=TIMEOUT)
+    page.goto(bare + "#" + split(album["link"])[2][:-3])
+    page.get_by_role("heading", name="This link's key is damaged").wait_for(timeout=TIMEOUT)
+    assert not [u for u in network.urls() if "/api/" in u]
+
+
+def test_device_limit_asks_before_taking_a_slot_and_refuses_the_next_device(browser, owner_cli, live_server, tmp_path, console):
+    link = publish(owner_cli, live_server, tmp_path, "Two eyes only", "--device-limit", "1")
+    first = browser.new_context()
+    second = browser.new_context()
+    try:
+        page = first.new_page()
+        console.attach(page)
+        page.goto(link)
+        page.get_by_role("heading", name="Open this album on this device?").wait_for(timeout=TIMEOUT)
+        assert page.get_by_text("This link can be opened on 1 device.").is_visible()
+        # Loading the page (as a preview bot that runs scripts would) took no slot.
+        assert devices_used(live_server, link) == 0
+        page.get_by_role("button", name="Open album").click()
+        page.get_by_role("heading", name="Two eyes only").wait_for(timeout=TIMEOUT)
+        assert devices_used(live_server, link) == 1
+        # The same browser comes back without asking and without a new slot.
+        page.reload()
+        page.get_by_role("heading", name="Two eyes only").wait_for(timeout=TIMEOUT)
+        assert devices_used(live_server, link) == 1
+
+        other = second.new_page()
+        console.attach(other)
+        console.expect(r"status of 403")
+        other.goto(link)
+        other.get_by_role("button", name="Open album").click()
+        other.get_by_role("heading", name="This link has reached its device limit").wait_for(timeout=TIMEOUT)
+        assert other.get_by_text("Ask the owner for a new link.").first.is_visible()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_link_preview_bot_gets_a_generic_card_and_no_device_slot(owner_cli, live_server, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Bot bait", "--device-limit", "1")
+    response = requests.get(link.split("#")[0], headers={"User-Agent": "Slackbot-LinkExpanding 1.0"})
+    assert response.status_code == 200
+    assert '<meta property="og:title" content="A shared album">' in response.text
+    assert "Bot bait" not in response.text
+    assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
+    assert devices_used(live_server, link) == 0
+
+
+def test_an_upload_only_link_says_it_is_for_adding_photos(page, owner_cli, live_server, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Drop box", "--upload-only")
+    page.goto(link)
+    page.get_by_role("heading", name="This link is for adding photos only").wait_for(timeout=TIMEOUT)
+
+
+def test_downloads_off_shows_previews_only_and_the_server_refuses_originals(page, owner_cli, live_server, tmp_path, console, network):
+    link = publish(owner_cli, live_server, tmp_path, "Look only", "--no-downloads")
+    _album_id, ids = api_files(link)
+    with page.expect_response(lambda r: r.url.endswith("/unlock")) as unlocked:
+        open_album(page, link, "Look only")
+    token = unlocked.value.json()["access_token"]
+    assert page.get_by_text("The owner turned off downloads: you see screen-size previews").is_visible()
+    wait_for_thumbs(page, 1)
+    tile(page, "Look only 1.jpg").click()
+    image = current_slide_image(page)
+    image.wait_for(timeout=TIMEOUT)
+    page.wait_for_function(
+        "() => { const i = document.querySelector(\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\"); return i && i.complete && i.naturalWidth > 0; }",
+        timeout=TIMEOUT,
+    )
+    assert page.locator(".pswp__button--fragment-download").count() == 0
+    assert page.get_by_role("button", name="Download this file").count() == 0
+    time.sleep(1)
+    assert image.get_attribute("data-quality") == "preview"
+    assert not [u for u in network.urls() if u.endswith("/blobs/original")]
+    # Even asked directly, with a valid token, the server refuses the original.
+    console.expect(r"status of 403")
+    _server, link_id, _fragment = split(link)
+    answer = page.evaluate(
+        """async ([url, token]) => { const r = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+             return [r.status, (await r.json()).error]; }""",
+        [f"/api/links/{link_id}/files/{ids['Look only 1.jpg']}/blobs/original", token],
+    )
+    assert answer == [403, "downloads_off"]
+
+
+def test_a_tampered_blob_gives_one_broken_tile_and_the_rest_works(page, owner_cli, live_server, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Tamper", count=3)
+    album_id, ids = api_files(link)
+    victim = next(Path(live_server["data_dir"]).rglob(f"{album_id}/{ids['Tamper 2.jpg']}/thumb"))
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+
+    open_album(page, link, "Tamper")
+    thumbs = wait_for_thumbs(page, 2)
+    page.locator(".tile.is-broken").wait_for(timeout=TIMEOUT)
+    assert page.locator(".tile.is-broken").count() == 1
+    assert page.locator(".tile.is-broken").get_by_text(BROKEN).is_visible()
+    assert set(thumbs) == {"Tamper 1.jpg", "Tamper 3.jpg"}
+    # The rest keeps working: the next photo opens in the lightbox.
+    tile(page, "Tamper 3.jpg").click()
+    image = current_slide_image(page)
+    image.wait_for(timeout=TIMEOUT)
+    assert image.get_attribute("alt") == "Tamper 3.jpg"
+
+
+# --- forget -----------------------------------------------------------------------
+
+
+def test_forget_this_album_locks_it_and_clears_storage(page, album):
+    open_album(page, album["link"])
+    wait_for_thumbs(page, len(album["files"]))
+    _server, link_id, fragment = split(album["link"])
+    stored = page.evaluate("() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]")
+    assert f"fragment:{link_id}:device" in stored and f"fragment:{link_id}:key" in stored
+    page.get_by_role("button", name="Forget this album on this device").click()
+    page.get_by_role("button", name="Forget", exact=True).click()
+    page.get_by_role("heading", name="This album is locked on this device").wait_for(timeout=TIMEOUT)
+    left = page.evaluate(
+        """() => [...Object.keys(localStorage), ...Object.keys(sessionStorage),
+                  ...Object.values(localStorage), ...Object.values(sessionStorage)].join(' ')"""
+    )
+    assert link_id not in left and fragment not in left
+    assert page.locator("#grid .tile").count() == 0
+    # The complete link opens it again.
+    page.goto("about:blank")
+    open_album(page, album["link"])
+    wait_for_thumbs(page, len(album["files"]))
+
+
+# --- a large album ------------------------------------------------------------------
+
+LARGE = 230  # more than the first page of the listing (200), so paging is exercised
+
+
+@pytest.fixture(scope="module")
+def large_album(live_server, owner_cli, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("viewer-large")
+    for i in range(LARGE):
+        # Tiny photos of varied shapes: the layout, not the pixels, is under test.
+        make_jpeg_with_orientation(folder / f"p{i:04}.jpg", size=(64 + (i % 5) * 16, 48), orientation=1, taken=None, make=None, model=None)
+    return owner_cli.publish(folder, "--title", "Many", "--server", live_server["url"])
+
+
+def test_a_large_album_keeps_only_tiles_near_the_screen(browser, large_album, console, network):
+    context = browser.new_context(viewport={"width": 800, "height": 600})
+    network.attach(context)
+    try:
+        page = context.new_page()
+        console.attach(page)
+        open_album(page, large_album, "Many")
+        page.locator("#album-stats").get_by_text(f"{LARGE} photos", exact=True).wait_for(timeout=TIMEOUT)
+        assert [u for u in network.urls() if "/files?" in u and "after=" in u], "the listing was read page by page"
+        wait_for_thumbs(page, 10)
+        # Only rows within about a screen of the viewport exist, and only their thumbnails were fetched.
+        assert page.locator("#grid .tile").count() < LARGE / 3
+        assert len([u for u in network.urls() if u.endswith("/blobs/thumb")]) < LARGE / 3
+        # The grid is as tall as all its rows, so the scrollbar tells the album's size.
+        assert page.evaluate("() => document.getElementById('grid').offsetHeight") > 20 * 600
+        page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+        last = f"p{LARGE - 1:04}.jpg"
+        page.wait_for_function(
+            "(alt) => { const i = document.querySelector(`#grid img[alt='${alt}']`); return i && i.complete && i.naturalWidth > 0; }",
+            arg=last,
+            timeout=TIMEOUT,
+        )
+        assert page.locator("#grid .tile").count() < LARGE / 3
+        assert page.locator("#grid img[alt='p0000.jpg']").count() == 0  # the first rows are gone from the DOM
+        tile(page, last).click()
+        current_slide_image(page).wait_for(timeout=TIMEOUT)
+        assert page.locator(".pswp__counter").inner_text() == f"{LARGE} of {LARGE}"
+    finally:
+        context.close()
