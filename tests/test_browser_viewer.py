@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import io
 import sqlite3
+import subprocess
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,6 +24,7 @@ from media_fixtures import (
     UNICODE_NAME,
     make_album_dir,
     make_jpeg_with_orientation,
+    make_mp4,
     require_ffmpeg,
 )
 from owner_cli import Fragment
@@ -675,3 +678,198 @@ def test_a_large_album_keeps_only_tiles_near_the_screen(browser, large_album, co
         assert page.locator(".pswp__counter").inner_text() == f"{LARGE} of {LARGE}"
     finally:
         context.close()
+
+
+# --- video streaming and "download all" through the Service Worker --------------------
+
+NO_FILE_PICKER = "delete Window.prototype.showSaveFilePicker; delete window.showSaveFilePicker;"
+VIDEO = ".pswp__item[aria-hidden='false'] video"
+
+
+def make_long_mp4(path: Path, seconds: int = 180) -> Path:
+    """An H.264 + AAC MP4 of about 1 Mbit/s (noise does not compress): ~22 MB, moov first."""
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-v", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
+            "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+            "-vf", "noise=alls=40:allf=t",
+            "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "900k", "-maxrate", "900k", "-bufsize", "900k",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-shortest",
+            "-movflags", "+faststart",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def video_album(live_server, owner_cli, tmp_path_factory):
+    """A three-minute, ~22 MB video and a photo, published once."""
+    require_ffmpeg()
+    folder = tmp_path_factory.mktemp("viewer-video")
+    video = make_long_mp4(folder / "long walk.mp4")
+    make_jpeg_with_orientation(folder / "still.jpg", size=(320, 240), orientation=1)
+    link = owner_cli.publish(folder, "--title", "Long video", "--server", live_server["url"])
+    return {"link": link, "video": video}
+
+
+def stored_blob(server: dict, link: str, name: str, kind: str = "original") -> Path:
+    """The ciphertext file of one blob in the server's data folder."""
+    album_id, ids = api_files(link)
+    return next(Path(server["data_dir"]).rglob(f"{album_id}/{ids[name]}/{kind}"))
+
+
+def assert_fragment_never_sent(network, link: str) -> None:
+    """No request (page, Worker or Service Worker) carried the link secret, in any spelling."""
+    _server, _link_id, fragment = split(link)
+    secret = crypto.decode_link_secret(fragment)
+    standard = base64.b64encode(secret).decode()
+    for spelling in {fragment, standard, standard.rstrip("="), secret.hex(), secret.hex().upper(),
+                     quote(standard, safe=""), fragment[:20], fragment[-20:]}:
+        network.assert_never_sent(spelling)
+    network.assert_never_sent(secret)
+
+
+def ranges_fetched(network, file_id: str) -> list[tuple[int, int]]:
+    """The (first, last) byte ranges of every request for one original; a request without Range fails."""
+    out = []
+    for request in network.requests:
+        if f"/files/{file_id}/blobs/original" not in request.url:
+            continue
+        value = request.headers.get("range")
+        assert value, f"a request for the whole original: {request.method} {request.url}"
+        first, last = value.removeprefix("bytes=").split("-")
+        out.append((int(first), int(last)))
+    return out
+
+
+def test_a_video_streams_and_seeks_without_fetching_the_whole_blob(page, video_album, live_server, network):
+    link = video_album["link"]
+    page.add_init_script(
+        "window.__violations = []; document.addEventListener('securitypolicyviolation',"
+        " (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    blob = stored_blob(live_server, link, "long walk.mp4")
+    _album_id, ids = api_files(link)
+    open_album(page, link, "Long video")
+    wait_for_thumbs(page, 2)
+    tile(page, "long walk.mp4").click()
+    page.locator(VIDEO).wait_for(timeout=TIMEOUT)
+    page.wait_for_function(f"() => {{ const v = document.querySelector(\"{VIDEO}\"); return v && v.currentTime > 0.5; }}", timeout=TIMEOUT)
+    # Played through the Service Worker's stream URL (a random id, no key), not a blob: URL.
+    src = page.evaluate(f"() => document.querySelector(\"{VIDEO}\").src")
+    assert src.startswith(f"{live_server['url']}/a/stream/") and src.endswith("/long%20walk.mp4")
+    assert page.evaluate("() => Boolean(navigator.serviceWorker.controller)")
+    duration = page.evaluate(f"() => document.querySelector(\"{VIDEO}\").duration")
+    assert duration == pytest.approx(180, abs=1)
+
+    # Seek to the middle: it plays on from there.
+    page.evaluate(f"() => {{ document.querySelector(\"{VIDEO}\").currentTime = {duration / 2}; }}")
+    page.wait_for_function(
+        f"() => {{ const v = document.querySelector(\"{VIDEO}\"); return !v.seeking && v.currentTime > {duration / 2 + 1}; }}",
+        timeout=TIMEOUT,
+    )
+    at = page.evaluate(f"() => document.querySelector(\"{VIDEO}\").currentTime")
+    assert duration / 2 <= at < duration / 2 + 10
+    page.wait_for_function(f"() => document.querySelector(\"{VIDEO}\").currentTime > {at + 0.5}", timeout=TIMEOUT)
+    assert page.evaluate(f"() => document.querySelector(\"{VIDEO}\").paused") is False
+
+    # Every request for the original (made by the Service Worker) asked for a range, and
+    # together they fetched well under the whole blob, part of it from the middle.
+    ranges = ranges_fetched(network, ids["long walk.mp4"])
+    size = blob.stat().st_size
+    fetched = sum(last - first + 1 for first, last in ranges)
+    assert len(ranges) >= 3
+    assert fetched < size / 2, (fetched, size)
+    assert any(size * 0.4 < first < size * 0.6 for first, _last in ranges), ranges
+    assert page.evaluate("window.__violations") == []
+    assert_fragment_never_sent(network, link)
+
+
+def test_download_all_streams_a_zip_of_the_originals(page, album, network):
+    page.add_init_script(NO_FILE_PICKER)  # headless Chromium has no save dialog: the Service Worker path
+    open_album(page, album["link"])
+    button = page.get_by_role("button", name="Download all")
+    button.wait_for(timeout=TIMEOUT)
+    with page.expect_download(timeout=TIMEOUT) as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == f"{TITLE}.zip"
+    path = Path(download.path())
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        assert sorted(archive.namelist()) == sorted(album["files"])
+        for name, original in album["files"].items():
+            assert archive.read(name) == original.read_bytes(), name
+    page.get_by_text("Downloaded 5 files").wait_for(timeout=TIMEOUT)
+    # The originals were fetched by the Service Worker, whose requests the log records too.
+    assert len([u for u in network.urls() if u.endswith("/blobs/original")]) >= len(album["files"])
+    assert_fragment_never_sent(network, album["link"])
+
+
+def test_download_all_skips_a_file_that_does_not_decrypt_and_says_so(page, owner_cli, live_server, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Zip Tamper", count=3)
+    victim = stored_blob(live_server, link, "Zip Tamper 2.jpg")
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+
+    page.add_init_script(NO_FILE_PICKER)
+    open_album(page, link, "Zip Tamper")
+    wait_for_thumbs(page, 3)
+    with page.expect_download(timeout=TIMEOUT) as info:
+        page.get_by_role("button", name="Download all").click()
+    with zipfile.ZipFile(info.value.path()) as archive:
+        names = archive.namelist()
+        assert sorted(names) == ["FILES THAT COULD NOT BE DECRYPTED.txt", "Zip Tamper 1.jpg", "Zip Tamper 3.jpg"]
+        assert "Zip Tamper 2.jpg: it failed to decrypt" in archive.read("FILES THAT COULD NOT BE DECRYPTED.txt").decode()
+    status = page.locator("#download-all-status")
+    status.get_by_text("1 file could not be decrypted").wait_for(timeout=TIMEOUT)
+    assert "Zip Tamper 2.jpg" in status.inner_text()
+
+
+def test_downloads_off_has_no_download_all_and_no_service_worker(page, owner_cli, live_server, tmp_path, network):
+    require_ffmpeg()
+    folder = tmp_path / "Sealed"
+    folder.mkdir()
+    make_jpeg_with_orientation(folder / "still.jpg", size=(320, 240), orientation=1)
+    make_mp4(folder / "clip.mp4")
+    link = owner_cli.publish(folder, "--title", "Sealed", "--server", live_server["url"], "--no-downloads")
+    open_album(page, link, "Sealed")
+    wait_for_thumbs(page, 2)
+    assert page.locator("#download-all").is_hidden()
+    assert page.get_by_role("button", name="Download all").count() == 0
+    tile(page, "clip.mp4").click()
+    page.get_by_text("The owner turned off downloads, so this video cannot be played").wait_for(timeout=TIMEOUT)
+    time.sleep(1)
+    assert page.evaluate("async () => (await navigator.serviceWorker.getRegistrations()).length") == 0
+    assert not [u for u in network.urls() if u.endswith(("/blobs/original", "/sw.js")) or "/a/stream/" in u]
+
+
+def test_a_video_that_does_not_decrypt_says_so_in_its_slide(page, owner_cli, live_server, tmp_path, console):
+    require_ffmpeg()
+    folder = tmp_path / "Broken video"
+    folder.mkdir()
+    make_mp4(folder / "clip.mp4")
+    link = owner_cli.publish(folder, "--title", "Broken video", "--server", live_server["url"])
+    victim = stored_blob(live_server, link, "clip.mp4")
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0x01  # inside the first chunk, which every player reads
+    victim.write_bytes(bytes(data))
+    console.expect(r"status of 502")
+    open_album(page, link, "Broken video")
+    tile(page, "clip.mp4").click()
+    page.locator(".pswp__item[aria-hidden='false'] .fragment-video-status").get_by_text(BROKEN).wait_for(timeout=TIMEOUT)
+
+
+def test_forget_also_clears_the_service_worker(page, album):
+    open_album(page, album["link"])
+    page.wait_for_function("() => Boolean(navigator.serviceWorker.controller)", timeout=TIMEOUT)
+    page.get_by_role("button", name="Forget this album on this device").click()
+    page.get_by_role("button", name="Forget", exact=True).click()
+    page.get_by_role("heading", name="This album is locked on this device").wait_for(timeout=TIMEOUT)
+    assert page.evaluate("async () => (await navigator.serviceWorker.getRegistrations()).length") == 0

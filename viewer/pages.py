@@ -10,7 +10,7 @@ device limit.
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, render_template, request
 from sqlalchemy import text
 
 from . import crypto, db
@@ -34,6 +34,20 @@ def album(link_id: str):
     if not crypto.is_id(link_id):
         return render_template("album.html", bad_link=True), 404, NOINDEX
     return render_template("album.html", bad_link=False, link_id=link_id), 200, NOINDEX
+
+
+# The album's Service Worker (static/js/sw.js) is served with the other scripts, so
+# that its relative imports (crypto.js, libsodium, client-zip) resolve as they do
+# everywhere else; this header lets it control the album pages under /a/, above
+# its own folder (Service Workers, "Service-Worker-Allowed"; MDN, "Service-Worker-Allowed").
+SERVICE_WORKER = "js/sw.js"
+
+
+@bp.after_app_request
+def allow_service_worker_scope(response: Response) -> Response:
+    if request.endpoint == "static" and (request.view_args or {}).get("filename") == SERVICE_WORKER:
+        response.headers["Service-Worker-Allowed"] = f"{request.script_root}/a/"
+    return response
 
 
 @bp.get("/healthz")

@@ -17,6 +17,7 @@ let api = null;
 let albumId = null;
 let albumKey = null;
 const fileKeys = new Map();
+const blobSizes = new Map(); // file id -> the original's ciphertext length, from the listing
 
 function need(value, what) {
   if (!value) throw new Error(`${what} is not ready yet.`);
@@ -32,6 +33,7 @@ function openEntry(entry) {
     const fileKey = C.unwrapFileKey(albumKey, C.b64d(entry.wrapped_key), albumId, id);
     const meta = C.openFileMeta(fileKey, albumId, id, C.b64d(entry.meta));
     fileKeys.set(id, fileKey);
+    if (Number.isSafeInteger(blobs.original)) blobSizes.set(id, blobs.original);
     return { id, blobs, meta, broken: false };
   } catch {
     return { id, blobs, meta: null, broken: true };
@@ -107,10 +109,42 @@ serve({
     return transfer(plain, [plain]);
   },
 
+  /**
+   * An original as a decrypted stream, transferred to the page (MDN, "Transferable
+   * objects": ReadableStream): "download all" with the File System Access API.
+   */
+  async originalStream({ fileId }) {
+    const fileKey = fileKeys.get(fileId);
+    if (!fileKey) throw new Error("This file has no key.");
+    const response = await api.blob(fileId, "original");
+    const plain = response.body.pipeThrough(C.decryptBlobStream(fileKey, fileId, "original"));
+    return transfer(plain, [plain]);
+  },
+
+  /**
+   * Post one file's key and blob size on a port whose other end goes to the
+   * Service Worker (static/js/sw.js), so that it never crosses the page.
+   */
+  async grantFile({ fileId, port }) {
+    port.postMessage({ fileKey: fileKeys.get(fileId) || null, blobSize: blobSizes.get(fileId) ?? null });
+    port.close();
+    return true;
+  },
+
+  /** The keys of many files on such a port ("download all"). */
+  async grantFiles({ fileIds, port }) {
+    const granted = {};
+    for (const id of fileIds) if (fileKeys.has(id)) granted[id] = fileKeys.get(id);
+    port.postMessage({ keys: granted });
+    port.close();
+    return true;
+  },
+
   /** Drop every key (Forget this album). */
   async forget() {
     secret = keys = albumKey = null;
     fileKeys.clear();
+    blobSizes.clear();
     return true;
   },
 });

@@ -226,6 +226,13 @@ export function createLightbox({ files, media, downloads, grid }) {
     media.videoSource(file).then(
       (url) => {
         status.textContent = "";
+        // A stream that fails (a chunk that does not decrypt, a link that died) ends in
+        // the video's error event; say why in the slide.
+        video.addEventListener("error", () => {
+          if (!video.getAttribute("src")) return;
+          const failure = media.videoFailure(url);
+          status.textContent = ["ApiError", "NetworkError"].includes(failure) ? FAILED_TEXT.replace("photo", "video") : BROKEN_TEXT;
+        });
         video.controls = true;
         video.src = url;
         if (content.slide && content.slide.isActive) video.play().catch(() => {});

@@ -40,9 +40,13 @@ class UrlCache {
 }
 
 export class Media {
-  /** @param {(method: string, args: object) => Promise<any>} call  the album Worker, with token refresh */
-  constructor(call) {
+  /**
+   * @param {(method: string, args: object) => Promise<any>} call  the album Worker, with token refresh
+   * @param {import("./sw-client.js").ServiceWorkerBridge | null} bridge  video streaming, where allowed
+   */
+  constructor(call, bridge = null) {
     this.call = call;
+    this.bridge = bridge;
     this.thumbs = new UrlCache(Infinity);
     this.previews = new UrlCache(24);
     this.originals = new UrlCache(3);
@@ -88,12 +92,26 @@ export class Media {
   }
 
   /**
-   * The URL a <video> plays. For now the whole original is decrypted into a Blob
-   * first; a Service Worker that answers the video's Range requests chunk by chunk
-   * will take this function's place, and nothing else has to change.
+   * The URL a <video> plays. Through the album's Service Worker (static/js/sw.js)
+   * where there is one: the player's Range requests are answered by decrypting
+   * just the chunks they cover, so it starts and seeks without the whole file.
+   * Without one, the whole original is decrypted into a Blob first.
    */
-  videoSource(file) {
+  async videoSource(file) {
+    if (this.bridge) {
+      try {
+        const url = await this.bridge.videoUrl(file);
+        if (url) return url;
+      } catch (error) {
+        console.warn("Fragment viewer: streaming is unavailable, decrypting the whole video", error);
+      }
+    }
     return this.original(file);
+  }
+
+  /** Why a video URL from videoSource failed to play: an error name, or null if unknown. */
+  videoFailure(url) {
+    return this.bridge ? this.bridge.failure(url) : null;
   }
 
   /** Save one original under its (made safe) name. */

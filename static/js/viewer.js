@@ -15,11 +15,13 @@
 // orchestration apart from keys and from fetch calls in the same way).
 
 import { linkApi } from "./api.js";
+import { wireDownloadAll } from "./download-all.js";
 import { Grid } from "./grid.js";
 import { createLightbox } from "./lightbox.js";
 import { Media } from "./media.js";
-import { albumInfo, fileInfo, formatCount, formatDayRange, formatMinutes } from "./present.js";
+import { albumInfo, fileInfo, formatCount, formatDayRange, formatMinutes, safeFileName } from "./present.js";
 import { WorkerClient } from "./rpc.js";
+import { ServiceWorkerBridge } from "./sw-client.js";
 
 const app = document.getElementById("album-app");
 const linkId = app.dataset.linkId;
@@ -33,6 +35,11 @@ let media = null;
 let grid = null;
 let lightbox = null;
 let refreshing = null;
+let bridge = null;
+let downloadAll = null;
+// The current access token. Not a key: the page receives it from unlock anyway; the
+// Service Worker asks for it (sw-client.js), the album Worker holds its own copy.
+let accessToken = null;
 const files = [];
 
 // --- what the page shows --------------------------------------------------------
@@ -145,6 +152,7 @@ function refreshToken() {
       const answer = await sendUnlock(challenge, proof);
       if (answer.device_token) localStorage.setItem(`${PREFIX}device`, answer.device_token);
       await worker.call("setToken", { token: answer.access_token });
+      accessToken = answer.access_token;
     })().finally(() => {
       refreshing = null;
     });
@@ -193,8 +201,16 @@ function isFatal(error) {
   return error && error.name === "ApiError" && [403, 404, 410].includes(error.status) && error.code !== "downloads_off";
 }
 
+/** A fresh access token for the Service Worker, whose request with `failed` was refused. */
+async function renewToken(failed, code) {
+  if (code === "token_stale") return reload();
+  if (failed === accessToken) await refreshToken();
+  return accessToken;
+}
+
 async function enter(answer) {
   if (answer.device_token) localStorage.setItem(`${PREFIX}device`, answer.device_token);
+  accessToken = answer.access_token;
   const meta = await worker.call("unlocked", {
     token: answer.access_token,
     albumId: answer.album_id,
@@ -340,12 +356,36 @@ async function showAlbum(album, info) {
   const description = $("#album-description");
   description.textContent = album.description || "";
   description.hidden = !album.description;
-  $("#downloads-off").hidden = info.downloads !== false;
-  // Hook for "Download all" (a zip streamed to disk): shown once it exists.
-  $("#download-all").hidden = true;
+  const downloads = info.downloads !== false;
+  $("#downloads-off").hidden = downloads;
+  // Originals (videos streamed, "download all") only where the owner allows downloads;
+  // with downloads off there is no Service Worker and no button at all.
+  $("#download-all").hidden = !downloads;
   show("album");
 
-  media = new Media(withToken);
+  let listingDone;
+  const listed = new Promise((resolve) => {
+    listingDone = resolve;
+  });
+  if (downloads) {
+    bridge = new ServiceWorkerBridge({
+      linkId,
+      call: (method, args, transfer) => worker.call(method, args, transfer),
+      token: () => accessToken,
+      renew: renewToken,
+    });
+    bridge.ready(); // register early, so the first video starts at once
+    downloadAll = wireDownloadAll({
+      button: $("#download-all"),
+      status: $("#download-all-status"),
+      files,
+      listed: () => listed,
+      title: () => safeFileName(album.title, "album"),
+      bridge,
+      call: withToken,
+    });
+  }
+  media = new Media(withToken, bridge);
   grid = new Grid($("#grid"), {
     files,
     fetchThumb: (file) => media.thumb(file),
@@ -365,6 +405,7 @@ async function showAlbum(album, info) {
     updateStats(!page.next);
     after = page.next;
   } while (after);
+  listingDone();
 }
 
 /** One page of the listing; a dropped connection is retried a few times before the page gives up. */
@@ -381,6 +422,8 @@ async function listPage(after, limit) {
 
 /** Stop showing the album; its object URLs are revoked once nothing displays them. */
 function stopAlbum() {
+  if (downloadAll) downloadAll.stop();
+  downloadAll = null;
   const closed = lightbox ? lightbox.destroy() : Promise.resolve();
   if (grid) grid.destroy();
   const cache = media;
@@ -398,6 +441,9 @@ async function forget() {
     for (const key of Object.keys(store)) if (key.startsWith(PREFIX)) store.removeItem(key);
   }
   await stopAlbum();
+  // The Service Worker drops this link's keys and tokens, and is unregistered.
+  await (bridge || new ServiceWorkerBridge({ linkId })).forget().catch(() => {});
+  bridge = null;
   if (worker) {
     await worker.call("forget").catch(() => {});
     worker.terminate();

@@ -1,0 +1,162 @@
+// "Download all": the album's originals as one zip, streamed to disk.
+//
+// Two ways, both in constant memory however large the album (client-zip builds the
+// zip as it is read, and each original is decrypted as a stream when the zip
+// reaches it):
+//   1. the File System Access API where there is one (MDN, "Window.showSaveFilePicker()"):
+//      the visitor picks a file, and the zip is piped into its writable stream here;
+//   2. otherwise the album's Service Worker (static/js/sw.js) produces the zip as the
+//      response to a download of a URL it answers, and reports progress back.
+// Progress shows files done and bytes written; Cancel stops it. Files that fail to
+// decrypt are skipped and named at the end, and in a note file in the zip.
+
+import { downloadZip } from "client-zip";
+import { formatBytes, formatCount } from "./present.js";
+import { zipEntries } from "./zip.js";
+
+/**
+ * @param {object} options  button, status (the #download-all-status element), files (live),
+ *   listed() (resolves once the whole listing is loaded), title(), bridge, call (album Worker, with token)
+ */
+export function wireDownloadAll({ button, status, files, listed, title, bridge, call }) {
+  const bar = status.querySelector("progress");
+  const line = status.querySelector("[data-slot=text]");
+  const cancelButton = status.querySelector("[data-action=cancel]");
+  let cancel = null;
+
+  const say = (text) => {
+    line.textContent = text;
+    status.hidden = !text;
+  };
+
+  function progress({ done, total, bytes }) {
+    bar.max = Math.max(total, 1);
+    bar.value = done;
+    say(`Downloading: ${done} of ${formatCount(total, "file", "files")}, ${formatBytes(bytes)}…`);
+  }
+
+  function finished({ done, bytes, failed }) {
+    cancel = null;
+    button.disabled = false;
+    cancelButton.hidden = true;
+    bar.hidden = true;
+    let text = `Downloaded ${formatCount(done - failed.length, "file", "files")} (${formatBytes(bytes)}) as a zip.`;
+    if (failed.length) {
+      text +=
+        ` ${formatCount(failed.length, "file", "files")} could not be decrypted and ${failed.length === 1 ? "is" : "are"} missing or incomplete` +
+        ` (the zip lists them in a note): ${failed.join("; ")}`;
+    }
+    say(text);
+  }
+
+  function stopped(text) {
+    cancel = null;
+    button.disabled = false;
+    cancelButton.hidden = true;
+    bar.hidden = true;
+    say(text);
+  }
+
+  function entriesOf() {
+    return files.map((file) => ({
+      fileId: file.broken ? null : file.id,
+      name: file.info ? file.info.name : null,
+      kind: file.info ? file.info.kind : "photo",
+      size: file.info ? file.info.size : null,
+      lastModified: file.info && file.info.takenAt ? file.info.takenAt.wall : null,
+    }));
+  }
+
+  /** The File System Access API: null if it is not there or not allowed, false if the visitor cancelled. */
+  async function pickFile(name) {
+    if (typeof window.showSaveFilePicker !== "function") return null;
+    try {
+      return await window.showSaveFilePicker({ suggestedName: name, types: [{ description: "Zip archive", accept: { "application/zip": [".zip"] } }] });
+    } catch (error) {
+      return error && error.name === "AbortError" ? false : null;
+    }
+  }
+
+  async function toFile(handle, entries) {
+    const writable = await handle.createWritable();
+    const abort = new AbortController();
+    let last = { done: 0, total: entries.length, bytes: 0, failed: [] };
+    cancel = () => abort.abort(new DOMException("The download was cancelled.", "AbortError"));
+    const zip = downloadZip(
+      zipEntries(entries, {
+        signal: abort.signal,
+        open: (file) => call("originalStream", { fileId: file.fileId }),
+        report: (p) => {
+          last = p;
+          progress(p);
+        },
+      }),
+    );
+    try {
+      // pipeTo closes the file when the zip ends, and aborts it (nothing is kept) on cancel.
+      await zip.body.pipeTo(writable, { signal: abort.signal });
+      finished(last);
+    } catch (error) {
+      stopped(abort.signal.aborted ? "Download cancelled." : "The download stopped: the zip could not be written.");
+    }
+  }
+
+  async function throughServiceWorker(entries, zipName) {
+    let last = { done: 0, total: entries.length, bytes: 0, failed: [] };
+    const started = await bridge.zip({
+      files: entries,
+      name: zipName,
+      on: {
+        progress: (p) => {
+          last = p;
+          progress(p);
+        },
+        finished: () => finished(last),
+      },
+    });
+    if (!started) return false;
+    cancel = () => {
+      started.cancel();
+      stopped("Download cancelled.");
+    };
+    // A navigation inside the worker's scope goes to the worker (an <a download> may
+    // bypass it); answered with "Content-Disposition: attachment", it becomes a
+    // download and this page stays (HTML Standard, "navigate": a download response).
+    location.assign(started.url);
+    return true;
+  }
+
+  button.addEventListener("click", async () => {
+    if (button.disabled) return;
+    button.disabled = true;
+    bar.hidden = false;
+    bar.removeAttribute("value");
+    cancelButton.hidden = true;
+    say("Preparing the download…");
+    try {
+      await listed();
+      const entries = entriesOf();
+      const zipName = title();
+      const handle = await pickFile(`${zipName}.zip`);
+      if (handle === false) return stopped("");
+      cancelButton.hidden = false;
+      progress({ done: 0, total: entries.length, bytes: 0 });
+      if (handle) return await toFile(handle, entries);
+      if (!(await throughServiceWorker(entries, zipName))) {
+        stopped("This browser cannot save a whole album at once. Download the files one by one from the photo viewer.");
+      }
+    } catch (error) {
+      stopped(`The download could not start: ${(error && error.message) || error}`);
+    }
+  });
+  cancelButton.addEventListener("click", () => {
+    if (cancel) cancel();
+  });
+
+  return {
+    /** Stop a download in progress (Forget this album). */
+    stop() {
+      if (cancel) cancel();
+    },
+  };
+}

@@ -1,0 +1,199 @@
+// The page's side of the album Service Worker (static/js/sw.js).
+//
+// Registers the worker for the album pages' scope, waits until it controls this
+// page, and registers with it, under random ids, the videos it should stream and
+// the zips it should build. Keys never cross this page: for each registration a
+// MessageChannel goes to the album Worker, which posts the file keys on it
+// straight to the Service Worker; a second channel carries access tokens (which
+// the page has anyway), errors and progress. Nothing secret is in any URL.
+//
+// Where there is no Service Worker (a browser without one, a private window that
+// refuses it, a hard reload the worker may not claim), `ready()` gives null and
+// the caller falls back to decrypting whole files into blob: URLs.
+
+import { safeFileName } from "./present.js";
+
+const CONTROL_WAIT_MS = 5000;
+
+function randomId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Resolve when the worker has stored a registration (a message and a fetch event may run in any order). */
+function registered(handlers) {
+  return new Promise((resolve) => {
+    handlers.registered = resolve;
+    setTimeout(resolve, CONTROL_WAIT_MS);
+  });
+}
+
+export class ServiceWorkerBridge {
+  /**
+   * @param {object} options  linkId; call (the album Worker's call(method, args, transfer));
+   *   token() (the current access token); renew(failedToken, code) (a fresh one)
+   */
+  constructor({ linkId, call, token, renew }) {
+    this.linkId = linkId;
+    this.call = call;
+    this.token = token;
+    this.renew = renew;
+    this.streams = new Map(); // id -> {file, url, failure}
+    this.byFile = new Map(); // file id -> stream id
+    this.starting = null;
+    this.onMessage = (event) => {
+      const message = event.data || {};
+      // The worker was restarted (browsers stop idle ones) and lost this stream: register it again.
+      if (message.type === "fragment-stream-lost" && this.streams.has(message.id)) {
+        this.registerStream(message.id).catch(() => {});
+      }
+    };
+  }
+
+  /** The Service Worker controlling this page, or null where there is none. */
+  ready() {
+    if (!this.starting) this.starting = this.start().catch(() => null);
+    return this.starting;
+  }
+
+  async start() {
+    const container = navigator.serviceWorker;
+    if (!container) return null;
+    // The album pages are /a/<link id>; the worker's scope is /a/ (viewer/pages.py allows it).
+    const scope = new URL("./", location.href).pathname;
+    // A module worker: it imports crypto.js and client-zip (MDN, "ServiceWorkerContainer.register()", type).
+    await container.register(new URL("./sw.js", import.meta.url), { type: "module", scope, updateViaCache: "none" });
+    await container.ready;
+    if (!container.controller) {
+      // Not controlled yet on a first visit: the worker claims this page when it activates.
+      await new Promise((resolve) => {
+        container.addEventListener("controllerchange", resolve, { once: true });
+        setTimeout(resolve, CONTROL_WAIT_MS);
+      });
+    }
+    if (!container.controller) return null;
+    container.addEventListener("message", this.onMessage);
+    container.startMessages();
+    this.scope = new URL(scope, location.href);
+    return container.controller;
+  }
+
+  /** A control channel's page end: token requests, and the other messages to `handlers`. */
+  listen(port, handlers = {}) {
+    port.onmessage = async (event) => {
+      const message = event.data || {};
+      if (message.type === "token") {
+        let token = null;
+        try {
+          token = await this.renew(message.failed, message.code);
+        } catch {
+          // The link died meanwhile: the worker answers the request with the error.
+        }
+        port.postMessage({ reply: message.ask, token });
+      } else if (handlers[message.type]) {
+        handlers[message.type](message);
+      }
+    };
+  }
+
+  async registerStream(id) {
+    const controller = await this.ready();
+    const entry = this.streams.get(id);
+    if (!controller || !entry) return;
+    const keys = new MessageChannel();
+    const control = new MessageChannel();
+    const handlers = {
+      error: (message) => {
+        entry.failure = message.name;
+      },
+    };
+    const stored = registered(handlers);
+    this.listen(control.port1, handlers);
+    await this.call("grantFile", { fileId: entry.file.id, port: keys.port1 }, [keys.port1]);
+    controller.postMessage(
+      {
+        type: "stream",
+        id,
+        linkId: this.linkId,
+        fileId: entry.file.id,
+        mime: entry.file.info.mime,
+        token: this.token(),
+        keys: keys.port2,
+        control: control.port2,
+      },
+      [keys.port2, control.port2],
+    );
+    await stored;
+  }
+
+  /** A URL that plays one file's original through the Service Worker, or null without one. */
+  async videoUrl(file) {
+    if (this.byFile.has(file.id)) return this.streams.get(this.byFile.get(file.id)).url;
+    const controller = await this.ready();
+    if (!controller) return null;
+    const id = randomId();
+    const name = encodeURIComponent(safeFileName(file.info.name, "video"));
+    const url = new URL(`stream/${id}/${name}`, this.scope).href;
+    this.streams.set(id, { file, url, failure: null });
+    await this.registerStream(id);
+    this.byFile.set(file.id, id);
+    return url;
+  }
+
+  /** Why the stream at this URL failed, as an error name ("DecryptionError", "ApiError", ...), or null. */
+  failure(url) {
+    for (const entry of this.streams.values()) if (entry.url === url) return entry.failure;
+    return null;
+  }
+
+  /**
+   * Register a zip of these files with the Service Worker; {url, cancel} or null without one.
+   * `on` gets its progress ({done, total, bytes, failed}) and finished messages.
+   */
+  async zip({ files, name, on }) {
+    const controller = await this.ready();
+    if (!controller) return null;
+    const id = randomId();
+    const keys = new MessageChannel();
+    const control = new MessageChannel();
+    const handlers = { ...on };
+    const stored = registered(handlers);
+    this.listen(control.port1, handlers);
+    const ids = files.map((file) => file.fileId).filter(Boolean);
+    await this.call("grantFiles", { fileIds: ids, port: keys.port1 }, [keys.port1]);
+    const zipName = `${safeFileName(name, "album")}.zip`;
+    controller.postMessage(
+      { type: "zip", id, linkId: this.linkId, files, name: zipName, token: this.token(), keys: keys.port2, control: control.port2 },
+      [keys.port2, control.port2],
+    );
+    await stored;
+    return {
+      url: new URL(`zip/${id}/${encodeURIComponent(zipName)}`, this.scope).href,
+      name: zipName,
+      cancel: () => controller.postMessage({ type: "cancel", id }),
+    };
+  }
+
+  /** Forget this album: the worker drops every key and token it holds for the link, then it is unregistered. */
+  async forget() {
+    this.streams.clear();
+    this.byFile.clear();
+    const container = navigator.serviceWorker;
+    if (!container) return;
+    container.removeEventListener("message", this.onMessage);
+    const controller = container.controller;
+    if (controller) {
+      const answer = new MessageChannel();
+      const done = new Promise((resolve) => {
+        answer.port1.onmessage = resolve;
+        setTimeout(resolve, 1000);
+      });
+      controller.postMessage({ type: "forget", linkId: this.linkId }, [answer.port2]);
+      await done;
+    }
+    // The worker keeps nothing on disk; unregistering removes it once no album page uses it
+    // (MDN, "ServiceWorkerRegistration.unregister()"). The next album opened registers it again.
+    const registration = await container.getRegistration(new URL("./", location.href).href);
+    if (registration) await registration.unregister();
+  }
+}

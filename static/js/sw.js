@@ -1,0 +1,304 @@
+// The album's Service Worker: decrypts video Range requests and streams "download all".
+//
+// A Service Worker sees every request its pages make inside its scope (MDN,
+// "Service Worker API", "FetchEvent.respondWith"), so it can stand between a
+// <video> and the blob store:
+//
+// * /a/stream/<id>/<name>: the <video> element's Range requests (RFC 9110 section 14,
+//   "Range Requests"). The plaintext range maps to whole chunks (docs/format.md,
+//   "Random access": chunkSpan); only those ciphertext bytes are fetched, with a
+//   Range request of their own, then decrypted, sliced and answered as 206 Partial
+//   Content. Each answer is at most WINDOW bytes: a "bytes=0-" (what a player sends
+//   first) gets the start of the file, and the player asks again from where it
+//   ended, as RFC 9110 section 15.3.7 lets a server answer less than was asked.
+// * /a/zip/<id>/<name>.zip: "download all", a zip (client-zip) produced here as the
+//   browser writes it to disk, each original fetched and decrypted as a stream
+//   when the zip reaches it: constant memory however large the album.
+//
+// No key ever appears in a URL. The page registers each stream or zip under a
+// random id and hands over, by postMessage, MessagePorts: one from the album
+// Worker, which posts the file keys and blob sizes on it (the page's main thread
+// holds no key), and one to the page, for fresh access tokens, errors and
+// progress. State lives in memory only: nothing is stored, and a browser that
+// stops this worker when idle drops it; a request for a stream it no longer knows
+// asks the page to register it again.
+//
+// Served from /static/js/ with "Service-Worker-Allowed: <root>/a/" (viewer/pages.py),
+// so that relative imports resolve as everywhere else; import maps do not apply
+// to workers (viewer/assets.py), hence the relative URLs.
+
+import * as C from "./crypto.js";
+import { downloadZip } from "../../vendor/client-zip/index.js";
+import { zipEntries } from "./zip.js";
+
+/** The most plaintext one Range answer carries (2 MiB, 32 chunks of 64 KiB). */
+const WINDOW = 2 * 1024 * 1024;
+/** How long a request for a forgotten stream waits for the page to register it again. */
+const REREGISTER_MS = 10_000;
+
+const sodium = C.ready();
+const streams = new Map(); // id -> Stream
+const zips = new Map(); // id -> Zip
+const waiting = new Map(); // id -> [resolve] for streams the page is registering again
+
+// Take control at once, so the page that registered this worker can use it without
+// a reload (MDN, "Clients.claim()", "ServiceWorkerGlobalScope.skipWaiting()").
+self.addEventListener("install", (event) => event.waitUntil(self.skipWaiting()));
+self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+
+class HttpError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** What one page granted: its link, an access token, the keys (from the album Worker) and a port back. */
+class Grant {
+  constructor({ linkId, token, keys, control }) {
+    this.linkId = linkId;
+    this.token = token;
+    this.control = control;
+    this.asks = new Map();
+    this.next = 1;
+    this.keys = new Promise((resolve) => {
+      keys.onmessage = (event) => {
+        resolve(event.data);
+        keys.close();
+      };
+    });
+    control.onmessage = (event) => {
+      const answer = event.data || {};
+      const resolve = this.asks.get(answer.reply);
+      if (resolve) {
+        this.asks.delete(answer.reply);
+        resolve(answer);
+      }
+    };
+  }
+
+  ask(message) {
+    return new Promise((resolve) => {
+      const id = this.next++;
+      this.asks.set(id, resolve);
+      this.control.postMessage({ ...message, ask: id });
+    });
+  }
+
+  tell(message) {
+    this.control.postMessage(message);
+  }
+
+  blobUrl(fileId) {
+    const root = new URL(self.registration.scope).pathname.replace(/\/a\/$/, "");
+    return `${root}/api/links/${encodeURIComponent(this.linkId)}/files/${encodeURIComponent(fileId)}/blobs/original`;
+  }
+
+  /** GET an original (or a range of it) with the bearer token; a token that ran out is renewed once by the page. */
+  async fetch(fileId, range, signal) {
+    for (let attempt = 0; ; attempt += 1) {
+      const headers = { Authorization: `Bearer ${this.token}` };
+      if (range) headers.Range = range;
+      const response = await fetch(this.blobUrl(fileId), {
+        headers,
+        signal,
+        credentials: "omit",
+        cache: "no-store",
+        referrerPolicy: "no-referrer",
+      });
+      if (response.ok) return response;
+      let code = `http_${response.status}`;
+      let message = `The server answered ${response.status}.`;
+      try {
+        const body = await response.json();
+        code = body.error || code;
+        message = body.message || message;
+      } catch {
+        // not JSON: keep the generic message
+      }
+      if (response.status === 401 && attempt === 0) {
+        const answer = await this.ask({ type: "token", failed: this.token, code });
+        if (answer.token) {
+          this.token = answer.token;
+          continue;
+        }
+      }
+      throw new HttpError(response.status, code, message);
+    }
+  }
+}
+
+self.addEventListener("message", (event) => {
+  const message = event.data || {};
+  if (message.type === "stream") {
+    streams.set(message.id, {
+      grant: new Grant(message),
+      fileId: message.fileId,
+      mime: message.mime || "application/octet-stream",
+      header: null,
+    });
+    for (const resolve of waiting.get(message.id) || []) resolve();
+    waiting.delete(message.id);
+    message.control.postMessage({ type: "registered" });
+  } else if (message.type === "zip") {
+    zips.set(message.id, { grant: new Grant(message), files: message.files, name: message.name, abort: new AbortController() });
+    message.control.postMessage({ type: "registered" });
+  } else if (message.type === "cancel") {
+    const zip = zips.get(message.id);
+    if (zip) zip.abort.abort(new DOMException("The download was cancelled.", "AbortError"));
+    zips.delete(message.id);
+  } else if (message.type === "forget") {
+    // Forget this album: drop every key and token this worker holds for the link.
+    for (const [id, stream] of streams) if (stream.grant.linkId === message.linkId) streams.delete(id);
+    for (const [id, zip] of zips) {
+      if (zip.grant.linkId !== message.linkId) continue;
+      zip.abort.abort(new DOMException("The album was forgotten.", "AbortError"));
+      zips.delete(id);
+    }
+    if (event.ports[0]) event.ports[0].postMessage({ forgotten: true });
+  }
+});
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  const scope = new URL(self.registration.scope);
+  if (url.origin !== scope.origin || !url.pathname.startsWith(scope.pathname)) return;
+  const [kind, id] = url.pathname.slice(scope.pathname.length).split("/");
+  if (kind === "stream" && id) event.respondWith(answerStream(event.request, id, event.clientId));
+  else if (kind === "zip" && id) event.respondWith(answerZip(id));
+  // Anything else (the album page itself) goes to the network untouched.
+});
+
+function text(status, body, headers = {}) {
+  return new Response(body, { status, headers: { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store", ...headers } });
+}
+
+/** The stream, registered again by its page if this worker was restarted since. */
+async function findStream(id, clientId) {
+  if (streams.has(id)) return streams.get(id);
+  const client = clientId ? await self.clients.get(clientId) : null;
+  if (!client) return null;
+  const registered = new Promise((resolve) => {
+    waiting.set(id, [...(waiting.get(id) || []), resolve]);
+    setTimeout(resolve, REREGISTER_MS);
+  });
+  client.postMessage({ type: "fragment-stream-lost", id });
+  await registered;
+  return streams.get(id) || null;
+}
+
+/**
+ * One Range (RFC 9110 section 14.1.2) as [start, end) of a size: "bytes=a-b",
+ * "bytes=a-" or "bytes=-n". null: no usable Range (answer the whole file, as
+ * section 14.2 says a server may ignore one it does not understand); "unsatisfiable": 416.
+ */
+export function parseRange(value, size) {
+  const match = /^bytes=(\d*)-(\d*)$/.exec((value || "").trim());
+  if (!match || (match[1] === "" && match[2] === "")) return null;
+  if (match[1] === "") {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return [Math.max(0, size - suffix), size];
+  }
+  const start = Number(match[1]);
+  if (match[2] !== "" && Number(match[2]) < start) return null;
+  if (start >= size) return "unsatisfiable";
+  return [start, match[2] === "" ? size : Math.min(Number(match[2]) + 1, size)];
+}
+
+async function header(stream) {
+  if (!stream.header) {
+    stream.header = stream.grant
+      .fetch(stream.fileId, `bytes=0-${C.BLOB_HEADER_BYTES - 1}`)
+      .then(async (response) => C.parseBlobHeader(new Uint8Array(await response.arrayBuffer())))
+      .catch((error) => {
+        stream.header = null;
+        throw error;
+      });
+  }
+  return stream.header;
+}
+
+async function answerStream(request, id, clientId) {
+  const stream = await findStream(id, clientId);
+  if (!stream) return text(404, "This video is no longer available here: reload the page.");
+  try {
+    await sodium;
+    const { fileKey, blobSize } = await stream.grant.keys;
+    if (!fileKey) return text(403, "This file has no key.");
+    const head = await header(stream);
+    const size = C.plaintextSize(blobSize, head.chunkSize);
+    const common = { "Content-Type": stream.mime, "Accept-Ranges": "bytes", "Cache-Control": "no-store" };
+    const range = parseRange(request.headers.get("Range"), size);
+    if (range === "unsatisfiable") return text(416, "Range Not Satisfiable", { "Content-Range": `bytes */${size}` });
+    if (range === null) {
+      // No Range: the whole file as a stream, decrypted as it goes (a download, a "save video as").
+      const response = await stream.grant.fetch(stream.fileId, null);
+      const body = response.body.pipeThrough(C.decryptBlobStream(fileKey, stream.fileId, "original"));
+      return new Response(body, { status: 200, headers: { ...common, "Content-Length": String(size) } });
+    }
+    const [start, end] = [range[0], Math.min(range[1], range[0] + WINDOW)];
+    const span = C.chunkSpan(start, end, blobSize, head.chunkSize);
+    const response = await stream.grant.fetch(stream.fileId, `bytes=${span.ctStart}-${span.ctEnd - 1}`);
+    const cipher = new Uint8Array(await response.arrayBuffer());
+    if (cipher.length !== span.ctEnd - span.ctStart) throw new C.DecryptionError("the server sent a different length");
+    const chunks = C.chunkCount(size, head.chunkSize);
+    const stride = head.chunkSize + C.TAG_BYTES;
+    const plain = new Uint8Array((span.last - span.first) * head.chunkSize + stride);
+    let at = 0;
+    for (let index = span.first; index <= span.last; index += 1) {
+      const offset = (index - span.first) * stride;
+      const piece = cipher.subarray(offset, Math.min(offset + stride, cipher.length));
+      // The last flag comes from the blob's chunk count, never from the last piece fetched.
+      const chunk = C.decryptChunk(fileKey, stream.fileId, "original", head, index, piece, index === chunks - 1);
+      plain.set(chunk, at);
+      at += chunk.length;
+    }
+    const body = plain.slice(span.skip, span.skip + (end - start));
+    return new Response(body, {
+      status: 206,
+      headers: { ...common, "Content-Length": String(body.length), "Content-Range": `bytes ${start}-${end - 1}/${size}` },
+    });
+  } catch (error) {
+    const name = error && error.name === "ApiError" ? "ApiError" : error && error.name === "TypeError" ? "NetworkError" : "DecryptionError";
+    stream.grant.tell({ type: "error", id, name, message: String((error && error.message) || error) });
+    return text(name === "ApiError" ? error.status || 502 : 502, "This video could not be decrypted.");
+  }
+}
+
+/** Content-Disposition for a UTF-8 name (RFC 6266 section 4.3, RFC 8187). */
+function attachment(name) {
+  const ascii = name.replace(/[^\x20-\x7e]/g, "_").replace(/["\\]/g, "_");
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+async function answerZip(id) {
+  const zip = zips.get(id);
+  // A zip URL is good for one download: the page registers a new one each time.
+  zips.delete(id);
+  if (!zip) return text(404, "This download is no longer available: start it again from the album page.");
+  const { grant, abort } = zip;
+  await sodium;
+  const { keys } = await grant.keys;
+  const entries = zipEntries(zip.files, {
+    signal: abort.signal,
+    async open(file, signal) {
+      const key = keys[file.fileId];
+      if (!key) throw new C.DecryptionError("no key");
+      const response = await grant.fetch(file.fileId, null, signal);
+      return response.body.pipeThrough(C.decryptBlobStream(key, file.fileId, "original"));
+    },
+    report: (progress) => grant.tell({ type: "progress", id, ...progress }),
+  });
+  // The end (or a failure) is reported once the browser has read the whole zip.
+  const body = downloadZip(entries).body.pipeThrough(
+    new TransformStream({
+      flush: () => grant.tell({ type: "finished", id }),
+    }),
+  );
+  return new Response(body, {
+    headers: { "Content-Type": "application/zip", "Content-Disposition": attachment(zip.name), "Cache-Control": "no-store" },
+  });
+}
