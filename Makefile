@@ -39,8 +39,11 @@ system-deps:
 test: $(VENV)/.test $(JS) system-deps
 	FRAGMENT_REQUIRE_SERVICES=1 $(BIN)/pytest
 
-bench: $(VENV)/.app $(JS)
-	$(BIN)/python bench/blob_throughput.py
+# Every benchmark as Markdown (bench/run.py); the viewer's drive Debian's Chromium
+# with Playwright, a test dependency.
+bench: $(VENV)/.test $(JS)
+	@scripts/system-deps.sh chromium
+	$(BIN)/python bench/run.py
 
 docs: $(VENV)/.app $(JS)
 	FLASK_APP=app $(BIN)/flask settings-doc > docs/settings.md

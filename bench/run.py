@@ -1,0 +1,48 @@
+"""`make bench`: every benchmark, one after the other, as Markdown.
+
+Each prints its own table, every figure next to a baseline measured in the same
+run, on the same machine. They run one at a time, each in a process of its own
+(its own gunicorn and Chromium), so that none disturbs another. About five
+minutes on two cores, most of it publishing the 1,000-photo album.
+Run: .venv/bin/python bench/run.py [--photos 1000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+BENCHMARKS = [
+    ("Blob encryption in Python (the owner's tool)", "blob_throughput.py", []),
+    ("Blob decryption in the browser", "viewer_decrypt_throughput.py", []),
+    ("First screen of thumbnails", "viewer_first_paint.py", ["photos", "runs"]),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=int, default=1000, help="photos in the first-paint album")
+    parser.add_argument("--runs", type=int, default=5, help="page loads of each kind in the first-paint benchmark")
+    args = parser.parse_args()
+    started = time.monotonic()
+    print(f"# Benchmarks\n\n{os.cpu_count()} cores, Python {sys.version.split()[0]}\n", flush=True)
+    for title, script, options in BENCHMARKS:
+        print(f"## {title}: bench/{script}\n", flush=True)
+        extra = [f"--{name}={getattr(args, name)}" for name in options]
+        done = subprocess.run([sys.executable, str(HERE / script), *extra])
+        if done.returncode:
+            print(f"\nError: bench/{script} failed (exit {done.returncode})", file=sys.stderr)
+            return done.returncode
+        print(flush=True)
+    print(f"All benchmarks took {time.monotonic() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
