@@ -129,3 +129,44 @@ class RequestLog:
         """Fail if any request carried secret anywhere (URL, header, body)."""
         leaks = self.containing(secret)
         assert not leaks, f"sent to the network: {[f'{r.method} {r.url}' for r in leaks]}"
+
+
+# --- the album page -------------------------------------------------------------------
+
+# Generous: the first page load compiles libsodium's WebAssembly in a Worker.
+TIMEOUT = 20_000
+# The decrypted photo on a PhotoSwipe slide (the thumbnail placeholder aside).
+SLIDE_IMG = "img.pswp__img:not(.pswp__img--placeholder)"
+
+
+def open_album(page, link: str, title: str) -> None:
+    page.goto(link)
+    page.get_by_role("heading", name=title).wait_for(timeout=TIMEOUT)
+
+
+def decoded_thumbs(page) -> dict[str, tuple[int, int]]:
+    """{alt: natural size} of every grid thumbnail that has decoded."""
+    sizes = page.evaluate(
+        """[...document.querySelectorAll('#grid .tile img')]
+             .filter((img) => img.complete && img.naturalWidth > 0)
+             .map((img) => [img.alt, img.naturalWidth, img.naturalHeight])"""
+    )
+    return {alt: (w, h) for alt, w, h in sizes}
+
+
+def wait_for_thumbs(page, count: int) -> dict[str, tuple[int, int]]:
+    page.wait_for_function(
+        """(n) => [...document.querySelectorAll('#grid .tile img')].filter((i) => i.complete && i.naturalWidth > 0).length >= n""",
+        arg=count,
+        timeout=TIMEOUT,
+    )
+    return decoded_thumbs(page)
+
+
+def current_slide_image(page):
+    """The <img> of the slide PhotoSwipe shows now."""
+    return page.locator(f".pswp__item[aria-hidden='false'] {SLIDE_IMG}")
+
+
+def tile(page, alt: str):
+    return page.locator(f"#grid .tile:has(img[alt='{alt}'])")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import servers
 from api_helpers import Owner
+from owner_cli import Fragment
 
 from viewer import create_app
 
@@ -86,6 +87,15 @@ def pytest_configure(config):
 
 
 # --- the browser (tests/browser.py) -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def owner_cli(live_server, tmp_path_factory):
+    """The owner's command line, logged in to the live server, with a keyring of its own."""
+    fragment = Fragment(tmp_path_factory.mktemp("owner") / "keyring.json")
+    token = servers.flask_cli(live_server["data_dir"], "create-owner-token").strip()
+    fragment("login", live_server["url"], "--token-stdin", input=token + "\n")
+    return fragment
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
+from media_fixtures import make_jpeg_with_orientation
 
 from viewer import cli
 
@@ -31,3 +32,19 @@ class Fragment:
 
     def publish(self, *args: str, input: str | None = None) -> str:
         return self.link("publish", *args, input=input)
+
+
+def publish(owner_cli: Fragment, live_server: dict, tmp_path: Path, name: str, *options: str, count: int = 1, input: str | None = None) -> str:
+    """A small album of `count` photos, published with the given link options; its link."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for i in range(count):
+        make_jpeg_with_orientation(folder / f"{name} {i + 1}.jpg", size=(320, 240), orientation=1)
+    return owner_cli.publish(folder, "--title", name, "--server", live_server["url"], *options, input=input)
+
+
+def split(link: str) -> tuple[str, str, str]:
+    """(server, link id, fragment) of a link."""
+    server, rest = link.split("/a/")
+    link_id, fragment = rest.split("#")
+    return server, link_id, fragment

@@ -379,6 +379,47 @@ def test_an_interrupted_upload_is_invisible_and_gives_its_quota_back(app, owner,
     assert gone.status_code == 404
 
 
+@pytest.mark.settings(UPLOAD_TTL=60, UPLOAD_PART_BYTES=1_000_000)
+def test_uploads_limits_follow_reservations_cancels_and_expiry(app, owner, client, album, monkeypatch):
+    link_id, auth, base = _guest(owner, client, album, uploads=True, quota_files=3, quota_bytes=200_000, max_file_size=50_000)
+    limits = lambda: client.get(f"/api/links/{link_id}/uploads", headers=auth)  # noqa: E731
+    fresh = limits()
+    assert fresh.status_code == 200
+    assert fresh.json == {
+        "max_file_size": 50_000,
+        "quota_files": 3,
+        "quota_bytes": 200_000,
+        "files_left": 3,
+        "bytes_left": 200_000,
+        "part_size": 1_000_000,
+    }
+    # A reservation holds one file and all three blobs' ciphertext bytes...
+    body, _ = owner.file_payload(album[0], album[1], os.urandom(3000))
+    total = sum(body["blobs"].values())
+    assert client.post(base, json=body, headers=auth).status_code == 201
+    held = limits().json
+    assert (held["files_left"], held["bytes_left"]) == (2, 200_000 - total)
+    # ...a cancel gives them back...
+    assert client.delete(f"{base}/{body['file_id']}", headers=auth).status_code == 200
+    assert limits().json == fresh.json
+    # ...and so does an abandoned reservation once UPLOAD_TTL has passed, without a cleanup run.
+    second, _ = owner.file_payload(album[0], album[1], os.urandom(3000))
+    assert client.post(base, json=second, headers=auth).status_code == 201
+    later = db.now() + 61
+    monkeypatch.setattr(db, "now", lambda: later)
+    assert limits().json == fresh.json
+    assert link_row(app, link_id).files_used == 0
+
+
+def test_uploads_limits_need_a_token_and_a_link_that_allows_uploads(owner, client, album):
+    link_id, auth, _ = _guest(owner, client, album)
+    off = client.get(f"/api/links/{link_id}/uploads", headers=auth)
+    assert off.status_code == 403 and off.json["error"] == "uploads_off"
+    link_id, _, _ = _guest(owner, client, album, uploads=True)
+    anonymous = client.get(f"/api/links/{link_id}/uploads")
+    assert anonymous.status_code == 401 and anonymous.json["error"] == "unauthorized"
+
+
 def test_upload_resumes_at_the_offset_the_server_has(owner, album):
     album_id, ak, _ = album
     body, blobs = owner.file_payload(album_id, ak, os.urandom(200_000))

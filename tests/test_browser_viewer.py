@@ -27,7 +27,8 @@ from media_fixtures import (
     make_mp4,
     require_ffmpeg,
 )
-from owner_cli import Fragment
+from browser import SLIDE_IMG, TIMEOUT, current_slide_image, open_album, tile, wait_for_thumbs
+from owner_cli import Fragment, publish, split
 from PIL import Image
 from servers import flask_cli
 
@@ -37,21 +38,9 @@ pytestmark = pytest.mark.slow
 
 TITLE = "Sommer in Lyon ☀ – 2026"
 BROKEN = "This file could not be decrypted: it may be damaged or tampered with"
-# Generous: the first page load compiles libsodium's WebAssembly in a Worker.
-TIMEOUT = 20_000
-# The decrypted photo on a PhotoSwipe slide (the thumbnail placeholder aside).
-SLIDE_IMG = "img.pswp__img:not(.pswp__img--placeholder)"
 
 
 # --- publishing -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def owner_cli(live_server, tmp_path_factory):
-    fragment = Fragment(tmp_path_factory.mktemp("viewer-owner") / "keyring.json")
-    token = flask_cli(live_server["data_dir"], "create-owner-token").strip()
-    fragment("login", live_server["url"], "--token-stdin", input=token + "\n")
-    return fragment
 
 
 @pytest.fixture(scope="module")
@@ -63,22 +52,6 @@ def album(live_server, owner_cli, tmp_path_factory):
     link = owner_cli.publish(folder, "--title", TITLE, "--server", live_server["url"])
     thumbs = {name: Image.open(io.BytesIO(media.prepare(path).thumb)).size for name, path in files.items()}
     return {"link": link, "files": files, "thumbs": thumbs}
-
-
-def publish(owner_cli, live_server, tmp_path, name: str, *options: str, count: int = 1, input: str | None = None) -> str:
-    """A small album of `count` photos, published with the given link options; its link."""
-    folder = tmp_path / name
-    folder.mkdir()
-    for i in range(count):
-        make_jpeg_with_orientation(folder / f"{name} {i + 1}.jpg", size=(320, 240), orientation=1)
-    return owner_cli.publish(folder, "--title", name, "--server", live_server["url"], *options, input=input)
-
-
-def split(link: str) -> tuple[str, str, str]:
-    """(server, link id, fragment) of a link."""
-    server, rest = link.split("/a/")
-    link_id, fragment = rest.split("#")
-    return server, link_id, fragment
 
 
 def api_files(link: str) -> tuple[str, dict[str, str]]:
@@ -111,44 +84,11 @@ def devices_used(server: dict, link: str) -> int:
 # --- the page -----------------------------------------------------------------------
 
 
-def open_album(page, link: str, title: str = TITLE) -> None:
-    page.goto(link)
-    page.get_by_role("heading", name=title).wait_for(timeout=TIMEOUT)
-
-
-def decoded_thumbs(page) -> dict[str, tuple[int, int]]:
-    """{alt: natural size} of every grid thumbnail that has decoded."""
-    sizes = page.evaluate(
-        """[...document.querySelectorAll('#grid .tile img')]
-             .filter((img) => img.complete && img.naturalWidth > 0)
-             .map((img) => [img.alt, img.naturalWidth, img.naturalHeight])"""
-    )
-    return {alt: (w, h) for alt, w, h in sizes}
-
-
-def wait_for_thumbs(page, count: int) -> dict[str, tuple[int, int]]:
-    page.wait_for_function(
-        """(n) => [...document.querySelectorAll('#grid .tile img')].filter((i) => i.complete && i.naturalWidth > 0).length >= n""",
-        arg=count,
-        timeout=TIMEOUT,
-    )
-    return decoded_thumbs(page)
-
-
-def current_slide_image(page):
-    """The <img> of the slide PhotoSwipe shows now."""
-    return page.locator(f".pswp__item[aria-hidden='false'] {SLIDE_IMG}")
-
-
-def tile(page, alt: str):
-    return page.locator(f"#grid .tile:has(img[alt='{alt}'])")
-
-
 # --- the album opens --------------------------------------------------------------
 
 
 def test_the_album_opens_and_every_thumbnail_decrypts(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     stats = page.locator("#album-stats")
     stats.get_by_text("4 photos, 1 video").wait_for()
     # The date range comes from the photos' decrypted taken_at: December 2023 (HEIC) to June 2024.
@@ -167,7 +107,7 @@ def test_the_album_opens_and_every_thumbnail_decrypts(page, album):
 
 
 def test_the_lightbox_opens_the_clicked_photo_then_its_original(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     wait_for_thumbs(page, len(album["files"]))
     tile(page, UNICODE_NAME).click()
     image = current_slide_image(page)
@@ -188,7 +128,7 @@ def test_the_lightbox_opens_the_clicked_photo_then_its_original(page, album):
 
 
 def test_the_info_panel_shows_name_date_size_camera_and_location(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     tile(page, "IMG_0001.jpg").click()
     current_slide_image(page).wait_for(timeout=TIMEOUT)
     panel = page.locator(".pswp__fragment-info-panel")
@@ -210,7 +150,7 @@ def test_the_info_panel_shows_name_date_size_camera_and_location(page, album):
 
 def test_a_heic_original_is_not_fetched_and_its_preview_stays(page, album, network):
     _album_id, ids = api_files(album["link"])
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     tile(page, "IMG_0002.heic").click()
     image = current_slide_image(page)
     image.wait_for(timeout=TIMEOUT)
@@ -225,7 +165,7 @@ def test_a_heic_original_is_not_fetched_and_its_preview_stays(page, album, netwo
 
 
 def test_the_slideshow_advances_by_itself(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     tile(page, "IMG_0001.jpg").click()
     current_slide_image(page).wait_for(timeout=TIMEOUT)
     assert page.locator(".pswp__counter").inner_text() == "1 of 5"
@@ -237,7 +177,7 @@ def test_the_slideshow_advances_by_itself(page, album):
 
 
 def test_the_video_plays_in_the_lightbox(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     wait_for_thumbs(page, len(album["files"]))
     tile(page, "clip.mp4").click()
     video = page.locator(".pswp__item[aria-hidden='false'] video")
@@ -251,7 +191,7 @@ def test_the_video_plays_in_the_lightbox(page, album):
 
 
 def test_download_one_file_gives_the_original_bytes(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     tile(page, UNICODE_NAME).click()
     current_slide_image(page).wait_for(timeout=TIMEOUT)
     with page.expect_download(timeout=TIMEOUT) as info:
@@ -262,7 +202,7 @@ def test_download_one_file_gives_the_original_bytes(page, album):
 
 
 def test_keyboard_alone_tab_to_a_tile_enter_opens_esc_closes(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     wait_for_thumbs(page, len(album["files"]))
     for _ in range(10):
         page.keyboard.press("Tab")
@@ -288,7 +228,7 @@ def test_it_fits_a_phone_screen(browser, album, console):
     try:
         phone = context.new_page()
         console.attach(phone)
-        open_album(phone, album["link"])
+        open_album(phone, album["link"], TITLE)
         wait_for_thumbs(phone, len(album["files"]))
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
         right = phone.evaluate("() => Math.max(...[...document.querySelectorAll('.tile')].map((t) => t.getBoundingClientRect().right))")
@@ -301,7 +241,7 @@ def test_it_fits_a_phone_screen(browser, album, console):
 
 
 def test_the_fragment_never_leaves_the_browser(page, album, network):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     wait_for_thumbs(page, len(album["files"]))
     tile(page, UNICODE_NAME).click()
     current_slide_image(page).wait_for(timeout=TIMEOUT)
@@ -340,7 +280,7 @@ def test_the_page_works_under_the_real_csp(page, album, live_server):
         "window.__violations = []; document.addEventListener('securitypolicyviolation',"
         " (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
     )
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     wait_for_thumbs(page, len(album["files"]))
     tile(page, "IMG_0001.jpg").click()
     current_slide_image(page).wait_for(timeout=TIMEOUT)
@@ -615,7 +555,7 @@ def test_a_tampered_blob_gives_one_broken_tile_and_the_rest_works(page, owner_cl
 
 
 def test_forget_this_album_locks_it_and_clears_storage(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     wait_for_thumbs(page, len(album["files"]))
     _server, link_id, fragment = split(album["link"])
     stored = page.evaluate("() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]")
@@ -631,7 +571,7 @@ def test_forget_this_album_locks_it_and_clears_storage(page, album):
     assert page.locator("#grid .tile").count() == 0
     # The complete link opens it again.
     page.goto("about:blank")
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     wait_for_thumbs(page, len(album["files"]))
 
 
@@ -792,7 +732,7 @@ def test_a_video_streams_and_seeks_without_fetching_the_whole_blob(page, video_a
 
 def test_download_all_streams_a_zip_of_the_originals(page, album, network):
     page.add_init_script(NO_FILE_PICKER)  # headless Chromium has no save dialog: the Service Worker path
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     button = page.get_by_role("button", name="Download all")
     button.wait_for(timeout=TIMEOUT)
     with page.expect_download(timeout=TIMEOUT) as info:
@@ -867,7 +807,7 @@ def test_a_video_that_does_not_decrypt_says_so_in_its_slide(page, owner_cli, liv
 
 
 def test_forget_also_clears_the_service_worker(page, album):
-    open_album(page, album["link"])
+    open_album(page, album["link"], TITLE)
     page.wait_for_function("() => Boolean(navigator.serviceWorker.controller)", timeout=TIMEOUT)
     page.get_by_role("button", name="Forget this album on this device").click()
     page.get_by_role("button", name="Forget", exact=True).click()

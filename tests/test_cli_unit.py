@@ -10,7 +10,8 @@ import json
 import os
 import socket
 import stat
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import click
 import pytest
@@ -596,3 +597,63 @@ def test_link_changes_send_only_what_was_given_and_keep_upload_settings_consiste
         "quota_bytes": 5_000_000,
         "expires_at": None,
     }
+
+
+# --- pull ---------------------------------------------------------------------------------
+
+ALBUM_ID, ALBUM_KEY = "A" * 22, bytes(32)  # the `logged_in` album
+IST = timezone(timedelta(hours=5, minutes=30))
+
+
+@pytest.fixture
+def local_zone_ist():
+    """Local time is UTC+05:30 (a POSIX TZ, no tz database needed), so local and UTC readings differ."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "IST-05:30"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def guest_file(name: str, data: bytes, **meta) -> tuple[dict, bytes]:
+    """A listed guest file of the `logged_in` album and its encrypted original."""
+    file_id, file_key = crypto.new_id(), crypto.random_key()
+    sealed = crypto.seal_file_meta(file_key, ALBUM_ID, file_id, {"v": 1, "name": name, "size": len(data), "uploader": "Ana", **meta})
+    entry = {
+        "file_id": file_id,
+        "wrapped_key": crypto.b64e(crypto.wrap_file_key(ALBUM_KEY, file_key, ALBUM_ID, file_id)),
+        "meta": crypto.b64e(sealed),
+        "blobs": {"original": len(data)},
+    }
+    return entry, encrypted(data, file_id, file_key)
+
+
+def test_pull_gives_each_file_its_taken_at_as_mtime(logged_in, tmp_path, monkeypatch, local_zone_ist):
+    files = {
+        "offset.jpg": guest_file("offset.jpg", b"o" * 3000, taken_at="2024-06-01T12:30:00+02:00"),
+        "local.jpg": guest_file("local.jpg", b"l" * 3000, taken_at="2024-06-01T12:30:00"),
+        "unknown.jpg": guest_file("unknown.jpg", b"u" * 3000, taken_at=None),
+        "garbled.jpg": guest_file("garbled.jpg", b"g" * 3000, taken_at="yesterday"),
+        "earlier.jpg": guest_file("earlier.jpg", b"e" * 3000, taken_at="2001-01-01T00:00:00+00:00"),
+    }
+    blobs = {entry["file_id"]: blob for entry, blob in files.values()}
+    monkeypatch.setattr(OwnerClient, "iter_files", lambda self, album_id, source=None: iter([entry for entry, _ in files.values()]))
+    monkeypatch.setattr(OwnerClient, "download_blob", lambda self, album_id, file_id, kind: fake_response(200, blobs[file_id]))
+    out = tmp_path / "pulled"
+    # A file from an earlier pull is skipped, and keeps the time it has.
+    (out / "Ana").mkdir(parents=True)
+    (out / "Ana" / "earlier.jpg").write_bytes(b"e" * 3000)
+    os.utime(out / "Ana" / "earlier.jpg", (1_000_000_000, 1_000_000_000))
+    result = run(["pull", "Holidays", "--out", out])
+    assert result.exit_code == 0, result.output + result.stderr
+    mtime = {p.name: p.stat().st_mtime for p in (out / "Ana").iterdir()}
+    assert mtime["offset.jpg"] == datetime(2024, 6, 1, 10, 30, tzinfo=UTC).timestamp()
+    # No offset: the camera's wall clock, read in the local zone (not as UTC).
+    assert mtime["local.jpg"] == datetime(2024, 6, 1, 12, 30, tzinfo=IST).timestamp()
+    for untouched in ("unknown.jpg", "garbled.jpg"):
+        assert abs(mtime[untouched] - time.time()) < 60
+    assert mtime["earlier.jpg"] == 1_000_000_000

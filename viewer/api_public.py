@@ -98,6 +98,22 @@ def _pending(link: db.Link, file_id: str) -> db.File:
     return uploads.get_file(link.album_id, file_id, complete=None, via_link=link.id)
 
 
+@bp.get("/<link_id>/uploads")
+def upload_limits(link_id: str):
+    """The link's upload limits and what is left, in ciphertext bytes."""
+    link = _uploader(link_id)
+    # Abandoned reservations still hold quota until they expire; free them first.
+    uploads.expire_pending(link_id=link.id)
+    return {
+        "max_file_size": link.max_file_size,
+        "quota_files": link.quota_files,
+        "quota_bytes": link.quota_bytes,
+        "files_left": max(0, link.quota_files - link.files_used),
+        "bytes_left": max(0, link.quota_bytes - link.bytes_used),
+        "part_size": current_app.config["UPLOAD_PART_BYTES"],
+    }
+
+
 @bp.post("/<link_id>/files")
 def reserve(link_id: str):
     link = _uploader(link_id)

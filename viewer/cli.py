@@ -788,10 +788,34 @@ def pull(album: str, out: Path) -> None:
             with about(name):
                 response = owner.download_blob(album_id, file_id, "original")
                 client.save_blob(response, file_key, file_id, "original", dest, meta_size(meta), lambda n, x=name: bar.update(n, x))
+            keep_taken_time(dest, meta)
             taken.add(dest)
             saved += 1
     extra = f"; {present} were already there" if present else ""
     note(f"Saved {saved} guest file(s) to {out}{extra}.")
+
+
+def taken_timestamp(meta: dict) -> float | None:
+    """The POSIX time of the metadata's `taken_at`, or None when it is missing or unreadable."""
+    value = meta.get("taken_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        # Without an offset it is the camera's wall clock, so a naive time is read as local time.
+        return datetime.fromisoformat(value).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def keep_taken_time(path: Path, meta: dict) -> None:
+    """Give a saved file its capture time as mtime, so it sorts by date in a file manager."""
+    when = taken_timestamp(meta)
+    if when is None:
+        return
+    try:
+        os.utime(path, (when, when))
+    except (ValueError, OverflowError, OSError):
+        pass  # a time the file system cannot hold (guest metadata is untrusted): keep the download time
 
 
 def open_file(album_key: bytes, album_id: str, entry: dict) -> tuple[str, bytes, dict]:

@@ -140,6 +140,22 @@ serve({
     return true;
   },
 
+  /**
+   * Post the album id and key on a port whose other end goes to the upload Worker
+   * (static/js/upload-worker.js), so that the key never crosses the page.
+   */
+  async grantUpload({ port }) {
+    port.postMessage({ albumId: need(albumId, "The album"), albumKey: need(albumKey, "The album key") });
+    port.close();
+    return true;
+  },
+
+  /** A file this visitor just uploaded, opened like a listed one (its thumb then decrypts as usual). */
+  async adopt({ entry }) {
+    need(albumKey, "The album key");
+    return openEntry(entry);
+  },
+
   /** Drop every key (Forget this album). */
   async forget() {
     secret = keys = albumKey = null;

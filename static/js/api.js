@@ -24,19 +24,27 @@ export class NetworkError extends Error {
   }
 }
 
+/** An ApiError from a status and a parsed body (null when it was not JSON). */
+function failureOf(status, statusText, body, retryAfter) {
+  let code = `http_${status}`;
+  let message = `The server answered ${status} ${statusText}.`.replace(" .", ".");
+  if (body && typeof body.error === "string") code = body.error;
+  if (body && typeof body.message === "string") message = body.message;
+  const retry = Number.parseInt(retryAfter || "", 10);
+  const error = new ApiError(status, code, message, Number.isFinite(retry) ? retry : null);
+  error.body = body;
+  return error;
+}
+
 /** Turn a non-2xx response into an ApiError, whatever its body. */
 async function failure(response) {
-  let code = `http_${response.status}`;
-  let message = `The server answered ${response.status} ${response.statusText}.`.replace(" .", ".");
+  let body = null;
   try {
-    const body = await response.json();
-    if (body && typeof body.error === "string") code = body.error;
-    if (body && typeof body.message === "string") message = body.message;
+    body = await response.json();
   } catch {
     // A proxy's HTML error page: keep the generic message.
   }
-  const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
-  return new ApiError(response.status, code, message, Number.isFinite(retry) ? retry : null);
+  return failureOf(response.status, response.statusText, body, response.headers.get("Retry-After"));
 }
 
 async function send(url, init) {
@@ -87,6 +95,66 @@ export function linkApi(linkId) {
     /** The blob's response, unread, so that large blobs can be streamed. */
     async blob(fileId, kind, { signal } = {}) {
       return send(api.blobUrl(fileId, kind), { headers: api.auth(), signal });
+    },
+
+    // --- guest uploads (docs/api.md, "Uploads") ---
+
+    /** What this link still takes: {max_file_size, files_left, bytes_left, part_size, ...}. */
+    async uploadLimits() {
+      return (await send(`${base}/uploads`, { headers: api.auth() })).json();
+    },
+
+    /** Reserve a file (and its quota); the answer says where its upload stands. */
+    async reserve(body) {
+      const init = { method: "POST", body: JSON.stringify(body), headers: { ...api.auth(), "Content-Type": "application/json" } };
+      return (await send(`${base}/files`, init)).json();
+    },
+
+    async uploadStatus(fileId) {
+      return (await send(`${base}/files/${encodeURIComponent(fileId)}/upload`, { headers: api.auth() })).json();
+    },
+
+    /**
+     * PUT one part of a blob at `offset`. XMLHttpRequest, not fetch: only it reports
+     * upload progress (fetch has no upload progress events; WHATWG Fetch issue 607).
+     */
+    putPart(fileId, kind, offset, bytes, { onProgress = () => {}, signal = null } = {}) {
+      const url = `${base}/files/${encodeURIComponent(fileId)}/blobs/${encodeURIComponent(kind)}`;
+      return new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open("PUT", url);
+        for (const [name, value] of Object.entries(api.auth())) xhr.setRequestHeader(name, value);
+        xhr.setRequestHeader("Upload-Offset", String(offset));
+        xhr.setRequestHeader("Content-Type", "application/octet-stream");
+        xhr.upload.onprogress = (event) => onProgress(event.loaded);
+        xhr.onload = () => {
+          let body = null;
+          try {
+            body = JSON.parse(xhr.responseText);
+          } catch {
+            // A proxy's HTML error page: the status still says what happened.
+          }
+          if (xhr.status >= 200 && xhr.status < 300 && body) return resolve(body);
+          reject(failureOf(xhr.status, xhr.statusText, body, xhr.getResponseHeader("Retry-After")));
+        };
+        xhr.onerror = () => reject(new NetworkError());
+        xhr.ontimeout = () => reject(new NetworkError());
+        xhr.onabort = () => reject(new DOMException("The upload was cancelled.", "AbortError"));
+        if (signal) {
+          if (signal.aborted) return xhr.onabort();
+          signal.addEventListener("abort", () => xhr.abort(), { once: true });
+        }
+        xhr.send(bytes);
+      });
+    },
+
+    async complete(fileId) {
+      return (await send(`${base}/files/${encodeURIComponent(fileId)}/complete`, { method: "POST", headers: api.auth() })).json();
+    },
+
+    /** Drop a pending upload and give its quota back. */
+    async cancel(fileId) {
+      return (await send(`${base}/files/${encodeURIComponent(fileId)}`, { method: "DELETE", headers: api.auth() })).json();
     },
   };
   return api;

@@ -126,6 +126,11 @@ export class Media {
     link.remove();
   }
 
+  /** A thumbnail this page made itself (a guest's upload): no need to fetch it back. */
+  adopt(fileId, blob) {
+    this.thumbs.set(fileId, URL.createObjectURL(blob));
+  }
+
   /** Revoke every object URL (Forget this album). */
   forget() {
     this.thumbs.clear();

@@ -22,6 +22,9 @@ import { Media } from "./media.js";
 import { albumInfo, fileInfo, formatCount, formatDayRange, formatMinutes, safeFileName } from "./present.js";
 import { WorkerClient } from "./rpc.js";
 import { ServiceWorkerBridge } from "./sw-client.js";
+import { videoFacts } from "./poster.js";
+import { wireUploads } from "./upload-ui.js";
+import { UploadQueue } from "./uploads.js";
 
 const app = document.getElementById("album-app");
 const linkId = app.dataset.linkId;
@@ -37,6 +40,7 @@ let lightbox = null;
 let refreshing = null;
 let bridge = null;
 let downloadAll = null;
+let uploader = null; // {queue, ui, worker} where the link allows uploads
 // The current access token. Not a key: the page receives it from unlock anyway; the
 // Service Worker asks for it (sw-client.js), the album Worker holds its own copy.
 let accessToken = null;
@@ -152,7 +156,7 @@ function refreshToken() {
       const answer = await sendUnlock(challenge, proof);
       if (answer.device_token) localStorage.setItem(`${PREFIX}device`, answer.device_token);
       await worker.call("setToken", { token: answer.access_token });
-      accessToken = answer.access_token;
+      accessToken = api.token = answer.access_token;
     })().finally(() => {
       refreshing = null;
     });
@@ -172,8 +176,9 @@ async function tokenCall(method, args) {
     return await worker.call(method, args);
   } catch (error) {
     if (error.name !== "ApiError" || !["token_expired", "token_stale", "unauthorized"].includes(error.code)) throw error;
-    // The owner changed the link (downloads, password...): start over with what it is now.
-    if (error.code === "token_stale") return reload();
+    // The owner changed the link (downloads, password...): start over with what it is now,
+    // unless that would stop uploads; they learn what changed from their next answer.
+    if (error.code === "token_stale" && !(uploader && uploader.queue.busy)) return reload();
     try {
       await refreshToken();
     } catch (again) {
@@ -210,7 +215,7 @@ async function renewToken(failed, code) {
 
 async function enter(answer) {
   if (answer.device_token) localStorage.setItem(`${PREFIX}device`, answer.device_token);
-  accessToken = answer.access_token;
+  accessToken = api.token = answer.access_token;
   const meta = await worker.call("unlocked", {
     token: answer.access_token,
     albumId: answer.album_id,
@@ -356,6 +361,15 @@ async function showAlbum(album, info) {
   const description = $("#album-description");
   description.textContent = album.description || "";
   description.hidden = !album.description;
+  if (info.uploads) startUploads(info).catch(fail);
+  if (info.upload_only) {
+    // A file drop: the album's title and the guest's own uploads, nothing else.
+    $("#upload-only-note").hidden = false;
+    $("#album-stats").hidden = true;
+    $("#uploads").hidden = false;
+    show("album");
+    return;
+  }
   const downloads = info.downloads !== false;
   $("#downloads-off").hidden = downloads;
   // Originals (videos streamed, "download all") only where the owner allows downloads;
@@ -408,6 +422,41 @@ async function showAlbum(album, info) {
   listingDone();
 }
 
+// --- guest uploads ------------------------------------------------------------------
+
+/** The upload Worker, given the album key by the album Worker over a channel of their own. */
+async function startUploads(info) {
+  const uploadWorker = new WorkerClient(new URL("./upload-worker.js", import.meta.url));
+  const channel = new MessageChannel();
+  const queue = new UploadQueue({
+    api,
+    worker: uploadWorker,
+    // Any refused token is renewed, even a stale one: a reload would stop the uploads.
+    renew: () => refreshToken(),
+    videoFacts,
+    uploader: () => localStorage.getItem(`${PREFIX}guest-name`) || "",
+    storage: localStorage,
+    prefix: PREFIX,
+  });
+  uploader = { queue, worker: uploadWorker, ui: null };
+  queue.addEventListener("done", (event) => showUploaded(event.detail, info).catch(() => {}));
+  uploader.ui = wireUploads({ queue, storage: localStorage, prefix: PREFIX });
+  await Promise.all([
+    worker.call("grantUpload", { port: channel.port1 }, [channel.port1]),
+    uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]),
+  ]);
+}
+
+/** A file this guest just added joins the grid at once, with the thumb made on this device. */
+async function showUploaded({ entry, thumb }, info) {
+  if (info.upload_only || !grid) return;
+  const opened = await worker.call("adopt", { entry });
+  if (thumb && opened.id) media.adopt(opened.id, thumb);
+  addFiles([opened]);
+  grid.relayout();
+  updateStats(true);
+}
+
 /** One page of the listing; a dropped connection is retried a few times before the page gives up. */
 async function listPage(after, limit) {
   for (let attempt = 0; ; attempt += 1) {
@@ -444,6 +493,12 @@ async function forget() {
   // The Service Worker drops this link's keys and tokens, and is unregistered.
   await (bridge || new ServiceWorkerBridge({ linkId })).forget().catch(() => {});
   bridge = null;
+  if (uploader) {
+    await uploader.queue.cancelAll().catch(() => {});
+    uploader.ui.forget();
+    uploader.worker.terminate();
+    uploader = null;
+  }
   if (worker) {
     await worker.call("forget").catch(() => {});
     worker.terminate();
@@ -486,7 +541,7 @@ async function main() {
   key.keep();
 
   const info = await api.info();
-  if (info.upload_only) return show("uploadonly");
+  if (info.upload_only && !info.uploads) return show("uploadonly", "Its owner has turned off adding photos for now.");
   if (info.password) return askPassword(info);
   if (info.device_limit && !deviceToken()) await confirmDevice(info);
   show("loading");

@@ -1,0 +1,288 @@
+// What a guest sees of their uploads: the Add photos button, drag and drop anywhere,
+// the name they add as, a row per file with its progress, and the overall progress.
+//
+// The queue (uploads.js) does the work; this module only turns its events into the
+// page's words. Every message is a sentence a person can act on; rows are built
+// from templates/album.html's <template id="upload-row"> and filled as text.
+
+import { formatBytes, formatCount } from "./present.js";
+
+function $(selector, root = document) {
+  return root.querySelector(selector);
+}
+
+/** Files under a dropped folder, read through the File and Directory Entries API (MDN, "FileSystemDirectoryEntry"). */
+async function filesOf(entry) {
+  if (entry.isFile) return [await new Promise((resolve, reject) => entry.file(resolve, reject))];
+  if (!entry.isDirectory) return [];
+  const reader = entry.createReader();
+  const out = [];
+  // readEntries answers in batches (of 100 in Chromium) until it answers none.
+  for (;;) {
+    const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+    if (!batch.length) break;
+    for (const child of batch) if (!child.name.startsWith(".")) out.push(...(await filesOf(child)));
+  }
+  return out;
+}
+
+async function droppedFiles(dataTransfer) {
+  const entries = [...dataTransfer.items].map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry()).filter(Boolean);
+  if (!entries.length) return [...dataTransfer.files];
+  const out = [];
+  for (const entry of entries) out.push(...(await filesOf(entry)));
+  return out;
+}
+
+function statusText(item) {
+  switch (item.state) {
+    case "waiting":
+      return "Waiting…";
+    case "preparing":
+      return item.note || "Preparing and encrypting…";
+    case "uploading":
+      return item.note || `Uploading · ${formatBytes(item.sent)} of ${formatBytes(item.total)}`;
+    case "done":
+      return "Added to the album";
+    case "failed":
+      return item.error ? item.error.message : "This file could not be added.";
+    case "cancelled":
+      return "Cancelled: nothing of it was kept.";
+    default:
+      return "";
+  }
+}
+
+/**
+ * @param {object} options
+ *   queue: UploadQueue, storage/prefix: where the guest's name is kept,
+ *   onDone({item, entry, thumb}): a file was added (the page shows it in its grid)
+ */
+export function wireUploads({ queue, storage, prefix }) {
+  const section = $("#uploads");
+  const list = $("[data-slot=list]", section);
+  const rowTemplate = $("#upload-row");
+  const overall = $("[data-slot=overall]", section);
+  const summary = $("[data-slot=summary]", section);
+  const limitsLine = $("[data-slot=limits]", section);
+  const retryAll = $("[data-action=retry-all]", section);
+  const cancelAll = $("[data-action=cancel-all]", section);
+  const unfinished = $("[data-slot=unfinished]", section);
+  const guestName = $("[data-slot=guest]", section);
+  const fileInput = $("#file-input");
+  const folderInput = $("#folder-input");
+  const overlay = $("#drop-overlay");
+  const dialog = $("#guest-dialog");
+  const nameKey = `${prefix}guest-name`;
+  const rows = new Map();
+  const urls = new Set();
+
+  const name = () => storage.getItem(nameKey) || "";
+
+  function showName() {
+    guestName.textContent = name();
+  }
+
+  /** Ask for the guest's name (once per link on this device); false if they closed the dialog. */
+  function askName() {
+    const input = $("input", dialog);
+    input.value = name();
+    const message = $("[data-slot=message]", dialog);
+    message.hidden = true;
+    dialog.returnValue = ""; // Esc keeps the last value otherwise
+    dialog.showModal();
+    return new Promise((resolve) => {
+      const form = $("form", dialog);
+      const submit = (event) => {
+        if (event.submitter && event.submitter.value === "cancel") return;
+        const value = input.value.trim();
+        if (!value) {
+          event.preventDefault();
+          message.hidden = false;
+          input.focus();
+          return;
+        }
+        storage.setItem(nameKey, value.slice(0, 100));
+        showName();
+      };
+      form.addEventListener("submit", submit);
+      dialog.addEventListener(
+        "close",
+        () => {
+          form.removeEventListener("submit", submit);
+          resolve(dialog.returnValue === "ok" && Boolean(name()));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  async function addFiles(files) {
+    files = [...files];
+    if (!files.length) return;
+    if (!name() && !(await askName())) return;
+    section.hidden = false;
+    queue.add(files);
+    showUnfinished();
+  }
+
+  // --- rows -----------------------------------------------------------------------
+
+  function row(item) {
+    let li = rows.get(item.id);
+    if (!li) {
+      li = rowTemplate.content.firstElementChild.cloneNode(true);
+      $("[data-slot=name]", li).textContent = item.name;
+      $("[data-action=cancel]", li).addEventListener("click", () => queue.cancel(item));
+      $("[data-action=retry]", li).addEventListener("click", () => queue.retry(item));
+      $("[data-action=remove]", li).addEventListener("click", async () => {
+        await queue.cancel(item); // a failed file may still hold a reservation
+        li.remove();
+        rows.delete(item.id);
+        renderOverall();
+      });
+      rows.set(item.id, li);
+      list.append(li);
+    }
+    return li;
+  }
+
+  function render(item) {
+    const li = row(item);
+    li.dataset.state = item.state;
+    const status = $("[data-slot=status]", li);
+    status.textContent = statusText(item);
+    status.setAttribute("role", item.state === "failed" ? "alert" : "status");
+    const bar = $("progress", li);
+    bar.hidden = !["preparing", "uploading"].includes(item.state);
+    if (item.state === "uploading" && item.total) bar.value = item.sent / item.total;
+    else bar.removeAttribute("value"); // indeterminate while preparing
+    $("[data-action=cancel]", li).hidden = !["waiting", "preparing", "uploading"].includes(item.state);
+    $("[data-action=retry]", li).hidden = !(item.state === "failed");
+    $("[data-action=remove]", li).hidden = !["failed", "cancelled"].includes(item.state);
+    const img = $("img", li);
+    if (item.thumb && !img.src) {
+      const url = URL.createObjectURL(item.thumb);
+      urls.add(url);
+      img.src = url;
+      img.alt = item.name;
+      img.hidden = false;
+    }
+  }
+
+  function renderOverall() {
+    const t = queue.totals();
+    overall.max = 1;
+    overall.value = t.total ? Math.min(1, t.sent / t.total) : 0;
+    let text = `${t.done} of ${formatCount(t.files, "file", "files")} added`;
+    if (t.active) text += ` · ${formatBytes(t.sent)} of ${formatBytes(t.total)}`;
+    if (t.failed) text += ` · ${formatCount(t.failed, "file", "files")} not added`;
+    summary.textContent = text;
+    retryAll.hidden = t.failed === 0;
+    cancelAll.hidden = t.active === 0;
+    overall.hidden = t.active === 0 && t.done + t.failed === 0;
+  }
+
+  function showLimits(limits) {
+    if (!limits) return;
+    const files = Math.max(0, limits.files_left);
+    const bytes = Math.max(0, limits.bytes_left);
+    limitsLine.textContent =
+      files === 0 || bytes === 0
+        ? "This link's upload space is full: no more files can be added."
+        : `Room for ${formatCount(files, "more file", "more files")} (${formatBytes(bytes)}), each up to ${formatBytes(limits.max_file_size)}.`;
+  }
+
+  function showUnfinished() {
+    const left = queue.unfinished();
+    unfinished.hidden = left.length === 0;
+    if (!left.length) return;
+    section.hidden = false;
+    const names = left.map((entry) => entry.name).join(", ");
+    $("[data-slot=text]", unfinished).textContent =
+      `${formatCount(left.length, "upload", "uploads")} did not finish last time (${names}). Choose the same files again to continue where they stopped.`;
+  }
+
+  let scheduled = new Set();
+  queue.addEventListener("change", (event) => {
+    // Progress events come fast: draw at most once a frame.
+    if (!scheduled.size) {
+      requestAnimationFrame(() => {
+        for (const item of scheduled) render(item);
+        scheduled = new Set();
+        renderOverall();
+      });
+    }
+    scheduled.add(event.detail);
+  });
+  queue.addEventListener("limits", (event) => showLimits(event.detail));
+
+  // --- adding files -----------------------------------------------------------------
+
+  for (const button of document.querySelectorAll("[data-action=add-photos]")) {
+    button.hidden = false;
+    button.addEventListener("click", () => fileInput.click());
+  }
+  const addFolder = $("#add-folder");
+  // webkitdirectory: Chromium, Firefox and Safari on computers; phones pick files only.
+  if ("webkitdirectory" in folderInput && !/Android|iPhone|iPad/.test(navigator.userAgent)) {
+    addFolder.hidden = false;
+    addFolder.addEventListener("click", () => folderInput.click());
+  }
+  for (const input of [fileInput, folderInput]) {
+    input.addEventListener("change", () => {
+      addFiles(input.files);
+      input.value = "";
+    });
+  }
+
+  const dragsFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes("Files");
+  let depth = 0;
+  document.addEventListener("dragenter", (event) => {
+    if (!dragsFiles(event)) return;
+    depth += 1;
+    overlay.hidden = false;
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!dragsFiles(event)) return;
+    depth = Math.max(0, depth - 1);
+    if (!depth) overlay.hidden = true;
+  });
+  document.addEventListener("dragover", (event) => {
+    if (!dragsFiles(event)) return;
+    event.preventDefault(); // allow the drop
+    event.dataTransfer.dropEffect = "copy";
+  });
+  document.addEventListener("drop", async (event) => {
+    if (!dragsFiles(event)) return;
+    event.preventDefault();
+    depth = 0;
+    overlay.hidden = true;
+    addFiles(await droppedFiles(event.dataTransfer));
+  });
+
+  $("[data-action=rename]", section).addEventListener("click", () => askName());
+  retryAll.addEventListener("click", () => queue.retryFailed());
+  cancelAll.addEventListener("click", () => queue.cancelAll());
+  $("[data-action=discard]", unfinished).addEventListener("click", async () => {
+    await queue.discardUnfinished();
+    showUnfinished();
+  });
+
+  // Leaving the page stops uploads (they can resume later): say so first.
+  window.addEventListener("beforeunload", (event) => {
+    if (queue.busy) event.preventDefault();
+  });
+
+  showName();
+  showUnfinished();
+  queue.refreshLimits().catch(() => {});
+
+  return {
+    /** Revoke the rows' thumbnails (Forget this album). */
+    forget() {
+      for (const url of urls) URL.revokeObjectURL(url);
+      urls.clear();
+    },
+  };
+}

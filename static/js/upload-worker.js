@@ -1,0 +1,237 @@
+// A guest's files, prepared and encrypted off the page's main thread.
+//
+// For each file: exifr reads the EXIF date, camera and GPS; createImageBitmap decodes
+// the photo upright (its EXIF orientation applied, HTML Standard "ImageOrientation")
+// and OffscreenCanvas renders the WebP thumb and preview; the metadata is sealed and
+// every blob encrypted under a new file key (docs/format.md). The original is
+// encrypted part by part as it is sent, straight from the File, so a large video
+// never sits in memory whole.
+//
+// Keys: the album key comes from the album Worker over a MessageChannel and the
+// file keys are made here; neither ever reaches the page, which gets back only the
+// ciphertext to send, the file key wrapped under the album key, and what it shows.
+
+import * as C from "./crypto.js";
+// By relative URL: import maps do not apply in workers (see crypto.js).
+import exifr from "../../vendor/exifr/dist/lite.esm.mjs";
+import { PREVIEW_EDGE, THUMB_EDGE, fileMeta, fitWithin, mediaType } from "./prepare.js";
+import { serve, transfer } from "./rpc.js";
+
+// Only what the metadata uses: no maker notes, no XMP, no thumbnail IFD; raw values,
+// so that dates keep the camera's wall-clock time (exifr README, "Options").
+const EXIF_OPTIONS = {
+  tiff: true,
+  exif: true,
+  gps: true,
+  ifd1: false,
+  interop: false,
+  xmp: false,
+  translateValues: false,
+  reviveValues: false,
+};
+const THUMB_QUALITY = 0.8;
+const PREVIEW_QUALITY = 0.85;
+
+let granted;
+let album = new Promise((resolve) => {
+  granted = resolve;
+}); // {albumId, albumKey}, once the album Worker has sent them
+const jobs = new Map(); // file id -> {file, fileKey, header, size}
+
+function sized(value) {
+  return Number.isSafeInteger(value) && value > 0 ? value : null;
+}
+
+/** Draw a bitmap at most `edge` on its longest side and encode it (WebP where the browser can). */
+async function render(bitmap, edge, quality) {
+  const [width, height] = fitWithin(bitmap.width, bitmap.height, edge);
+  const scaled = await createImageBitmap(bitmap, { resizeWidth: width, resizeHeight: height, resizeQuality: "high" });
+  const canvas = new OffscreenCanvas(width, height);
+  canvas.getContext("2d").drawImage(scaled, 0, 0);
+  scaled.close();
+  return canvas.convertToBlob({ type: "image/webp", quality });
+}
+
+/** A card that says what the file is, for what this browser cannot draw (HEIC in most browsers). */
+async function placeholder(edge, label, name) {
+  const width = edge;
+  const height = Math.round((edge * 3) / 4);
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#3b4250";
+  ctx.fillRect(0, 0, width, height);
+  ctx.fillStyle = "#ffffff";
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  ctx.font = `600 ${Math.round(width / 12)}px sans-serif`;
+  ctx.fillText(label, width / 2, height / 2 - width / 20, width * 0.9);
+  ctx.font = `${Math.round(width / 24)}px sans-serif`;
+  ctx.fillText("No preview: this browser cannot show it", width / 2, height / 2 + width / 20, width * 0.9);
+  ctx.fillText(name, width / 2, height / 2 + width / 9, width * 0.9);
+  return canvas.convertToBlob({ type: "image/webp", quality: THUMB_QUALITY });
+}
+
+async function thumbAndPreview(bitmap) {
+  try {
+    const preview = await render(bitmap, PREVIEW_EDGE, PREVIEW_QUALITY);
+    const thumb = await render(bitmap, THUMB_EDGE, THUMB_QUALITY);
+    return { thumb, preview, drawn: true };
+  } finally {
+    bitmap.close();
+  }
+}
+
+async function placeholders(label, name) {
+  return { thumb: await placeholder(THUMB_EDGE, label, name), preview: await placeholder(1024, label, name), drawn: false };
+}
+
+async function bytesOf(blob) {
+  return new Uint8Array(await blob.arrayBuffer());
+}
+
+serve({
+  /** Take the album id and key from the album Worker's end of a MessageChannel. */
+  async connect({ port }) {
+    const grant = await new Promise((resolve) => {
+      port.onmessage = (event) => resolve(event.data);
+    });
+    port.close();
+    await C.ready();
+    granted({ albumId: grant.albumId, albumKey: new Uint8Array(grant.albumKey) });
+    return true;
+  },
+
+  /**
+   * Read, render and encrypt one file's metadata, thumb and preview; make its file
+   * key and the original's blob header. `video` ({poster, width, height, duration})
+   * comes from the page, where a <video> element can seek (workers have none).
+   */
+  async prepare({ file, uploader, video }) {
+    const { albumId, albumKey } = await album;
+    const mime = mediaType(file.name, file.type);
+    if (!mime) throw Object.assign(new Error("Only photos and videos can be added."), { name: "NotMedia" });
+    const kind = mime.startsWith("video/") ? "video" : "photo";
+    let tags = null;
+    let width = null;
+    let height = null;
+    let images;
+    if (kind === "video") {
+      width = sized(video && video.width);
+      height = sized(video && video.height);
+      images = video && video.poster ? await thumbAndPreview(video.poster) : await placeholders("Video", file.name);
+    } else {
+      tags = await exifr.parse(file, EXIF_OPTIONS).catch(() => null);
+      let bitmap = null;
+      try {
+        bitmap = await createImageBitmap(file);
+      } catch {
+        // Not decodable here (HEIC outside Safari, RAW): still uploaded, byte for byte.
+      }
+      if (bitmap) {
+        width = bitmap.width;
+        height = bitmap.height;
+        images = await thumbAndPreview(bitmap);
+      } else {
+        const upright = tags && [5, 6, 7, 8].includes(tags.Orientation);
+        const w = sized(tags && (tags.ExifImageWidth || tags.ImageWidth));
+        const h = sized(tags && (tags.ExifImageHeight || tags.ImageHeight));
+        [width, height] = upright ? [h, w] : [w, h];
+        const label = mime === "image/heic" || mime === "image/heif" ? "HEIC photo" : "Photo";
+        images = await placeholders(label, file.name);
+      }
+    }
+    const fileId = C.newId();
+    const fileKey = C.randomKey();
+    const thumbPlain = await bytesOf(images.thumb);
+    const thumb = C.encryptBlob(fileKey, fileId, "thumb", thumbPlain);
+    const preview = C.encryptBlob(fileKey, fileId, "preview", await bytesOf(images.preview));
+    const meta = fileMeta({
+      name: file.name,
+      mime,
+      size: file.size,
+      kind,
+      width,
+      height,
+      duration: video && video.duration,
+      tags,
+      thumbType: images.thumb.type || "image/webp",
+      previewType: images.preview.type || "image/webp",
+      uploader,
+    });
+    const header = C.blobHeader();
+    const size = C.ciphertextSize(file.size);
+    jobs.set(fileId, { file, fileKey, header, size });
+    const result = {
+      fileId,
+      wrappedKey: C.b64e(C.wrapFileKey(albumKey, fileKey, albumId, fileId)),
+      meta: C.b64e(C.sealFileMeta(fileKey, albumId, fileId, meta)),
+      header: C.b64e(header.bytes),
+      chunkSize: header.chunkSize,
+      sizes: { thumb: thumb.length, preview: preview.length, original: size },
+      blobs: { thumb: thumb.buffer, preview: preview.buffer },
+      thumbPlain: thumbPlain.buffer,
+      drawn: images.drawn,
+      info: meta,
+    };
+    return transfer(result, [thumb.buffer, preview.buffer, thumbPlain.buffer]);
+  },
+
+  /**
+   * Pick up an upload begun before a reload, from what the page kept: the wrapped
+   * file key and the original's blob header. The same key, header and file give the
+   * same ciphertext, chunk for chunk, so the rest continues where the server stopped.
+   */
+  async resume({ file, fileId, wrappedKey, header }) {
+    const { albumId, albumKey } = await album;
+    const fileKey = C.unwrapFileKey(albumKey, C.b64d(wrappedKey), albumId, fileId);
+    jobs.set(fileId, { file, fileKey, header: C.parseBlobHeader(C.b64d(header)), size: C.ciphertextSize(file.size) });
+    return true;
+  },
+
+  /** Ciphertext bytes [start, end) of a file's original blob, encrypted from the File now. */
+  async part({ fileId, start, end }) {
+    const job = jobs.get(fileId);
+    if (!job) throw new Error("This upload was not prepared.");
+    const { file, fileKey, header, size } = job;
+    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start < end && end <= size)) {
+      throw new RangeError("part outside the blob");
+    }
+    const { chunkSize } = header;
+    const stride = chunkSize + C.TAG_BYTES;
+    const count = C.chunkCount(file.size, chunkSize);
+    // The chunks that overlap [start, end); the header when the part begins in it.
+    const first = Math.max(0, Math.floor((start - C.BLOB_HEADER_BYTES) / stride));
+    const last = Math.min(count - 1, Math.floor((end - 1 - C.BLOB_HEADER_BYTES) / stride));
+    const base = start < C.BLOB_HEADER_BYTES ? 0 : C.BLOB_HEADER_BYTES + first * stride;
+    const out = new Uint8Array(C.BLOB_HEADER_BYTES + (last - first + 1) * stride);
+    let at = 0;
+    if (base === 0) {
+      out.set(header.bytes);
+      at = C.BLOB_HEADER_BYTES;
+    }
+    if (last >= first) {
+      const plain = new Uint8Array(await file.slice(first * chunkSize, Math.min(file.size, (last + 1) * chunkSize)).arrayBuffer());
+      for (let i = first; i <= last; i += 1) {
+        const chunk = plain.subarray((i - first) * chunkSize, (i - first + 1) * chunkSize);
+        const sealed = C.encryptChunk(fileKey, fileId, "original", header, i, chunk, i === count - 1);
+        out.set(sealed, at);
+        at += sealed.length;
+      }
+    }
+    const bytes = out.slice(start - base, end - base);
+    return transfer(bytes.buffer, [bytes.buffer]);
+  },
+
+  /** Forget one file's key (sent, cancelled or failed for good). */
+  async drop({ fileId }) {
+    jobs.delete(fileId);
+    return true;
+  },
+
+  /** Drop every key (Forget this album). */
+  async forget() {
+    album = new Promise(() => {}); // nothing more is prepared
+    jobs.clear();
+    return true;
+  },
+});
