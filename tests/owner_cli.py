@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import requests
 from click.testing import CliRunner
 from media_fixtures import make_jpeg_with_orientation
 
-from viewer import cli
+from viewer import cli, crypto
 
 
 class Fragment:
@@ -48,3 +49,16 @@ def split(link: str) -> tuple[str, str, str]:
     server, rest = link.split("/a/")
     link_id, fragment = rest.split("#")
     return server, link_id, fragment
+
+
+def unlock_link(link: str) -> tuple[dict, dict[str, str]]:
+    """Unlock a link (without a password) through the public API: (the unlock answer, auth headers)."""
+    server, link_id, fragment = split(link)
+    keys = crypto.link_keys(crypto.decode_link_secret(fragment))
+    challenge = requests.post(f"{server}/api/links/{link_id}/challenge", timeout=10).json()["challenge"]
+    unlocked = requests.post(
+        f"{server}/api/links/{link_id}/unlock",
+        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge)},
+        timeout=10,
+    ).json()
+    return unlocked, {"Authorization": f"Bearer {unlocked['access_token']}"}

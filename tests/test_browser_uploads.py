@@ -8,16 +8,16 @@ holds (nothing half-stored), and the owner's bytes.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import requests
 from browser import TIMEOUT, current_slide_image, open_album, wait_for_thumbs
 from media_fixtures import make_jpeg_with_orientation, make_mp4, require_ffmpeg
-from owner_cli import publish, split
+from owner_cli import publish, split, unlock_link
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +157,227 @@ def test_the_info_panel_says_who_added_a_photo_and_when(page, live_server, owner
     text = panel.inner_text()
     assert f"Added by\n{GUEST}" in text or f"Added by {GUEST}" in text
     assert "2025" in text and "FUJIFILM X-T5" in text
+
+
+def test_nothing_the_guest_adds_reaches_the_server_in_the_clear(page, network, live_server, owner_cli, guest_files, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Sealed guests", "--allow-uploads")
+    open_album(page, link, "Sealed guests")
+    choose(page, guest_files[:2])
+    wait_summary(page, "2 of 2 files added")
+    # Not the key, not the guest's name, not a file name, not a camera: only ciphertext.
+    for secret in (split(link)[2], GUEST, "guest 00.jpg", "FUJIFILM"):
+        network.assert_never_sent(secret)
+    # Nor a run of the photo's own bytes (past its EXIF header, which holds the camera).
+    network.assert_never_sent(guest_files[0].read_bytes()[20_000:20_064])
+
+
+# --- limits, and what the guest is told ---------------------------------------------------
+
+
+def big_photo(folder: Path, name: str, size=(3000, 2000)) -> Path:
+    """A photo of a few MB: several 1 MiB parts on the test server."""
+    return make_jpeg_with_orientation(folder / name, size=size, orientation=1)
+
+
+def test_a_file_over_the_size_limit_is_refused_before_any_byte_is_sent(page, console, network, live_server, owner_cli, guest_files, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Small files only", "--allow-uploads", "--max-file-mb", "1")
+    big = big_photo(tmp_path, "too big.jpg")
+    # The owner changes the link mid-visit: the old token is refused once, then renewed.
+    console.expect(r"status of 401")
+    note = tmp_path / "notes.txt"
+    note.write_text("not a photo")
+    open_album(page, link, "Small files only")
+    page.locator("#uploads [data-slot=limits]").get_by_text("each up to 1.0 MB").wait_for(state="attached")
+    choose(page, [big, guest_files[1], note])
+    wait_summary(page, "1 of 3 files added · 2 files not added")
+    assert "the largest file this link takes is 1.0 MB" in row(page, "too big.jpg").inner_text()
+    assert "Only photos and videos can be added." in row(page, "notes.txt").inner_text()
+    # Refused on the page: no reservation was even asked for the big file.
+    reservations = [r for r in network.requests if r.method == "POST" and r.url.endswith("/files")]
+    assert len(reservations) == 1
+    assert guest_files_stored(live_server, link) == {"complete": 1, "pending": 0}
+
+    # Once the owner allows larger files, Retry adds it.
+    owner_cli("links", "change", link, "--max-file-mb", "10")
+    row(page, "too big.jpg").get_by_role("button", name="Retry").click()
+    wait_summary(page, "2 of 3 files added")
+    assert guest_files_stored(live_server, link) == {"complete": 2, "pending": 0}
+
+
+def test_going_over_the_quota_is_explained_and_stores_nothing(page, console, live_server, owner_cli, guest_files, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Two at most", "--allow-uploads", "--quota-files", "2")
+    console.expect(r"status of (401|413)")  # the refused reservation; the token renewed after the owner's change
+    open_album(page, link, "Two at most")
+    choose(page, guest_files[:3])
+    wait_summary(page, "2 of 3 files added · 1 file not added")
+    failed = page.locator("#uploads .upload-item[data-state=failed]")
+    assert "upload space" in failed.inner_text()
+    assert guest_files_stored(live_server, link) == {"complete": 2, "pending": 0}
+    assert staged_parts(live_server) == []
+    page.locator("#uploads [data-slot=limits]").get_by_text("no more files can be added").wait_for()
+
+    owner_cli("links", "change", link, "--quota-files", "5")
+    page.get_by_role("button", name="Retry failed").click()
+    wait_summary(page, "3 of 3 files added")
+    assert guest_files_stored(live_server, link) == {"complete": 3, "pending": 0}
+
+
+class HeldOriginals:
+    """Holds every PUT of an original's part until the test lets them all go."""
+
+    def __init__(self, page):
+        self.routes = []
+        self.released = False
+        page.route("**/blobs/original", self.handle)
+
+    def handle(self, route) -> None:
+        if route.request.method != "PUT" or self.released:
+            route.continue_()
+        else:
+            self.routes.append(route)
+
+    def release(self) -> None:
+        self.released = True
+        for route in self.routes:
+            route.continue_()
+
+
+def wait_until(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_uploads_turned_off_mid_upload_stop_cleanly_and_retry_works_when_back_on(page, console, live_server, owner_cli, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Switched off", "--allow-uploads")
+    big = big_photo(tmp_path, "midway.jpg")
+    console.expect(r"status of (401|403|404)")  # stale token, uploads off, the discarded reservation
+    open_album(page, link, "Switched off")
+    held = HeldOriginals(page)
+    choose(page, [big])
+    wait_until(lambda: page.wait_for_timeout(50) or held.routes)
+    assert guest_files_stored(live_server, link) == {"complete": 0, "pending": 1}
+
+    owner_cli("links", "change", link, "--no-uploads")
+    held.release()
+    failed = row(page, "midway.jpg")
+    failed.get_by_text("The owner has turned off adding photos to this album.").wait_for(timeout=TIMEOUT)
+    # Nothing half-stored: the reservation, its parts and its quota are gone.
+    assert guest_files_stored(live_server, link) == {"complete": 0, "pending": 0}
+    assert staged_parts(live_server) == []
+    assert db_rows(live_server, "SELECT files_used, bytes_used FROM links WHERE id = ?", split(link)[1]) == [(0, 0)]
+
+    owner_cli("links", "change", link, "--uploads")
+    failed.get_by_role("button", name="Retry").click()
+    wait_summary(page, "1 of 1 file added")
+    assert guest_files_stored(live_server, link) == {"complete": 1, "pending": 0}
+
+
+def original_offsets(network) -> list[int]:
+    """Upload-Offset of every PUT of an original's part, in order."""
+    return [int(r.headers.get("upload-offset", "0")) for r in network.requests if r.method == "PUT" and r.url.endswith("/blobs/original")]
+
+
+def test_a_failing_network_is_retried_then_explained_and_retry_continues_where_it_stopped(page, console, network, live_server, owner_cli, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Flaky network", "--allow-uploads")
+    console.expect(r"ERR_CONNECTION_RESET")
+    big = big_photo(tmp_path, "flaky.jpg")
+    open_album(page, link, "Flaky network")
+    sent = []
+
+    def first_part_only(route):
+        if route.request.method != "PUT":
+            return route.continue_()
+        sent.append(route.request.headers.get("upload-offset"))
+        return route.continue_() if len(sent) == 1 else route.abort("connectionreset")
+
+    page.route("**/blobs/original", first_part_only)
+    choose(page, [big])
+    item = row(page, "flaky.jpg")
+    item.get_by_text("Connection lost, trying again").wait_for(timeout=TIMEOUT)
+    item.get_by_text("The connection was lost. Check it, then try again.").wait_for(timeout=40_000)
+    # The second part was tried 5 times (once, then 4 retries) before the page gave up.
+    assert len(sent) == 6 and set(sent[1:]) == {sent[1]} and int(sent[1]) > 0
+    assert guest_files_stored(live_server, link) == {"complete": 0, "pending": 1}
+
+    page.unroute("**/blobs/original")
+    item.get_by_role("button", name="Retry").click()
+    wait_summary(page, "1 of 1 file added")
+    # It went on from the part the server had, not from the start.
+    offsets = original_offsets(network)
+    assert offsets.count(0) == 1
+    out = tmp_path / "pulled"
+    owner_cli("pull", "Flaky network", "--out", out)
+    assert (out / GUEST / "flaky.jpg").read_bytes() == big.read_bytes()
+
+
+def test_an_upload_resumes_after_a_reload_when_the_same_file_is_chosen(page, network, live_server, owner_cli, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Reloaded", "--allow-uploads")
+    big = big_photo(tmp_path, "long one.jpg")
+    open_album(page, link, "Reloaded")
+    passed = []
+
+    def one_part_then_hang(route):
+        if route.request.method == "PUT" and passed:
+            return None  # never answered: the page is reloaded while it waits
+        passed.append(route.request.url)
+        return route.continue_()
+
+    page.route("**/blobs/original", one_part_then_hang)
+    choose(page, [big])
+    wait_until(lambda: page.wait_for_timeout(50) or len(original_offsets(network)) >= 2)
+    page.unroute("**/blobs/original")
+    page.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" while uploading
+    page.reload()
+    page.get_by_role("heading", name="Reloaded").wait_for(timeout=TIMEOUT)
+    notice = page.locator("#uploads [data-slot=unfinished]")
+    notice.get_by_text("did not finish last time (long one.jpg)").wait_for()
+
+    choose(page, [big], name=None)  # the name is remembered
+    wait_summary(page, "1 of 1 file added")
+    assert notice.is_hidden()
+    offsets = original_offsets(network)
+    assert offsets.count(0) == 1 and offsets[2] > 0, offsets
+    out = tmp_path / "pulled"
+    owner_cli("pull", "Reloaded", "--out", out)
+    assert (out / GUEST / "long one.jpg").read_bytes() == big.read_bytes()
+
+
+def test_cancel_gives_everything_back(page, live_server, owner_cli, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Changed my mind", "--allow-uploads")
+    big = big_photo(tmp_path, "not this one.jpg")
+    open_album(page, link, "Changed my mind")
+    held = HeldOriginals(page)
+    choose(page, [big])
+    wait_until(lambda: page.wait_for_timeout(50) or held.routes)
+    item = row(page, "not this one.jpg")
+    item.get_by_role("button", name="Cancel").click()
+    item.get_by_text("Cancelled: nothing of it was kept.").wait_for()
+    wait_until(lambda: guest_files_stored(live_server, link) == {"complete": 0, "pending": 0})
+    assert db_rows(live_server, "SELECT files_used, bytes_used FROM links WHERE id = ?", split(link)[1]) == [(0, 0)]
+    assert page.locator("#grid .tile").count() == 1
+
+
+# --- upload-only links and files the browser cannot draw ------------------------------------
+
+
+def test_an_upload_only_link_shows_nothing_of_the_album(page, network, live_server, owner_cli, guest_files, tmp_path):
+    publish(owner_cli, live_server, tmp_path, "Drop box", count=2)
+    link = owner_cli.link("links", "add", "Drop box", "--allow-uploads", "--upload-only")
+    open_album(page, link, "Drop box")
+    page.get_by_text("This link is for adding photos and videos to the album.").wait_for()
+    choose(page, guest_files[:2])
+    wait_summary(page, "2 of 2 files added")
+    # The guest sees their own two files (thumbnails made on this device), and none of the album's.
+    assert page.locator("#grid .tile").count() == 0
+    assert page.locator("#uploads img.upload-thumb:not([hidden])").count() == 2
+    assert not [r for r in network.requests if r.method == "GET" and "/files" in r.url and "/upload" not in r.url]
+    # The API refuses to list the album to this link.
+    server, link_id, _ = split(link)
+    _, auth = unlock_link(link)
+    refused = requests.get(f"{server}/api/links/{link_id}/files", headers=auth, timeout=10)
+    assert refused.status_code == 403 and refused.json()["error"] == "upload_only"
+    out = tmp_path / "pulled"
+    owner_cli("pull", "Drop box", "--out", out)
+    assert sorted(p.name for p in (out / GUEST).iterdir()) == ["guest 00.jpg", "guest 01.jpg"]

@@ -28,7 +28,7 @@ from media_fixtures import (
     require_ffmpeg,
 )
 from browser import SLIDE_IMG, TIMEOUT, current_slide_image, open_album, tile, wait_for_thumbs
-from owner_cli import Fragment, publish, split
+from owner_cli import Fragment, publish, split, unlock_link
 from PIL import Image
 from servers import flask_cli
 
@@ -57,13 +57,8 @@ def album(live_server, owner_cli, tmp_path_factory):
 def api_files(link: str) -> tuple[str, dict[str, str]]:
     """The album id and {file name: file id}, read through the public API as a recipient."""
     server, link_id, fragment = split(link)
+    unlocked, auth = unlock_link(link)
     keys = crypto.link_keys(crypto.decode_link_secret(fragment))
-    challenge = requests.post(f"{server}/api/links/{link_id}/challenge").json()["challenge"]
-    unlocked = requests.post(
-        f"{server}/api/links/{link_id}/unlock",
-        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge)},
-    ).json()
-    auth = {"Authorization": f"Bearer {unlocked['access_token']}"}
     album_id = unlocked["album_id"]
     album_key = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked["wrapped_album_key"]), link_id)
     names = {}
@@ -491,12 +486,6 @@ def test_a_link_preview_bot_gets_a_generic_card_and_no_device_slot(owner_cli, li
     assert "Bot bait" not in response.text
     assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
     assert devices_used(live_server, link) == 0
-
-
-def test_an_upload_only_link_says_it_is_for_adding_photos(page, owner_cli, live_server, tmp_path):
-    link = publish(owner_cli, live_server, tmp_path, "Drop box", "--upload-only")
-    page.goto(link)
-    page.get_by_role("heading", name="This link is for adding photos only").wait_for(timeout=TIMEOUT)
 
 
 def test_downloads_off_shows_previews_only_and_the_server_refuses_originals(page, owner_cli, live_server, tmp_path, console, network):

@@ -17,7 +17,7 @@ import { mediaType } from "./prepare.js";
 
 const PARALLEL = 3; // files in flight at once: enough to fill the link, few enough to keep memory low
 const PART_TARGET = 4 * 1024 * 1024; // smaller than the server's limit, so a lost part costs less
-const RETRIES = 5; // automatic attempts after a network error, 1, 2, 4, 8, 16 s apart
+const RETRIES = 4; // automatic attempts after a network error, 1, 2, 4 and 8 s apart
 const TAG_BYTES = 16; // docs/format.md, "Blobs"
 const HEADER_BYTES = 24;
 const TRANSPORT = new Set([408, 429, 500, 502, 503, 504]);
@@ -338,10 +338,16 @@ export class UploadQueue extends EventTarget {
       await this.worker.call("drop", { fileId: prepared.fileId }).catch(() => {});
       throw new DOMException("The upload was cancelled.", "AbortError");
     }
-    item.fileId = prepared.fileId;
     this.set(item, { info: prepared.info, thumb: new Blob([prepared.thumbPlain], { type: prepared.info.thumb_type }) });
     const body = { file_id: prepared.fileId, wrapped_key: prepared.wrappedKey, meta: prepared.meta, blobs: prepared.sizes };
-    const upload = await this.attempt(item, signal, () => this.api.reserve(body));
+    let upload;
+    try {
+      upload = await this.attempt(item, signal, () => this.api.reserve(body));
+    } catch (error) {
+      await this.worker.call("drop", { fileId: prepared.fileId }).catch(() => {});
+      throw error;
+    }
+    item.fileId = prepared.fileId; // reserved: from now on a cancel must tell the server
     if (this.limits) {
       this.limits.files_left -= 1;
       this.limits.bytes_left -= prepared.sizes.thumb + prepared.sizes.preview + prepared.sizes.original;
