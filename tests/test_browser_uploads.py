@@ -8,6 +8,7 @@ holds (nothing half-stored), and the owner's bytes.
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 import time
 from datetime import datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from browser import TIMEOUT, current_slide_image, open_album, wait_for_thumbs
-from media_fixtures import make_jpeg_with_orientation, make_mp4, require_ffmpeg
+from media_fixtures import make_heic, make_jpeg_with_orientation, make_mp4, require_ffmpeg
 from owner_cli import publish, split, unlock_link
 
 pytestmark = pytest.mark.slow
@@ -121,6 +122,8 @@ def test_a_guest_uploads_photos_and_a_video_and_the_owner_pulls_them_back(page, 
     assert thumbs["guest 00.jpg"] == (360, 480)
     assert thumbs["guest 01.jpg"] == (480, 360)
     assert thumbs["guest clip.mp4"][0] > 0
+    # The video's length came from the guest's browser: the tile shows it.
+    assert page.locator("#grid .tile:has(img[alt='guest clip.mp4'])").get_by_text("▶ 0:02").is_visible()
     assert "11 photos, 1 video" in page.locator("#album-stats").inner_text()
 
     # Another visitor sees them too, after a reload of their own.
@@ -381,3 +384,55 @@ def test_an_upload_only_link_shows_nothing_of_the_album(page, network, live_serv
     out = tmp_path / "pulled"
     owner_cli("pull", "Drop box", "--out", out)
     assert sorted(p.name for p in (out / GUEST).iterdir()) == ["guest 00.jpg", "guest 01.jpg"]
+
+
+def test_a_heic_photo_is_uploaded_as_is_with_a_placeholder_thumbnail(page, live_server, owner_cli, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "From an iPhone", "--allow-uploads")
+    heic = make_heic(tmp_path / "IMG_4242.HEIC")
+    open_album(page, link, "From an iPhone")
+    choose(page, [heic])
+    wait_summary(page, "1 of 1 file added")
+    # Chromium cannot draw HEIC: the tile shows a 480x360 card saying so, not a broken image.
+    thumbs = wait_for_thumbs(page, 2)
+    assert thumbs["IMG_4242.HEIC"] == (480, 360)
+    out = tmp_path / "pulled"
+    owner_cli("pull", "From an iPhone", "--out", out)
+    assert (out / GUEST / "IMG_4242.HEIC").read_bytes() == heic.read_bytes()
+
+
+def test_files_dropped_anywhere_on_the_page_are_added(page, live_server, owner_cli, guest_files, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Drag and drop", "--allow-uploads")
+    open_album(page, link, "Drag and drop")
+    photo = guest_files[2]
+    transfer = page.evaluate_handle(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            return transfer;
+        }""",
+        [photo.name, base64.b64encode(photo.read_bytes()).decode()],
+    )
+    page.dispatch_event("#grid", "dragenter", {"dataTransfer": transfer})
+    overlay = page.get_by_text("Drop photos and videos to add them to the album")
+    overlay.wait_for()
+    page.dispatch_event("#grid", "drop", {"dataTransfer": transfer})
+    assert overlay.is_hidden()
+    dialog = page.get_by_role("dialog", name="What is your name?")
+    dialog.get_by_label("Your name").fill(GUEST)
+    dialog.get_by_role("button", name="Continue").click()
+    wait_summary(page, "1 of 1 file added")
+    assert "guest 02.jpg" in wait_for_thumbs(page, 2)
+
+
+def test_the_guest_must_give_a_name_and_can_back_out(page, live_server, owner_cli, guest_files, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Named", "--allow-uploads")
+    open_album(page, link, "Named")
+    page.locator("#file-input").set_input_files([str(guest_files[3])])
+    dialog = page.get_by_role("dialog", name="What is your name?")
+    dialog.get_by_role("button", name="Continue").click()
+    dialog.get_by_text("Type a name, so that people know who added these photos.").wait_for()
+    dialog.get_by_role("button", name="Cancel").click()
+    # Backing out adds nothing.
+    assert dialog.is_hidden() and page.locator("#uploads").is_hidden()
+    assert guest_files_stored(live_server, link) == {"complete": 0, "pending": 0}

@@ -8,6 +8,19 @@
 export const THUMB_EDGE = 480; // docs/format.md, "Blobs": thumb, longest edge
 export const PREVIEW_EDGE = 2048; // preview, longest edge
 
+// What exifr reads for the metadata: no maker notes, no XMP, no thumbnail IFD; raw
+// values, so that dates keep the camera's wall-clock time (exifr README, "Options").
+export const EXIF_OPTIONS = Object.freeze({
+  tiff: true,
+  exif: true,
+  gps: true,
+  ifd1: false,
+  interop: false,
+  xmp: false,
+  translateValues: false,
+  reviveValues: false,
+});
+
 // What a picker may leave without a type (HEIC on most desktops, some videos):
 // guessed from the extension, so the original's mime says what it is.
 const BY_EXTENSION = {
@@ -23,7 +36,8 @@ const BY_EXTENSION = {
   tiff: "image/tiff",
   dng: "image/x-adobe-dng",
   mp4: "video/mp4",
-  m4v: "video/x-m4v",
+  // As viewer/media.py: an MP4 container, and "video/x-m4v" is refused by some browsers.
+  m4v: "video/mp4",
   mov: "video/quicktime",
   webm: "video/webm",
   mkv: "video/x-matroska",
@@ -42,6 +56,16 @@ export function mediaType(name, type) {
 export function fitWithin(width, height, edge) {
   const scale = Math.min(1, edge / Math.max(width, height));
   return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
+}
+
+// Days in each month, February of a leap year aside.
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** True for a date the calendar has (as Python's datetime, which refuses 30 February). */
+function realDate(year, month, day) {
+  if (!(year >= 1 && month >= 1 && month <= 12 && day >= 1)) return false;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return day <= (month === 2 && leap ? 29 : MONTH_DAYS[month - 1]);
 }
 
 function exifText(value) {
@@ -63,11 +87,12 @@ export function takenAt(tags) {
   ];
   for (const [raw, rawOffset] of candidates) {
     const text = exifText(raw);
-    const match = text && /^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})/.exec(text);
+    const match = text && /^(\d{4}):(\d{2}):(\d{2}) (\d{2}):(\d{2}):(\d{2})/.exec(text);
     if (!match) continue;
     const [, y, mo, d, h, mi, s] = match.map(Number);
-    // e.g. the "0000:00:00 00:00:00" some cameras write when unset
-    if (!(y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && s <= 59)) continue;
+    // e.g. the "0000:00:00 00:00:00" some cameras write when unset, or a 30 February:
+    // the next candidate then, as viewer/media.py (whose strptime refuses both).
+    if (!(realDate(y, mo, d) && h <= 23 && mi <= 59 && s <= 59)) continue;
     const offset = exifText(rawOffset) || "";
     return `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}${/^[+-]\d\d:\d\d$/.test(offset) ? offset : ""}`;
   }
@@ -83,13 +108,23 @@ export function camera(tags) {
   return [make, model].filter(Boolean).join(" ") || null;
 }
 
+/**
+ * `value` to 7 decimals (about 1 cm) as Python's round(value, 7) does: toFixed rounds
+ * the exact binary value, where Math.round(value * 1e7) would round a product that is
+ * itself rounded. Exact ties (0.00390625°) go away from zero here and to even in
+ * Python: 1e-7° apart, in numbers no GPS writes.
+ */
+function round7(value) {
+  return Number(value.toFixed(7));
+}
+
 function degrees(dms, ref, negative) {
   if (!Array.isArray(dms) || dms.length !== 3) return null;
   const [d, m, s] = dms.map(Number);
   let value = d + m / 60 + s / 3600;
   if (!Number.isFinite(value)) return null;
   if (typeof ref === "string" && ref.toUpperCase().startsWith(negative)) value = -value;
-  return Math.round(value * 1e7) / 1e7;
+  return round7(value);
 }
 
 /** [lat, lon] in decimal degrees from the EXIF GPS block, or null. */

@@ -14,21 +14,9 @@
 import * as C from "./crypto.js";
 // By relative URL: import maps do not apply in workers (see crypto.js).
 import exifr from "../../vendor/exifr/dist/lite.esm.mjs";
-import { PREVIEW_EDGE, THUMB_EDGE, fileMeta, fitWithin, mediaType } from "./prepare.js";
+import { EXIF_OPTIONS, PREVIEW_EDGE, THUMB_EDGE, fileMeta, fitWithin, mediaType } from "./prepare.js";
 import { serve, transfer } from "./rpc.js";
 
-// Only what the metadata uses: no maker notes, no XMP, no thumbnail IFD; raw values,
-// so that dates keep the camera's wall-clock time (exifr README, "Options").
-const EXIF_OPTIONS = {
-  tiff: true,
-  exif: true,
-  gps: true,
-  ifd1: false,
-  interop: false,
-  xmp: false,
-  translateValues: false,
-  reviveValues: false,
-};
 const THUMB_QUALITY = 0.8;
 const PREVIEW_QUALITY = 0.85;
 
