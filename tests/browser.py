@@ -170,3 +170,15 @@ def current_slide_image(page):
 
 def tile(page, alt: str):
     return page.locator(f"#grid .tile:has(img[alt='{alt}'])")
+
+
+class ModulePage:
+    """A page of the live app on which async snippets run after a prelude (module imports, helpers)."""
+
+    def __init__(self, page, prelude: str):
+        self.page = page
+        self.prelude = prelude
+
+    def run(self, body: str, arg=None):
+        """Run an async snippet (it sees `arg` and what the prelude defines); return its value."""
+        return self.page.evaluate(f"async (arg) => {{ {self.prelude}\n{body} }}", arg)

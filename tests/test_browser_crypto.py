@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from browser import ModulePage
 
 from viewer import crypto
 
@@ -53,21 +54,10 @@ const pipe = (bytes, sizes, transform) => {
 """
 
 
-class CryptoPage:
-    """A page of the live app on which snippets run with crypto.js loaded."""
-
-    def __init__(self, page):
-        self.page = page
-
-    def run(self, body: str, arg=None):
-        """Run an async snippet (it sees `arg`, `c` and the prelude's helpers); return its value."""
-        return self.page.evaluate(f"async (arg) => {{ {PRELUDE}\n{body} }}", arg)
-
-
 @pytest.fixture
 def js(page, live_server):
     page.goto(live_server["url"] + "/")
-    return CryptoPage(page)
+    return ModulePage(page, PRELUDE)
 
 
 def b64(data: bytes) -> str:

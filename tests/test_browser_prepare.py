@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
+from browser import ModulePage
 from media_fixtures import make_jpeg_with_orientation
 from PIL import Image
 
@@ -43,21 +44,10 @@ OFFSET_TIME_ORIGINAL = 0x9011
 OFFSET_TIME_DIGITIZED = 0x9012
 
 
-class PreparePage:
-    """A page of the live app on which snippets run with prepare.js and exifr loaded."""
-
-    def __init__(self, page):
-        self.page = page
-
-    def run(self, body: str, arg=None):
-        """Run an async snippet (it sees `arg`, `p`, `exifr` and `bytesOf`); return its value."""
-        return self.page.evaluate(f"async (arg) => {{ {PRELUDE}\n{body} }}", arg)
-
-
 @pytest.fixture
 def js(page, live_server):
     page.goto(live_server["url"] + "/")
-    return PreparePage(page)
+    return ModulePage(page, PRELUDE)
 
 
 def retag(path: Path, ifd0: dict | None = None, exif_ifd: dict | None = None) -> Path:

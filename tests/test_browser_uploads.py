@@ -205,6 +205,10 @@ def test_a_file_over_the_size_limit_is_refused_before_any_byte_is_sent(page, con
     row(page, "too big.jpg").get_by_role("button", name="Retry").click()
     wait_summary(page, "2 of 3 files added")
     assert guest_files_stored(live_server, link) == {"complete": 2, "pending": 0}
+    # What cannot be added can be taken off the list.
+    row(page, "notes.txt").get_by_role("button", name="Remove").click()
+    wait_summary(page, "2 of 2 files added")
+    assert row(page, "notes.txt").count() == 0
 
 
 def test_going_over_the_quota_is_explained_and_stores_nothing(page, console, live_server, owner_cli, guest_files, tmp_path):

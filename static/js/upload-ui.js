@@ -75,6 +75,7 @@ export function wireUploads({ queue, storage, prefix }) {
   const dialog = $("#guest-dialog");
   const nameKey = `${prefix}guest-name`;
   const rows = new Map();
+  const removed = new Set(); // rows the guest took off the list: later events must not bring them back
   const urls = new Set();
 
   const name = () => storage.getItem(nameKey) || "";
@@ -136,9 +137,10 @@ export function wireUploads({ queue, storage, prefix }) {
       $("[data-action=cancel]", li).addEventListener("click", () => queue.cancel(item));
       $("[data-action=retry]", li).addEventListener("click", () => queue.retry(item));
       $("[data-action=remove]", li).addEventListener("click", async () => {
-        await queue.cancel(item); // a failed file may still hold a reservation
+        removed.add(item.id);
         li.remove();
         rows.delete(item.id);
+        await queue.cancel(item); // a failed file may still hold a reservation
         renderOverall();
       });
       rows.set(item.id, li);
@@ -148,6 +150,7 @@ export function wireUploads({ queue, storage, prefix }) {
   }
 
   function render(item) {
+    if (removed.has(item.id)) return;
     const li = row(item);
     li.dataset.state = item.state;
     const status = $("[data-slot=status]", li);

@@ -45,6 +45,7 @@ let uploader = null; // {queue, ui, worker} where the link allows uploads
 // Service Worker asks for it (sw-client.js), the album Worker holds its own copy.
 let accessToken = null;
 const files = [];
+const listedIds = new Set();
 
 // --- what the page shows --------------------------------------------------------
 
@@ -304,6 +305,9 @@ function askPassword(info) {
 
 function addFiles(entries) {
   for (const entry of entries) {
+    // A guest's own upload is shown at once, and may come again with a later page of the listing.
+    if (entry.id && listedIds.has(entry.id)) continue;
+    if (entry.id) listedIds.add(entry.id);
     const info = entry.meta ? fileInfo(entry.meta) : null;
     const file = {
       index: files.length,
