@@ -25,12 +25,11 @@ const TOKEN = new Set(["token_expired", "token_stale", "unauthorized"]);
 // Answers that end the upload of every file, not only this one (the link changed).
 const LINK_GONE = new Set(["uploads_off", "expired", "revoked", "not_found", "device_limit"]);
 
-/** A failure the queue explains; `retry` says whether trying again may help. */
+/** A failure the queue explains; `code` is the server's, when it decided. */
 class UploadFailed extends Error {
-  constructor(message, { retry = true, code = null } = {}) {
+  constructor(message, code = null) {
     super(message);
     this.name = "UploadFailed";
-    this.retry = retry;
     this.code = code;
   }
 }
@@ -53,7 +52,7 @@ function wait(ms, signal) {
 function explain(error) {
   if (error.name === "UploadFailed") return error;
   if (error.name === "NetworkError") return new UploadFailed("The connection was lost. Check it, then try again.");
-  if (error.name === "NotMedia") return new UploadFailed("Only photos and videos can be added.", { retry: false });
+  if (error.name === "NotMedia") return new UploadFailed("Only photos and videos can be added.");
   if (error.name === "ApiError") {
     const message = {
       uploads_off: "The owner has turned off adding photos to this album. Nothing of this file was kept.",
@@ -61,7 +60,7 @@ function explain(error) {
       revoked: "This link has been revoked, so no more photos can be added.",
       not_found: "This upload is no longer on the server; try again to send it anew.",
     }[error.code];
-    return new UploadFailed(message || error.message, { code: error.code });
+    return new UploadFailed(message || error.message, error.code);
   }
   if (error.name === "WorkerFailed") return new UploadFailed("This browser stopped preparing the file. Reload the page and try again.");
   console.warn("Fragment uploads:", error);
@@ -96,6 +95,8 @@ export class UploadQueue extends EventTarget {
 
   /** Queue files (a FileList or an array); each is checked against the limits first. */
   add(files) {
+    // Choosing files again is trying again: the link may have changed since a stop.
+    if (this.stopped) this.stopped = this.limits = null;
     for (const file of files) {
       const item = { id: this.next++, file, name: file.name, size: file.size, state: "waiting", sent: 0, total: 0, error: null, fileId: null, controller: null, thumb: null, info: null };
       this.items.push(item);
@@ -176,7 +177,7 @@ export class UploadQueue extends EventTarget {
       this.storage.removeItem(key);
       await this.api.cancel(record.fileId).catch(() => {});
     }
-    this.emit("limits", await this.refreshLimits().catch(() => this.limits));
+    await this.refreshLimits().catch(() => {});
   }
 
   // --- the queue ------------------------------------------------------------------
@@ -276,17 +277,17 @@ export class UploadQueue extends EventTarget {
     const limits = this.limits;
     if (!limits) return;
     if (item.size > limits.max_file_size) {
-      throw new UploadFailed(`This file is ${mb(item.size)}; the largest file this link takes is ${mb(limits.max_file_size)}.`, { retry: false });
+      throw new UploadFailed(`This file is ${mb(item.size)}; the largest file this link takes is ${mb(limits.max_file_size)}.`);
     }
-    if (limits.files_left < 1) throw new UploadFailed("This link's upload space is full: it takes no more files.", { retry: false });
+    if (limits.files_left < 1) throw new UploadFailed("This link's upload space is full: it takes no more files.");
     if (item.size > limits.bytes_left) {
-      throw new UploadFailed(`This file is ${mb(item.size)}, and this link has only ${mb(limits.bytes_left)} of upload space left.`, { retry: false });
+      throw new UploadFailed(`This file is ${mb(item.size)}, and this link has only ${mb(limits.bytes_left)} of upload space left.`);
     }
   }
 
   async upload(item, signal) {
     this.set(item, { state: "preparing", sent: 0, note: null });
-    if (!mediaType(item.name, item.file.type)) throw new UploadFailed("Only photos and videos can be added.", { retry: false });
+    if (!mediaType(item.name, item.file.type)) throw new UploadFailed("Only photos and videos can be added.");
     if (!this.limits) await this.attempt(item, signal, () => this.refreshLimits());
     this.checkLimits(item);
     const key = this.recordKey(item.file);
