@@ -440,3 +440,21 @@ def test_the_guest_must_give_a_name_and_can_back_out(page, live_server, owner_cl
     # Backing out adds nothing.
     assert dialog.is_hidden() and page.locator("#uploads").is_hidden()
     assert guest_files_stored(live_server, link) == {"complete": 0, "pending": 0}
+
+
+def test_a_whole_folder_can_be_added(page, live_server, owner_cli, guest_files, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "A folder", "--allow-uploads")
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    for photo in guest_files[4:7]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    open_album(page, link, "A folder")
+    add_folder = page.get_by_role("button", name="Add a folder")
+    with page.expect_file_chooser() as chooser:
+        add_folder.click()
+    chooser.value.set_files(str(folder))
+    dialog = page.get_by_role("dialog", name="What is your name?")
+    dialog.get_by_label("Your name").fill(GUEST)
+    dialog.get_by_role("button", name="Continue").click()
+    wait_summary(page, "3 of 3 files added")
+    assert {"guest 04.jpg", "guest 05.jpg", "guest 06.jpg"} <= set(wait_for_thumbs(page, 4))
