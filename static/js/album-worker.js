@@ -49,10 +49,15 @@ function plainBuffer(bytes) {
 serve({
   /** Check the fragment (strictly, before any request) and keep it for this link. */
   async open({ linkId: id, fragment }) {
-    secret = C.decodeLinkSecret(fragment); // plain base64url: a bad key fails before libsodium loads
-    await C.ready();
+    secret = C.decodeLinkSecret(fragment); // plain base64url: no libsodium needed
     linkId = id;
     api = linkApi(id);
+    return true;
+  },
+
+  /** Load libsodium (compiling its WebAssembly takes a while: the page asks for the link's info meanwhile). */
+  async ready() {
+    await C.ready();
     return true;
   },
 

@@ -3,7 +3,8 @@
 // Order of work (docs/api.md, "Public link API"):
 //   1. the key is read from the fragment, here and nowhere else, and checked
 //      strictly before any request (docs/format.md, "The link");
-//   2. GET info: a dead link gets its page at once; a password link gets a form;
+//   2. GET info, while libsodium loads: a dead link gets its page at once; a
+//      password link gets a form;
 //   3. POST challenge *before* Argon2: a locked-out client is refused there,
 //      before it spends seconds on the password hash;
 //   4. the Worker signs the challenge; POST unlock with this browser's device token;
@@ -544,7 +545,8 @@ async function main() {
   }
   key.keep();
 
-  const info = await api.info();
+  // The key is known to be well-formed: the first request can go while libsodium loads.
+  const [info] = await Promise.all([api.info(), worker.call("ready")]);
   if (info.upload_only && !info.uploads) return show("uploadonly", "Its owner has turned off adding photos for now.");
   if (info.password) return askPassword(info);
   if (info.device_limit && !deviceToken()) await confirmDevice(info);
