@@ -1,16 +1,27 @@
-"""The app, plus a plaintext gallery: the baseline of bench/viewer_first_paint.py.
+"""The app, plus plaintext baselines: of bench/viewer_first_paint.py and bench/upload_throughput.py.
 
 Run by gunicorn with the Procfile's command and ``bench.plain_app:app`` in place of
-``app:app``, so that one server process serves both the encrypted album viewer and
-this page, with the same headers (the real CSP included). It exists only for the
-benchmark: the app itself never serves plaintext, and never imports this module.
+``app:app``, so that one server process serves both the encrypted album and these
+pages, with the same headers (the real CSP included). It exists only for the
+benchmarks: the app itself never serves or takes plaintext, and never imports this
+module.
 
-``BENCH_PLAIN_THUMBS`` names a folder holding the album's thumbnails, decrypted
-(the very bytes the viewer decrypts) and an ``index.json`` listing them in album
-order with their sizes. ``/bench/plain?cols=N`` shows them as plain ``<img>`` tags
-in rows of N, the same tile size and header as the viewer's grid: the page uses
+**Gallery.** ``BENCH_PLAIN_THUMBS`` names a folder holding the album's thumbnails,
+decrypted (the very bytes the viewer decrypts) and an ``index.json`` listing them in
+album order with their sizes. ``/bench/plain?cols=N`` shows them as plain ``<img>``
+tags in rows of N, the same tile size and header as the viewer's grid: the page uses
 the viewer's own stylesheets, plus ``/bench/plain.css`` for the rows (no inline
 style: the CSP has ``style-src 'self'``).
+
+**Upload.** ``/bench/plain-upload`` has a file input like the album's (``#file-input``)
+and a progress line like its ``#uploads [data-slot=summary]``. Its script,
+``/bench/plain-upload.js`` (a file of its own: the CSP allows no inline script), sends
+each chosen file as it is, its ``File`` as the body of one ``PUT``, three files at a
+time as static/js/uploads.js does, and says "N of N files added" when the server has
+answered for all of them. The server streams each body into the app's own blob store
+(``bench-plain/<run>/<n>``), as it stores a guest's parts: written to a temporary
+file, fsynced and renamed into place. Each file must fit in one request
+(``UPLOAD_PART_BYTES``, 8 MiB by default).
 """
 
 from __future__ import annotations
@@ -19,11 +30,13 @@ import json
 import os
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, request, send_from_directory
+from flask import Blueprint, Response, abort, jsonify, request, send_from_directory
 from markupsafe import Markup, escape
 
 from viewer import create_app
 from viewer.assets import stylesheet
+from viewer.storage import InvalidKey
+from viewer.uploads import READ_PIECE, store
 
 THUMBS = Path(os.environ.get("BENCH_PLAIN_THUMBS", "bench-plain-thumbs"))
 GAP = 6  # grid.js: the gap between tiles on a wide screen
@@ -91,6 +104,98 @@ def css():
 @bp.get("/bench/plain/<name>")
 def thumb(name: str):
     return send_from_directory(THUMBS, name, mimetype="image/webp")
+
+
+# --- upload ---------------------------------------------------------------------
+
+# Three files in flight, as static/js/uploads.js (PARALLEL); each sent whole, as it is.
+UPLOAD_JS = """// The plaintext upload baseline of bench/upload_throughput.py (served by bench/plain_app.py).
+const PARALLEL = 3;
+const input = document.getElementById("file-input");
+const summary = document.querySelector("#uploads [data-slot=summary]");
+let runs = 0;
+
+input.addEventListener("change", async () => {
+  const files = [...input.files];
+  input.value = "";
+  if (!files.length) return;
+  runs += 1;
+  const run = `${Date.now().toString(36)}-${runs}`;
+  let next = 0;
+  let done = 0;
+  let bytes = 0;
+  const show = () => {
+    summary.textContent = `${done} of ${files.length} ${files.length === 1 ? "file" : "files"} added`;
+  };
+  async function lane() {
+    while (next < files.length) {
+      const index = next++;
+      const response = await fetch(`/bench/plain-upload/${run}/${index}`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/octet-stream" },
+        body: files[index],
+      });
+      if (!response.ok) throw new Error(`${files[index].name}: HTTP ${response.status}`);
+      const answer = await response.json();
+      bytes += answer.bytes;
+      done += 1;
+      show();
+    }
+  }
+  show();
+  try {
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, lane));
+    window.__plainUpload = { files: done, bytes };
+  } catch (error) {
+    summary.textContent = `Failed: ${error.message}`;
+    window.__plainUpload = { error: error.message };
+  }
+});
+"""
+
+
+@bp.get("/bench/plain-upload")
+def upload_page():
+    page = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>Plaintext upload baseline</title>
+{stylesheet("static/css/site.css")}
+<script src="/bench/plain-upload.js" defer></script>
+</head>
+<body>
+<main>
+<h1>Plaintext upload</h1>
+<input type="file" id="file-input" multiple>
+<section id="uploads"><p data-slot="summary" role="status"></p></section>
+</main>
+</body>
+</html>
+"""
+    return Response(page, mimetype="text/html")
+
+
+@bp.get("/bench/plain-upload.js")
+def upload_js():
+    return Response(UPLOAD_JS, mimetype="text/javascript")
+
+
+@bp.put("/bench/plain-upload/<run>/<int:index>")
+def upload(run: str, index: int):
+    """Stream the body, as it is, into the blob store; answer with its size."""
+    if request.content_length is None:
+        abort(411)
+    stream = request.stream
+    try:
+        size = store().put(f"bench-plain/{run}/{index}", iter(lambda: stream.read(READ_PIECE), b""))
+    except InvalidKey:
+        abort(400)
+    if size != request.content_length:
+        abort(400)
+    return jsonify(bytes=size)
 
 
 app = create_app()

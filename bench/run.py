@@ -2,8 +2,9 @@
 
 Each prints its own table, every figure next to a baseline measured in the same
 run, on the same machine. They run one at a time, each in a process of its own
-(its own gunicorn and Chromium), so that none disturbs another. About five
-minutes on two cores, most of it publishing the 1,000-photo album.
+(its own gunicorn and Chromium), so that none disturbs another. About six
+minutes on two cores, most of it publishing the 1,000-photo album and uploading
+50 photos from the browser.
 Run: .venv/bin/python bench/run.py [--photos 1000] [--runs 5]
 """
 
@@ -22,6 +23,7 @@ BENCHMARKS = [
     ("Blob encryption in Python (the owner's tool)", "blob_throughput.py", []),
     ("Blob decryption in the browser", "viewer_decrypt_throughput.py", []),
     ("First screen of thumbnails", "viewer_first_paint.py", ["photos", "runs"]),
+    ("A guest's upload of 50 photos", "upload_throughput.py", []),
 ]
 
 
