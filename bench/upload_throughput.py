@@ -8,7 +8,7 @@ and makes 50 phone-sized photos once (4000x3000 JPEG, quality 90, with EXIF: abo
 * **encrypted**: the album link, opened by a guest whose name the page already knows
   (``fragment:<link_id>:guest-name`` in localStorage, as after their first upload).
   The 50 files are chosen with the page's own ``#file-input``; static/js/uploads.js
-  prepares each in the upload Worker (EXIF, a 480 px WebP thumb and a 2048 px
+  prepares each in an upload Worker (EXIF, a 480 px JPEG thumb and a 2048 px JPEG
   preview, encryption) and sends it as docs/api.md says (reserve, PUT parts,
   complete), three files at a time. Each run has a fresh link (``fragment links add
   --allow-uploads``), so the guest quota of one run never touches another.
@@ -36,6 +36,7 @@ import sqlite3
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,33 +71,24 @@ TIMING_JS = """
 })();
 """
 
-# upload-worker.js's drawing of one photo (createImageBitmap, then render() at each
-# size), step by step, for the files of a file input: where a photo's preparation goes.
+# upload-worker.js's drawing of one photo, step by step with the same code
+# (static/js/draw.js), for the files of a file input: where a photo's preparation goes.
 STEPS_JS = """
 async (input) => {
-  const fitWithin = (width, height, edge) => {
-    const scale = Math.min(1, edge / Math.max(width, height));
-    return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
-  };
-  async function render(bitmap, edge, quality) {
-    const [width, height] = fitWithin(bitmap.width, bitmap.height, edge);
-    const scaled = await createImageBitmap(bitmap, { resizeWidth: width, resizeHeight: height, resizeQuality: "high" });
-    const canvas = new OffscreenCanvas(width, height);
-    canvas.getContext("2d").drawImage(scaled, 0, 0);
-    scaled.close();
-    return canvas.convertToBlob({ type: "image/webp", quality });
-  }
+  const draw = await import("/static/js/draw.js");
+  const { PREVIEW_EDGE, THUMB_EDGE } = await import("/static/js/prepare.js");
   const steps = [];
   for (const file of input.files) {
+    const type = draw.imageTypeFor(file.type === "image/jpeg");
     const t0 = performance.now();
     const bitmap = await createImageBitmap(file);
     const t1 = performance.now();
-    await render(bitmap, %(preview)d, 0.85);
+    await draw.render(bitmap, PREVIEW_EDGE, type, draw.PREVIEW_QUALITY);
     const t2 = performance.now();
-    await render(bitmap, %(thumb)d, 0.8);
+    await draw.render(bitmap, THUMB_EDGE, type, draw.THUMB_QUALITY);
     const t3 = performance.now();
     bitmap.close();
-    steps.push({ decode: t1 - t0, preview: t2 - t1, thumb: t3 - t2 });
+    steps.push({ type, decode: t1 - t0, preview: t2 - t1, thumb: t3 - t2 });
   }
   return steps;
 }
@@ -216,10 +208,11 @@ def preparation_steps(browser, url: str, files: list[Path]) -> dict[str, float]:
         page.goto(url)
         page.evaluate("() => document.body.insertAdjacentHTML('beforeend', '<input type=file id=steps multiple>')")
         page.locator("#steps").set_input_files([str(f) for f in files])
-        steps = page.locator("#steps").evaluate(STEPS_JS % {"preview": PREVIEW_EDGE, "thumb": THUMB_EDGE}, timeout=TIMEOUT_MS)
+        steps = page.locator("#steps").evaluate(STEPS_JS, timeout=TIMEOUT_MS)
     finally:
         context.close()
-    return {name: common.median([s[name] for s in steps]) for name in steps[0]}
+    medians = {name: common.median([s[name] for s in steps]) for name in ("decode", "preview", "thumb")}
+    return {**medians, "type": steps[0]["type"].split("/")[1].upper()}
 
 
 def stored(data_dir: Path, link_id: str) -> dict[str, int]:
@@ -233,6 +226,18 @@ def stored(data_dir: Path, link_id: str) -> dict[str, int]:
     finally:
         db.close()
     return dict(zip(("files", "thumb", "preview", "original"), (v or 0 for v in row)))
+
+
+@contextmanager
+def server_errors_shown(base: Path):
+    """On a failed run, print what the server logged about it (a 500's traceback)."""
+    try:
+        yield
+    except SystemExit:
+        for log in base.glob("gunicorn-*.log"):
+            lines = log.read_text(errors="replace").splitlines()
+            print("\n".join(line for line in lines if " 500 " in line or not line.startswith("127.0.0.1"))[-5000:], file=sys.stderr)
+        raise
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
             plain_url = f"{url}/bench/plain-upload"
             original_bytes = sum(p.stat().st_size for p in photos)
             results: dict[str, list[dict]] = {"encrypted": [], "plaintext": []}
-            with common.chromium() as browser:
+            with common.chromium() as browser, server_errors_shown(base):
                 # Warm-up: gunicorn's workers, the disk, Chromium's caches of compiled code.
                 link, link_id = guest_link()
                 upload(browser, link, photos[:WARMUP_FILES], "encrypted", link_id)
@@ -322,15 +327,15 @@ def report(results: dict[str, list[dict]], count: int, original_bytes: int, runs
     for who, label in (("browser", "CPU time in Chromium"), ("server", "CPU time in gunicorn")):
         cells = [f"{common.median([r['cpu'][who] for r in results[kind]]):.1f} s" for kind in ("plaintext", "encrypted")]
         print(f"| {label} | {cells[0]} | {cells[1]} |")
-    # How much of the machine the browser kept busy: one Worker draws and encrypts every file.
+    # How much of the machine the browser kept busy: two Workers draw and encrypt, in turns.
     cells = [f"{common.median([r['cpu']['browser'] / (r['ms'] / 1000) for r in results[kind]]):.2f}" for kind in ("plaintext", "encrypted")]
     print(f"| cores busy in Chromium (its CPU time / total time) | {cells[0]} | {cells[1]} |")
 
     per_photo = common.median(times["encrypted"]) / count
     print(
         f"\nDrawing one photo as upload-worker.js does, one step after another on one thread (median of {WARMUP_FILES} photos): "
-        f"decoding the JPEG {steps['decode']:.0f} ms, the {PREVIEW_EDGE} px WebP preview {steps['preview']:.0f} ms, "
-        f"the {THUMB_EDGE} px WebP thumb {steps['thumb']:.0f} ms: {sum(steps.values()):.0f} ms, "
+        f"decoding the JPEG {steps['decode']:.0f} ms, the {PREVIEW_EDGE} px {steps['type']} preview {steps['preview']:.0f} ms, "
+        f"the {THUMB_EDGE} px {steps['type']} thumb {steps['thumb']:.0f} ms: {steps['decode'] + steps['preview'] + steps['thumb']:.0f} ms, "
         f"against {per_photo:.0f} ms per photo in the encrypted upload."
     )
 

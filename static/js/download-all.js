@@ -81,7 +81,16 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
     const writable = await handle.createWritable();
     const abort = new AbortController();
     let last = { done: 0, total: entries.length, bytes: 0, failed: [] };
-    cancel = () => abort.abort(new DOMException("The download was cancelled.", "AbortError"));
+    // Cancel is said at once, not when pipeTo settles: pipeTo waits for the zip to be
+    // cancelled, and client-zip cancels by throwing into the entries generator, which
+    // takes it only at its next yield, i.e. once the original it is reading (up to
+    // BUFFER_LIMIT, or a request the server has not answered yet) has arrived. Until
+    // then Cancel seemed to do nothing. The cancelled run's late end must not touch the
+    // status any more (a new download may be running by then).
+    cancel = () => {
+      abort.abort(new DOMException("The download was cancelled.", "AbortError"));
+      stopped("Download cancelled.");
+    };
     const zip = downloadZip(
       zipEntries(entries, {
         signal: abort.signal,
@@ -95,9 +104,9 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
     try {
       // pipeTo closes the file when the zip ends, and aborts it (nothing is kept) on cancel.
       await zip.body.pipeTo(writable, { signal: abort.signal });
-      finished(last);
+      if (!abort.signal.aborted) finished(last);
     } catch (error) {
-      stopped(abort.signal.aborted ? "Download cancelled." : "The download stopped: the zip could not be written.");
+      if (!abort.signal.aborted) stopped("The download stopped: the zip could not be written.");
     }
   }
 

@@ -268,6 +268,15 @@ async function answerStream(request, id, clientId) {
   }
 }
 
+/** The entries, then done() however they end: all read, failed, or cancelled (client-zip throws into them). */
+async function* settled(entries, done) {
+  try {
+    yield* entries;
+  } finally {
+    done();
+  }
+}
+
 /** Content-Disposition for a UTF-8 name (RFC 6266 section 4.3, RFC 8187). */
 function attachment(name) {
   const ascii = name.replace(/[^\x20-\x7e]/g, "_").replace(/["\\]/g, "_");
@@ -277,8 +286,12 @@ function attachment(name) {
 async function answerZip(id) {
   const zip = zips.get(id);
   // A zip URL is good for one download: the page registers a new one each time.
-  zips.delete(id);
-  if (!zip) return text(404, "This download is no longer available: start it again from the album page.");
+  // The zip stays in `zips` while it is written, and leaves once its entries end
+  // (read, failed or cancelled): Cancel and Forget look it up there. It used to be
+  // deleted here, so a Cancel found nothing to abort and the zip was written on to
+  // the end while the page said "Download cancelled."
+  if (!zip || zip.started) return text(404, "This download is no longer available: start it again from the album page.");
+  zip.started = true;
   const { grant, abort } = zip;
   await sodium;
   const { keys } = await grant.keys;
@@ -293,7 +306,7 @@ async function answerZip(id) {
     report: (progress) => grant.tell({ type: "progress", id, ...progress }),
   });
   // The end (or a failure) is reported once the browser has read the whole zip.
-  const body = downloadZip(entries).body.pipeThrough(
+  const body = downloadZip(settled(entries, () => zips.delete(id))).body.pipeThrough(
     new TransformStream({
       flush: () => grant.tell({ type: "finished", id }),
     }),

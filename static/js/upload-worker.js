@@ -2,7 +2,7 @@
 //
 // For each file: exifr reads the EXIF date, camera and GPS; createImageBitmap decodes
 // the photo upright (its EXIF orientation applied, HTML Standard "ImageOrientation")
-// and OffscreenCanvas renders the WebP thumb and preview; the metadata is sealed and
+// and draw.js renders the thumb and preview; the metadata is sealed and
 // every blob encrypted under a new file key (docs/format.md). The original is
 // encrypted part by part as it is sent, straight from the File, so a large video
 // never sits in memory whole.
@@ -14,11 +14,9 @@
 import * as C from "./crypto.js";
 // By relative URL: import maps do not apply in workers (see crypto.js).
 import exifr from "../../vendor/exifr/dist/lite.esm.mjs";
-import { EXIF_OPTIONS, PREVIEW_EDGE, THUMB_EDGE, fileMeta, fitWithin, mediaType } from "./prepare.js";
+import { placeholders, thumbAndPreview } from "./draw.js";
+import { EXIF_OPTIONS, fileMeta, mediaType } from "./prepare.js";
 import { serve, transfer } from "./rpc.js";
-
-const THUMB_QUALITY = 0.8;
-const PREVIEW_QUALITY = 0.85;
 
 let granted;
 let album = new Promise((resolve) => {
@@ -28,49 +26,6 @@ const jobs = new Map(); // file id -> {file, fileKey, header, size}
 
 function sized(value) {
   return Number.isSafeInteger(value) && value > 0 ? value : null;
-}
-
-/** Draw a bitmap at most `edge` on its longest side and encode it (WebP where the browser can). */
-async function render(bitmap, edge, quality) {
-  const [width, height] = fitWithin(bitmap.width, bitmap.height, edge);
-  const scaled = await createImageBitmap(bitmap, { resizeWidth: width, resizeHeight: height, resizeQuality: "high" });
-  const canvas = new OffscreenCanvas(width, height);
-  canvas.getContext("2d").drawImage(scaled, 0, 0);
-  scaled.close();
-  return canvas.convertToBlob({ type: "image/webp", quality });
-}
-
-/** A card that says what the file is, for what this browser cannot draw (HEIC in most browsers). */
-async function placeholder(edge, label, name) {
-  const width = edge;
-  const height = Math.round((edge * 3) / 4);
-  const canvas = new OffscreenCanvas(width, height);
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#3b4250";
-  ctx.fillRect(0, 0, width, height);
-  ctx.fillStyle = "#ffffff";
-  ctx.textAlign = "center";
-  ctx.textBaseline = "middle";
-  ctx.font = `600 ${Math.round(width / 12)}px sans-serif`;
-  ctx.fillText(label, width / 2, height / 2 - width / 20, width * 0.9);
-  ctx.font = `${Math.round(width / 24)}px sans-serif`;
-  ctx.fillText("No preview: this browser cannot show it", width / 2, height / 2 + width / 20, width * 0.9);
-  ctx.fillText(name, width / 2, height / 2 + width / 9, width * 0.9);
-  return canvas.convertToBlob({ type: "image/webp", quality: THUMB_QUALITY });
-}
-
-async function thumbAndPreview(bitmap) {
-  try {
-    const preview = await render(bitmap, PREVIEW_EDGE, PREVIEW_QUALITY);
-    const thumb = await render(bitmap, THUMB_EDGE, THUMB_QUALITY);
-    return { thumb, preview, drawn: true };
-  } finally {
-    bitmap.close();
-  }
-}
-
-async function placeholders(label, name) {
-  return { thumb: await placeholder(THUMB_EDGE, label, name), preview: await placeholder(1024, label, name), drawn: false };
 }
 
 async function bytesOf(blob) {
@@ -106,7 +61,7 @@ serve({
     if (kind === "video") {
       width = sized(video && video.width);
       height = sized(video && video.height);
-      images = video && video.poster ? await thumbAndPreview(video.poster) : await placeholders("Video", file.name);
+      images = video && video.poster ? await thumbAndPreview(video.poster, true) : await placeholders("Video", file.name);
     } else {
       tags = await exifr.parse(file, EXIF_OPTIONS).catch(() => null);
       let bitmap = null;
@@ -118,7 +73,7 @@ serve({
       if (bitmap) {
         width = bitmap.width;
         height = bitmap.height;
-        images = await thumbAndPreview(bitmap);
+        images = await thumbAndPreview(bitmap, mime === "image/jpeg");
       } else {
         const upright = tags && [5, 6, 7, 8].includes(tags.Orientation);
         const w = sized(tags && (tags.ExifImageWidth || tags.ImageWidth));
