@@ -8,7 +8,7 @@ and makes 50 phone-sized photos once (4000x3000 JPEG, quality 90, with EXIF: abo
 * **encrypted**: the album link, opened by a guest whose name the page already knows
   (``fragment:<link_id>:guest-name`` in localStorage, as after their first upload).
   The 50 files are chosen with the page's own ``#file-input``; static/js/uploads.js
-  prepares each in an upload Worker (EXIF, a 480 px JPEG thumb and a 2048 px JPEG
+  prepares each in the upload Worker (EXIF, a 480 px JPEG thumb and a 2048 px JPEG
   preview, encryption) and sends it as docs/api.md says (reserve, PUT parts,
   complete), three files at a time. Each run has a fresh link (``fragment links add
   --allow-uploads``), so the guest quota of one run never touches another.
@@ -327,7 +327,7 @@ def report(results: dict[str, list[dict]], count: int, original_bytes: int, runs
     for who, label in (("browser", "CPU time in Chromium"), ("server", "CPU time in gunicorn")):
         cells = [f"{common.median([r['cpu'][who] for r in results[kind]]):.1f} s" for kind in ("plaintext", "encrypted")]
         print(f"| {label} | {cells[0]} | {cells[1]} |")
-    # How much of the machine the browser kept busy: two Workers draw and encrypt, in turns.
+    # How much of the machine the browser kept busy: one Worker draws and encrypts every file.
     cells = [f"{common.median([r['cpu']['browser'] / (r['ms'] / 1000) for r in results[kind]]):.2f}" for kind in ("plaintext", "encrypted")]
     print(f"| cores busy in Chromium (its CPU time / total time) | {cells[0]} | {cells[1]} |")
 

@@ -70,15 +70,14 @@ function explain(error) {
 export class UploadQueue extends EventTarget {
   /**
    * @param {object} options
-   *   api: linkApi (with its token), workers: upload Workers (WorkerClient), each
-   *   file prepared and encrypted by one of them in turn,
+   *   api: linkApi (with its token), worker: the upload Worker (WorkerClient),
    *   renew(code): a fresh access token after token_expired/token_stale,
    *   videoFacts(file): {poster, width, height, duration} from the page,
    *   uploader(): the guest's name, storage: localStorage, prefix: its key prefix
    */
-  constructor({ api, workers, renew, videoFacts, uploader, storage, prefix }) {
+  constructor({ api, worker, renew, videoFacts, uploader, storage, prefix }) {
     super();
-    Object.assign(this, { api, workers, renew, videoFacts, uploader, storage, prefix: `${prefix}upload:` });
+    Object.assign(this, { api, worker, renew, videoFacts, uploader, storage, prefix: `${prefix}upload:` });
     this.items = [];
     this.limits = null;
     this.stopped = null; // a link-wide failure: nothing more is started until a retry
@@ -99,10 +98,7 @@ export class UploadQueue extends EventTarget {
     // Choosing files again is trying again: the link may have changed since a stop.
     if (this.stopped) this.stopped = this.limits = null;
     for (const file of files) {
-      const id = this.next++;
-      // Preparing is the slow part (drawing the preview): files take turns between Workers.
-      const worker = this.workers[id % this.workers.length];
-      const item = { id, worker, file, name: file.name, size: file.size, state: "waiting", sent: 0, total: 0, error: null, fileId: null, controller: null, thumb: null, info: null };
+      const item = { id: this.next++, file, name: file.name, size: file.size, state: "waiting", sent: 0, total: 0, error: null, fileId: null, controller: null, thumb: null, info: null };
       this.items.push(item);
       this.emit("change", item);
     }
@@ -250,7 +246,7 @@ export class UploadQueue extends EventTarget {
     const fileId = item.fileId || (record && JSON.parse(record).fileId);
     if (fileId) {
       await this.api.cancel(fileId).catch(() => {});
-      await item.worker.call("drop", { fileId }).catch(() => {});
+      await this.worker.call("drop", { fileId }).catch(() => {});
     }
     item.fileId = null;
     if (this.limits) this.refreshLimits().catch(() => {});
@@ -311,7 +307,7 @@ export class UploadQueue extends EventTarget {
       while (received[kind] < size) {
         const start = received[kind];
         const end = Math.min(size, start === 0 ? HEADER_BYTES + perPart : start + perPart);
-        const bytes = kind === "original" ? await item.worker.call("part", { fileId: job.fileId, start, end }) : job.blobs[kind].slice(start, end);
+        const bytes = kind === "original" ? await this.worker.call("part", { fileId: job.fileId, start, end }) : job.blobs[kind].slice(start, end);
         if (signal.aborted) throw new DOMException("The upload was cancelled.", "AbortError");
         try {
           const answer = await this.attempt(item, signal, () =>
@@ -328,7 +324,7 @@ export class UploadQueue extends EventTarget {
     }
     const entry = await this.attempt(item, signal, () => this.api.complete(job.fileId));
     this.storage.removeItem(key);
-    await item.worker.call("drop", { fileId: job.fileId }).catch(() => {});
+    await this.worker.call("drop", { fileId: job.fileId }).catch(() => {});
     this.set(item, { state: "done", sent: total, note: null });
     this.emit("done", { item, entry, thumb: job.thumbPlain ? new Blob([job.thumbPlain], { type: job.thumbType }) : null });
   }
@@ -338,9 +334,9 @@ export class UploadQueue extends EventTarget {
     const file = item.file;
     const video = mediaType(file.name, file.type).startsWith("video/") ? await this.videoFacts(file) : null;
     const buffers = video && video.poster ? [video.poster] : [];
-    const prepared = await item.worker.call("prepare", { file, uploader: this.uploader(), video }, buffers);
+    const prepared = await this.worker.call("prepare", { file, uploader: this.uploader(), video }, buffers);
     if (signal.aborted) {
-      await item.worker.call("drop", { fileId: prepared.fileId }).catch(() => {});
+      await this.worker.call("drop", { fileId: prepared.fileId }).catch(() => {});
       throw new DOMException("The upload was cancelled.", "AbortError");
     }
     this.set(item, { info: prepared.info, thumb: new Blob([prepared.thumbPlain], { type: prepared.info.thumb_type }) });
@@ -349,7 +345,7 @@ export class UploadQueue extends EventTarget {
     try {
       upload = await this.attempt(item, signal, () => this.api.reserve(body));
     } catch (error) {
-      await item.worker.call("drop", { fileId: prepared.fileId }).catch(() => {});
+      await this.worker.call("drop", { fileId: prepared.fileId }).catch(() => {});
       throw error;
     }
     item.fileId = prepared.fileId; // reserved: from now on a cancel must tell the server
@@ -402,7 +398,7 @@ export class UploadQueue extends EventTarget {
       if (upload && upload.state === "pending") await this.api.cancel(record.fileId).catch(() => {});
       return null;
     }
-    await item.worker.call("resume", { file: item.file, fileId: record.fileId, wrappedKey: record.wrappedKey, header: record.header });
+    await this.worker.call("resume", { file: item.file, fileId: record.fileId, wrappedKey: record.wrappedKey, header: record.header });
     this.set(item, { note: "Continuing where the last upload stopped." });
     return {
       fileId: record.fileId,

@@ -430,16 +430,15 @@ async function showAlbum(album, info) {
 // --- guest uploads ------------------------------------------------------------------
 
 /**
- * Upload Workers (two where there are cores for them: drawing previews is the slow
- * part, bench/upload_throughput.py), each given the album key by the album Worker
- * over a channel of their own.
+ * The upload Worker, given the album key by the album Worker over a channel of their
+ * own. One: a second one made no difference on two cores (bench/upload_throughput.py).
  */
 async function startUploads(info) {
-  const count = Math.min(2, navigator.hardwareConcurrency || 1);
-  const workers = Array.from({ length: count }, () => new WorkerClient(new URL("./upload-worker.js", import.meta.url)));
+  const uploadWorker = new WorkerClient(new URL("./upload-worker.js", import.meta.url));
+  const channel = new MessageChannel();
   const queue = new UploadQueue({
     api,
-    workers,
+    worker: uploadWorker,
     // Any refused token is renewed, even a stale one: a reload would stop the uploads.
     renew: () => refreshToken(),
     videoFacts,
@@ -447,18 +446,13 @@ async function startUploads(info) {
     storage: localStorage,
     prefix: PREFIX,
   });
-  uploader = { queue, workers, ui: null };
+  uploader = { queue, worker: uploadWorker, ui: null };
   queue.addEventListener("done", (event) => showUploaded(event.detail, info).catch(() => {}));
   uploader.ui = wireUploads({ queue, storage: localStorage, prefix: PREFIX });
-  await Promise.all(
-    workers.map((uploadWorker) => {
-      const channel = new MessageChannel();
-      return Promise.all([
-        worker.call("grantUpload", { port: channel.port1 }, [channel.port1]),
-        uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]),
-      ]);
-    }),
-  );
+  await Promise.all([
+    worker.call("grantUpload", { port: channel.port1 }, [channel.port1]),
+    uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]),
+  ]);
 }
 
 /** A file this guest just added joins the grid at once, with the thumb made on this device. */
@@ -510,7 +504,7 @@ async function forget() {
   if (uploader) {
     await uploader.queue.cancelAll().catch(() => {});
     uploader.ui.forget();
-    for (const uploadWorker of uploader.workers) uploadWorker.terminate();
+    uploader.worker.terminate();
     uploader = null;
   }
   if (worker) {
