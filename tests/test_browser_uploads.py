@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image, ImageStat
 from browser import TIMEOUT, current_slide_image, open_album, wait_for_thumbs
 from media_fixtures import make_heic, make_jpeg_with_orientation, make_mp4, require_ffmpeg
 from owner_cli import publish, split, unlock_link
@@ -390,18 +391,44 @@ def test_an_upload_only_link_shows_nothing_of_the_album(page, network, live_serv
     assert sorted(p.name for p in (out / GUEST).iterdir()) == ["guest 00.jpg", "guest 01.jpg"]
 
 
-def test_a_heic_photo_is_uploaded_as_is_with_a_placeholder_thumbnail(page, live_server, owner_cli, tmp_path):
+def test_a_heic_photo_gets_a_real_thumbnail_and_uploads_as_is(page, live_server, owner_cli, tmp_path):
     link = publish(owner_cli, live_server, tmp_path, "From an iPhone", "--allow-uploads")
-    heic = make_heic(tmp_path / "IMG_4242.HEIC")
+    heic = make_heic(tmp_path / "IMG_4242.HEIC", size=(600, 400))
     open_album(page, link, "From an iPhone")
     choose(page, [heic])
     wait_summary(page, "1 of 1 file added")
-    # Chromium cannot draw HEIC: the tile shows a 480x360 card saying so, not a broken image.
+    # Chromium cannot draw HEIC; libheif (WebAssembly, in the upload Worker) decodes it,
+    # so the tile is the photo itself at thumb size (not the 480x360 placeholder card),
+    # with the photo's colours.
     thumbs = wait_for_thumbs(page, 2)
-    assert thumbs["IMG_4242.HEIC"] == (480, 360)
+    assert thumbs["IMG_4242.HEIC"] == (480, 320)
+    mean = page.evaluate(
+        """() => { const img = [...document.querySelectorAll('#grid .tile img')].find((i) => i.alt === 'IMG_4242.HEIC');
+                   const c = new OffscreenCanvas(480, 320); const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+                   const d = g.getImageData(200, 120, 80, 80).data; const m = [0, 0, 0];
+                   for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) m[k] += d[i + k] / (d.length / 4);
+                   return m; }"""
+    )
+    region = Image.open(heic).convert("RGB").resize((480, 320)).crop((200, 120, 280, 200))
+    expected = ImageStat.Stat(region).mean
+    assert all(abs(a - b) < 12 for a, b in zip(mean, expected, strict=True)), (mean, expected)
     out = tmp_path / "pulled"
     owner_cli("pull", "From an iPhone", "--out", out)
     assert (out / GUEST / "IMG_4242.HEIC").read_bytes() == heic.read_bytes()
+
+
+def test_a_photo_the_browser_cannot_draw_still_uploads_with_a_placeholder(page, live_server, owner_cli, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Raw files", "--allow-uploads")
+    raw = tmp_path / "DSC_0001.dng"
+    raw.write_bytes(b"II*\x00" + bytes(range(256)) * 40)  # not a real DNG: nothing can draw it
+    open_album(page, link, "Raw files")
+    choose(page, [raw])
+    wait_summary(page, "1 of 1 file added")
+    # The tile is a 480x360 card that says why there is no preview.
+    assert wait_for_thumbs(page, 2)["DSC_0001.dng"] == (480, 360)
+    out = tmp_path / "pulled"
+    owner_cli("pull", "Raw files", "--out", out)
+    assert (out / GUEST / "DSC_0001.dng").read_bytes() == raw.read_bytes()
 
 
 def test_files_dropped_anywhere_on_the_page_are_added(page, live_server, owner_cli, guest_files, tmp_path):

@@ -72,6 +72,9 @@ VENDOR_FILES = {
     # The lite build reads JPEG and HEIC (TIFF/EXIF, GPS, XMP): what phones upload.
     # The full build adds PNG, IPTC, ICC and Node.js readers (exifr README, "Bundles").
     "exifr": ["dist/lite.esm.mjs"],
+    # HEIC decoding for guests' iPhone photos, which only Safari draws itself; loaded by
+    # the upload Worker only when it meets one (the WebAssembly is inside, 2 MB).
+    "libheif-js": ["libheif-wasm/libheif-bundle.mjs"],
 }
 
 # Bare specifier -> file under /vendor/ (package.json "exports" of each package).

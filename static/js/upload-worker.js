@@ -1,9 +1,10 @@
 // A guest's files, prepared and encrypted off the page's main thread.
 //
 // For each file: exifr reads the EXIF date, camera and GPS; createImageBitmap decodes
-// the photo upright (its EXIF orientation applied, HTML Standard "ImageOrientation")
-// and draw.js renders the thumb and preview; the metadata is sealed and
-// every blob encrypted under a new file key (docs/format.md). The original is
+// the photo upright (its EXIF orientation applied, HTML Standard "ImageOrientation"),
+// or libheif for HEIC, which only Safari draws; draw.js renders the thumb and preview;
+// the metadata is sealed and every blob encrypted under a new file key
+// (docs/format.md). What cannot be drawn still uploads, with a placeholder. The original is
 // encrypted part by part as it is sent, straight from the File, so a large video
 // never sits in memory whole.
 //
@@ -26,6 +27,30 @@ const jobs = new Map(); // file id -> {file, fileKey, header, size}
 
 function sized(value) {
   return Number.isSafeInteger(value) && value > 0 ? value : null;
+}
+
+/**
+ * A HEIC/HEIF photo decoded by libheif (WebAssembly), upright (libheif applies the
+ * file's rotation and mirroring, ISO/IEC 23008-12 "irot"/"imir"); loaded on first use.
+ */
+async function decodeHeif(file) {
+  // By relative URL, as every import in a worker (see crypto.js).
+  const { default: libheif } = await import("../../vendor/libheif-js/libheif-wasm/libheif-bundle.mjs");
+  const lib = await libheif();
+  const images = new lib.HeifDecoder().decode(new Uint8Array(await file.arrayBuffer()));
+  const image = images[0];
+  if (!image) throw new Error("no image in this HEIF file");
+  try {
+    const width = image.get_width();
+    const height = image.get_height();
+    const target = { data: new Uint8ClampedArray(width * height * 4), width, height };
+    const shown = await new Promise((resolve, reject) => {
+      image.display(target, (result) => (result ? resolve(result) : reject(new Error("libheif could not decode this file"))));
+    });
+    return createImageBitmap(new ImageData(shown.data, width, height));
+  } finally {
+    for (const each of images) if (each.free) each.free();
+  }
 }
 
 async function bytesOf(blob) {
@@ -68,12 +93,14 @@ serve({
       try {
         bitmap = await createImageBitmap(file);
       } catch {
-        // Not decodable here (HEIC outside Safari, RAW): still uploaded, byte for byte.
+        // Not decodable here: HEIC outside Safari goes to libheif; RAW gets a placeholder.
+        if (mime === "image/heic" || mime === "image/heif") bitmap = await decodeHeif(file).catch(() => null);
       }
       if (bitmap) {
         width = bitmap.width;
         height = bitmap.height;
-        images = await thumbAndPreview(bitmap, mime === "image/jpeg");
+        // JPEG and phones' HEIC photos have no transparency: the faster JPEG encoder (draw.js).
+        images = await thumbAndPreview(bitmap, ["image/jpeg", "image/heic", "image/heif"].includes(mime));
       } else {
         const upright = tags && [5, 6, 7, 8].includes(tags.Orientation);
         const w = sized(tags && (tags.ExifImageWidth || tags.ImageWidth));
