@@ -106,7 +106,8 @@ def main() -> int:
             link_file.write_text(link + "\n")
         print("\n  Fragment is running. The demo album's link (the key is after the #):\n")
         print(f"  {link}\n")
-        print(f"  Open it from the command line:  {BIN / 'fragment'} open '{link}' --out demo-download")
+        print("  Open it in a browser: it decrypts there, and guests can add photos with Add photos.")
+        print(f"  Or from the command line:  {BIN / 'fragment'} open '{link}' --out demo-download")
         print("  Stop the server with Ctrl-C.\n", flush=True)
         return server.wait()
     except subprocess.CalledProcessError as exc:
