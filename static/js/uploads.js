@@ -307,7 +307,8 @@ export class UploadQueue extends EventTarget {
       while (received[kind] < size) {
         const start = received[kind];
         const end = Math.min(size, start === 0 ? HEADER_BYTES + perPart : start + perPart);
-        const bytes = kind === "original" ? await this.worker.call("part", { fileId: job.fileId, start, end }) : job.blobs[kind].slice(start, end);
+        // A Blob either way: XMLHttpRequest sends it without the main thread copying it.
+        const bytes = kind === "original" ? await this.worker.call("part", { fileId: job.fileId, start, end }) : new Blob([job.blobs[kind].subarray(start, end)]);
         if (signal.aborted) throw new DOMException("The upload was cancelled.", "AbortError");
         try {
           const answer = await this.attempt(item, signal, () =>
