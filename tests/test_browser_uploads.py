@@ -80,10 +80,6 @@ def choose(page, files, name: str | None = GUEST) -> None:
         dialog.get_by_role("button", name="Continue").click()
 
 
-def summary(page) -> str:
-    return page.locator("#uploads [data-slot=summary]").inner_text()
-
-
 def wait_summary(page, text: str, timeout: int = 60_000) -> None:
     page.wait_for_function(
         "(t) => document.querySelector('#uploads [data-slot=summary]').textContent.includes(t)", arg=text, timeout=timeout

@@ -64,6 +64,7 @@ export function wireUploads({ queue, storage, prefix }) {
   const rowTemplate = $("#upload-row");
   const overall = $("[data-slot=overall]", section);
   const summary = $("[data-slot=summary]", section);
+  const byteLine = $("[data-slot=bytes]", section);
   const limitsLine = $("[data-slot=limits]", section);
   const retryAll = $("[data-action=retry-all]", section);
   const cancelAll = $("[data-action=cancel-all]", section);
@@ -155,7 +156,9 @@ export function wireUploads({ queue, storage, prefix }) {
     li.dataset.state = item.state;
     const status = $("[data-slot=status]", li);
     status.textContent = statusText(item);
-    status.setAttribute("role", item.state === "failed" ? "alert" : "status");
+    // A failure is announced; progress is not (the overall counts are, once a file ends).
+    if (item.state === "failed") status.setAttribute("role", "alert");
+    else status.removeAttribute("role");
     const bar = $("progress", li);
     bar.hidden = !["preparing", "uploading"].includes(item.state);
     if (item.state === "uploading" && item.total) bar.value = item.sent / item.total;
@@ -178,9 +181,9 @@ export function wireUploads({ queue, storage, prefix }) {
     overall.max = 1;
     overall.value = t.total ? Math.min(1, t.sent / t.total) : 0;
     let text = `${t.done} of ${formatCount(t.files, "file", "files")} added`;
-    if (t.active) text += ` · ${formatBytes(t.sent)} of ${formatBytes(t.total)}`;
     if (t.failed) text += ` · ${formatCount(t.failed, "file", "files")} not added`;
-    summary.textContent = text;
+    if (summary.textContent !== text) summary.textContent = text;
+    byteLine.textContent = t.active ? ` · ${formatBytes(t.sent)} of ${formatBytes(t.total)}` : "";
     retryAll.hidden = t.failed === 0;
     cancelAll.hidden = t.active === 0;
     overall.hidden = t.active === 0 && t.done + t.failed === 0;
