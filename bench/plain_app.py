@@ -51,6 +51,22 @@ def _cols() -> int:
     return int(cols)
 
 
+def _page(title: str, head: str, body: str) -> Response:
+    """An HTML page (no inline script or style: the app's real CSP applies)."""
+    return Response(f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>{title}</title>
+{head}</head>
+<body>
+{body}</body>
+</html>
+""", mimetype="text/html")
+
+
 @bp.get("/bench/plain")
 def gallery():
     index = json.loads((THUMBS / "index.json").read_text())
@@ -63,19 +79,11 @@ def gallery():
         )
         for i, t in enumerate(index["thumbs"])
     )
-    page = f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>Plaintext baseline</title>
-{stylesheet("static/css/site.css")}
+    head = f"""{stylesheet("static/css/site.css")}
 {stylesheet("static/css/viewer.css")}
 <link rel="stylesheet" href="/bench/plain.css?cols={cols}">
-</head>
-<body>
-<main>
+"""
+    body = f"""<main>
 <header class="album-header"><div class="album-heading">
 <h1>{escape(index["title"])}</h1>
 <p class="album-stats">{len(index["thumbs"]):,} photos, plaintext</p>
@@ -84,10 +92,8 @@ def gallery():
 {images}
 </div>
 </main>
-</body>
-</html>
 """
-    return Response(page, mimetype="text/html")
+    return _page("Plaintext baseline", head, body)
 
 
 @bp.get("/bench/plain.css")
@@ -156,26 +162,16 @@ input.addEventListener("change", async () => {
 
 @bp.get("/bench/plain-upload")
 def upload_page():
-    page = f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>Plaintext upload baseline</title>
-{stylesheet("static/css/site.css")}
+    head = f"""{stylesheet("static/css/site.css")}
 <script src="/bench/plain-upload.js" defer></script>
-</head>
-<body>
-<main>
+"""
+    body = """<main>
 <h1>Plaintext upload</h1>
 <input type="file" id="file-input" multiple>
 <section id="uploads"><p data-slot="summary" role="status"></p></section>
 </main>
-</body>
-</html>
 """
-    return Response(page, mimetype="text/html")
+    return _page("Plaintext upload baseline", head, body)
 
 
 @bp.get("/bench/plain-upload.js")

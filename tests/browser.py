@@ -16,6 +16,7 @@ cache, storage and service workers) and page. The fixtures are in conftest.py:
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,42 @@ class ModulePage:
     def run(self, body: str, arg=None):
         """Run an async snippet (it sees `arg` and what the prelude defines); return its value."""
         return self.page.evaluate(f"async (arg) => {{ {self.prelude}\n{body} }}", arg)
+
+
+class Held:
+    """Requests matching a pattern, held unanswered (a server that has not answered yet).
+
+    Routed on the browser context, which in Chromium also routes the requests of
+    Workers and Service Workers (Playwright, "BrowserContext.route").
+    """
+
+    def __init__(self, context, pattern: str, method: str | None = None):
+        self.context = context
+        self.pattern = pattern
+        self.method = method  # hold only requests of this method; the others go on
+        self.routes: list = []
+        context.route(pattern, self._hold)
+
+    def _hold(self, route) -> None:
+        if self.method and route.request.method != self.method:
+            route.continue_()
+        else:
+            self.routes.append(route)
+
+    def wait(self, page, count: int = 1) -> None:
+        deadline = time.monotonic() + TIMEOUT / 1000
+        while len(self.routes) < count:
+            assert time.monotonic() < deadline, f"no request for {self.pattern} was made"
+            page.wait_for_timeout(50)  # lets Playwright deliver the route events
+
+    def release(self) -> None:
+        """Stop holding, and let the held requests go on to the server (late, as a slow network would)."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        self.context.unroute(self.pattern, self._hold)
+        for route in self.routes:
+            try:
+                route.continue_()
+            except PlaywrightError:
+                pass  # the browser gave up on this request meanwhile (an aborted fetch)
+        self.routes.clear()

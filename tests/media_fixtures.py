@@ -161,6 +161,29 @@ def make_mp4(path, seconds=2) -> Path:
     return path
 
 
+def make_long_mp4(path: Path, seconds: int = 180) -> Path:
+    """An H.264 + AAC MP4 of about 1 Mbit/s (noise does not compress): ~22 MB for 180 s, moov first.
+
+    Large enough that a player fetches it in many Range requests and does not buffer it all.
+    """
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-v", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
+            "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+            "-vf", "noise=alls=40:allf=t",
+            "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "900k", "-maxrate", "900k", "-bufsize", "900k",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-shortest",
+            "-movflags", "+faststart",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return path
+
+
 def make_album_dir(dirpath) -> dict[str, Path]:
     """Fill `dirpath` with the round-trip album: JPEG (orientation 6), PNG, HEIC, MP4, unicode name."""
     dirpath = Path(dirpath)

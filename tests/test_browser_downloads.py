@@ -19,18 +19,16 @@ from __future__ import annotations
 import base64
 import io
 import random
-import subprocess
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 import servers
-from browser import SLIDE_IMG, TIMEOUT, current_slide_image, open_album, tile, wait_for_thumbs
-from media_fixtures import make_album_dir, make_jpeg_with_orientation, require_ffmpeg
+from browser import SLIDE_IMG, TIMEOUT, Held, current_slide_image, open_album, tile, wait_for_thumbs
+from media_fixtures import make_album_dir, make_jpeg_with_orientation, make_long_mp4, require_ffmpeg
 from owner_cli import Fragment
 from PIL import Image
-from playwright.sync_api import Error as PlaywrightError
 
 pytestmark = pytest.mark.slow
 
@@ -106,63 +104,6 @@ def make_big_png(path: Path, side: int = 2400) -> Path:
     Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3)).save(path, format="PNG", compress_level=1)
     assert path.stat().st_size > BUFFER_LIMIT
     return path
-
-
-def make_video(path: Path, seconds: int) -> Path:
-    """An H.264 + AAC MP4 of about 1 Mbit/s (noise does not compress), moov first.
-
-    As test_browser_viewer.make_long_mp4: large enough that a player fetches it in
-    many Range requests (sw.js answers at most 2 MiB each) and does not buffer it all.
-    """
-    subprocess.run(
-        [
-            "ffmpeg", "-nostdin", "-v", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-            "-vf", "noise=alls=40:allf=t",
-            "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "900k", "-maxrate", "900k", "-bufsize", "900k",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-shortest",
-            "-movflags", "+faststart",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return path
-
-
-class Held:
-    """Requests matching a pattern, held unanswered (a server that has not answered yet).
-
-    Routed on the browser context, which in Chromium also routes the requests of
-    Workers and Service Workers (Playwright, "BrowserContext.route").
-    """
-
-    def __init__(self, context, pattern: str):
-        self.context = context
-        self.pattern = pattern
-        self.routes: list = []
-        context.route(pattern, self._hold)
-
-    def _hold(self, route) -> None:
-        self.routes.append(route)
-
-    def wait(self, page, count: int = 1) -> None:
-        deadline = time.monotonic() + TIMEOUT / 1000
-        while len(self.routes) < count:
-            assert time.monotonic() < deadline, f"no request for {self.pattern} was made"
-            page.wait_for_timeout(50)  # lets Playwright deliver the route events
-
-    def release(self) -> None:
-        """Stop holding, and let the held requests go on to the server (late, as a slow network would)."""
-        self.context.unroute(self.pattern, self._hold)
-        for route in self.routes:
-            try:
-                route.continue_()
-            except PlaywrightError:
-                pass  # the browser gave up on this request meanwhile (an aborted fetch)
-        self.routes.clear()
 
 
 def status_text(page) -> str:
@@ -374,7 +315,7 @@ def ttl_video_album(short_token_server, tmp_path_factory):
     token = servers.flask_cli(short_token_server["data_dir"], "create-owner-token")
     owner("login", short_token_server["url"], "--token-stdin", input=token)
     folder = tmp_path_factory.mktemp("downloads-ttl-video")
-    video = make_video(folder / "evening walk.mp4", seconds=120)
+    video = make_long_mp4(folder / "evening walk.mp4", seconds=120)
     # Five photos, so that one is far enough from the video in the lightbox's order
     # never to have been preloaded as its neighbour (lightbox.js preload: [1, 2]).
     for i in range(5):

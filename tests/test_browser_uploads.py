@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from PIL import Image, ImageStat
-from browser import TIMEOUT, current_slide_image, open_album, wait_for_thumbs
+from browser import TIMEOUT, Held, current_slide_image, open_album, wait_for_thumbs
 from media_fixtures import make_heic, make_jpeg_with_orientation, make_mp4, require_ffmpeg
 from owner_cli import publish, split, unlock_link
 
@@ -226,26 +226,6 @@ def test_going_over_the_quota_is_explained_and_stores_nothing(page, console, liv
     assert guest_files_stored(live_server, link) == {"complete": 3, "pending": 0}
 
 
-class HeldOriginals:
-    """Holds every PUT of an original's part until the test lets them all go."""
-
-    def __init__(self, page):
-        self.routes = []
-        self.released = False
-        page.route("**/blobs/original", self.handle)
-
-    def handle(self, route) -> None:
-        if route.request.method != "PUT" or self.released:
-            route.continue_()
-        else:
-            self.routes.append(route)
-
-    def release(self) -> None:
-        self.released = True
-        for route in self.routes:
-            route.continue_()
-
-
 def wait_until(predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -258,9 +238,9 @@ def test_uploads_turned_off_mid_upload_stop_cleanly_and_retry_works_when_back_on
     big = big_photo(tmp_path, "midway.jpg")
     console.expect(r"status of (401|403|404)")  # stale token, uploads off, the discarded reservation
     open_album(page, link, "Switched off")
-    held = HeldOriginals(page)
+    held = Held(page.context, "**/blobs/original", method="PUT")
     choose(page, [big])
-    wait_until(lambda: page.wait_for_timeout(50) or held.routes)
+    held.wait(page)
     assert guest_files_stored(live_server, link) == {"complete": 0, "pending": 1}
 
     owner_cli("links", "change", link, "--no-uploads")
@@ -352,9 +332,9 @@ def test_cancel_gives_everything_back(page, live_server, owner_cli, tmp_path):
     link = publish(owner_cli, live_server, tmp_path, "Changed my mind", "--allow-uploads")
     big = big_photo(tmp_path, "not this one.jpg")
     open_album(page, link, "Changed my mind")
-    held = HeldOriginals(page)
+    held = Held(page.context, "**/blobs/original", method="PUT")
     choose(page, [big])
-    wait_until(lambda: page.wait_for_timeout(50) or held.routes)
+    held.wait(page)
     item = row(page, "not this one.jpg")
     item.get_by_role("button", name="Cancel").click()
     item.get_by_text("Cancelled: nothing of it was kept.").wait_for()

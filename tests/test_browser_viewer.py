@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import sqlite3
-import subprocess
 import time
 import zipfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from media_fixtures import (
     UNICODE_NAME,
     make_album_dir,
     make_jpeg_with_orientation,
+    make_long_mp4,
     make_mp4,
     require_ffmpeg,
 )
@@ -613,26 +613,6 @@ def test_a_large_album_keeps_only_tiles_near_the_screen(browser, large_album, co
 
 NO_FILE_PICKER = "delete Window.prototype.showSaveFilePicker; delete window.showSaveFilePicker;"
 VIDEO = ".pswp__item[aria-hidden='false'] video"
-
-
-def make_long_mp4(path: Path, seconds: int = 180) -> Path:
-    """An H.264 + AAC MP4 of about 1 Mbit/s (noise does not compress): ~22 MB, moov first."""
-    subprocess.run(
-        [
-            "ffmpeg", "-nostdin", "-v", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-            "-vf", "noise=alls=40:allf=t",
-            "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "900k", "-maxrate", "900k", "-bufsize", "900k",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-shortest",
-            "-movflags", "+faststart",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return path
 
 
 @pytest.fixture(scope="module")

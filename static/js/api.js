@@ -115,10 +115,10 @@ export function linkApi(linkId) {
     },
 
     /**
-     * PUT one part of a blob at `offset`. XMLHttpRequest, not fetch: only it reports
+     * PUT one part of a blob (a Blob) at `offset`. XMLHttpRequest, not fetch: only it reports
      * upload progress (fetch has no upload progress events; WHATWG Fetch issue 607).
      */
-    putPart(fileId, kind, offset, bytes, { onProgress = () => {}, signal = null } = {}) {
+    putPart(fileId, kind, offset, body, { onProgress = () => {}, signal = null } = {}) {
       const url = `${base}/files/${encodeURIComponent(fileId)}/blobs/${encodeURIComponent(kind)}`;
       return new Promise((resolve, reject) => {
         const xhr = new XMLHttpRequest();
@@ -144,7 +144,7 @@ export function linkApi(linkId) {
           if (signal.aborted) return xhr.onabort();
           signal.addEventListener("abort", () => xhr.abort(), { once: true });
         }
-        xhr.send(bytes);
+        xhr.send(body); // a Blob: sent from the browser's blob store, not copied here
       });
     },
 

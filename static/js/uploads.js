@@ -308,11 +308,11 @@ export class UploadQueue extends EventTarget {
         const start = received[kind];
         const end = Math.min(size, start === 0 ? HEADER_BYTES + perPart : start + perPart);
         // A Blob either way: XMLHttpRequest sends it without the main thread copying it.
-        const bytes = kind === "original" ? await this.worker.call("part", { fileId: job.fileId, start, end }) : new Blob([job.blobs[kind].subarray(start, end)]);
+        const part = kind === "original" ? await this.worker.call("part", { fileId: job.fileId, start, end }) : new Blob([job.blobs[kind].subarray(start, end)]);
         if (signal.aborted) throw new DOMException("The upload was cancelled.", "AbortError");
         try {
           const answer = await this.attempt(item, signal, () =>
-            this.api.putPart(job.fileId, kind, start, bytes, { signal, onProgress: (loaded) => this.set(item, { sent: sentSoFar() + loaded }) }),
+            this.api.putPart(job.fileId, kind, start, part, { signal, onProgress: (loaded) => this.set(item, { sent: sentSoFar() + loaded }) }),
           );
           received = receivedOf(answer);
         } catch (error) {
