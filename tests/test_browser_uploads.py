@@ -258,6 +258,29 @@ def test_uploads_turned_off_mid_upload_stop_cleanly_and_retry_works_when_back_on
     assert guest_files_stored(live_server, link) == {"complete": 1, "pending": 0}
 
 
+def test_a_reservation_gone_from_the_server_fails_that_file_only(page, console, live_server, owner_cli, guest_files, tmp_path):
+    link = publish(owner_cli, live_server, tmp_path, "Expired reservation", "--allow-uploads")
+    console.expect(r"status of 404")  # the PUT to the reservation that is gone
+    big = big_photo(tmp_path, "abandoned.jpg")
+    open_album(page, link, "Expired reservation")
+    held = Held(page.context, "**/blobs/original", method="PUT")
+    choose(page, [big, guest_files[5]])
+    held.wait(page, count=2)
+    # The server drops the big file's reservation meanwhile (as UPLOAD_TTL would).
+    server, link_id, _ = split(link)
+    (gone,) = db_rows(live_server, "SELECT id FROM files WHERE via_link = ? AND complete = 0 AND original_size > 2000000", link_id)
+    _, auth = unlock_link(link)
+    assert requests.delete(f"{server}/api/links/{link_id}/files/{gone[0]}", headers=auth, timeout=10).status_code == 200
+    held.release()
+    item = row(page, "abandoned.jpg")
+    item.get_by_text("This upload is no longer on the server").wait_for(timeout=TIMEOUT)
+    # The other file was not stopped with it.
+    wait_summary(page, "1 of 2 files added · 1 file not added")
+    item.get_by_role("button", name="Retry").click()
+    wait_summary(page, "2 of 2 files added")
+    assert guest_files_stored(live_server, link) == {"complete": 2, "pending": 0}
+
+
 def original_offsets(network) -> list[int]:
     """Upload-Offset of every PUT of an original's part, in order."""
     return [int(r.headers.get("upload-offset", "0")) for r in network.requests if r.method == "PUT" and r.url.endswith("/blobs/original")]

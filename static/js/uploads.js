@@ -23,7 +23,8 @@ const HEADER_BYTES = 24;
 const TRANSPORT = new Set([408, 429, 500, 502, 503, 504]);
 const TOKEN = new Set(["token_expired", "token_stale", "unauthorized"]);
 // Answers that end the upload of every file, not only this one (the link changed).
-const LINK_GONE = new Set(["uploads_off", "expired", "revoked", "not_found", "device_limit"]);
+// Not not_found: a reservation that expired is one file's problem.
+const LINK_GONE = new Set(["uploads_off", "expired", "revoked", "device_limit"]);
 
 /** A failure the queue explains; `code` is the server's, when it decided. */
 class UploadFailed extends Error {
