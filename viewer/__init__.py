@@ -17,10 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with `overrides` (tests) on top."""
-    from . import api_owner, api_public, assets, commands, config, db, errors, headers, pages, storage
+    from . import api_owner, api_public, assets, commands, config, db, errors, headers, pages, private, storage
 
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     settings = config.load(overrides=overrides)
+    private.private_dir(Path(settings["DATA_DIR"]))
+    private.private_sqlite_file(settings["DATABASE_URL"])
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = config.secret_key(Path(settings["DATA_DIR"]))
     app.config.update(settings)
@@ -29,7 +31,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = max(settings["UPLOAD_PART_BYTES"], settings["MAX_JSON_BYTES"]) + 1024
     app.json.sort_keys = False
 
-    Path(settings["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     db.init_app(app)
     app.extensions["fragment.store"] = storage.store_from_config(settings)
     errors.init_app(app)

@@ -12,6 +12,13 @@ hash, never by 'unsafe-inline' (the reasons and sources are in ``assets.py``).
 Workers get their own policy from the response that carries their script
 (CSP Level 3, "Initialize a global object's CSP list"), so static files carry
 it too: it is what lets a worker compile libsodium's WebAssembly.
+
+API answers (JSON and ciphertext blobs) are data, never documents: they get a policy
+that runs nothing and sandboxes the response if a browser is ever made to render one
+(warehouse does the same for its JSON API; W3C CSP Level 3, "sandbox"). HSTS is sent
+when the operator's public URL is https (RFC 6797; OWASP "HTTP Strict Transport
+Security Cheat Sheet" recommends a max-age of one year). It leaves out
+includeSubDomains: the album's host name is the operator's, its parent domain may not be.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ CSP = "; ".join(
 )
 
 
+# For every /api/ answer: nothing loads, nothing runs, and a rendered answer is sandboxed.
+API_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
+HSTS = "max-age=31536000"
+
+
 def content_security_policy(script_hashes: list[str] | tuple[str, ...] = ()) -> str:
     """The policy, with script-src extended by the given hash sources."""
     return CSP.replace(SCRIPT_SRC, " ".join([SCRIPT_SRC, *script_hashes]), 1)
@@ -55,14 +67,20 @@ HEADERS = {
 def init_app(app: Flask) -> None:
     """Add the headers to every response."""
 
+    https = str(app.config.get("PUBLIC_URL") or "").lower().startswith("https://")
+
     @app.after_request
     def add_headers(response: Response) -> Response:
-        assets = app.extensions.get("fragment.assets")
-        hashes = assets.csp_script_sources() if assets is not None else []
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(hashes))
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
         if request.path.startswith("/api/"):
+            response.headers.setdefault("Content-Security-Policy", API_CSP)
             # API answers are per-user and sometimes secret-bearing: never cache them.
             response.headers.setdefault("Cache-Control", "no-store")
+        else:
+            assets = app.extensions.get("fragment.assets")
+            hashes = assets.csp_script_sources() if assets is not None else []
+            response.headers.setdefault("Content-Security-Policy", content_security_policy(hashes))
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
