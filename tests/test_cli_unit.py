@@ -657,3 +657,247 @@ def test_pull_gives_each_file_its_taken_at_as_mtime(logged_in, tmp_path, monkeyp
     for untouched in ("unknown.jpg", "garbled.jpg"):
         assert abs(mtime[untouched] - time.time()) < 60
     assert mtime["earlier.jpg"] == 1_000_000_000
+
+
+# --- publish: resume and roll back; albums delete ----------------------------------------------
+
+
+class Killed(BaseException):
+    """Stands for kill -9: nothing after it runs, no except clause sees it."""
+
+
+class FakeOwnerServer:
+    """The owner API's albums, files and links, in memory, with a kill switch inside uploads."""
+
+    def __init__(self, monkeypatch):
+        self.albums: dict[str, dict] = {}
+        self.deleted_files: list[str] = []
+        self.kill_at: tuple[str, str] | None = None  # (file name, "reserved" or "completed")
+        self.refuse_delete: ApiError | None = None
+        self.sends: list[str] = []
+        server = self
+        monkeypatch.setattr(cli.media, "prepare", lambda path: object())
+        monkeypatch.setattr(OwnerClient, "create_album", lambda self, album_id, meta: server.create(album_id, meta))
+        monkeypatch.setattr(OwnerClient, "get_album", lambda self, album_id: server.album_json(album_id))
+        monkeypatch.setattr(OwnerClient, "list_albums", lambda self: [server.album_json(a) for a in server.albums])
+        monkeypatch.setattr(OwnerClient, "iter_files", lambda self, album_id, source=None: server.files(album_id))
+        monkeypatch.setattr(OwnerClient, "delete_file", lambda self, album_id, file_id: server.delete_file(album_id, file_id))
+        monkeypatch.setattr(OwnerClient, "list_links", lambda self, album_id: server.album(album_id)["links"])
+        monkeypatch.setattr(OwnerClient, "create_link", lambda self, album_id, body: server.add_link(album_id, body))
+        monkeypatch.setattr(OwnerClient, "json", lambda self, method, path, body=None, **kw: server.owner_json(method, path))
+        monkeypatch.setattr(client.UploadTarget, "reserve", lambda target, body: server.reserve(target, body))
+        monkeypatch.setattr(client, "send_file", server.send_file)
+
+    def create(self, album_id: str, meta: bytes = b"") -> dict:
+        if album_id in self.albums:
+            raise ApiError(409, "exists", "An album with this id exists already.")
+        self.albums[album_id] = {"files": {}, "links": [], "meta": crypto.b64e(meta)}
+        return {"album_id": album_id}
+
+    def album(self, album_id: str) -> dict:
+        if album_id not in self.albums:
+            raise ApiError(404, "not_found", "This album does not exist.")
+        return self.albums[album_id]
+
+    def album_json(self, album_id: str) -> dict:
+        album = self.album(album_id)
+        files = sum(1 for f in album["files"].values() if f["complete"])
+        return {"album_id": album_id, "meta": album["meta"], "files": files, "links": len(album["links"])}
+
+    def files(self, album_id: str) -> list[dict]:
+        return [{"file_id": fid, **f} for fid, f in self.album(album_id)["files"].items() if f["complete"]]
+
+    def names(self, album_id: str) -> list[str]:
+        return sorted(f["name"] for f in self.files(album_id))
+
+    def delete_file(self, album_id: str, file_id: str) -> dict:
+        self.album(album_id)["files"].pop(file_id)
+        self.deleted_files.append(file_id)
+        return {"deleted": True}
+
+    def add_link(self, album_id: str, body: dict) -> dict:
+        link = {"link_id": body["link_id"], "album_id": album_id}
+        self.album(album_id)["links"].append(link)
+        return link
+
+    def owner_json(self, method: str, path: str) -> dict:
+        assert method == "DELETE" and path.startswith("/api/owner/albums/"), (method, path)
+        if self.refuse_delete:
+            raise self.refuse_delete
+        self.album(path.rsplit("/", 1)[1])
+        del self.albums[path.rsplit("/", 1)[1]]
+        return {"deleted": True}
+
+    def reserve(self, target, body: dict) -> dict:
+        album_id = target.prefix.rsplit("/", 1)[1]
+        self.album(album_id)["files"][body["file_id"]] = {"name": body["name"], "complete": False}
+        return {"file_id": body["file_id"]}
+
+    def send_file(self, target, album_key, album_id, path, prepared, extra_meta=None, on_progress=None):
+        file_id = crypto.new_id()
+        self.sends.append(path.name)
+        target.reserve({"file_id": file_id, "name": path.name})
+        if self.kill_at == (path.name, "reserved"):
+            raise Killed()
+        self.albums[album_id]["files"][file_id]["complete"] = True
+        if self.kill_at == (path.name, "completed"):
+            raise Killed()
+        return client.SentFile(file_id, {}, {})
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "Lyon"
+    folder.mkdir()
+    for i in range(1, 6):
+        (folder / f"IMG_{i}.jpg").write_bytes(b"jpeg %d" % i)
+    return folder
+
+
+def kill_publish(folder) -> None:
+    """`fragment publish FOLDER`, killed where the fake server's kill_at says."""
+    with pytest.raises(Killed):
+        run(["publish", folder])
+
+
+def unfinished_album(ring_path) -> str:
+    [album_id] = [aid for aid, a in keyring.load(ring_path).albums().items() if a.get("publish")]
+    return album_id
+
+
+def test_publish_killed_mid_way_resumes_and_makes_the_link_only_at_the_end(logged_in, photos, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+    server.kill_at = ("IMG_3.jpg", "reserved")
+    kill_publish(photos)
+    album_id = unfinished_album(logged_in)
+    assert server.names(album_id) == ["IMG_1.jpg", "IMG_2.jpg"] and server.albums[album_id]["links"] == []
+
+    listing = run(["albums"])
+    assert f"Lyon - unfinished (run `fragment publish {photos}` again to finish, or `fragment albums delete {album_id}`)" in listing.stdout
+
+    server.kill_at = None
+    resumed = run(["publish", photos])
+    assert resumed.exit_code == 0, resumed.output
+    assert "Resuming the publish of 'Lyon' started on " in resumed.stderr
+    assert ": 2 of 5 files are already there" in resumed.stderr
+    assert server.names(album_id) == [f"IMG_{i}.jpg" for i in range(1, 6)]
+    assert server.sends == ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg", "IMG_3.jpg", "IMG_4.jpg", "IMG_5.jpg"]
+    assert len(server.deleted_files) == 1  # the reservation the kill left behind, abandoned
+    [link] = server.albums[album_id]["links"]
+    assert resumed.stdout.strip().startswith(f"{SERVER}/a/{link['link_id']}#")
+    ring = keyring.load(logged_in)
+    assert ring.publish_record(album_id) is None and ring.link_secret(album_id, link["link_id"])
+    assert "unfinished" not in run(["albums"]).stdout
+
+
+def test_a_file_the_server_completed_just_before_the_kill_is_not_sent_again(logged_in, photos, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+    server.kill_at = ("IMG_2.jpg", "completed")
+    kill_publish(photos)
+    server.kill_at = None
+    resumed = run(["publish", photos])
+    assert ": 2 of 5 files are already there" in resumed.stderr
+    [album_id] = server.albums
+    assert server.names(album_id) == [f"IMG_{i}.jpg" for i in range(1, 6)]
+    assert server.sends.count("IMG_2.jpg") == 1 and server.deleted_files == []
+
+
+def test_a_file_changed_after_the_kill_is_sent_again_and_its_old_copy_deleted(logged_in, photos, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+    server.kill_at = ("IMG_3.jpg", "reserved")
+    kill_publish(photos)
+    (photos / "IMG_1.jpg").write_bytes(b"a new, longer version")
+    server.kill_at = None
+    resumed = run(["publish", photos])
+    assert "IMG_1.jpg changed since it was uploaded" in resumed.stderr
+    assert ": 1 of 5 files are already there" in resumed.stderr
+    album_id = next(iter(server.albums))
+    assert server.names(album_id) == [f"IMG_{i}.jpg" for i in range(1, 6)]
+    assert len(server.deleted_files) == 2  # the old IMG_1 and the abandoned IMG_3 reservation
+
+
+def test_publish_restart_deletes_the_unfinished_album_and_starts_over(logged_in, photos, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+    server.kill_at = ("IMG_3.jpg", "reserved")
+    kill_publish(photos)
+    old = unfinished_album(logged_in)
+    server.kill_at = None
+    result = run(["publish", photos, "--restart"])
+    assert result.exit_code == 0, result.output
+    assert f"Deleting the unfinished album 'Lyon' ({old})" in result.stderr and "Resuming" not in result.stderr
+    [new] = server.albums
+    assert new != old and server.names(new) == [f"IMG_{i}.jpg" for i in range(1, 6)]
+    assert old not in keyring.load(logged_in).albums()
+
+
+def test_publish_restart_keeps_everything_when_the_server_refuses_the_delete(logged_in, photos, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+    server.kill_at = ("IMG_3.jpg", "reserved")
+    kill_publish(photos)
+    old = unfinished_album(logged_in)
+    server.kill_at, server.refuse_delete = None, ApiError(500, "internal", "Something went wrong on the server.")
+    result = run(["publish", photos, "--restart"])
+    assert result.exit_code == 1
+    assert error_lines(result)[-1].startswith(f"Error: the server did not delete album {old} (Something went wrong")
+    assert keyring.load(logged_in).publish_record(old) is not None and list(server.albums) == [old]
+
+
+def test_publish_of_unreadable_files_keeps_the_key_when_the_server_does_not_delete_the_album(logged_in, photos, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+
+    def unreadable(path):
+        raise cli.media.MediaError(f"{path}: not a picture")
+
+    monkeypatch.setattr(cli.media, "prepare", unreadable)
+    server.refuse_delete = ApiError(500, "internal", "Something went wrong on the server.")
+    result = run(["publish", photos])
+    assert error_lines(result)[-1] == "Error: none of the 5 file(s) could be read; nothing was published"
+    [album_id] = server.albums
+    assert keyring.load(logged_in).album_key(album_id)  # the server still has the album: its key stays
+    server.refuse_delete = None
+    result = run(["publish", photos])
+    assert result.exit_code == 1 and server.albums == {} and album_id not in keyring.load(logged_in).albums()
+
+
+def test_albums_delete_asks_and_drops_the_key_only_once_the_server_confirmed(logged_in, photos, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+    album_id = "A" * 22
+    server.create(album_id, crypto.seal_album_meta(bytes(32), album_id, {"title": "Holidays"}))
+    declined = run(["albums", "delete", "Holidays"], input="n\n")
+    assert declined.exit_code == 1 and f"Delete album 'Holidays' ({album_id}) from {SERVER}, with its 0 file(s)" in declined.stderr
+    assert album_id in server.albums and album_id in keyring.load(logged_in).albums()
+
+    server.refuse_delete = ApiError(500, "internal", "Something went wrong on the server.")
+    refused = run(["albums", "delete", "Holidays", "--yes"])
+    assert refused.exit_code == 1 and "its key stays in your keyring" in refused.stderr
+    assert keyring.load(logged_in).link_secret(album_id, LINK_ID) == SECRET
+
+    server.refuse_delete = None
+    done = run(["albums", "delete", "Holidays"], input="y\n")
+    assert done.exit_code == 0, done.output
+    assert done.stdout == f"Deleted album 'Holidays' ({album_id}).\n"
+    assert server.albums == {} and album_id not in keyring.load(logged_in).albums()
+    with pytest.raises(keyring.KeyringError):
+        keyring.load(logged_in).find_link(LINK_ID)
+
+
+def test_albums_delete_needs_only_the_owner_token_for_an_album_whose_key_is_lost(logged_in, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+    lost = crypto.new_id()
+    server.create(lost)
+    assert "(key not in this keyring)" in run(["albums"]).stdout
+    result = run(["albums", "delete", lost, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert server.albums == {}
+    missing = run(["albums", "delete", lost, "--yes"])
+    assert error_lines(missing) == [f"Error: there is no album {lost} on {SERVER}"]
+    nonsense = run(["albums", "delete", "Not a title", "--yes"])
+    assert error_lines(nonsense)[0].startswith("Error: no album with id or title 'Not a title'")
+
+
+def test_albums_delete_of_an_album_gone_from_the_server_cleans_the_keyring(logged_in, monkeypatch):
+    FakeOwnerServer(monkeypatch)
+    assert "Holidays (not on the server any more)" in run(["albums"]).stdout
+    result = run(["albums", "delete", "Holidays"], input="y\n")
+    assert "is not on https://srv.example any more. Remove its key" in result.stderr
+    assert result.exit_code == 0 and keyring.load(logged_in).albums() == {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -493,35 +494,169 @@ def _is_loopback(url: str) -> bool:
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--title", help="Album title (default: the folder's name).")
+@click.option("--restart", is_flag=True, help="Delete an unfinished publish of DIRECTORY (album and files) and start over.")
 @link_options
 @server_option
-def publish(directory: Path, title: str | None, server: str | None, **opts: Any) -> None:
-    """Encrypt the photos and videos in DIRECTORY, upload them as a new album, and print its link."""
+def publish(directory: Path, title: str | None, restart: bool, server: str | None, **opts: Any) -> None:
+    """Encrypt and upload the photos and videos in DIRECTORY as an album (finishing an interrupted one), and print its link."""
     ring = load_keyring()
     owner = owner_client(ring, server)
     settings = new_link_settings(opts)
     password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
+    folder = str(directory.resolve())
+    album_id = ring.unfinished_publish(owner.server_url, folder)
+    if album_id and restart:
+        note(f"Deleting the unfinished album {quoted(ring.album(album_id).get('title', ''))} ({album_id}) to start over.")
+        delete_album_everywhere(owner, album_id)
+        album_id = None
     paths, ignored = find_media(directory)
     if not paths:
         raise click.ClickException(f"no photos or videos in {directory}")
     if ignored:
         note(f"Skipping {ignored} file(s) that are not photos or videos.")
-    title = title or directory.resolve().name
-    album_id, album_key = crypto.new_id(), crypto.random_key()
-    # The key goes to disk before any byte leaves: a crash later never strands an album.
-    with keyring.edit(ring.path) as saved:
-        saved.add_album(album_id, owner.server_url, album_key, title)
-    owner.create_album(album_id, crypto.seal_album_meta(album_key, album_id, {"title": title}))
-    sent, failed = upload_files(owner.uploads(album_id), album_key, album_id, paths)
-    if not sent:
-        forget_album(owner, album_id)
+    if album_id:
+        album_key, title, done = resume_publish(owner, keyring.load(ring.path), album_id, paths, title)
+    else:
+        title = title or directory.resolve().name
+        album_id, album_key, done = crypto.new_id(), crypto.random_key(), {}
+        # The key and the progress record go to disk before any byte leaves: a crash later never strands an album.
+        with keyring.edit(ring.path) as saved:
+            saved.add_album(album_id, owner.server_url, album_key, title)
+            saved.start_publish(album_id, folder, iso_time(datetime.now(UTC)))
+        owner.create_album(album_id, crypto.seal_album_meta(album_key, album_id, {"title": title}))
+    target = PublishTarget(owner, album_id, ring.path)
+    todo = [path for path in paths if path.name not in done]
+    done_bytes = sum(crypto.ciphertext_size(path.stat().st_size) for path in paths if path.name in done)
+    sent, failed = upload_files(
+        target, album_key, album_id, todo, done_bytes=done_bytes, on_start=target.begin, on_sent=target.sent
+    )
+    if not sent and not done:
+        with contextlib.suppress(click.ClickException):
+            delete_album_everywhere(owner, album_id)  # a refusal keeps the key; `fragment albums` shows the album
         raise click.ClickException(f"none of the {len(paths)} file(s) could be read; nothing was published")
-    url = create_link(owner, album_id, album_key, settings, password)
-    summary = f"Published {sent} file(s) as album {title!r} ({album_id})."
+    # The link comes last: an album without one is unfinished, and `fragment albums` says so.
+    url = finish_link(owner, album_id, album_key, settings, password, resumed=bool(done))
+    with keyring.edit(ring.path) as saved:
+        saved.finish_publish(album_id)
+    summary = f"Published {sent + len(done)} file(s) as album {quoted(title)} ({album_id})."
     if failed:
         summary += f" {len(failed)} file(s) were skipped: {', '.join(failed)}."
     note(summary)
     click.echo(url)
+
+
+def quoted(title: str) -> str:
+    """A title as messages show it: 'Lyon'."""
+    return f"'{clean_text(title)}'"
+
+
+def file_state(path: Path) -> dict:
+    """What tells a file published earlier from one changed since: size and modification time."""
+    info = path.stat()
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+def started_on(iso: Any) -> str:
+    """'2026-12-02 13:04 UTC' from the ISO time a publish record keeps."""
+    try:
+        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return "an earlier run"
+
+
+def resume_publish(
+    owner: OwnerClient, ring: keyring.Keyring, album_id: str, paths: list[Path], title: str | None
+) -> tuple[bytes, str, dict[str, str]]:
+    """(album key, title, {name: file id} of the files already there) of an unfinished publish, squared with the server."""
+    record = ring.publish_record(album_id) or {}
+    album_key = ring.album_key(album_id)
+    kept = str(ring.album(album_id).get("title", ""))
+    if title and title != kept:
+        note(f"The album keeps the title {quoted(kept)} it was started with.")
+    if owner.find_album(album_id) is None:  # killed before the server heard of the album
+        owner.create_album(album_id, crypto.seal_album_meta(album_key, album_id, {"title": kept}))
+        on_server: set[str] = set()
+    else:
+        on_server = {str(entry.get("file_id")) for entry in owner.iter_files(album_id)}
+    recorded = dict(record.get("files") or {})
+    completed, abandoned = None, None
+    pending = record.get("pending") or None
+    if pending and pending.get("file_id") in on_server:
+        completed = pending  # the server completed it just before the crash: not sent twice
+        recorded[pending["name"]] = pending
+    elif pending:
+        abandoned = pending
+        with contextlib.suppress(*EXPECTED_ERRORS):
+            owner.delete_file(album_id, pending["file_id"])  # frees its reservation now rather than at cleanup
+    present = {path.name: path for path in paths}
+    done, resend, gone = {}, [], 0
+    for name, entry in recorded.items():
+        path = present.get(name)
+        if entry.get("file_id") not in on_server:
+            resend.append(name)  # gone from the server (deleted by hand?): send it again
+        elif path is None:
+            gone += 1
+        elif file_state(path) != {"size": entry.get("size"), "mtime_ns": entry.get("mtime_ns")}:
+            note(f"{clean_text(name)} changed since it was uploaded: sending the new version.")
+            with contextlib.suppress(*EXPECTED_ERRORS):
+                owner.delete_file(album_id, entry["file_id"])
+            resend.append(name)
+        else:
+            done[name] = str(entry["file_id"])
+    with keyring.edit(ring.path) as saved:
+        if completed:
+            state = {key: completed.get(key) for key in ("size", "mtime_ns")}
+            saved.publish_done(album_id, completed["name"], completed["file_id"], state)
+        if abandoned:
+            saved.publish_forget(album_id, abandoned["name"])
+        for name in resend:
+            saved.publish_forget(album_id, name)
+    note(
+        f"Resuming the publish of {quoted(kept)} started on {started_on(record.get('started_at'))}: "
+        f"{len(done)} of {len(paths)} files are already there (`--restart` deletes them and starts over)."
+    )
+    if gone:
+        note(f"{gone} file(s) uploaded before are no longer in the folder; they stay in the album.")
+    return album_key, kept, done
+
+
+class PublishTarget(client.UploadTarget):
+    """An album's upload routes that keep the keyring's publish record in step with the server."""
+
+    def __init__(self, owner: OwnerClient, album_id: str, ring_path: Path):
+        super().__init__(owner, owner.album_path(album_id))
+        self.album_id, self.ring_path = album_id, ring_path
+        self.path: Path | None = None
+        self.state: dict = {}
+
+    def begin(self, path: Path) -> None:
+        """The file about to be read; its state is taken before reading, so a later change shows."""
+        self.path, self.state = path, file_state(path)
+
+    def reserve(self, body: dict) -> dict:
+        # Noted before the server hears of the file: if this process dies from here on, the next
+        # run knows which reservation to abandon, or finds the file complete and does not send it twice.
+        assert self.path is not None
+        with keyring.edit(self.ring_path) as ring:
+            ring.publish_pending(self.album_id, self.path.name, body["file_id"], self.state)
+        return super().reserve(body)
+
+    def sent(self, path: Path, sent: client.SentFile) -> None:
+        """The server completed the file: note it as done."""
+        with keyring.edit(self.ring_path) as ring:
+            ring.publish_done(self.album_id, path.name, sent.file_id, self.state)
+
+
+def finish_link(owner: OwnerClient, album_id: str, album_key: bytes, settings: dict, password: str | None, resumed: bool) -> str:
+    """The album's link: one made just before an interruption if the server and keyring both have it, else a new one."""
+    if resumed:
+        ring = keyring.load()
+        for link in owner.list_links(album_id):
+            secret = ring.link_secret(album_id, str(link.get("link_id")))
+            if secret and not link.get("revoked_at"):
+                note("Its link was made before the interruption; here it is again.")
+                return client.link_url(owner.server_url, link["link_id"], secret, link)
+    return create_link(owner, album_id, album_key, settings, password)
 
 
 def find_media(directory: Path) -> tuple[list[Path], int]:
@@ -538,13 +673,26 @@ def find_media(directory: Path) -> tuple[list[Path], int]:
 
 
 def upload_files(
-    target: client.UploadTarget, album_key: bytes, album_id: str, paths: list[Path], extra_meta: dict | None = None
+    target: client.UploadTarget,
+    album_key: bytes,
+    album_id: str,
+    paths: list[Path],
+    extra_meta: dict | None = None,
+    *,
+    done_bytes: int = 0,
+    on_start: Callable[[Path], None] | None = None,
+    on_sent: Callable[[Path, client.SentFile], None] | None = None,
 ) -> tuple[int, list[str]]:
-    """Prepare, encrypt and upload each file; a file media cannot read is skipped with a warning."""
+    """Prepare, encrypt and upload each file; a file media cannot read is skipped with a warning.
+
+    `done_bytes` starts the bar where an earlier run stopped; `on_start` and `on_sent` see each file go.
+    """
     sizes = {path: path.stat().st_size for path in paths}
     total = sum(crypto.ciphertext_size(size) for size in sizes.values())
     sent, failed = 0, []
-    with progress(total, "Uploading") as bar:
+    with progress(done_bytes + total, "Uploading") as bar:
+        if done_bytes:
+            bar.update(done_bytes)
         for path in paths:
             bar.update(0, path.name)
             try:
@@ -554,10 +702,14 @@ def upload_files(
                 failed.append(clean_text(path.name))
                 bar.update(crypto.ciphertext_size(sizes[path]), path.name)
                 continue
+            if on_start:
+                on_start(path)
             with about(clean_text(path.name)):
-                client.send_file(
+                done = client.send_file(
                     target, album_key, album_id, path, prepared, extra_meta, on_progress=lambda n, name=path.name: bar.update(n, name)
                 )
+            if on_sent:
+                on_sent(path, done)
             sent += 1
     return sent, failed
 
@@ -569,18 +721,44 @@ def media_reason(exc: media.MediaError, path: Path) -> str:
     return one_line(text.removeprefix(prefix))
 
 
-def forget_album(owner: OwnerClient, album_id: str) -> None:
-    """Undo an album that ended up empty, on the server and in the keyring."""
-    with contextlib.suppress(*EXPECTED_ERRORS):
-        owner.delete_album(album_id)
+def delete_album_everywhere(owner: OwnerClient, album_id: str) -> bool:
+    """Delete an album on the server, and only once the server confirmed, its key and link secrets here.
+
+    The keyring holds the only copy of the album key (DESIGN.md, "Key hierarchy"): dropping it
+    while the server still holds the album would leave files nobody can open or delete by title.
+    False when the server had no such album (any more).
+    """
+    try:
+        existed = owner.delete_album(album_id)
+    except EXPECTED_ERRORS as exc:
+        raise click.ClickException(
+            f"the server did not delete album {album_id} ({describe(exc)}); its key stays in your keyring, "
+            f"so `fragment albums delete {album_id}` can try again"
+        ) from None
     with keyring.edit() as ring:
         ring.remove_album(album_id)
+    return existed
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @server_option
-def albums(server: str | None) -> None:
+@click.pass_context
+def albums(ctx: click.Context, server: str | None) -> None:
+    """List your albums on the server (id, files, links and title); `albums delete` removes one."""
+    if ctx.invoked_subcommand is None:
+        list_albums(server)
+
+
+@albums.command("list")
+@server_option
+@click.pass_context
+def albums_list(ctx: click.Context, server: str | None) -> None:
     """List your albums on the server: id, files, links and title."""
+    list_albums(server or ctx.parent.params.get("server"))
+
+
+def list_albums(server: str | None) -> None:
+    """The table of `fragment albums`."""
     ring = load_keyring()
     owner = owner_client(ring, server)
     mine = ring.albums(owner.server_url)
@@ -588,18 +766,33 @@ def albums(server: str | None) -> None:
     on_server = owner.list_albums()
     for album in on_server:
         album_id = album.get("album_id", "?")
-        title = album_title(ring, album) if album_id in mine else "(key not in this keyring)"
+        if album_id in mine:
+            title = album_title(ring, album) + album_state(ring, album_id, album)
+        else:
+            title = "(key not in this keyring)"
         rows.append((album_id, str(album.get("files", "?")), str(album.get("links", "?")), title))
     seen = {album.get("album_id") for album in on_server}
     for album_id, album in mine.items():
         if album_id not in seen:
-            rows.append((album_id, "-", "-", f"{clean_text(album.get('title', ''))} (not on the server any more)"))
+            state = album_state(ring, album_id, None) or " (not on the server any more)"
+            rows.append((album_id, "-", "-", f"{clean_text(album.get('title', ''))}{state}"))
     if not rows:
         note(f"No albums on {owner.server_url} yet: `fragment publish DIR` makes one.")
         return
     click.echo(f"{'ALBUM':<22}  {'FILES':>5}  {'LINKS':>5}  TITLE")
     for album_id, files, links_count, title in rows:
         click.echo(f"{album_id:<22}  {files:>5}  {links_count:>5}  {title}")
+
+
+def album_state(ring: keyring.Keyring, album_id: str, album: dict | None) -> str:
+    """' - unfinished (...)' for a publish that did not end, ' - no link (...)' for an album nobody can open; else ''."""
+    record = ring.publish_record(album_id)
+    if record:
+        folder = shlex.quote(str(record.get("folder", "DIR")))
+        return f" - unfinished (run `fragment publish {folder}` again to finish, or `fragment albums delete {album_id}`)"
+    if album is not None and album.get("links") == 0:
+        return f" - no link (`fragment links add {album_id}` makes one, or `fragment albums delete {album_id}`)"
+    return ""
 
 
 def album_title(ring: keyring.Keyring, album: dict) -> str:
@@ -610,6 +803,45 @@ def album_title(ring: keyring.Keyring, album: dict) -> str:
         return clean_text(meta.get("title", ""))
     except (crypto.DecryptionError, crypto.FormatError):
         return f"{clean_text(ring.album(album_id).get('title', ''))} (metadata on the server does not decrypt!)"
+
+
+@albums.command("delete")
+@click.argument("album")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@server_option
+@click.pass_context
+def albums_delete(ctx: click.Context, album: str, yes: bool, server: str | None) -> None:
+    """Delete ALBUM (an id or an exact title) on the server with its files and links, then its keys here."""
+    ring = load_keyring()
+    server = server or ctx.parent.params.get("server")
+    try:
+        album_id, known = ring.find_album(album), True
+    except KeyringError:
+        if not crypto.is_id(album):
+            raise
+        album_id, known = album, False  # its key is lost: the owner token alone can still delete it
+    owner = album_owner(ring, album_id, server) if known else owner_client(ring, server)
+    found = owner.find_album(album_id)
+    if found is None and not known:
+        raise click.ClickException(f"there is no album {album_id} on {owner.server_url}")
+    if known:
+        name = f"{quoted(ring.album(album_id).get('title', ''))} ({album_id})"
+    else:
+        name = f"{album_id} (its key is not in this keyring)"
+    if found is None:
+        question = f"Album {name} is not on {owner.server_url} any more. Remove its key and link secrets from this keyring?"
+    else:
+        question = (
+            f"Delete album {name} from {owner.server_url}, with its {found.get('files', 0)} file(s) and "
+            f"{found.get('links', 0)} link(s)? Everyone who has a link loses access, and this cannot be undone."
+        )
+    if not yes:
+        click.confirm(question, abort=True, err=True)
+    if known:
+        delete_album_everywhere(owner, album_id)
+    elif not owner.delete_album(album_id):
+        raise click.ClickException(f"there is no album {album_id} on {owner.server_url}")
+    click.echo(f"Deleted album {name}.")
 
 
 # --- links ------------------------------------------------------------------------

@@ -229,11 +229,27 @@ class OwnerClient(_Http):
     def get_album(self, album_id: str) -> dict:
         return self.json("GET", self.album_path(album_id))
 
+    def find_album(self, album_id: str) -> dict | None:
+        """The album, or None when the server has no album with this id (404)."""
+        try:
+            return self.get_album(album_id)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def patch_album(self, album_id: str, meta: bytes) -> dict:
         return self.json("PATCH", self.album_path(album_id), {"meta": crypto.b64e(meta)})
 
-    def delete_album(self, album_id: str) -> dict:
-        return self.json("DELETE", self.album_path(album_id))
+    def delete_album(self, album_id: str) -> bool:
+        """Delete an album with its files, blobs and links; False when the server had no such album (404)."""
+        try:
+            self.json("DELETE", self.album_path(album_id))
+        except ApiError as exc:
+            if exc.status == 404 and exc.code == "not_found":
+                return False
+            raise
+        return True
 
     def uploads(self, album_id: str) -> UploadTarget:
         """The upload routes of one album."""

@@ -11,7 +11,9 @@ Layout (version 1)::
 
     {"version": 1,
      "servers": {url: {"owner_token": str}}, "default_server": url,
-     "albums": {album_id: {"server", "album_key" (b64), "title", "links": {link_id: {"secret" (b64)}}}},
+     "albums": {album_id: {"server", "album_key" (b64), "title", "links": {link_id: {"secret" (b64)}},
+                           "publish" (only while `fragment publish` has not finished): {"folder", "started_at",
+                             "files": {name: {"file_id", "size", "mtime_ns"}}, "pending": {"name", "file_id", ...} | null}}},
      "devices": {link_id: device_token}}
 """
 
@@ -143,6 +145,56 @@ class Keyring:
             return crypto.b64d(entry["secret"], crypto.KEY_BYTES) if entry else None
         except (KeyError, crypto.FormatError):
             return None
+
+    # --- publish progress ----------------------------------------------------------
+    # `publish` notes here what it has done, before and after each step, so that a crash
+    # (even kill -9) leaves an album that the same command can finish or delete.
+
+    def start_publish(self, album_id: str, folder: str, started_at: str) -> None:
+        """Note that `publish` of `folder` into this album has begun and no file is up yet."""
+        self.album(album_id)["publish"] = {"folder": folder, "started_at": started_at, "files": {}, "pending": None}
+
+    def publish_record(self, album_id: str) -> dict | None:
+        """The progress of an unfinished publish of this album, or None once it finished."""
+        record = self.data["albums"].get(album_id, {}).get("publish")
+        return record if isinstance(record, dict) else None
+
+    def unfinished_publish(self, server: str, folder: str) -> str | None:
+        """The album id of the latest unfinished publish of `folder` to `server`, if any."""
+        wanted = normalize_server(server)
+        found = [
+            (str(record.get("started_at", "")), album_id)
+            for album_id, album in self.data["albums"].items()
+            if album.get("server") == wanted and (record := self.publish_record(album_id)) and record.get("folder") == folder
+        ]
+        return max(found)[1] if found else None
+
+    def publish_pending(self, album_id: str, name: str, file_id: str, state: dict) -> None:
+        """Note the file about to be reserved, so a crash before its record is written still finds it."""
+        self._publishing(album_id)["pending"] = {"name": name, "file_id": file_id, **state}
+
+    def publish_done(self, album_id: str, name: str, file_id: str, state: dict) -> None:
+        """Note a file the server has completed."""
+        record = self._publishing(album_id)
+        record.setdefault("files", {})[name] = {"file_id": file_id, **state}
+        record["pending"] = None
+
+    def publish_forget(self, album_id: str, name: str) -> None:
+        """Drop a file from the progress record (it must be sent again)."""
+        record = self._publishing(album_id)
+        record.setdefault("files", {}).pop(name, None)
+        if (record.get("pending") or {}).get("name") == name:
+            record["pending"] = None
+
+    def finish_publish(self, album_id: str) -> None:
+        """The album has its link: nothing is left to resume."""
+        self.album(album_id).pop("publish", None)
+
+    def _publishing(self, album_id: str) -> dict:
+        record = self.publish_record(album_id)
+        if record is None:
+            raise KeyringError(f"album {album_id} has no unfinished publish in the keyring at {self.path}")
+        return record
 
     # --- devices (recipients' side) ----------------------------------------------
 
