@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, request
 from sqlalchemy import delete, func, select
 
 from . import crypto, db, tokens, uploads
+from . import inputs
 from .errors import ApiError, bad_request, not_found
 from .inputs import b64_field, bool_field, check_id, int_field, iso, json_body, page_args, time_field
 from .policy import bearer, password_params
@@ -110,14 +111,17 @@ def change_album(album_id: str):
 def delete_album(album_id: str):
     album = get_album(album_id)
     session = db.session()
-    store = uploads.store()
-    for file in session.scalars(select(db.File).where(db.File.album_id == album.id, db.File.complete.is_(False))):
-        store.delete_prefix(uploads.staging_prefix(file))
-    store.delete_prefix(f"{album.id}/")
+    file_ids = session.scalars(select(db.File.id).where(db.File.album_id == album.id)).all()
+    # Rows first, blobs second: a crash in between leaves only blobs that no row points
+    # to, which `flask cleanup` removes, never a listed file whose bytes are gone.
     session.execute(delete(db.File).where(db.File.album_id == album.id))
     session.execute(delete(db.Link).where(db.Link.album_id == album.id))
     session.delete(album)
     session.commit()
+    store = uploads.store()
+    for file_id in file_ids:
+        store.delete_prefix(f"staging/{file_id}")
+    store.delete_prefix(album.id)
     return {"deleted": True}
 
 
@@ -234,18 +238,18 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
     if creating or "expires_at" in data:
         link.expires_at = time_field(data, "expires_at")
     if creating or "device_limit" in data:
-        link.device_limit = int_field(data, "device_limit", minimum=1, maximum=1_000_000)
+        link.device_limit = int_field(data, "device_limit", minimum=1, maximum=inputs.MAX_DEVICE_LIMIT)
     for name, default in (("downloads", True), ("uploads", False), ("upload_only", False)):
         if creating or name in data:
             setattr(link, name, bool_field(data, name, default))
     limits = (
-        ("quota_files", "GUEST_QUOTA_FILES"),
-        ("quota_bytes", "GUEST_QUOTA_BYTES"),
-        ("max_file_size", "GUEST_MAX_FILE_BYTES"),
+        ("quota_files", "GUEST_QUOTA_FILES", inputs.MAX_QUOTA_FILES),
+        ("quota_bytes", "GUEST_QUOTA_BYTES", inputs.MAX_BYTES),
+        ("max_file_size", "GUEST_MAX_FILE_BYTES", inputs.MAX_BYTES),
     )
-    for name, setting in limits:
+    for name, setting, maximum in limits:
         if creating or name in data:
-            value = int_field(data, name, minimum=0)
+            value = int_field(data, name, minimum=0, maximum=maximum)
             setattr(link, name, config[setting] if value is None else value)
     if link.upload_only and not link.uploads:
         raise bad_request("An upload-only link must allow uploads.", "bad_field")
