@@ -182,6 +182,193 @@ def test_plaintext_size_agrees_with_python_for_every_blob_length(js):
     assert out == [python(n) for n in lengths]
 
 
+# --- the unlock with a link proof, device keys, padding, the Argon2 floor ----------------
+# (spec "unlock-v2"; docs/format.md). Expected values are computed here from the
+# documented construction with PyNaCl alone, independently of both implementations.
+
+
+def spec_link_keypair(link_secret: bytes) -> tuple[bytes, bytes]:
+    """(link_verifier, seed): master0 = BLAKE2b-256(link_secret), seed = kdf(32, 3, "fraglink", master0)."""
+    from nacl.bindings import crypto_generichash_blake2b_salt_personal, crypto_sign_seed_keypair
+
+    master0 = crypto_generichash_blake2b_salt_personal(link_secret, digest_size=32)
+    seed = crypto.kdf(master0, 3, b"fraglink")
+    return crypto_sign_seed_keypair(seed)[0], seed
+
+
+def spec_message(label: bytes, link_id: str, challenge: str) -> bytes:
+    return label + b"\x00" + crypto.b64d(link_id, 16) + challenge.encode("ascii")
+
+
+def spec_padme(length: int) -> int:
+    """Padmé (PETS 2019, section 4), exactly as the spec writes it."""
+    e = length.bit_length() - 1
+    s = e.bit_length()  # floor(log2 E) + 1
+    z = e - s
+    m = (1 << z) - 1
+    return (length + m) & ~m
+
+
+def spec_padded_json(meta: dict) -> bytes:
+    text = json.dumps({"v": 1, **meta}, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    return text.ljust(spec_padme(max(len(text), 256)), b" ")
+
+
+def test_link_keys_and_link_proof_follow_the_spec(js):
+    from nacl.signing import SigningKey
+
+    secret, pw, link_id = os.urandom(32), os.urandom(32), crypto.new_id()
+    challenge = "AAAAAAAAAAAAAAAAAAAAAA.1700000000.abc-_"
+    verifier, seed = spec_link_keypair(secret)
+    out = js.run(
+        """const secret = b64d(arg.secret), pw = b64d(arg.pw);
+        const plain = c.linkKeys(secret), withPw = c.linkKeys(secret, pw);
+        return {
+          seed: b64e(plain.linkSeed),
+          verifier: b64e(plain.linkVerifier),
+          samePw: b64e(withPw.linkVerifier),
+          message: b64e(c.linkProofMessage(arg.link, arg.challenge)),
+          proof: c.signLinkProof(withPw, arg.link, arg.challenge),
+          deviceMessage: b64e(c.deviceProofMessage(arg.link, arg.challenge)),
+          verifies: c.verifyLinkProof(plain.linkVerifier, arg.link, arg.challenge, c.signLinkProof(plain, arg.link, arg.challenge)),
+          // A password proof is not a link proof, nor the other way round.
+          crossed: c.verifyLinkProof(plain.linkVerifier, arg.link, arg.challenge, c.signProof(plain, arg.link, arg.challenge)),
+          crossedBack: c.verifyProof(plain.verifier, arg.link, arg.challenge, c.signLinkProof(plain, arg.link, arg.challenge)),
+          notAscii: fails(() => c.linkProofMessage(arg.link, 'é')),
+        };""",
+        {"secret": b64(secret), "pw": b64(pw), "link": link_id, "challenge": challenge},
+    )
+    assert out["seed"] == b64(seed)
+    # The link key comes from the link secret alone: the same with or without a password.
+    assert out["verifier"] == out["samePw"] == b64(verifier)
+    assert crypto.b64d(out["message"]) == spec_message(b"fragment/v1/unlock-link", link_id, challenge)
+    # Ed25519 signatures are deterministic (RFC 8032): the same bytes as PyNaCl's.
+    assert out["proof"] == b64(SigningKey(seed).sign(spec_message(b"fragment/v1/unlock-link", link_id, challenge)).signature)
+    assert crypto.b64d(out["deviceMessage"]) == spec_message(b"fragment/v1/device", link_id, challenge)
+    assert (out["verifies"], out["crossed"], out["crossedBack"]) == (True, False, False)
+    assert out["notAscii"] == "FormatError"
+
+
+def test_a_webcrypto_device_key_signs_what_the_server_verifies(js):
+    """device.js signs with a non-extractable WebCrypto key; PyNaCl checks it; device_id is BLAKE2b-128."""
+    from nacl.bindings import crypto_generichash_blake2b_salt_personal
+    from nacl.signing import VerifyKey
+
+    link_id, challenge = crypto.new_id(), "AAAAAAAAAAAAAAAAAAAAAA.1700000000.xyz"
+    out = js.run(
+        """const d = await import('/static/js/device.js');
+        const message = c.deviceProofMessage(arg.link, arg.challenge);
+        const first = await d.signWithDeviceKey(arg.link, message);
+        const again = await d.signWithDeviceKey(arg.link, message);
+        const other = await d.signWithDeviceKey(c.newId(), message);
+        const stored = await new Promise((resolve, reject) => {
+          const open = indexedDB.open('fragment');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const get = open.result.transaction('devices').objectStore('devices').get(arg.link);
+            get.onsuccess = () => resolve(get.result);
+          };
+        });
+        const exported = await crypto.subtle.exportKey('pkcs8', stored.privateKey).then(() => 'exported', (e) => e.name);
+        const had = await d.hasDeviceKey(arg.link);
+        await d.forgetDeviceKey(arg.link);
+        return {
+          key: b64e(first.publicKey), proof: b64e(first.signature), sameKey: b64e(again.publicKey), otherKey: b64e(other.publicKey),
+          id: c.deviceId(first.publicKey), libsodium: c.verifyDeviceProof(first.publicKey, arg.link, arg.challenge, b64e(first.signature)),
+          extractable: stored.privateKey.extractable, algorithm: stored.privateKey.algorithm.name, exported,
+          had, hasAfterForget: await d.hasDeviceKey(arg.link),
+        };""",
+        {"link": link_id, "challenge": challenge},
+    )
+    key = crypto.b64d(out["key"], 32)
+    VerifyKey(key).verify(spec_message(b"fragment/v1/device", link_id, challenge), crypto.b64d(out["proof"], 64))
+    assert out["libsodium"] is True
+    assert out["id"] == b64(crypto_generichash_blake2b_salt_personal(key, digest_size=16)) and len(out["id"]) == 22
+    # One key per link, kept: the same key signs again; another link has its own.
+    assert out["sameKey"] == out["key"] != out["otherKey"]
+    assert (out["extractable"], out["algorithm"], out["exported"]) == (False, "Ed25519", "InvalidAccessError")
+    assert (out["had"], out["hasAfterForget"]) == (True, False)
+
+
+def test_padme_and_padded_metadata_follow_the_spec(js):
+    lengths = [*range(1, 600), 1000, 1023, 1024, 1025, 4097, 65535, 65536, 65537, 10**6, 2**31 + 5, 2**40 + 1]
+    album_key, album_id, file_id, nonce = os.urandom(32), crypto.new_id(), crypto.new_id(), os.urandom(24)
+    metas = [{}, {"title": "x" * 30}, {"name": "é" * 90, "size": 1}, {"title": "x" * 300}, {"title": "🌅" * 1000}]
+    out = js.run(
+        """const key = b64d(arg.key), nonce = b64d(arg.nonce);
+        return {
+          padme: arg.lengths.map((n) => c.padme(n)),
+          album: arg.metas.map((m) => b64e(c.sealAlbumMeta(key, arg.album, m, nonce))),
+          file: arg.metas.map((m) => b64e(c.sealFileMeta(key, arg.album, arg.file, m, nonce))),
+          opened: arg.metas.map((m) => c.openFileMeta(key, arg.album, arg.file, c.sealFileMeta(key, arg.album, arg.file, m))),
+        };""",
+        {"lengths": lengths, "key": b64(album_key), "nonce": b64(nonce), "album": album_id, "file": file_id, "metas": metas},
+    )
+    assert out["padme"] == [spec_padme(n) for n in lengths]
+    assert spec_padme(256) == 256
+    album_ad = crypto.AD_ALBUM_META + crypto.b64d(album_id)
+    file_ad = crypto.AD_FILE_META + crypto.b64d(album_id) + crypto.b64d(file_id)
+    for meta, album, file in zip(metas, out["album"], out["file"]):
+        padded = spec_padded_json(meta)
+        assert album == b64(crypto.seal(album_key, padded, album_ad, nonce))
+        assert file == b64(crypto.seal(album_key, padded, file_ad, nonce))
+        # Old readers read it: trailing spaces are JSON whitespace (RFC 8259 section 2).
+        assert json.loads(crypto.open_sealed(album_key, crypto.b64d(album), album_ad)) == {"v": 1, **meta}
+    assert out["opened"] == [{"v": 1, **m} for m in metas]
+    # Short metadata all seal to the same length: the length of a name no longer shows.
+    assert len({len(crypto.b64d(a)) for a in out["album"][:3]}) == 1
+
+
+def test_old_unpadded_metadata_still_opens(js):
+    key, album_id, file_id = os.urandom(32), crypto.new_id(), crypto.new_id()
+    meta = {"title": "Écrit avant le padding", "n": 1}
+    raw = json.dumps({"v": 1, **meta}, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    album = crypto.seal(key, raw, crypto.AD_ALBUM_META + crypto.b64d(album_id))
+    file = crypto.seal(key, raw, crypto.AD_FILE_META + crypto.b64d(album_id) + crypto.b64d(file_id))
+    out = js.run(
+        """const key = b64d(arg.key);
+        return [c.openAlbumMeta(key, arg.album, b64d(arg.am)), c.openFileMeta(key, arg.album, arg.file, b64d(arg.fm))];""",
+        {"key": b64(key), "album": album_id, "file": file_id, "am": b64(album), "fm": b64(file)},
+    )
+    assert out == [{"v": 1, **meta}] * 2
+
+
+def test_argon2_parameters_below_the_owasp_floor_are_refused(js):
+    salt = crypto.b64e(bytes(16))
+    floor = {"alg": "argon2id13", "salt": salt, "opslimit": 2, "memlimit": 19 * 1024 * 1024}
+    weak = [{**floor, "opslimit": 1}, {**floor, "memlimit": 19 * 1024 * 1024 - 1}, {**floor, "opslimit": 1, "memlimit": 8192}]
+    out = js.run(
+        """const outcome = (p) => { try { c.checkPasswordFloor(p); return 'ok'; } catch (e) { return e.name === 'WeakPasswordParams' ? e.message : name(e); } };
+        return {
+          floor: outcome(arg.floor), strong: outcome({ ...arg.floor, opslimit: 3, memlimit: 64 * 1024 * 1024 }),
+          weak: arg.weak.map(outcome), garbage: outcome({ ...arg.floor, opslimit: 0 }),
+          constants: [c.PW_OPSLIMIT_FLOOR, c.PW_MEMLIMIT_FLOOR],
+        };""",
+        {"floor": floor, "weak": weak},
+    )
+    message = (
+        "This link's password settings are weaker than Fragment allows, so the password could be guessed offline. "
+        "Ask the owner for a new link."
+    )
+    assert (out["floor"], out["strong"]) == ("ok", "ok")
+    assert out["weak"] == [message] * len(weak)
+    assert out["garbage"] == "FormatError"
+    assert out["constants"] == [2, 19922944]
+
+
+def test_the_keys_worker_refuses_weak_parameters_before_hashing(js):
+    """The last guard: even asked directly, the Argon2 Worker computes nothing below the floor."""
+    out = js.run(
+        """const { WorkerClient } = await import('/static/js/rpc.js');
+        const worker = new WorkerClient(new URL('/static/js/keys-worker.js', location.origin));
+        try {
+          return await worker.call('passwordFactor', { password: 'x', params: arg }).then(() => 'computed', (e) => e.name);
+        } finally { worker.terminate(); }""",
+        {"alg": "argon2id13", "salt": crypto.b64e(bytes(16)), "opslimit": 1, "memlimit": 64 * 1024 * 1024},
+    )
+    assert out == "WeakPasswordParams"
+
+
 # --- encodings and inputs -----------------------------------------------------------
 
 

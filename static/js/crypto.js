@@ -38,12 +38,19 @@ export const MIN_CHUNK_SIZE = 1024;
 export const MAX_CHUNK_SIZE = 4 * 1024 * 1024;
 
 // Password parameter bounds, as PasswordParams.from_json (docs/format.md, "Password
-// factor"): the floors are libsodium's Argon2id minimums, the ceilings keep a link
+// factor"): the minimums are libsodium's Argon2id minimums, the ceilings keep a link
 // from exhausting a visitor's memory.
 const PW_OPSLIMIT_MIN = 1;
 const PW_OPSLIMIT_MAX = 10;
 const PW_MEMLIMIT_MIN = 8 * 1024;
 const PW_MEMLIMIT_MAX = 1024 * 1024 * 1024;
+// The floor a client accepts from a server before it hashes a password: OWASP Password
+// Storage Cheat Sheet, "Argon2id: m=19456 (19 MiB), t=2, p=1" as the minimum. Below it a
+// malicious server could collect proofs that are cheap to brute-force offline
+// (docs/format.md, "Password factor"). The factor function itself keeps libsodium's
+// minimums, so that the test vectors stay cheap.
+export const PW_OPSLIMIT_FLOOR = 2;
+export const PW_MEMLIMIT_FLOOR = 19 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 const ascii = (text) => encoder.encode(text);
@@ -55,9 +62,15 @@ const AD_FILE_KEY = ascii("fragment/v1/file-key\0");
 const AD_ALBUM_META = ascii("fragment/v1/album-meta\0");
 const AD_FILE_META = ascii("fragment/v1/file-meta\0");
 const PROOF_PREFIX = ascii("fragment/v1/unlock\0");
+const LINK_PROOF_PREFIX = ascii("fragment/v1/unlock-link\0");
+const DEVICE_PROOF_PREFIX = ascii("fragment/v1/device\0");
 const KDF_CONTEXT_LINK = "fraglink";
 const SUBKEY_WRAP = 1;
 const SUBKEY_ACCESS = 2;
+const SUBKEY_LINK = 3; // of master0 = BLAKE2b-256(link_secret), password or not
+const DEVICE_ID_BYTES = 16;
+// Sealed metadata is padded to at least this many bytes (docs/format.md, "Metadata").
+const META_MIN_PADDED = 256;
 const BLOB_MAGIC = ascii("FRB1");
 
 /** Input that is not well-formed format v1 (encoding, length, header, JSON). */
@@ -73,6 +86,17 @@ export class DecryptionError extends Error {
   constructor(message = "wrong key, or the data was changed") {
     super(message);
     this.name = "DecryptionError";
+  }
+}
+
+/** The server sent Argon2 parameters below the floor: refused before anything is computed. */
+export class WeakPasswordParams extends Error {
+  constructor() {
+    super(
+      "This link's password settings are weaker than Fragment allows, so the password could be guessed offline. " +
+        "Ask the owner for a new link.",
+    );
+    this.name = "WeakPasswordParams";
   }
 }
 
@@ -212,6 +236,17 @@ export function passwordParams(params) {
 }
 
 /**
+ * The parameters if they are at least the floor (PW_OPSLIMIT_FLOOR, PW_MEMLIMIT_FLOOR);
+ * WeakPasswordParams otherwise, FormatError if they are not parameters at all. Clients
+ * call it on what the server sent before they run Argon2.
+ */
+export function checkPasswordFloor(params) {
+  const checked = passwordParams(params);
+  if (checked.opslimit < PW_OPSLIMIT_FLOOR || checked.memlimit < PW_MEMLIMIT_FLOOR) throw new WeakPasswordParams();
+  return checked;
+}
+
+/**
  * pw_factor = Argon2id13(UTF-8(NFC(password)), salt, opslimit, memlimit), 32 bytes.
  * One long synchronous call (64 MiB by default): run it in a Worker.
  */
@@ -234,7 +269,9 @@ export function kdf(master, subkeyId, context) {
 
 /**
  * The link's subkeys from link_secret ‖ pw_factor (docs/format.md, "Link keys"):
- * {wrapKey, accessSeed, verifier, signingKey}. pwFactor is empty without a password.
+ * {wrapKey, accessSeed, verifier, signingKey}, and from link_secret alone the link
+ * proof's key pair {linkSeed, linkVerifier, linkSigningKey}. pwFactor is empty
+ * without a password.
  */
 export function linkKeys(linkSecret, pwFactor = new Uint8Array()) {
   sized(linkSecret, KEY_BYTES, "link secret");
@@ -247,15 +284,55 @@ export function linkKeys(linkSecret, pwFactor = new Uint8Array()) {
   const accessSeed = kdf(master, SUBKEY_ACCESS, KDF_CONTEXT_LINK);
   s.memzero(master);
   const { publicKey, privateKey } = s.crypto_sign_seed_keypair(accessSeed);
-  return { wrapKey, accessSeed, verifier: publicKey, signingKey: privateKey };
+  // The link proof's key comes from the link secret alone, so that the server can tell
+  // "has the link secret" from "has only the link id" before it counts a password
+  // attempt (docs/format.md, "Link proof").
+  const master0 = s.crypto_generichash(KEY_BYTES, linkSecret, null);
+  const linkSeed = kdf(master0, SUBKEY_LINK, KDF_CONTEXT_LINK);
+  s.memzero(master0);
+  const link = s.crypto_sign_seed_keypair(linkSeed);
+  return {
+    wrapKey,
+    accessSeed,
+    verifier: publicKey,
+    signingKey: privateKey,
+    linkSeed,
+    linkVerifier: link.publicKey,
+    linkSigningKey: link.privateKey,
+  };
 }
 
-/** What the client signs to unlock: prefix ‖ link_id (16 bytes) ‖ ASCII(challenge). */
-export function proofMessage(linkId, challenge) {
+// prefix ‖ link_id (16 bytes) ‖ ASCII(challenge): every unlock signature signs this shape.
+function challengeMessage(prefix, linkId, challenge) {
   // The challenge is opaque ASCII (docs/format.md, "Unlock proof"); anything else
   // cannot be what the server sent.
   if (typeof challenge !== "string" || !/^[\x00-\x7f]*$/.test(challenge)) throw new FormatError("challenge is not ASCII");
-  return concat(PROOF_PREFIX, idBytes(linkId, "link id"), ascii(challenge));
+  return concat(prefix, idBytes(linkId, "link id"), ascii(challenge));
+}
+
+function verifyDetached(publicKey, message, signature) {
+  try {
+    const sig = b64d(signature, SIGNATURE_BYTES);
+    return need().crypto_sign_verify_detached(sig, message, sized(publicKey, 32, "public key"));
+  } catch (error) {
+    if (error instanceof FormatError) return false;
+    throw error;
+  }
+}
+
+/** What the client signs to unlock: "fragment/v1/unlock" 0x00 ‖ link_id (16 bytes) ‖ ASCII(challenge). */
+export function proofMessage(linkId, challenge) {
+  return challengeMessage(PROOF_PREFIX, linkId, challenge);
+}
+
+/** The link proof's message: "fragment/v1/unlock-link" 0x00 ‖ link_id ‖ ASCII(challenge). */
+export function linkProofMessage(linkId, challenge) {
+  return challengeMessage(LINK_PROOF_PREFIX, linkId, challenge);
+}
+
+/** The device proof's message: "fragment/v1/device" 0x00 ‖ link_id ‖ ASCII(challenge). */
+export function deviceProofMessage(linkId, challenge) {
+  return challengeMessage(DEVICE_PROOF_PREFIX, linkId, challenge);
 }
 
 /** The unlock proof: a detached Ed25519 signature, base64url (86 characters). */
@@ -266,13 +343,28 @@ export function signProof(keys, linkId, challenge) {
 
 /** Check an unlock proof against a verifier (what the server does); true or false. */
 export function verifyProof(verifier, linkId, challenge, signature) {
-  try {
-    const sig = b64d(signature, SIGNATURE_BYTES);
-    return need().crypto_sign_verify_detached(sig, proofMessage(linkId, challenge), sized(verifier, 32, "verifier"));
-  } catch (error) {
-    if (error instanceof FormatError) return false;
-    throw error;
-  }
+  return verifyDetached(verifier, proofMessage(linkId, challenge), signature);
+}
+
+/** The link proof: signed with the key from the link secret alone, base64url (86 characters). */
+export function signLinkProof(keys, linkId, challenge) {
+  const message = linkProofMessage(linkId, challenge);
+  return b64e(need().crypto_sign_detached(message, sized(keys.linkSigningKey, 64, "link signing key")));
+}
+
+/** Check a link proof against a link verifier (what the server does); true or false. */
+export function verifyLinkProof(linkVerifier, linkId, challenge, signature) {
+  return verifyDetached(linkVerifier, linkProofMessage(linkId, challenge), signature);
+}
+
+/** Check a device proof against a device's raw Ed25519 public key (what the server does); true or false. */
+export function verifyDeviceProof(devicePublicKey, linkId, challenge, signature) {
+  return verifyDetached(devicePublicKey, deviceProofMessage(linkId, challenge), signature);
+}
+
+/** device_id = b64(BLAKE2b-128(device public key)): 22 characters, like every id. */
+export function deviceId(devicePublicKey) {
+  return b64e(need().crypto_generichash(DEVICE_ID_BYTES, sized(devicePublicKey, 32, "device public key"), null));
 }
 
 // --- sealed values (docs/format.md, "Sealed values") ---------------------------
@@ -340,12 +432,40 @@ function canonical(value) {
   return value;
 }
 
+/**
+ * Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and
+ * Communication with PURBs", PETS 2019, section 4): the padded length for L > 0,
+ * at most about 12% more, and it leaks O(log log L) bits of L.
+ */
+export function padme(length) {
+  if (!Number.isSafeInteger(length) || length < 1) throw new FormatError("padme needs a positive length");
+  if (length < 2) return length; // E = 0 has no log2: nothing to round
+  const e = floorLog2(length);
+  const z = e - (floorLog2(e) + 1);
+  // (L + m) & ~m with m = 2^z - 1, in arithmetic that does not stop at 32 bits.
+  const step = 2 ** z;
+  return Math.ceil(length / step) * step;
+}
+
+// floor(log2 n) for a positive integer, exactly (Math.log2 rounds near powers of two).
+function floorLog2(n) {
+  let e = 0;
+  while (2 ** (e + 1) <= n) e += 1;
+  return e;
+}
+
 // Writers: UTF-8 JSON, keys sorted at every level, no whitespace, non-ASCII as
 // itself, "v": 1 added: byte for byte Python's json.dumps(..., ensure_ascii=False,
-// separators=(",", ":"), sort_keys=True).
+// separators=(",", ":"), sort_keys=True); then ASCII spaces up to padme(max(L, 256))
+// bytes, so that the sealed length does not give away the length of names and titles.
+// JSON allows trailing whitespace (RFC 8259 section 2): every reader, old or new,
+// reads padded and unpadded metadata alike.
 function dump(meta) {
   if (meta === null || typeof meta !== "object" || Array.isArray(meta)) throw new TypeError("metadata must be an object");
-  return encoder.encode(JSON.stringify(canonical({ v: FORMAT_VERSION, ...meta })));
+  const json = encoder.encode(JSON.stringify(canonical({ v: FORMAT_VERSION, ...meta })));
+  const out = new Uint8Array(padme(Math.max(json.length, META_MIN_PADDED))).fill(0x20);
+  out.set(json);
+  return out;
 }
 
 // Readers accept any UTF-8 JSON object whose v is 1, and nothing else.

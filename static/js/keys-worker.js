@@ -4,11 +4,14 @@
 // cannot freeze the page (which keeps its progress indicator moving), and the page
 // terminates this Worker afterwards, which gives the memory back at once.
 
-import { passwordFactor, ready } from "./crypto.js";
+import { checkPasswordFloor, passwordFactor, ready } from "./crypto.js";
 import { serve, transfer } from "./rpc.js";
 
 serve({
   async passwordFactor({ password, params }) {
+    // Parameters below the floor are refused before any hashing (WeakPasswordParams): the
+    // page checks them too, as soon as it has the link's info, and this is the last guard.
+    checkPasswordFloor(params);
     await ready();
     const factor = Uint8Array.from(passwordFactor(password, params));
     return transfer(factor.buffer, [factor.buffer]);
