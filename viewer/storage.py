@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import errno
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,7 +44,9 @@ __all__ = [
     "StorageError",
     "BlobNotFound",
     "InvalidKey",
+    "StorageFull",
     "validate_key",
+    "validate_prefix",
     "BlobStore",
     "LocalBlobStore",
     "S3BlobStore",
@@ -74,6 +78,21 @@ class InvalidKey(StorageError):
     """The key is not of the allowed shape."""
 
 
+class StorageFull(StorageError):
+    """The store has no room left (a full disk, a quota): the caller should answer 507, not retry."""
+
+
+# ENOSPC "No space left on device" and EDQUOT "Disk quota exceeded" (errno(3)).
+_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# S3-compatible stores that run out of room: MinIO answers 507 XMinioStorageFull (and
+# XMinioAdminBucketQuotaExceeded for a bucket quota); 507 is "Insufficient Storage" (RFC 4918 section 11.5).
+_FULL_S3_CODES = frozenset({"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "StorageFull", "QuotaExceeded"})
+
+
+def _is_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in _FULL_ERRNOS
+
+
 def validate_key(key: str) -> str:
     """Return ``key`` unchanged if it is 1-6 safe "/"-separated segments, else raise InvalidKey."""
     if not isinstance(key, str):
@@ -88,6 +107,13 @@ def validate_key(key: str) -> str:
                 f"blob key segments must match [A-Za-z0-9_-]{{1,64}}: {key!r}"
             )
     return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return a folder prefix without its trailing "/" ("album/" and "album" name the same folder), validated."""
+    if isinstance(prefix, str) and prefix.endswith("/"):
+        prefix = prefix[:-1]
+    return validate_key(prefix)
 
 
 def _check_range(start: int, end: int) -> None:
@@ -142,6 +168,14 @@ class BlobStore(abc.ABC):
     def list_prefix(self, prefix: str) -> list[str]:
         """Return the sorted keys under "prefix/"."""
 
+    @abc.abstractmethod
+    def scan(self) -> Iterator[tuple[str, float]]:
+        """Yield (key, last modified as Unix seconds) for every blob in the store, in no set order."""
+
+    @abc.abstractmethod
+    def sweep_temp(self, older_than: float) -> int:
+        """Remove what interrupted writes left behind, last touched before ``older_than``; return how many."""
+
 
 class LocalBlobStore(BlobStore):
     """Blobs as files under one root folder (the default, single-machine backend)."""
@@ -180,26 +214,47 @@ class LocalBlobStore(BlobStore):
         return path
 
     def _makedirs(self, directory: Path) -> None:
-        """Create directory and missing parents 0700, fsyncing each new entry's parent."""
-        missing = []
-        while directory != self.root and not directory.is_dir():
-            missing.append(directory)
-            directory = directory.parent
-        for new_dir in reversed(missing):
+        """Create directory and missing parents 0700, fsyncing each new entry's parent.
+
+        A concurrent delete prunes folders it left empty, so a parent this call saw (or
+        just made) can vanish before the child's mkdir; then mkdir fails with ENOENT and
+        the walk starts again from the top.  Each retry needs another prune to land in
+        that gap, so a few are plenty.
+        """
+        for attempt in range(32):
+            missing = []
+            current = directory
+            while current != self.root and not current.is_dir():
+                missing.append(current)
+                current = current.parent
             try:
-                new_dir.mkdir(mode=0o700)
-            except FileExistsError:
-                if not new_dir.is_dir():
-                    raise StorageError(
-                        f"{new_dir.relative_to(self.root)} is a blob, not a folder"
-                    ) from None
-                continue  # a concurrent put made it
-            # A new directory entry is only durable once its parent is fsynced (fsync(2)).
-            _fsync_dir(new_dir.parent)
+                for new_dir in reversed(missing):
+                    try:
+                        new_dir.mkdir(mode=0o700)
+                    except FileExistsError:
+                        if not new_dir.is_dir():
+                            raise StorageError(
+                                f"{new_dir.relative_to(self.root)} is a blob, not a folder"
+                            ) from None
+                        continue  # a concurrent put made it
+                    # A new directory entry is only durable once its parent is fsynced (fsync(2)).
+                    _fsync_dir(new_dir.parent)
+                return
+            except FileNotFoundError:
+                if attempt == 31:
+                    raise
 
     def put(self, key: str, chunks: Iterable[bytes]) -> int:
         """Write to root/.tmp, fsync, os.replace into place, fsync the directory."""
         path = self._path(key)
+        try:
+            return self._put(path, key, chunks)
+        except OSError as e:
+            if _is_full(e):
+                raise StorageFull(f"no room left to store {key!r}: {e.strerror}") from e
+            raise
+
+    def _put(self, path: Path, key: str, chunks: Iterable[bytes]) -> int:
         # mkstemp creates the file O_EXCL with mode 0600, so a partial blob is never
         # readable by others and never under a guessable name.
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir, prefix="put-")
@@ -278,6 +333,7 @@ class LocalBlobStore(BlobStore):
 
     def delete_prefix(self, prefix: str) -> int:
         """Unlink every file under prefix/, then remove the emptied folders."""
+        prefix = validate_prefix(prefix)
         keys = self.list_prefix(prefix)
         count = 0
         for key in keys:
@@ -294,23 +350,46 @@ class LocalBlobStore(BlobStore):
 
     def list_prefix(self, prefix: str) -> list[str]:
         """Return the sorted keys of regular files under prefix/."""
-        top = self._path(prefix)
+        top = self._path(validate_prefix(prefix))
         if not top.is_dir():
             return []
-        keys = []
+        return sorted(key for key, _mtime in self._walk(top))
+
+    def _walk(self, top: Path) -> Iterator[tuple[str, float]]:
+        """Yield (key, mtime) of the regular files under top, skipping anything that is not a key."""
         # os.walk does not descend into symlinked folders by default, and symlinked
-        # files are skipped below, so listing never leaves root.
-        for dirpath, _dirs, files in os.walk(top):
+        # files are skipped below, so listing never leaves root.  It also ignores
+        # folders that vanish while it walks (a concurrent delete).
+        for dirpath, dirs, files in os.walk(top):
+            if Path(dirpath) == self.root:
+                dirs[:] = [d for d in dirs if d != ".tmp"]
             for name in files:
                 full = Path(dirpath, name)
-                if full.is_symlink() or not full.is_file():
+                try:
+                    info = full.lstat()
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISREG(info.st_mode):
                     continue
                 key = full.relative_to(self.root).as_posix()
                 try:
-                    keys.append(validate_key(key))
+                    yield validate_key(key), info.st_mtime
                 except InvalidKey:
                     continue  # not ours (e.g. an editor's swap file); never hand it out
-        return sorted(keys)
+
+    def scan(self) -> Iterator[tuple[str, float]]:
+        """Walk the whole root except .tmp."""
+        return self._walk(self.root)
+
+    def sweep_temp(self, older_than: float) -> int:
+        """Unlink .tmp/put-* files last written before older_than (left by a killed put)."""
+        count = 0
+        for entry in os.scandir(self._tmp_dir):
+            with contextlib.suppress(FileNotFoundError):  # another server's cleanup took it
+                if entry.name.startswith("put-") and entry.stat(follow_symlinks=False).st_mtime < older_than:
+                    os.unlink(entry.path)
+                    count += 1
+        return count
 
     def _prune(self, directory: Path) -> None:
         """Remove empty folders from directory up to (not including) root."""
@@ -441,8 +520,13 @@ class S3BlobStore(BlobStore):
         # file is created already unlinked (tempfile.TemporaryFile on POSIX).
         with tempfile.SpooledTemporaryFile(max_size=self.SPOOL_MEMORY) as spool:
             written = 0
-            for chunk in chunks:
-                written += spool.write(chunk)
+            try:
+                for chunk in chunks:
+                    written += spool.write(chunk)
+            except OSError as e:  # the spill file is on this machine's disk
+                if _is_full(e):
+                    raise StorageFull(f"no room left to spool {key!r}: {e.strerror}") from e
+                raise
             spool.seek(0)
             # upload_fileobj switches to multipart above 8 MiB and aborts the
             # multipart upload on failure, so no part is ever visible under the key.
@@ -502,6 +586,7 @@ class S3BlobStore(BlobStore):
 
     def delete_prefix(self, prefix: str) -> int:
         """List then DeleteObjects in batches of 1000 (the API's limit)."""
+        prefix = validate_prefix(prefix)
         keys = self.list_prefix(prefix)
         for i in range(0, len(keys), 1000):
             batch = [{"Key": self._object_key(k)} for k in keys[i : i + 1000]]
@@ -521,16 +606,36 @@ class S3BlobStore(BlobStore):
     def list_prefix(self, prefix: str) -> list[str]:
         """ListObjectsV2 under prefix/, keeping only keys that validate."""
         # The trailing "/" stops "album1" from also matching "album10/...".
+        prefix = validate_prefix(prefix)
         object_prefix = self._object_key(prefix) + "/"
-        keys = []
-        with _s3_errors(prefix):
+        return sorted(key for key, _mtime in self._list(object_prefix, prefix))
+
+    def _list(self, object_prefix: str, what: str) -> Iterator[tuple[str, float]]:
+        """Yield (key, LastModified) of our objects whose bucket key starts with object_prefix."""
+        with _s3_errors(what):
             paginator = self._client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=object_prefix):
                 for item in page.get("Contents", ()):
                     key = self._blob_key(item["Key"])
                     if key is not None:
-                        keys.append(key)
-        return sorted(keys)
+                        yield key, item["LastModified"].timestamp()
+
+    def scan(self) -> Iterator[tuple[str, float]]:
+        """ListObjectsV2 over the whole prefix."""
+        return self._list(self.prefix + "/" if self.prefix else "", "the bucket")
+
+    def sweep_temp(self, older_than: float) -> int:
+        """Abort multipart uploads started before older_than (a killed put leaves its parts billed forever)."""
+        count = 0
+        head = self.prefix + "/" if self.prefix else ""
+        with _s3_errors("multipart uploads"):
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=head):
+                for upload in page.get("Uploads", ()):
+                    if upload["Initiated"].timestamp() < older_than and self._blob_key(upload["Key"]) is not None:
+                        self._client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                        count += 1
+        return count
 
     def presigned_get(self, key: str, expires: int = 300) -> str:
         """Return a time-limited GET URL for the blob, so bytes bypass the app server."""
@@ -558,15 +663,20 @@ def _status(error: BaseException | None) -> int | None:
 @contextlib.contextmanager
 def _s3_errors(key: str) -> Iterator[None]:
     """Translate botocore errors into BlobNotFound / StorageError for one key."""
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code")
+    except (ClientError, S3UploadFailedError) as e:
+        # upload_fileobj wraps the ClientError in S3UploadFailedError, raised inside its handler.
+        client_error = e if isinstance(e, ClientError) else e.__context__
+        code = client_error.response.get("Error", {}).get("Code") if isinstance(client_error, ClientError) else None
         # HeadObject has no body, so a missing key shows up only as a bare 404.
         if code in ("NoSuchKey", "404", "NotFound"):
             raise BlobNotFound(key) from e
+        if code in _FULL_S3_CODES or _status(client_error) == 507:
+            raise StorageFull(f"the S3 store has no room left for {key!r}: {code}") from e
         raise StorageError(f"S3 error for {key!r}: {e}") from e
     except BotoCoreError as e:
         raise StorageError(f"S3 error for {key!r}: {e}") from e
