@@ -196,3 +196,11 @@ def make_album_dir(dirpath) -> dict[str, Path]:
         UNICODE_NAME: lambda p: make_jpeg_with_orientation(p, size=(500, 400), orientation=1),
     }
     return {name: make(dirpath / name) for name, make in files.items()}
+
+
+def make_mp4_with_free_box(path, payload: bytes, seconds=1) -> Path:
+    """A playable MP4 (make_mp4) with `payload` appended in a `free` box, which players skip (ISO/IEC 14496-12 8.1.2)."""
+    path = make_mp4(path, seconds=seconds)
+    with open(path, "ab") as out:
+        out.write((8 + len(payload)).to_bytes(4, "big") + b"free" + payload)
+    return path

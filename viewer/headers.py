@@ -35,6 +35,11 @@ CSP = "; ".join(
         "media-src 'self' blob:",
         "connect-src 'self'",
         "worker-src 'self' blob:",
+        # "Download all" streams its zip through the Service Worker as the download of a
+        # hidden frame (static/js/download-all.js), so that the worker can refuse every
+        # top-level navigation to its addresses. Every page and API answer here still
+        # says frame-ancestors 'none', and the worker's own answers are sandboxed.
+        "frame-src 'self'",
         "manifest-src 'self'",
         "base-uri 'none'",
         "form-action 'self'",

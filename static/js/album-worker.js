@@ -9,6 +9,7 @@
 import * as C from "./crypto.js";
 import { linkApi } from "./api.js";
 import { serve, transfer } from "./rpc.js";
+import { safeBlob } from "./mediatypes.js";
 
 let linkId = null;
 let secret = null;
@@ -28,15 +29,16 @@ function need(value, what) {
 function openEntry(entry) {
   const id = entry && entry.file_id;
   const blobs = (entry && entry.blobs) || {};
-  if (!C.isId(id)) return { id: null, blobs, meta: null, broken: true };
+  const guest = Boolean(entry && entry.guest === true); // the server's flag, never the metadata's name
+  if (!C.isId(id)) return { id: null, blobs, meta: null, broken: true, guest };
   try {
     const fileKey = C.unwrapFileKey(albumKey, C.b64d(entry.wrapped_key), albumId, id);
     const meta = C.openFileMeta(fileKey, albumId, id, C.b64d(entry.meta));
     fileKeys.set(id, fileKey);
     if (Number.isSafeInteger(blobs.original)) blobSizes.set(id, blobs.original);
-    return { id, blobs, meta, broken: false };
+    return { id, blobs, meta, broken: false, guest };
   } catch {
-    return { id, blobs, meta: null, broken: true };
+    return { id, blobs, meta: null, broken: true, guest };
   }
 }
 
@@ -107,7 +109,8 @@ serve({
     if (kind === "original") {
       const plain = response.body.pipeThrough(C.decryptBlobStream(fileKey, fileId, kind));
       const blob = await new Response(plain).blob();
-      return blob.slice(0, blob.size, type || "application/octet-stream");
+      // Typed only as the allowlist and the file's first bytes allow (mediatypes.js): a guest chose `type`.
+      return safeBlob(blob, type);
     }
     const bytes = new Uint8Array(await response.arrayBuffer());
     const plain = plainBuffer(C.decryptBlob(fileKey, fileId, kind, bytes));

@@ -23,6 +23,7 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
   const line = status.querySelector("[data-slot=text]");
   const cancelButton = status.querySelector("[data-action=cancel]");
   let cancel = null;
+  let frame = null; // the hidden frame of the last zip downloaded through the Service Worker
 
   const say = (text) => {
     line.textContent = text;
@@ -128,11 +129,34 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
       started.cancel();
       stopped("Download cancelled.");
     };
-    // A navigation inside the worker's scope goes to the worker (an <a download> may
-    // bypass it); answered with "Content-Disposition: attachment", it becomes a
-    // download and this page stays (HTML Standard, "navigate": a download response).
-    location.assign(started.url);
+    // A navigation inside the worker's scope goes to the worker (an <a download> does
+    // not, in Chromium); answered with "Content-Disposition: attachment", it becomes a
+    // download (HTML Standard, "navigate": a download response). It is a hidden frame's
+    // navigation, not this page's: the worker refuses to answer a zip address to a
+    // top-level one (request.destination "document"), so that no zip address ever
+    // works as a page (sw.js). A download loads no document in the frame; a frame that
+    // loads one got the worker's refusal (the zip was lost, say), which is said here.
+    if (frame) frame.remove();
+    frame = document.createElement("iframe");
+    frame.hidden = true;
+    frame.title = "Download";
+    frame.addEventListener("load", () => {
+      if (cancel) stopped("The download could not start. Try again.");
+    });
+    frame.src = started.url;
+    document.body.append(frame);
     return true;
+  }
+
+  /** Why there is no zip through the Service Worker, for a person. */
+  function noServiceWorker(problem) {
+    if (problem === "timeout" || problem === "failed") {
+      return (
+        "The download could not start: this browser did not start the album's download helper (a Service Worker). " +
+        "Reload the page to try again, or download the files one by one from the photo viewer."
+      );
+    }
+    return "This browser cannot save a whole album at once. Download the files one by one from the photo viewer.";
   }
 
   button.addEventListener("click", async () => {
@@ -151,9 +175,7 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
       cancelButton.hidden = false;
       progress({ done: 0, total: entries.length, bytes: 0 });
       if (handle) return await toFile(handle, entries);
-      if (!(await throughServiceWorker(entries, zipName))) {
-        stopped("This browser cannot save a whole album at once. Download the files one by one from the photo viewer.");
-      }
+      if (!(await throughServiceWorker(entries, zipName))) stopped(noServiceWorker(bridge && bridge.problem));
     } catch (error) {
       stopped(`The download could not start: ${(error && error.message) || error}`);
     }
@@ -166,6 +188,8 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
     /** Stop a download in progress (Forget this album). */
     stop() {
       if (cancel) cancel();
+      if (frame) frame.remove();
+      frame = null;
     },
   };
 }

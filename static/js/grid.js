@@ -245,7 +245,9 @@ export class Grid {
     tile.classList.toggle("is-broken", state === "broken");
     tile.classList.toggle("is-failed", state === "failed");
     tile.classList.toggle("is-loaded", state === "done");
-    tile.setAttribute("aria-label", this.label(file));
+    // A guest's file is marked from the server's flag (never from the name a guest typed), on screen and for screen readers.
+    tile.classList.toggle("is-guest", Boolean(file.guest));
+    tile.setAttribute("aria-label", file.guest ? `${this.label(file)}, added by a guest` : this.label(file));
     tile.replaceChildren();
     if (state === "done") {
       const img = document.createElement("img");
@@ -261,6 +263,13 @@ export class Grid {
       badge.setAttribute("aria-hidden", "true");
       const duration = formatDuration(file.info.duration);
       badge.textContent = duration ? `▶ ${duration}` : "▶";
+      tile.append(badge);
+    }
+    if (file.guest) {
+      const badge = document.createElement("span");
+      badge.className = "tile-guest";
+      badge.setAttribute("aria-hidden", "true"); // said in the tile's label
+      badge.textContent = "Guest";
       tile.append(badge);
     }
     if (state === "broken" || state === "failed") {

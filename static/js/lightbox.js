@@ -14,6 +14,9 @@ import { formatBytes, formatDateTime, formatDuration, formatLocation, showableOr
 const BROKEN_TEXT = "This file could not be decrypted: it may be damaged or tampered with.";
 const FAILED_TEXT = "This photo could not be loaded. Check your connection, then try again.";
 const SLIDESHOW_SECONDS = 4;
+const WHOLE_VIDEO_TEXT =
+  "Streaming is unavailable in this browser right now (its video helper, a Service Worker, did not start), " +
+  "so the whole video is decrypted before it plays…";
 
 // Icons in PhotoSwipe's own format, so they get its outline and sizing.
 const ICONS = {
@@ -223,7 +226,10 @@ export function createLightbox({ files, media, downloads, grid }) {
     }
     content.videoStarted = true;
     status.textContent = "Decrypting the video…";
-    media.videoSource(file).then(
+    const whole = (problem) => {
+      if (problem === "timeout" || problem === "failed") status.textContent = WHOLE_VIDEO_TEXT;
+    };
+    media.videoSource(file, whole).then(
       (url) => {
         status.textContent = "";
         // A stream that fails (a chunk that does not decrypt, a link that died) ends in
@@ -269,7 +275,9 @@ export function createLightbox({ files, media, downloads, grid }) {
       if (info.kind === "video") row("Length", formatDuration(info.duration));
       row("Camera", info.camera);
       if (info.location) row("Location", formatLocation(info.location));
-      if (info.uploader) row("Added by", info.uploader);
+      // Who added a file comes from the server's flag (added through a link), never from the
+      // name alone: a guest may call themselves anything, "Owner" included.
+      if (file.guest) row("Added by", info.uploader ? `a guest: ${info.uploader}` : "a guest");
     }
     panel.replaceChildren(element("h2", "", "Information"), list);
   }

@@ -5,7 +5,13 @@
 // originals are larger, so only the most recent few are kept. Nothing decrypted is
 // written to disk by this module: object URLs live in this page's memory (or the
 // browser's blob store) and are revoked on eviction and on "Forget".
+//
+// Every object URL made here is typed by mediatypes.js (safeBlob): the declared type
+// only if it is on the allowlist and the decrypted bytes start like it, otherwise
+// application/octet-stream, which a tab opened on the URL downloads instead of
+// rendering. The types come from the file's metadata, which a guest may have written.
 
+import { allowedType, safeBlob } from "./mediatypes.js";
 import { safeFileName } from "./present.js";
 
 /** A Map that forgets (and revokes) its oldest entries past `limit`. */
@@ -61,6 +67,7 @@ export class Media {
     if (!this.pending.has(key)) {
       const job = make()
         .then((blob) => {
+          // Every Blob here was typed by safeBlob (see the top of this file).
           const url = URL.createObjectURL(blob);
           cache.set(file.id, url);
           return url;
@@ -74,20 +81,21 @@ export class Media {
   thumb(file) {
     return this.once(this.thumbs, file, "thumb", async () => {
       const bytes = await this.call("blob", { fileId: file.id, kind: "thumb" });
-      return new Blob([bytes], { type: file.info.thumbType });
+      return safeBlob(new Blob([bytes]), file.info.thumbType);
     });
   }
 
   preview(file) {
     return this.once(this.previews, file, "preview", async () => {
       const bytes = await this.call("blob", { fileId: file.id, kind: "preview" });
-      return new Blob([bytes], { type: file.info.previewType });
+      return safeBlob(new Blob([bytes]), file.info.previewType);
     });
   }
 
   original(file) {
-    return this.once(this.originals, file, "original", () =>
-      this.call("blob", { fileId: file.id, kind: "original", type: file.info.mime }),
+    // The album Worker types the Blob the same way; checked again here, where the URL is made.
+    return this.once(this.originals, file, "original", async () =>
+      safeBlob(await this.call("blob", { fileId: file.id, kind: "original", type: file.info.mime }), file.info.mime),
     );
   }
 
@@ -97,7 +105,7 @@ export class Media {
    * just the chunks they cover, so it starts and seeks without the whole file.
    * Without one, the whole original is decrypted into a Blob first.
    */
-  async videoSource(file) {
+  async videoSource(file, onWhole = () => {}) {
     if (this.bridge) {
       try {
         const url = await this.bridge.videoUrl(file);
@@ -105,6 +113,8 @@ export class Media {
       } catch (error) {
         console.warn("Fragment viewer: streaming is unavailable, decrypting the whole video", error);
       }
+      // The page wanted to stream, and could not (the Service Worker did not start): say so.
+      onWhole(this.bridge.problem);
     }
     return this.original(file);
   }
@@ -128,7 +138,8 @@ export class Media {
 
   /** A thumbnail this page made itself (a guest's upload): no need to fetch it back. */
   adopt(fileId, blob) {
-    this.thumbs.set(fileId, URL.createObjectURL(blob));
+    // Drawn by this page's own canvas, as JPEG or WebP; still only an allowed type (no bytes to check synchronously).
+    this.thumbs.set(fileId, URL.createObjectURL(blob.slice(0, blob.size, allowedType(blob.type))));
   }
 
   /** Revoke every object URL (Forget this album). */

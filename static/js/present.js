@@ -3,14 +3,15 @@
 // Metadata is written by the owner or a guest, so the viewer treats it as untrusted
 // input (docs/format.md, "Metadata"): every field is type-checked here, shown only
 // through textContent, and a name is made safe before it becomes a download name.
+// Its media types are only ever used through mediatypes.js (an allowlist checked
+// against the decrypted bytes), since a type decides what a browser renders.
+
+import { DRAWN_IMAGE_TYPES, allowedType } from "./mediatypes.js";
 
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
 const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 const TAKEN_AT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
 
-// Formats every current browser shows in an <img>; anything else (HEIC, TIFF, RAW)
-// keeps the WebP preview, which is what the owner's tool renders it to.
-const SHOWN_IN_BROWSER = new Set(["image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/bmp"]);
 
 function text(value, max = 500) {
   if (typeof value !== "string") return null;
@@ -78,9 +79,13 @@ export function parseTakenAt(value) {
   return { wall, text: value };
 }
 
-/** Whether the browser can show this original in an <img>. */
+/**
+ * Whether the browser can show this original in an <img>: formats every current browser
+ * draws (mediatypes.js DRAWN_IMAGE_TYPES); anything else (HEIC, TIFF, RAW) keeps the
+ * preview, which is what the owner's tool renders it to.
+ */
 export function showableOriginal(info) {
-  return info.kind === "photo" && SHOWN_IN_BROWSER.has(info.mime.toLowerCase());
+  return info.kind === "photo" && DRAWN_IMAGE_TYPES.has(allowedType(info.mime));
 }
 
 const DAY = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });

@@ -10,10 +10,22 @@
 // Where there is no Service Worker (a browser without one, a private window that
 // refuses it, a hard reload the worker may not claim), `ready()` gives null and
 // the caller falls back to decrypting whole files into blob: URLs.
+//
+// Nor does `ready()` wait for ever: a worker whose script never arrives, or that never
+// installs or activates, leaves `navigator.serviceWorker.ready` pending indefinitely
+// (Service Workers, "ready": it resolves only once there is an active worker). After
+// INSTALL_WAIT_MS it gives null, and `problem` says why, so that videos and "Download
+// all" say what happened instead of waiting; a worker that starts later is used then.
 
 import { safeFileName } from "./present.js";
 
 const CONTROL_WAIT_MS = 5000;
+/**
+ * How long the worker may take to install and take control. Its scripts (crypto.js with
+ * libsodium's WebAssembly, client-zip) are about 2 MB, fetched once, usually in well under
+ * a second; 15 s leaves room for a slow connection.
+ */
+export const INSTALL_WAIT_MS = 15_000;
 
 function randomId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -41,6 +53,10 @@ export class ServiceWorkerBridge {
     this.streams = new Map(); // id -> {file, url, failure}
     this.byFile = new Map(); // file id -> stream id
     this.starting = null;
+    this.deadline = null;
+    this.controller = undefined; // what start() gave, once it has
+    /** Why there is no worker: "unsupported" (no Service Workers here), "failed" (refused), "timeout", or null. */
+    this.problem = null;
     this.onMessage = (event) => {
       const message = event.data || {};
       // The worker was restarted (browsers stop idle ones) and lost this stream: register it again.
@@ -50,15 +66,39 @@ export class ServiceWorkerBridge {
     };
   }
 
-  /** The Service Worker controlling this page, or null where there is none. */
+  /** The Service Worker controlling this page, or null where there is none (or not within INSTALL_WAIT_MS). */
   ready() {
-    if (!this.starting) this.starting = this.start().catch(() => null);
-    return this.starting;
+    if (!this.starting) {
+      this.starting = this.start().then(
+        (controller) => {
+          this.controller = controller;
+          this.problem = controller ? null : this.problem || "unsupported";
+          return controller;
+        },
+        (error) => {
+          console.warn("Fragment viewer: the Service Worker could not be registered", error);
+          this.controller = null;
+          this.problem = "failed";
+          return null;
+        },
+      );
+      this.deadline = new Promise((resolve) => {
+        setTimeout(() => {
+          if (this.controller === undefined) this.problem = "timeout";
+          resolve(null);
+        }, INSTALL_WAIT_MS);
+      });
+    }
+    // Once both have settled, the worker (listed first) wins: one that started late is used.
+    return Promise.race([this.starting, this.deadline]);
   }
 
   async start() {
     const container = navigator.serviceWorker;
-    if (!container) return null;
+    if (!container) {
+      this.problem = "unsupported";
+      return null;
+    }
     // The album pages are /a/<link id>; the worker's scope is /a/ (viewer/pages.py allows it).
     const scope = new URL("./", location.href).pathname;
     // A module worker: it imports crypto.js and client-zip (MDN, "ServiceWorkerContainer.register()", type).
@@ -71,7 +111,10 @@ export class ServiceWorkerBridge {
         setTimeout(resolve, CONTROL_WAIT_MS);
       });
     }
-    if (!container.controller) return null;
+    if (!container.controller) {
+      this.problem = "failed";
+      return null;
+    }
     container.addEventListener("message", this.onMessage);
     container.startMessages();
     this.scope = new URL(scope, location.href);

@@ -23,6 +23,17 @@
 // stops this worker when idle drops it; a request for a stream it no longer knows
 // asks the page to register it again.
 //
+// Every answer made here is data, never a page: it carries a policy that runs nothing and
+// sandboxes the response if it is ever rendered (W3C CSP Level 3, "sandbox"), and nosniff
+// (WHATWG Fetch, "X-Content-Type-Options"), as the server's own API answers do
+// (viewer/headers.py). A stream's type is the file's declared one only if the allowlist
+// and the file's first bytes agree (mediatypes.js: a guest chooses that type). And the
+// stream and zip addresses answer only what they are for: a <video>'s requests, and the
+// hidden frame "download all" loads; a top-level navigation (a visitor choosing "Open
+// video in new tab", a link pasted in the address bar) gets a short page that says why
+// (Fetch, "request.destination"; OWASP "Unrestricted File Upload": serve user files
+// with Content-Disposition and nosniff, never as pages).
+//
 // Served from /static/js/ with "Service-Worker-Allowed: <root>/a/" (viewer/pages.py),
 // so that relative imports resolve as everywhere else; import maps do not apply
 // to workers (viewer/assets.py), hence the relative URLs.
@@ -30,11 +41,25 @@
 import * as C from "./crypto.js";
 import { downloadZip } from "../../vendor/client-zip/index.js";
 import { zipEntries } from "./zip.js";
+import { OCTET_STREAM, SNIFF_BYTES, safeType } from "./mediatypes.js";
 
 /** The most plaintext one Range answer carries (2 MiB, 32 chunks of 64 KiB). */
 const WINDOW = 2 * 1024 * 1024;
 /** How long a request for a forgotten stream waits for the page to register it again. */
 const REREGISTER_MS = 10_000;
+/** On every answer (see the top of this file). */
+const SAFE_HEADERS = {
+  "Content-Security-Policy": "default-src 'none'; sandbox",
+  "X-Content-Type-Options": "nosniff",
+  "Cache-Control": "no-store",
+};
+/** Request destinations each address answers: a media element's, or fetch() (""); the download frame's. */
+const STREAM_DESTINATIONS = new Set(["video", "audio", ""]);
+const ZIP_DESTINATIONS = new Set(["iframe"]);
+const NOT_A_PAGE = {
+  stream: "This video can only be played on the album page: go back to the album and play it there.",
+  zip: 'This download can only be started from the album page: go back to the album and use "Download all".',
+};
 
 const sodium = C.ready();
 const streams = new Map(); // id -> Stream
@@ -136,8 +161,9 @@ self.addEventListener("message", (event) => {
     streams.set(message.id, {
       grant: new Grant(message),
       fileId: message.fileId,
-      mime: message.mime || "application/octet-stream",
+      mime: message.mime || OCTET_STREAM,
       header: null,
+      type: null, // safeType of the declared mime and the first decrypted bytes, once known
     });
     for (const resolve of waiting.get(message.id) || []) resolve();
     waiting.delete(message.id);
@@ -166,13 +192,30 @@ self.addEventListener("fetch", (event) => {
   const scope = new URL(self.registration.scope);
   if (url.origin !== scope.origin || !url.pathname.startsWith(scope.pathname)) return;
   const [kind, id] = url.pathname.slice(scope.pathname.length).split("/");
-  if (kind === "stream" && id) event.respondWith(answerStream(event.request, id, event.clientId));
-  else if (kind === "zip" && id) event.respondWith(answerZip(id));
+  const destination = event.request.destination;
+  if (kind === "stream" && id) {
+    if (STREAM_DESTINATIONS.has(destination)) event.respondWith(answerStream(event.request, id, event.clientId));
+    else event.respondWith(refused(NOT_A_PAGE.stream));
+  } else if (kind === "zip" && id) {
+    // Checked before the zip is looked up, so a refused request never uses up the one download.
+    if (ZIP_DESTINATIONS.has(destination)) event.respondWith(answerZip(id));
+    else event.respondWith(refused(NOT_A_PAGE.zip));
+  }
   // Anything else (the album page itself) goes to the network untouched.
 });
 
+/** An answer of this worker: always with SAFE_HEADERS, whatever else it has. */
+function respond(body, status, headers) {
+  return new Response(body, { status, headers: { ...headers, ...SAFE_HEADERS } });
+}
+
 function text(status, body, headers = {}) {
-  return new Response(body, { status, headers: { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store", ...headers } });
+  return respond(body, status, { "Content-Type": "text/plain; charset=utf-8", ...headers });
+}
+
+/** A navigation to an address that is not a page (403, RFC 9110 section 15.5.4: understood, and refused). */
+function refused(message) {
+  return Promise.resolve(text(403, `${message}\n`));
 }
 
 /** The stream, registered again by its page if this worker was restarted since. */
@@ -221,6 +264,20 @@ async function header(stream) {
   return stream.header;
 }
 
+/** The type this stream is answered with: mediatypes.js safeType of its declared mime and first bytes. */
+async function streamType(stream, fileKey, blobSize, head) {
+  if (!stream.type) {
+    const size = C.plaintextSize(blobSize, head.chunkSize);
+    if (size === 0) return (stream.type = OCTET_STREAM);
+    const span = C.chunkSpan(0, Math.min(size, SNIFF_BYTES), blobSize, head.chunkSize);
+    const response = await stream.grant.fetch(stream.fileId, `bytes=${span.ctStart}-${span.ctEnd - 1}`);
+    const cipher = new Uint8Array(await response.arrayBuffer());
+    const first = C.decryptChunk(fileKey, stream.fileId, "original", head, 0, cipher, C.chunkCount(size, head.chunkSize) === 1);
+    stream.type = safeType(stream.mime, first);
+  }
+  return stream.type;
+}
+
 async function answerStream(request, id, clientId) {
   const stream = await findStream(id, clientId);
   if (!stream) return text(404, "This video is no longer available here: reload the page.");
@@ -230,14 +287,17 @@ async function answerStream(request, id, clientId) {
     if (!fileKey) return text(403, "This file has no key.");
     const head = await header(stream);
     const size = C.plaintextSize(blobSize, head.chunkSize);
-    const common = { "Content-Type": stream.mime, "Accept-Ranges": "bytes", "Cache-Control": "no-store" };
     const range = parseRange(request.headers.get("Range"), size);
     if (range === "unsatisfiable") return text(416, "Range Not Satisfiable", { "Content-Range": `bytes */${size}` });
+    // A player's first request ("bytes=0-") decrypts the first chunk anyway, and sets the
+    // type below; any other first request (a seek after this worker restarted) asks for it.
+    const known = range && range[0] === 0 ? null : await streamType(stream, fileKey, blobSize, head);
+    const common = () => ({ "Content-Type": known || stream.type, "Accept-Ranges": "bytes" });
     if (range === null) {
       // No Range: the whole file as a stream, decrypted as it goes (a download, a "save video as").
       const response = await stream.grant.fetch(stream.fileId, null);
       const body = response.body.pipeThrough(C.decryptBlobStream(fileKey, stream.fileId, "original"));
-      return new Response(body, { status: 200, headers: { ...common, "Content-Length": String(size) } });
+      return respond(body, 200, { ...common(), "Content-Length": String(size) });
     }
     const [start, end] = [range[0], Math.min(range[1], range[0] + WINDOW)];
     const span = C.chunkSpan(start, end, blobSize, head.chunkSize);
@@ -257,10 +317,9 @@ async function answerStream(request, id, clientId) {
       at += chunk.length;
     }
     const body = plain.slice(span.skip, span.skip + (end - start));
-    return new Response(body, {
-      status: 206,
-      headers: { ...common, "Content-Length": String(body.length), "Content-Range": `bytes ${start}-${end - 1}/${size}` },
-    });
+    if (!known) stream.type = safeType(stream.mime, plain.subarray(0, Math.min(at, SNIFF_BYTES)));
+    const range206 = { "Content-Length": String(body.length), "Content-Range": `bytes ${start}-${end - 1}/${size}` };
+    return respond(body, 206, { ...common(), ...range206 });
   } catch (error) {
     const name = error && error.name === "ApiError" ? "ApiError" : error && error.name === "TypeError" ? "NetworkError" : "DecryptionError";
     stream.grant.tell({ type: "error", id, name, message: String((error && error.message) || error) });
@@ -311,7 +370,5 @@ async function answerZip(id) {
       flush: () => grant.tell({ type: "finished", id }),
     }),
   );
-  return new Response(body, {
-    headers: { "Content-Type": "application/zip", "Content-Disposition": attachment(zip.name), "Cache-Control": "no-store" },
-  });
+  return respond(body, 200, { "Content-Type": "application/zip", "Content-Disposition": attachment(zip.name) });
 }

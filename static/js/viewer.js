@@ -315,6 +315,7 @@ function addFiles(entries) {
       id: entry.id,
       info,
       broken: entry.broken || !info,
+      guest: entry.guest === true, // the server's flag: added through a link, not by the owner
       thumb: { state: "idle", url: null },
       get alt() {
         if (this.info && this.info.name) return this.info.name;
