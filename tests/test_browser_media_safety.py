@@ -174,6 +174,60 @@ def test_a_video_declared_as_html_plays_but_its_stream_never_opens_as_a_page(pag
     assert "only be played on the album page" in other.inner_text("body")
     assert_nothing_ran(page, other, network)
 
+    # A zip address as a page is refused the same way, before the worker looks for the zip.
+    zip_url = src.split("/a/stream/")[0] + "/a/zip/AAAAAAAAAAAAAAAAAAAAAA/album.zip"
+    other, response = open_in_new_tab(browser_context, zip_url)
+    assert response is not None and response.status == 403
+    assert response.headers["content-security-policy"] == SANDBOX
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "can only be started from the album page" in other.inner_text("body")
+
+
+# The table mediatypes.js decides by: (declared type, first bytes as hex) -> the type given.
+ENC = bytes.hex
+TYPES = [
+    ("image/jpeg", "ffd8ffe000104a464946", "image/jpeg"),
+    ("IMAGE/JPEG; charset=x", "ffd8ffdb", "image/jpeg"),
+    ("image/jpeg", ENC(b"<html><script>"), OCTET),
+    ("image/png", "89504e470d0a1a0a0000000d49484452", "image/png"),
+    ("image/png", "ffd8ffe0", OCTET),
+    ("image/gif", ENC(b"GIF89a"), "image/gif"),
+    ("image/gif", ENC(b"GIF87a"), "image/gif"),
+    ("image/webp", ENC(b"RIFF\x10\0\0\0WEBPVP8 "), "image/webp"),
+    ("image/webp", ENC(b"RIFF\x10\0\0\0WAVEfmt "), OCTET),
+    ("image/avif", ENC(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"), "image/avif"),
+    ("image/heic", ENC(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), "image/heic"),
+    ("image/avif", ENC(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), OCTET),
+    ("video/mp4", ENC(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41"), "video/mp4"),
+    ("video/quicktime", ENC(b"\0\0\0\x14ftypqt  \0\0\0\0qt  "), "video/quicktime"),
+    ("video/quicktime", ENC(b"\0\0\0\x08wide"), "video/quicktime"),
+    ("video/mp4", ENC(b"\0\0\0\x08wide"), OCTET),
+    ("video/webm", "1a45dfa3", "video/webm"),
+    ("video/webm", ENC(b"<!doctype html>"), OCTET),
+    ("text/html", ENC(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41"), OCTET),
+    ("image/svg+xml", ENC(b"<svg xmlns='http://www.w3.org/2000/svg'>"), OCTET),
+    ("application/pdf", ENC(b"%PDF-1.7"), OCTET),
+    ("text/plain", ENC(b"hello"), OCTET),
+    (None, "ffd8ffe0", OCTET),
+    ("image/jpeg", "", OCTET),
+]
+
+
+def test_the_allowlist_and_the_first_bytes_decide_the_type(page, hostile):
+    open_album(page, hostile["link"], TITLE)
+    got = page.evaluate(
+        """async (table) => {
+             const { safeType } = await import('/static/js/mediatypes.js');
+             const bytes = (hex) => new Uint8Array((hex.match(/../g) || []).map((b) => parseInt(b, 16)));
+             return table.map(([declared, hex]) => safeType(declared, bytes(hex)));
+           }""",
+        [[declared, hexed] for declared, hexed, _ in TYPES],
+    )
+    assert got == [expected for _, _, expected in TYPES]
+    # The module is served like every other, pinned by the import map's integrity list.
+    importmap = page.evaluate("() => JSON.parse(document.querySelector('script[type=importmap]').textContent)")
+    assert any(url.endswith("/static/js/mediatypes.js") for url in importmap["integrity"])
+
 
 def test_an_svg_thumb_is_never_an_svg_blob(page, browser_context, hostile, network, console):
     console.expect(r"blob:")  # the <img> may say it could not decode an octet-stream thumb
