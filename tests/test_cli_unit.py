@@ -773,7 +773,8 @@ def test_publish_killed_mid_way_resumes_and_makes_the_link_only_at_the_end(logge
     assert server.names(album_id) == ["IMG_1.jpg", "IMG_2.jpg"] and server.albums[album_id]["links"] == []
 
     listing = run(["albums"])
-    assert f"Lyon - unfinished (run `fragment publish {photos}` again to finish, or `fragment albums delete {album_id}`)" in listing.stdout
+    hint = f"run `fragment publish {photos}` again to finish, or `fragment albums delete {album_id}`"
+    assert f"Lyon - unfinished ({hint})" in listing.stdout
 
     server.kill_at = None
     resumed = run(["publish", photos])
@@ -864,7 +865,8 @@ def test_albums_delete_asks_and_drops_the_key_only_once_the_server_confirmed(log
     album_id = "A" * 22
     server.create(album_id, crypto.seal_album_meta(bytes(32), album_id, {"title": "Holidays"}))
     declined = run(["albums", "delete", "Holidays"], input="n\n")
-    assert declined.exit_code == 1 and f"Delete album 'Holidays' ({album_id}) from {SERVER}, with its 0 file(s)" in declined.stderr
+    assert declined.exit_code == 1
+    assert f"Delete album 'Holidays' ({album_id}) from {SERVER}, with its 0 file(s)" in declined.stderr
     assert album_id in server.albums and album_id in keyring.load(logged_in).albums()
 
     server.refuse_delete = ApiError(500, "internal", "Something went wrong on the server.")

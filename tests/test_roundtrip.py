@@ -8,7 +8,14 @@ damaged blob, a wrong password or a revoked link fail loudly.
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +31,7 @@ from owner_cli import Fragment
 from PIL import Image
 from servers import flask_cli
 
-from viewer import crypto
+from viewer import crypto, keyring
 
 pytestmark = pytest.mark.slow
 TITLE = "Sommer in Lyon ☀ – 2026"
@@ -280,3 +287,167 @@ def test_round_trip_on_postgresql_and_s3(scale_server, tmp_path):
     for obj in objects:
         body = s3_client(scale_server["s3"]).get_object(Bucket="albums", Key=obj["Key"])["Body"].read()
         assert run not in body and "Große".encode() not in body
+
+
+# --- publish killed by SIGKILL, then resumed or rolled back; albums delete ------------------------------
+
+
+def _owner_api(live_server, ring_path: Path) -> tuple[str, dict]:
+    """(server URL, owner auth headers) from the owner's keyring."""
+    url = live_server["url"]
+    return url, {"Authorization": f"Bearer {keyring.load(ring_path).owner_token(url)}"}
+
+
+def _album_on_server(live_server, ring_path: Path, album_id: str) -> dict | None:
+    url, auth = _owner_api(live_server, ring_path)
+    answer = requests.get(f"{url}/api/owner/albums/{album_id}", headers=auth, timeout=10)
+    if answer.status_code == 404:
+        return None
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _photo_folder(tmp_path: Path, name: str, count: int) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    for i in range(count):
+        make_jpeg_with_orientation(folder / f"{name} {i + 1:02d}.jpg", size=(1200, 900), orientation=1)
+    return folder
+
+
+def servers_error_response(status: int, url: str) -> requests.Response:
+    """What a proxy in front of the server sends when it is down for maintenance."""
+    response = requests.Response()
+    response.status_code, response.url, response.reason = status, url, "Service Unavailable"
+    response._content = b"<html><body>Down for maintenance</body></html>"
+    response.headers["Content-Type"] = "text/html"
+    return response
+
+
+def _publish_killed_mid_way(live_server, ring_path: Path, folder: Path, title: str, after_files: int = 2) -> str:
+    """Run `fragment publish` as its own process and SIGKILL it once the server has `after_files` of its files; the album id."""
+    env = {**os.environ, "FRAGMENT_KEYRING": str(ring_path)}
+    command = [sys.executable, "-m", "viewer.cli", "publish", str(folder), "--title", title, "--server", live_server["url"]]
+    proc = subprocess.Popen(command, cwd=servers.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    album_id, deadline = None, time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"publish ended before it could be killed: {proc.communicate()}"
+            album_id = album_id or keyring.load(ring_path).unfinished_publish(live_server["url"], str(folder.resolve()))
+            album = _album_on_server(live_server, ring_path, album_id) if album_id else None
+            if album and album["files"] >= after_files:
+                proc.send_signal(signal.SIGKILL)  # kill -9: no cleanup of any kind runs
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("publish did not get far enough within 2 minutes")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    return album_id
+
+
+def test_a_publish_killed_mid_way_is_resumed_to_a_complete_album(live_server, owner_cli, tmp_path):
+    folder = _photo_folder(tmp_path, "Lyon", 12)
+    ring_path = Path(owner_cli.env["FRAGMENT_KEYRING"])
+    album_id = _publish_killed_mid_way(live_server, ring_path, folder, "Lyon")
+    album = _album_on_server(live_server, ring_path, album_id)
+    assert 2 <= album["files"] < 12 and album["links"] == 0
+    _code, listing = owner_cli("albums")
+    line = next(line for line in listing.splitlines() if line.startswith(album_id))
+    hint = f"run `fragment publish {folder.resolve()}` again to finish, or `fragment albums delete {album_id}`"
+    assert f"Lyon - unfinished ({hint})" in line
+
+    _code, output = owner_cli("publish", folder, "--title", "Lyon", "--server", live_server["url"])
+    assert "Resuming the publish of 'Lyon' started on " in output
+    already = int(re.search(r": (\d+) of 12 files are already there", output)[1])
+    assert already in (album["files"], album["files"] + 1)  # +1: a file the server completed as the kill landed
+    link = output.strip().splitlines()[-1]
+    assert link.startswith(live_server["url"] + "/a/")
+    album = _album_on_server(live_server, ring_path, album_id)
+    assert album["files"] == 12 and album["links"] == 1  # nothing sent twice, one link made at the end
+
+    out = tmp_path / "out"
+    recipient(tmp_path)("open", link, "--out", out)
+    got = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert got == {p.name: p.read_bytes() for p in folder.iterdir()}
+    _code, listing = owner_cli("albums")
+    assert "unfinished" not in next(line for line in listing.splitlines() if line.startswith(album_id))
+
+
+def test_publish_restart_rolls_a_killed_publish_back_and_starts_over(live_server, owner_cli, tmp_path):
+    folder = _photo_folder(tmp_path, "Genf", 8)
+    ring_path = Path(owner_cli.env["FRAGMENT_KEYRING"])
+    old = _publish_killed_mid_way(live_server, ring_path, folder, "Genf")
+    _code, output = owner_cli("publish", folder, "--title", "Genf", "--restart", "--server", live_server["url"])
+    assert f"Deleting the unfinished album 'Genf' ({old})" in output and "Resuming" not in output
+    assert _album_on_server(live_server, ring_path, old) is None
+    assert not [p for p in Path(live_server["data_dir"]).rglob("*") if old in p.parts]  # its blobs are gone too
+    link = output.strip().splitlines()[-1]
+    out = tmp_path / "out"
+    recipient(tmp_path)("open", link, "--out", out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in folder.iterdir())
+
+
+def test_albums_delete_removes_a_killed_publish_and_keeps_the_key_while_the_server_refuses(
+    live_server, owner_cli, tmp_path, monkeypatch
+):
+    folder = _photo_folder(tmp_path, "Bern", 8)
+    ring_path = Path(owner_cli.env["FRAGMENT_KEYRING"])
+    album_id = _publish_killed_mid_way(live_server, ring_path, folder, "Bern")
+
+    # A wrong (or revoked) owner token: the server refuses, and the key stays.
+    refused_ring = tmp_path / "refused.json"
+    data = json.loads(ring_path.read_text())
+    data["servers"][live_server["url"]]["owner_token"] = "not-a-valid-token"
+    refused_ring.write_text(json.dumps(data))
+    refused_ring.chmod(0o600)
+    code, output = Fragment(refused_ring)("albums", "delete", album_id, "--yes", ok=False)
+    assert code == 1 and "the server refused this owner token" in output
+    assert keyring.load(refused_ring).album_key(album_id)
+
+    # The DELETE itself refused (here by a proxy in front answering 503): the key stays too.
+    real_request = requests.Session.request
+
+    def proxy_refuses_deletes(session, method, url, *args, **kwargs):
+        if method == "DELETE" and "/api/owner/albums/" in url:
+            return servers_error_response(503, url)
+        return real_request(session, method, url, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(requests.Session, "request", proxy_refuses_deletes)
+        code, output = owner_cli("albums", "delete", album_id, "--yes", ok=False)
+    assert code == 1 and f"the server did not delete album {album_id}" in output and "its key stays in your keyring" in output
+    assert keyring.load(ring_path).album_key(album_id) and keyring.load(ring_path).publish_record(album_id)
+    assert _album_on_server(live_server, ring_path, album_id)["files"] >= 2
+
+    code, output = owner_cli("albums", "delete", "Bern", input="n\n", ok=False)
+    assert code == 1 and "Delete album 'Bern'" in output
+    assert _album_on_server(live_server, ring_path, album_id) is not None
+
+    owner_cli("albums", "delete", "Bern", input="y\n")
+    assert _album_on_server(live_server, ring_path, album_id) is None
+    assert not [p for p in Path(live_server["data_dir"]).rglob("*") if album_id in p.parts]
+    assert album_id not in keyring.load(ring_path).albums()
+
+
+def test_albums_delete_needs_only_the_owner_token_when_the_key_is_lost(live_server, owner_cli, tmp_path):
+    folder = _photo_folder(tmp_path, "Basel", 1)
+    link = owner_cli.publish(folder, "--title", "Basel", "--server", live_server["url"])
+    ring_path = Path(owner_cli.env["FRAGMENT_KEYRING"])
+    album_id = keyring.load(ring_path).find_album("Basel")
+    lost = Fragment(tmp_path / "new-laptop.json")  # same owner token, no album keys
+    lost("login", live_server["url"], "--token-stdin", input=keyring.load(ring_path).owner_token(live_server["url"]) + "\n")
+    _code, listing = lost("albums")
+    assert f"{album_id}" in listing and "(key not in this keyring)" in listing
+    lost("albums", "delete", album_id, "--yes")
+    assert _album_on_server(live_server, ring_path, album_id) is None
+    code, output = recipient(tmp_path)("open", link, "--out", tmp_path / "out", ok=False)
+    assert code == 1
+    # The keyring that has the key still lists it, as gone, and lets the owner clear it.
+    _code, listing = owner_cli("albums")
+    assert "Basel (not on the server any more)" in listing
+    owner_cli("albums", "delete", "Basel", "--yes")
+    assert album_id not in keyring.load(ring_path).albums()
