@@ -40,7 +40,10 @@ SCRIPT = (
     "fetch('/api/pwned').catch(() => {});"
 )
 HTML = f"<!doctype html><html><body><h1>PWNED</h1><script>{SCRIPT}</script></body></html>".encode()
-SVG = f'<svg xmlns="http://www.w3.org/2000/svg" width="480" height="360" onload="{SCRIPT}"><rect width="480" height="360"/></svg>'.encode()
+SVG = (
+    f'<svg xmlns="http://www.w3.org/2000/svg" width="480" height="360" onload="{SCRIPT}">'
+    '<rect width="480" height="360"/></svg>'
+).encode()
 
 # Every blob: URL the page makes, with the type of its Blob (recorded before the page's own scripts run).
 RECORD_BLOBS = """
@@ -106,7 +109,8 @@ def hostile(live_server, owner_cli, tmp_path_factory):
     guest_upload(link, original=video.read_bytes(), thumb=jpeg(seed=1), preview=jpeg(seed=1),
                  meta={**photo, "name": "evil.mp4", "kind": "video", "mime": "text/html", "duration": 1.0, "uploader": "Mallory"})
     guest_upload(link, original=jpeg(seed=2), thumb=SVG, preview=jpeg(seed=2),
-                 meta={**photo, "name": "svg thumb.jpg", "mime": "image/jpeg", "thumb_type": "image/svg+xml", "uploader": "Owner"})
+                 meta={**photo, "name": "svg thumb.jpg", "mime": "image/jpeg", "thumb_type": "image/svg+xml",
+                       "uploader": "Owner"})
     guest_upload(link, original=HTML, thumb=jpeg(seed=3), preview=jpeg(seed=3),
                  meta={**photo, "name": "page.jpg", "mime": "image/jpeg"})
     guest_upload(link, original=HTML, thumb=jpeg(seed=4), preview=jpeg(seed=4),
@@ -149,7 +153,8 @@ def test_a_video_declared_as_html_plays_but_its_stream_never_opens_as_a_page(pag
     open_album(page, hostile["link"], TITLE)
     tile(page, "evil.mp4").click()
     video = page.locator(VIDEO)
-    page.wait_for_function(f"() => {{ const v = document.querySelector(\"{VIDEO}\"); return v && v.readyState >= 2; }}", timeout=TIMEOUT)
+    playing = f"() => {{ const v = document.querySelector(\"{VIDEO}\"); return v && v.readyState >= 2; }}"
+    page.wait_for_function(playing, timeout=TIMEOUT)
     src = video.get_attribute("src")
     assert "/a/stream/" in src
 
@@ -251,7 +256,7 @@ def test_an_html_page_declared_as_a_jpeg_is_never_rendered(page, browser_context
     other, _response = open_in_new_tab(browser_context, blob["url"])
     assert_nothing_ran(page, other, network)
     # The preview stays: bytes that are not a JPEG are not drawn as one.
-    assert page.locator(".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)").get_attribute("data-quality") == "preview"
+    assert current_slide_image(page).get_attribute("data-quality") == "preview"
 
 
 def test_a_text_html_original_downloads_and_is_never_rendered(page, browser_context, hostile, network):
@@ -327,7 +332,8 @@ def test_a_service_worker_that_never_installs_gives_a_clear_message(page, browse
         page.locator(VIDEO_STATUS).get_by_text("Streaming is unavailable", exact=False).wait_for(timeout=TIMEOUT)
         originals.release()
         page.wait_for_function(
-            f"() => {{ const v = document.querySelector(\"{VIDEO}\"); return v && v.src.startsWith('blob:') && v.readyState >= 2; }}",
+            f"() => {{ const v = document.querySelector(\"{VIDEO}\");"
+            " return v && v.src.startsWith('blob:') && v.readyState >= 2; }",
             timeout=TIMEOUT,
         )
     finally:
