@@ -903,3 +903,13 @@ def test_albums_delete_of_an_album_gone_from_the_server_cleans_the_keyring(logge
     result = run(["albums", "delete", "Holidays"], input="y\n")
     assert "is not on https://srv.example any more. Remove its key" in result.stderr
     assert result.exit_code == 0 and keyring.load(logged_in).albums() == {}
+
+
+def test_a_second_publish_of_the_same_folder_is_refused_while_the_first_runs(logged_in, photos, monkeypatch):
+    server = FakeOwnerServer(monkeypatch)
+    with keyring.publish_lock(logged_in, SERVER, str(photos.resolve())):  # as a publish still running would
+        result = run(["publish", photos])
+    [line] = error_lines(result)
+    assert line == f"Error: another `fragment publish` of {photos.resolve()} is running; let it finish, or stop it first"
+    assert server.albums == {} and server.sends == []
+    assert run(["publish", photos]).exit_code == 0  # the lock went with its holder

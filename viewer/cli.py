@@ -504,6 +504,16 @@ def publish(directory: Path, title: str | None, restart: bool, server: str | Non
     settings = new_link_settings(opts)
     password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
     folder = str(directory.resolve())
+    with keyring.publish_lock(ring.path, owner.server_url, folder):
+        publish_into(ring, owner, directory, folder, title, restart, settings, password)
+
+
+def publish_into(
+    ring: keyring.Keyring, owner: OwnerClient, directory: Path, folder: str, title: str | None,
+    restart: bool, settings: dict, password: str | None,
+) -> None:
+    """`publish`, under its lock: resume or start the album, upload what is missing, make the link."""
+    ring = keyring.load(ring.path)  # read again under the lock: a run that just ended may have finished the album
     album_id = ring.unfinished_publish(owner.server_url, folder)
     if album_id and restart:
         note(f"Deleting the unfinished album {quoted(ring.album(album_id).get('title', ''))} ({album_id}) to start over.")

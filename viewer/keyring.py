@@ -20,6 +20,7 @@ Layout (version 1)::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import stat
@@ -247,6 +248,27 @@ def edit(path: Path | None = None) -> Iterator[Keyring]:
         keyring.save()
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def publish_lock(path: Path, server: str, folder: str) -> Iterator[None]:
+    """Hold, for one `publish`, a lock on publishing `folder` to `server`; KeyringError if another holds it.
+
+    Two runs resuming the same album would both send its missing files. flock(2) is released
+    by the kernel when the process dies, even by kill -9, so a crash never leaves it held.
+    """
+    name = crypto.b64e(hashlib.sha256(f"{normalize_server(server)}\n{folder}".encode()).digest()[:12])
+    _make_dir(path.parent)
+    fd = os.open(path.with_name(f".{path.name}.publish-{name}.lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KeyringError(f"another `fragment publish` of {folder} is running; let it finish, or stop it first") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _check_mode(path: Path) -> list[str]:
