@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with `overrides` (tests) on top."""
-    from . import api_owner, api_public, assets, commands, config, db, errors, headers, pages, private, storage
+    from . import api_owner, api_public, assets, commands, config, db, errors, headers, pages, private, slowclients, storage
 
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     settings = config.load(overrides=overrides)
@@ -40,4 +40,5 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_public.bp)
     app.register_blueprint(pages.bp)
     commands.init_app(app)
+    app.wsgi_app = slowclients.BodyPace(app.wsgi_app, settings["BODY_GRACE_SECONDS"], settings["BODY_MIN_RATE"])  # type: ignore[method-assign]
     return app

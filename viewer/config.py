@@ -58,6 +58,8 @@ SETTINGS = [
     Setting("UNLOCK_MAX_FAILURES_PER_CLIENT", 8, int, "Failed unlocks from one client address, on any link, before 429."),
     Setting("UPLOAD_TTL", 24 * 3600, int, "Seconds a reserved upload may stay incomplete before it is deleted and its quota released."),
     Setting("UPLOAD_PART_BYTES", 8 * MiB, int, "Largest body of one blob PUT."),
+    Setting("BODY_GRACE_SECONDS", 15, float, "Seconds a request body may take before BODY_MIN_RATE applies."),
+    Setting("BODY_MIN_RATE", 4096, int, "Bytes a second a request body must average after the grace period, or it is cut off with 408 (0: off)."),
     Setting("MAX_JSON_BYTES", 256 * 1024, int, "Largest JSON request body."),
     Setting("MAX_META_BYTES", 64 * 1024, int, "Largest sealed metadata (album or file)."),
     Setting("MAX_FILE_BYTES", 50 * GiB, int, "Largest original the owner may upload."),
