@@ -32,6 +32,9 @@ def build() -> dict:
     plain = c.link_keys(link_secret)
     withpw = c.link_keys(link_secret, pw_factor)
     challenge = "AAAAAAAAAAAAAAAAAAAAAA.1700000000.test"
+    device = c.DeviceKey.from_seed(fixed(0xE0, 32))
+    album_meta = {"title": "Summer \u2013 \u00c9t\u00e9", "description": "A test album"}
+    file_meta = {"name": "IMG_0001.jpg", "mime": "image/jpeg", "size": 2500}
     blob_plain = bytes(i % 251 for i in range(2500))
     prefix = fixed(0xC0, 16)
     return {
@@ -55,25 +58,56 @@ def build() -> dict:
         },
         "pw_factor": c.b64e(pw_factor),
         "link_keys": {
-            "no_password": {"wrap_key": c.b64e(plain.wrap_key), "access_seed": c.b64e(plain.access_seed), "verifier": c.b64e(plain.verifier)},
-            "with_password": {"wrap_key": c.b64e(withpw.wrap_key), "access_seed": c.b64e(withpw.access_seed), "verifier": c.b64e(withpw.verifier)},
+            name: {
+                "wrap_key": c.b64e(keys.wrap_key),
+                "access_seed": c.b64e(keys.access_seed),
+                "verifier": c.b64e(keys.verifier),
+                # From the link secret alone: the same with and without the password.
+                "link_seed": c.b64e(keys.link_seed),
+                "link_verifier": c.b64e(keys.link_verifier),
+            }
+            for name, keys in (("no_password", plain), ("with_password", withpw))
         },
         "unlock_proof": {
             "challenge": challenge,
             "message": c.b64e(c.proof_message(link_id, challenge)),
             "signature": c.sign_proof(plain, link_id, challenge),
         },
+        "link_proof": {
+            "challenge": challenge,
+            "message": c.b64e(c.link_message(link_id, challenge)),
+            "signature": c.sign_link_proof(plain, link_id, challenge),
+        },
+        "device_proof": {
+            "device_seed": c.b64e(device.seed),
+            "device_key": c.b64e(device.public_key),
+            "device_id": device.device_id,
+            "challenge": challenge,
+            "message": c.b64e(c.device_message(link_id, challenge)),
+            "signature": device.sign(link_id, challenge),
+        },
+        "padme": [[n, c.padme(max(n, c.META_PAD_MIN))] for n in (0, 59, 256, 257, 300, 1000, 1025, 5000, 65536)],
         "wrapped_album_key": {"nonce": c.b64e(fixed(0xD0, 24)), "sealed": c.b64e(c.wrap_album_key(plain.wrap_key, album_key, link_id, fixed(0xD0, 24)))},
         "wrapped_file_key": {"nonce": c.b64e(fixed(0xD1, 24)), "sealed": c.b64e(c.wrap_file_key(album_key, file_key, album_id, file_id, fixed(0xD1, 24)))},
         "album_meta": {
-            "meta": {"title": "Summer \u2013 \u00c9t\u00e9", "description": "A test album"},
+            "meta": album_meta,
             "nonce": c.b64e(fixed(0xD2, 24)),
-            "sealed": c.b64e(c.seal_album_meta(album_key, album_id, {"title": "Summer \u2013 \u00c9t\u00e9", "description": "A test album"}, fixed(0xD2, 24))),
+            "padded_length": len(c.pad_meta(c._dump({"v": c.FORMAT_VERSION, **album_meta}))),
+            "sealed": c.b64e(c.seal_album_meta(album_key, album_id, album_meta, fixed(0xD2, 24))),
+        },
+        # Written before padding: readers must still open it (same nonce, the JSON without spaces).
+        "album_meta_unpadded": {
+            "meta": album_meta,
+            "nonce": c.b64e(fixed(0xD2, 24)),
+            "sealed": c.b64e(
+                c.seal(album_key, c._dump({"v": c.FORMAT_VERSION, **album_meta}), c.AD_ALBUM_META + fixed(0x20, 16), fixed(0xD2, 24))
+            ),
         },
         "file_meta": {
-            "meta": {"name": "IMG_0001.jpg", "mime": "image/jpeg", "size": 2500},
+            "meta": file_meta,
             "nonce": c.b64e(fixed(0xD3, 24)),
-            "sealed": c.b64e(c.seal_file_meta(file_key, album_id, file_id, {"name": "IMG_0001.jpg", "mime": "image/jpeg", "size": 2500}, fixed(0xD3, 24))),
+            "padded_length": len(c.pad_meta(c._dump({"v": c.FORMAT_VERSION, **file_meta}))),
+            "sealed": c.b64e(c.seal_file_meta(file_key, album_id, file_id, file_meta, fixed(0xD3, 24))),
         },
         "blob": {
             "kind": "original",

@@ -30,7 +30,11 @@ def test_vectors_decrypt_with_the_documented_inputs():
     secret = c.decode_link_secret(v["link_url_fragment"])
     keys = c.link_keys(secret)
     assert c.b64e(keys.verifier) == v["link_keys"]["no_password"]["verifier"]
-    pw = c.password_factor(inp["password"], c.PasswordParams.from_json(inp["password_params"]))
+    # The vectors' cost is below the floor (cheap on purpose): the factor function is called directly.
+    params = inp["password_params"]
+    with pytest.raises(c.WeakPasswordParams):
+        c.PasswordParams.from_json(params)
+    pw = c.password_factor(inp["password"], c.PasswordParams(c.b64d(params["salt"]), params["opslimit"], params["memlimit"]))
     assert c.b64e(pw) == v["pw_factor"]
     ak = c.unwrap_album_key(keys.wrap_key, c.b64d(v["wrapped_album_key"]["sealed"]), inp["link_id"])
     assert c.b64e(ak) == inp["album_key"]
@@ -44,13 +48,83 @@ def test_vectors_decrypt_with_the_documented_inputs():
     assert c.decrypt_blob_bytes(fk, inp["file_id"], "thumb", c.b64d(v["empty_blob"]["blob"])) == b""
 
 
+def test_link_and_device_proof_vectors():
+    """The link proof (subkey 3 of the no-password master) and the device proof, from the documented inputs."""
+    v, inp = VECTORS, VECTORS["inputs"]
+    secret = c.decode_link_secret(v["link_url_fragment"])
+    pw = c.password_factor(inp["password"], c.PasswordParams(c.b64d(inp["password_params"]["salt"]), 2, 65536))
+    for name, keys in (("no_password", c.link_keys(secret)), ("with_password", c.link_keys(secret, pw))):
+        assert c.b64e(keys.link_seed) == v["link_keys"][name]["link_seed"]
+        assert c.b64e(keys.link_verifier) == v["link_keys"][name]["link_verifier"]
+    master0 = c.sodium.crypto_generichash_blake2b_salt_personal(secret, digest_size=32)
+    assert c.b64e(c.kdf(master0, 3, b"fraglink")) == v["link_keys"]["no_password"]["link_seed"]
+    link_verifier = c.b64d(v["link_keys"]["no_password"]["link_verifier"])
+    proof = v["link_proof"]
+    assert c.b64d(proof["message"]) == b"fragment/v1/unlock-link\x00" + c.b64d(inp["link_id"]) + proof["challenge"].encode()
+    assert c.verify_link_proof(link_verifier, inp["link_id"], proof["challenge"], proof["signature"])
+    # A link proof is not a password proof, and the other way round (different prefixes).
+    assert not c.verify_proof(link_verifier, inp["link_id"], proof["challenge"], proof["signature"])
+    verifier = c.b64d(v["link_keys"]["no_password"]["verifier"])
+    assert not c.verify_link_proof(verifier, inp["link_id"], proof["challenge"], v["unlock_proof"]["signature"])
+    device, entry = c.DeviceKey.from_seed(bytes((0xE0 + i) % 256 for i in range(32))), v["device_proof"]
+    assert c.b64e(device.seed) == entry["device_seed"] and c.b64e(device.public_key) == entry["device_key"]
+    assert entry["device_id"] == c.b64e(c.sodium.crypto_generichash_blake2b_salt_personal(device.public_key, digest_size=16))
+    assert len(entry["device_id"]) == 22 and c.is_id(entry["device_id"])
+    assert c.b64d(entry["message"]) == b"fragment/v1/device\x00" + c.b64d(inp["link_id"]) + entry["challenge"].encode()
+    assert c.verify_device_proof(device.public_key, inp["link_id"], entry["challenge"], entry["signature"])
+    assert not c.verify_device_proof(c.DeviceKey.new().public_key, inp["link_id"], entry["challenge"], entry["signature"])
+    assert not c.verify_device_proof(device.public_key, c.new_id(), entry["challenge"], entry["signature"])
+
+
+def test_padded_and_unpadded_meta_vectors_open():
+    """New metadata is padded with spaces to the Padmé length; metadata sealed before padding still opens."""
+    v, inp = VECTORS, VECTORS["inputs"]
+    ak, fk = c.b64d(inp["album_key"]), c.b64d(inp["file_key"])
+    for name in ("album_meta", "album_meta_unpadded"):
+        sealed = c.b64d(v[name]["sealed"])
+        assert c.open_album_meta(ak, inp["album_id"], sealed) == {"v": 1, **v[name]["meta"]}
+    padded = c.open_sealed(ak, c.b64d(v["album_meta"]["sealed"]), c.AD_ALBUM_META + c.b64d(inp["album_id"]))
+    assert len(padded) == v["album_meta"]["padded_length"] == 256 and padded.endswith(b" " * 100)
+    unpadded = c.open_sealed(ak, c.b64d(v["album_meta_unpadded"]["sealed"]), c.AD_ALBUM_META + c.b64d(inp["album_id"]))
+    assert padded.rstrip(b" ") == unpadded
+    file_meta = c.open_file_meta(fk, inp["album_id"], inp["file_id"], c.b64d(v["file_meta"]["sealed"]))
+    assert file_meta == {"v": 1, **v["file_meta"]["meta"]}
+    assert len(c.b64d(v["file_meta"]["sealed"])) == 24 + v["file_meta"]["padded_length"] + 16
+    for length, padded_length in v["padme"]:
+        assert c.padme(max(length, 256)) == padded_length
+
+
+@pytest.mark.parametrize(
+    "length, expected", [(1, 1), (2, 2), (256, 256), (257, 272), (300, 304), (1000, 1024), (5000, 5120), (65537, 67584)]
+)
+def test_padme_matches_the_paper(length, expected):
+    """Padmé (Nikitin et al., PETS 2019, section 4): E = floor(log2 L), S = floor(log2 E) + 1, keep the top S bits."""
+    assert c.padme(length) == expected
+
+
+def test_titles_of_different_lengths_seal_to_the_same_size():
+    ak, album_id = c.random_key(), c.new_id()
+    short = c.seal_album_meta(ak, album_id, {"title": "A"})
+    long = c.seal_album_meta(ak, album_id, {"title": "A much longer title, with a description of the trip" * 3})
+    assert len(short) == len(long) == 24 + 256 + 16
+    fk, file_id = c.random_key(), c.new_id()
+    assert len(c.seal_file_meta(fk, album_id, file_id, {"name": "a.jpg"})) == len(
+        c.seal_file_meta(fk, album_id, file_id, {"name": "a-very-long-file-name-from-a-phone-camera-0001.jpeg", "size": 123456})
+    )
+    assert c.open_album_meta(ak, album_id, long)["title"].startswith("A much")
+    # Trailing spaces are JSON whitespace (RFC 8259 section 2): a reader takes them, and any JSON that is padded.
+    sealed = c.seal(ak, b'{"title":"x","v":1}' + b" " * 300, c.AD_ALBUM_META + c.b64d(album_id))
+    assert c.open_album_meta(ak, album_id, sealed) == {"title": "x", "v": 1}
+
+
 def test_password_changes_every_key_and_nfc_is_applied():
     secret = bytes(32)
-    params = c.PasswordParams(bytes(16), 1, 8192)
+    params = c.PasswordParams(bytes(16), 1, 8192)  # below the floor on purpose: password_factor itself has none
     decomposed, composed = "e\u0301t\u00e9", "\u00e9t\u00e9"
     assert c.password_factor(decomposed, params) == c.password_factor(composed, params)
     a, b = c.link_keys(secret), c.link_keys(secret, c.password_factor("x", params))
     assert a.wrap_key != b.wrap_key and a.verifier != b.verifier
+    assert a.link_verifier == b.link_verifier  # the link proof ignores the password
 
 
 def test_wrong_password_cannot_unwrap_or_prove():
@@ -190,8 +264,17 @@ def test_streaming_reads_the_plaintext_once():
 
 
 def test_password_params_are_bounded():
-    good = c.PasswordParams.new(1, 8192).to_json()
-    assert c.PasswordParams.from_json(good).memlimit == 8192
-    for change in [{"opslimit": 0}, {"memlimit": 1}, {"memlimit": 2**40}, {"salt": "AAAA"}, {"alg": "scrypt"}, {"opslimit": "x"}]:
+    good = c.PasswordParams.new(2, 19 * 1024 * 1024).to_json()
+    assert c.PasswordParams.from_json(good).memlimit == 19922944
+    for change in [{"opslimit": 11}, {"memlimit": 2**40}, {"salt": "AAAA"}, {"alg": "scrypt"}, {"opslimit": "x"}]:
         with pytest.raises(c.FormatError):
             c.PasswordParams.from_json({**good, **change})
+
+
+@pytest.mark.parametrize("change", [{"opslimit": 1}, {"opslimit": 0}, {"memlimit": 19922943}, {"memlimit": 65536}, {"memlimit": 8192}])
+def test_password_params_below_the_owasp_floor_are_refused_before_hashing(change):
+    """OWASP's Argon2id minimum (t=2, 19 MiB): weaker server-sent parameters are refused, with their own error."""
+    good = c.PasswordParams.new(2, 19 * 1024 * 1024).to_json()
+    with pytest.raises(c.WeakPasswordParams):
+        c.PasswordParams.from_json({**good, **change})
+    assert "weaker than Fragment allows" in c.WEAK_PARAMS_MESSAGE

@@ -14,8 +14,8 @@ the very same functions from libsodium.js:
   out here as BLAKE2b with salt and personalisation exactly as libsodium does it
   (libsodium ``src/libsodium/crypto_kdf/blake2b/kdf_blake2b.c``).
 * Argon2id13 (``crypto_pwhash``) for the password factor.
-* Ed25519 for the unlock proof, so the server keeps a public key as verifier and
-  never anything that could stand in for the link secret.
+* Ed25519 for the unlock proofs (link, password, device), so the server keeps
+  public keys as verifiers and never anything that could stand in for a secret.
 
 Blobs use the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár,
 "Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", 2015),
@@ -55,9 +55,12 @@ ARGON2ID13 = sodium.crypto_pwhash_ALG_ARGON2ID13
 # they can rise later without breaking old links.
 PW_OPSLIMIT = 3
 PW_MEMLIMIT = 64 * 1024 * 1024
-# Floors the server accepts, so an owner cannot publish a trivially guessable factor.
-PW_OPSLIMIT_MIN = 1
-PW_MEMLIMIT_MIN = 8 * 1024
+# Floors: OWASP Password Storage Cheat Sheet, Argon2id minimum "m=19456 (19 MiB), t=2, p=1".
+# Both clients refuse server-sent parameters below them before computing anything (a malicious
+# server could otherwise collect proofs that are cheap to brute-force offline), and the server
+# refuses them for new links and password changes (docs/format.md, "Argon2id floor").
+PW_OPSLIMIT_MIN = 2
+PW_MEMLIMIT_MIN = 19 * 1024 * 1024
 # Ceilings, so a link cannot make every visitor's browser run out of memory.
 PW_OPSLIMIT_MAX = 10
 PW_MEMLIMIT_MAX = 1024 * 1024 * 1024
@@ -65,12 +68,19 @@ PW_MEMLIMIT_MAX = 1024 * 1024 * 1024
 KDF_CONTEXT_LINK = b"fraglink"
 SUBKEY_WRAP = 1
 SUBKEY_ACCESS = 2
+SUBKEY_LINK = 3  # of master0 = H32(link_secret) alone: the link proof, with or without a password
 
 AD_ALBUM_KEY = b"fragment/v1/album-key\x00"
 AD_FILE_KEY = b"fragment/v1/file-key\x00"
 AD_ALBUM_META = b"fragment/v1/album-meta\x00"
 AD_FILE_META = b"fragment/v1/file-meta\x00"
 PROOF_PREFIX = b"fragment/v1/unlock\x00"
+LINK_PROOF_PREFIX = b"fragment/v1/unlock-link\x00"
+DEVICE_PROOF_PREFIX = b"fragment/v1/device\x00"
+DEVICE_ID_BYTES = 16  # BLAKE2b-128 of the device public key, written like every id
+
+# Sealed metadata is padded with spaces to padme(max(L, META_PAD_MIN)) bytes (docs/format.md, "Padding").
+META_PAD_MIN = 256
 
 BLOB_MAGIC = b"FRB1"
 BLOB_HEADER_BYTES = 24  # magic(4) | chunk_size u32be(4) | nonce prefix(16)
@@ -87,6 +97,16 @@ BLOB_KINDS = {"thumb": 1, "preview": 2, "original": 3}
 
 class FormatError(ValueError):
     """Input that is not well-formed format v1 (bad length, encoding, header)."""
+
+
+class WeakPasswordParams(FormatError):
+    """Argon2id parameters below the floor: refused before anything is computed."""
+
+
+WEAK_PARAMS_MESSAGE = (
+    "This link's password settings are weaker than Fragment allows, so the password could be guessed offline. "
+    "Ask the owner for a new link."
+)
 
 
 class DecryptionError(Exception):
@@ -201,9 +221,14 @@ class PasswordParams:
             params = cls(b64d(data["salt"], SALT_BYTES), int(data["opslimit"]), int(data["memlimit"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"bad password parameters: {exc}") from exc
-        if not PW_OPSLIMIT_MIN <= params.opslimit <= PW_OPSLIMIT_MAX:
+        # Below the floor is its own error, so clients can say why (a weak link, not a broken one).
+        if params.opslimit < PW_OPSLIMIT_MIN or params.memlimit < PW_MEMLIMIT_MIN:
+            raise WeakPasswordParams(
+                f"password parameters below the floor (opslimit >= {PW_OPSLIMIT_MIN}, memlimit >= {PW_MEMLIMIT_MIN} bytes)"
+            )
+        if params.opslimit > PW_OPSLIMIT_MAX:
             raise FormatError("password opslimit out of range")
-        if not PW_MEMLIMIT_MIN <= params.memlimit <= PW_MEMLIMIT_MAX:
+        if params.memlimit > PW_MEMLIMIT_MAX:
             raise FormatError("password memlimit out of range")
         return params
 
@@ -214,7 +239,7 @@ def normalize_password(password: str) -> bytes:
 
 
 def password_factor(password: str, params: PasswordParams) -> bytes:
-    """pw_factor = Argon2id13(password, salt, cost), 32 bytes."""
+    """pw_factor = Argon2id13(password, salt, cost), 32 bytes (no floor here: the vectors use a cheap cost)."""
     return sodium.crypto_pwhash_alg(
         KEY_BYTES, normalize_password(password), params.salt, params.opslimit, params.memlimit, ARGON2ID13
     )
@@ -226,19 +251,26 @@ class LinkKeys:
 
     wrap_key: bytes
     access_seed: bytes
-    verifier: bytes  # Ed25519 public key of access_seed; the only thing the server keeps
+    verifier: bytes  # Ed25519 public key of access_seed; the server keeps it
     signing_key: bytes  # libsodium's 64-byte secret key (seed || public key)
+    link_seed: bytes  # from the link secret alone, so a wrong password still proves "has the link"
+    link_verifier: bytes  # Ed25519 public key of link_seed; the server keeps it too
+    link_signing_key: bytes
 
 
 def link_keys(link_secret: bytes, pw_factor: bytes = b"") -> LinkKeys:
-    """Derive wrap and access keys from link_secret || pw_factor (docs/format.md, "Link keys")."""
+    """Derive wrap, access and link-proof keys from link_secret (|| pw_factor) (docs/format.md, "Link keys")."""
     if len(link_secret) != KEY_BYTES or len(pw_factor) not in (0, KEY_BYTES):
         raise FormatError("bad link secret or password factor length")
     master = sodium.crypto_generichash_blake2b_salt_personal(link_secret + pw_factor, digest_size=KEY_BYTES)
     wrap_key = kdf(master, SUBKEY_WRAP, KDF_CONTEXT_LINK)
     access_seed = kdf(master, SUBKEY_ACCESS, KDF_CONTEXT_LINK)
     verifier, signing_key = sodium.crypto_sign_seed_keypair(access_seed)
-    return LinkKeys(wrap_key, access_seed, verifier, signing_key)
+    # master0 is the no-password master of v1; subkey 3 of it is new, so v1's subkeys 1 and 2 are unchanged.
+    master0 = sodium.crypto_generichash_blake2b_salt_personal(link_secret, digest_size=KEY_BYTES)
+    link_seed = kdf(master0, SUBKEY_LINK, KDF_CONTEXT_LINK)
+    link_verifier, link_signing_key = sodium.crypto_sign_seed_keypair(link_seed)
+    return LinkKeys(wrap_key, access_seed, verifier, signing_key, link_seed, link_verifier, link_signing_key)
 
 
 def proof_message(link_id: str, challenge: str) -> bytes:
@@ -248,18 +280,93 @@ def proof_message(link_id: str, challenge: str) -> bytes:
 
 def sign_proof(keys: LinkKeys, link_id: str, challenge: str) -> str:
     """The unlock proof: a detached Ed25519 signature, base64url."""
-    signed = sodium.crypto_sign(proof_message(link_id, challenge), keys.signing_key)
-    return b64e(signed[:SIGNATURE_BYTES])
+    return _sign(proof_message(link_id, challenge), keys.signing_key)
 
 
-def verify_proof(verifier: bytes, link_id: str, challenge: str, signature: str) -> bool:
-    """Check an unlock proof against the stored verifier."""
+def _sign(message: bytes, signing_key: bytes) -> str:
+    """A detached Ed25519 signature, base64url."""
+    return b64e(sodium.crypto_sign(message, signing_key)[:SIGNATURE_BYTES])
+
+
+def _verify(public_key: bytes, message_of, signature: object) -> bool:
+    """Check a detached signature of message_of() (which may raise on a bad link id or challenge)."""
     try:
-        sig = b64d(signature, SIGNATURE_BYTES)
-        sodium.crypto_sign_open(sig + proof_message(link_id, challenge), verifier)
-    except (FormatError, BadSignatureError, UnicodeEncodeError, ValueError):
+        sig = b64d(signature, SIGNATURE_BYTES)  # type: ignore[arg-type]
+        if len(public_key) != KEY_BYTES:
+            return False
+        sodium.crypto_sign_open(sig + message_of(), public_key)
+    except (FormatError, BadSignatureError, UnicodeEncodeError, ValueError, TypeError, AttributeError):
         return False
     return True
+
+
+def verify_proof(verifier: bytes, link_id: str, challenge: str, signature: object) -> bool:
+    """Check an unlock proof against the stored verifier."""
+    return _verify(verifier, lambda: proof_message(link_id, challenge), signature)
+
+
+def link_message(link_id: str, challenge: str) -> bytes:
+    """What the link proof signs: "fragment/v1/unlock-link" 0x00 || link_id bytes || challenge (ASCII)."""
+    return LINK_PROOF_PREFIX + b64d(link_id, ID_BYTES) + challenge.encode("ascii")
+
+
+def sign_link_proof(keys: LinkKeys, link_id: str, challenge: str) -> str:
+    """The link proof: shows the link secret is held, whatever password is typed."""
+    return _sign(link_message(link_id, challenge), keys.link_signing_key)
+
+
+def verify_link_proof(link_verifier: bytes, link_id: str, challenge: str, signature: object) -> bool:
+    """Check a link proof against the stored link verifier."""
+    return _verify(link_verifier, lambda: link_message(link_id, challenge), signature)
+
+
+# --- device keys -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceKey:
+    """One device's Ed25519 key pair for one link (the command line's; browsers keep theirs in WebCrypto)."""
+
+    seed: bytes
+    public_key: bytes
+    signing_key: bytes
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> "DeviceKey":
+        """The key pair of a 32-byte seed."""
+        if len(seed) != KEY_BYTES:
+            raise FormatError("a device seed is 32 bytes")
+        public_key, signing_key = sodium.crypto_sign_seed_keypair(seed)
+        return cls(seed, public_key, signing_key)
+
+    @classmethod
+    def new(cls) -> "DeviceKey":
+        """A fresh random device key."""
+        return cls.from_seed(os.urandom(KEY_BYTES))
+
+    @property
+    def device_id(self) -> str:
+        """The id the server knows this device by."""
+        return device_id(self.public_key)
+
+    def sign(self, link_id: str, challenge: str) -> str:
+        """The device proof for one challenge."""
+        return _sign(device_message(link_id, challenge), self.signing_key)
+
+
+def device_message(link_id: str, challenge: str) -> bytes:
+    """What the device proof signs: "fragment/v1/device" 0x00 || link_id bytes || challenge (ASCII)."""
+    return DEVICE_PROOF_PREFIX + b64d(link_id, ID_BYTES) + challenge.encode("ascii")
+
+
+def device_id(public_key: bytes) -> str:
+    """b64(BLAKE2b-128(device public key)): 22 characters, like every id."""
+    return b64e(sodium.crypto_generichash_blake2b_salt_personal(public_key, digest_size=DEVICE_ID_BYTES))
+
+
+def verify_device_proof(public_key: bytes, link_id: str, challenge: str, signature: object) -> bool:
+    """Check a device proof against the device key the client sent."""
+    return _verify(public_key, lambda: device_message(link_id, challenge), signature)
 
 
 def wrap_album_key(wrap_key: bytes, album_key: bytes, link_id: str, nonce: bytes | None = None) -> bytes:
@@ -295,11 +402,30 @@ def unwrap_file_key(album_key: bytes, wrapped: bytes, album_id: str, file_id: st
     return open_sealed(album_key, wrapped, AD_FILE_KEY + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES))
 
 
+def padme(length: int) -> int:
+    """Padmé: round up so at most O(log log L) bits of the length show (Nikitin et al., PETS 2019, section 4)."""
+    if length < 2:
+        return length
+    e = length.bit_length() - 1  # floor(log2 L)
+    s = e.bit_length()  # floor(log2 E) + 1
+    mask = (1 << (e - s)) - 1
+    return (length + mask) & ~mask
+
+
+def pad_meta(data: bytes) -> bytes:
+    """The JSON padded with ASCII spaces to padme(max(L, 256)) bytes, so its length hides names and titles.
+
+    JSON allows trailing whitespace (RFC 8259 section 2), so old readers read padded metadata as is.
+    """
+    return data + b" " * (padme(max(len(data), META_PAD_MIN)) - len(data))
+
+
 def _dump(meta: dict) -> bytes:
     return json.dumps(meta, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
 def _load(data: bytes) -> dict:
+    """Parse metadata, padded (trailing spaces) or not."""
     try:
         meta = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -311,7 +437,7 @@ def _load(data: bytes) -> dict:
 
 def seal_album_meta(album_key: bytes, album_id: str, meta: dict, nonce: bytes | None = None) -> bytes:
     """Album metadata (title, description, cover) sealed under AK."""
-    return seal(album_key, _dump({"v": FORMAT_VERSION, **meta}), AD_ALBUM_META + b64d(album_id, ID_BYTES), nonce)
+    return seal(album_key, pad_meta(_dump({"v": FORMAT_VERSION, **meta})), AD_ALBUM_META + b64d(album_id, ID_BYTES), nonce)
 
 
 def open_album_meta(album_key: bytes, album_id: str, sealed: bytes) -> dict:
@@ -322,7 +448,7 @@ def open_album_meta(album_key: bytes, album_id: str, sealed: bytes) -> dict:
 def seal_file_meta(file_key: bytes, album_id: str, file_id: str, meta: dict, nonce: bytes | None = None) -> bytes:
     """File metadata (name, type, size, dates, uploader...) sealed under FK."""
     ad = AD_FILE_META + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES)
-    return seal(file_key, _dump({"v": FORMAT_VERSION, **meta}), ad, nonce)
+    return seal(file_key, pad_meta(_dump({"v": FORMAT_VERSION, **meta})), ad, nonce)
 
 
 def open_file_meta(file_key: bytes, album_id: str, file_id: str, sealed: bytes) -> dict:
