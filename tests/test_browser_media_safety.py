@@ -168,6 +168,16 @@ def test_a_video_declared_as_html_plays_but_its_stream_never_opens_as_a_page(pag
     assert answer["headers"]["content-type"] == OCTET
     assert answer["headers"]["content-security-policy"] == SANDBOX
     assert answer["headers"]["x-content-type-options"] == "nosniff"
+    # Without a Range, the whole file: a download ("Save video as"), with a safe name.
+    whole = page.evaluate(
+        """async (src) => { const r = await fetch(src); await r.arrayBuffer();
+             return { status: r.status, headers: Object.fromEntries(r.headers) }; }""",
+        src,
+    )
+    assert whole["status"] == 200
+    assert whole["headers"]["content-disposition"] == "attachment; filename=\"evil.mp4\"; filename*=UTF-8''evil.mp4"
+    assert whole["headers"]["content-type"] == OCTET
+    assert whole["headers"]["content-security-policy"] == SANDBOX
 
     # "Open video in new tab": a navigation to the stream, refused with a page that says why.
     other, response = open_in_new_tab(browser_context, src)

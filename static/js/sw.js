@@ -42,6 +42,7 @@ import * as C from "./crypto.js";
 import { downloadZip } from "../../vendor/client-zip/index.js";
 import { zipEntries } from "./zip.js";
 import { OCTET_STREAM, SNIFF_BYTES, safeType } from "./mediatypes.js";
+import { safeFileName } from "./present.js";
 
 /** The most plaintext one Range answer carries (2 MiB, 32 chunks of 64 KiB). */
 const WINDOW = 2 * 1024 * 1024;
@@ -297,7 +298,15 @@ async function answerStream(request, id, clientId) {
       // No Range: the whole file as a stream, decrypted as it goes (a download, a "save video as").
       const response = await stream.grant.fetch(stream.fileId, null);
       const body = response.body.pipeThrough(C.decryptBlobStream(fileKey, stream.fileId, "original"));
-      return respond(body, 200, { ...common(), "Content-Length": String(size) });
+      // Saved, never shown: a media element ignores the disposition (a player sends a Range anyway).
+      let name = new URL(request.url).pathname.split("/").pop() || "";
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        // not the name the page put there: kept as it is, and made safe by attachment()
+      }
+      const disposition = attachment(name, "video");
+      return respond(body, 200, { ...common(), "Content-Length": String(size), "Content-Disposition": disposition });
     }
     const [start, end] = [range[0], Math.min(range[1], range[0] + WINDOW)];
     const span = C.chunkSpan(start, end, blobSize, head.chunkSize);
@@ -336,8 +345,9 @@ async function* settled(entries, done) {
   }
 }
 
-/** Content-Disposition for a UTF-8 name (RFC 6266 section 4.3, RFC 8187). */
-function attachment(name) {
+/** Content-Disposition for a UTF-8 name (RFC 6266 section 4.3, RFC 8187), made safe first (present.js). */
+function attachment(unsafe, fallback) {
+  const name = safeFileName(unsafe, fallback);
   const ascii = name.replace(/[^\x20-\x7e]/g, "_").replace(/["\\]/g, "_");
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
@@ -370,5 +380,5 @@ async function answerZip(id) {
       flush: () => grant.tell({ type: "finished", id }),
     }),
   );
-  return respond(body, 200, { "Content-Type": "application/zip", "Content-Disposition": attachment(zip.name) });
+  return respond(body, 200, { "Content-Type": "application/zip", "Content-Disposition": attachment(zip.name, "album.zip") });
 }
