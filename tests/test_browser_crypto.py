@@ -81,7 +81,8 @@ def test_crypto_js_is_pure():
 
 VECTOR_SNIPPET = """
 const v = arg, i = v.inputs;
-const keys = (k) => ({ wrap_key: b64e(k.wrapKey), access_seed: b64e(k.accessSeed), verifier: b64e(k.verifier) });
+const keys = (k) => ({ wrap_key: b64e(k.wrapKey), access_seed: b64e(k.accessSeed), verifier: b64e(k.verifier),
+  link_seed: b64e(k.linkSeed), link_verifier: b64e(k.linkVerifier) });
 const ak = b64d(i.album_key, 32), fk = b64d(i.file_key, 32), secret = b64d(i.link_secret, 32);
 const pw = c.passwordFactor(i.password, i.password_params);
 const plain = c.linkKeys(secret), withPw = c.linkKeys(secret, pw);
@@ -89,6 +90,13 @@ const blob = c.encryptBlob(fk, i.file_id, v.blob.kind, b64d(v.blob.plaintext),
   { chunkSize: v.blob.chunk_size, prefix: b64d(v.blob.prefix) });
 const empty = c.encryptBlob(fk, i.file_id, v.empty_blob.kind, new Uint8Array(),
   { chunkSize: v.empty_blob.chunk_size, prefix: b64d(v.empty_blob.prefix) });
+// The device key as the browser holds it: the vector's seed imported into WebCrypto, not
+// extractable, then signing as device.js does (Ed25519 is deterministic: RFC 8032).
+const d = v.device_proof;
+const deviceKey = await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', d: d.device_seed, x: d.device_key },
+  { name: 'Ed25519' }, false, ['sign']);
+const deviceSignature = new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, deviceKey,
+  c.deviceProofMessage(i.link_id, d.challenge)));
 return {
   format: c.FORMAT_VERSION,
   link_url_fragment: c.encodeLinkSecret(secret),
@@ -99,6 +107,16 @@ return {
     message: b64e(c.proofMessage(i.link_id, v.unlock_proof.challenge)),
     signature: c.signProof(plain, i.link_id, v.unlock_proof.challenge),
   },
+  link_proof: {
+    message: b64e(c.linkProofMessage(i.link_id, v.link_proof.challenge)),
+    signature: c.signLinkProof(withPw, i.link_id, v.link_proof.challenge),
+  },
+  device_proof: {
+    message: b64e(c.deviceProofMessage(i.link_id, d.challenge)),
+    signature: b64e(deviceSignature),
+    device_id: c.deviceId(b64d(d.device_key)),
+  },
+  padme: v.padme.map(([n]) => [n, c.paddedMetaLength(n)]),
   wrapped_album_key: b64e(c.wrapAlbumKey(plain.wrapKey, ak, i.link_id, b64d(v.wrapped_album_key.nonce))),
   wrapped_file_key: b64e(c.wrapFileKey(ak, fk, i.album_id, i.file_id, b64d(v.wrapped_file_key.nonce))),
   album_meta: b64e(c.sealAlbumMeta(ak, i.album_id, v.album_meta.meta, b64d(v.album_meta.nonce))),
@@ -110,6 +128,9 @@ return {
     album_key: b64e(c.unwrapAlbumKey(plain.wrapKey, b64d(v.wrapped_album_key.sealed), i.link_id)),
     file_key: b64e(c.unwrapFileKey(ak, b64d(v.wrapped_file_key.sealed), i.album_id, i.file_id)),
     album_meta: c.openAlbumMeta(ak, i.album_id, b64d(v.album_meta.sealed)),
+    album_meta_unpadded: c.openAlbumMeta(ak, i.album_id, b64d(v.album_meta_unpadded.sealed)),
+    link_proof_verifies: c.verifyLinkProof(plain.linkVerifier, i.link_id, v.link_proof.challenge, v.link_proof.signature),
+    device_proof_verifies: c.verifyDeviceProof(b64d(d.device_key), i.link_id, d.challenge, d.signature),
     file_meta: c.openFileMeta(fk, i.album_id, i.file_id, b64d(v.file_meta.sealed)),
     blob: b64e(c.decryptBlob(fk, i.file_id, v.blob.kind, b64d(v.blob.blob))),
     empty_blob: b64e(c.decryptBlob(fk, i.file_id, v.empty_blob.kind, b64d(v.empty_blob.blob))),
@@ -131,6 +152,10 @@ def test_crypto_js_reproduces_every_vector(js):
         assert out["link_keys"][case] == v["link_keys"][case], case
     assert out["unlock_proof"]["message"] == v["unlock_proof"]["message"]
     assert out["unlock_proof"]["signature"] == v["unlock_proof"]["signature"]
+    # The link proof is the same with the password's keys: it comes from the link secret alone.
+    assert out["link_proof"] == {k: v["link_proof"][k] for k in ("message", "signature")}
+    assert out["device_proof"] == {k: v["device_proof"][k] for k in ("message", "signature", "device_id")}
+    assert out["padme"] == v["padme"]
     for entry in ("wrapped_album_key", "wrapped_file_key", "album_meta", "file_meta"):
         assert out[entry] == v[entry]["sealed"], entry
     assert out["blob"] == v["blob"]["blob"]
@@ -144,6 +169,8 @@ def test_crypto_js_opens_every_vector(js):
     assert opened["album_key"] == v["inputs"]["album_key"]
     assert opened["file_key"] == v["inputs"]["file_key"]
     assert opened["album_meta"] == {"v": 1, **v["album_meta"]["meta"]}
+    assert opened["album_meta_unpadded"] == {"v": 1, **v["album_meta_unpadded"]["meta"]}
+    assert opened["link_proof_verifies"] is True and opened["device_proof_verifies"] is True
     assert opened["file_meta"] == {"v": 1, **v["file_meta"]["meta"]}
     assert opened["blob"] == v["blob"]["plaintext"]
     assert opened["empty_blob"] == ""

@@ -447,6 +447,11 @@ export function padme(length) {
   return Math.ceil(length / step) * step;
 }
 
+/** The length sealed metadata of `length` JSON bytes is padded to: padme(max(L, 256)). */
+export function paddedMetaLength(length) {
+  return padme(Math.max(length, META_MIN_PADDED));
+}
+
 // floor(log2 n) for a positive integer, exactly (Math.log2 rounds near powers of two).
 function floorLog2(n) {
   let e = 0;
@@ -463,7 +468,7 @@ function floorLog2(n) {
 function dump(meta) {
   if (meta === null || typeof meta !== "object" || Array.isArray(meta)) throw new TypeError("metadata must be an object");
   const json = encoder.encode(JSON.stringify(canonical({ v: FORMAT_VERSION, ...meta })));
-  const out = new Uint8Array(padme(Math.max(json.length, META_MIN_PADDED))).fill(0x20);
+  const out = new Uint8Array(paddedMetaLength(json.length)).fill(0x20);
   out.set(json);
   return out;
 }
