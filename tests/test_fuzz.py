@@ -1,0 +1,279 @@
+"""Every operation of docs/openapi.yaml, fuzzed against the real app under gunicorn.
+
+Schemathesis generates requests from the document, valid ones (positive) and ones that break
+it (negative). Most of them are aimed at a real album, file, pending upload and link made
+through the API, with a real owner token or access token, so that the checks behind the
+authentication run too. For every request: no 5xx, no traceback in gunicorn's log, and a
+refused request (4xx) changes no row and no blob.
+
+Each operation gets schemathesis' coverage cases (boundary values and type confusions of
+every field, a fixed list) and FRAGMENT_FUZZ_EXAMPLES (default 12) random cases of each mode;
+the whole run takes about a minute on 2 cores. Cases are the same on every run unless
+FRAGMENT_FUZZ_RANDOM=1.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import sqlite3
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nacl.signing
+import pytest
+import requests
+import servers
+from hypothesis import HealthCheck, Phase, given, settings
+
+from viewer import crypto
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.generation.drivers import CoverageGenerator  # noqa: E402
+from schemathesis.generation.feedback import FeedbackSources  # noqa: E402
+from schemathesis.generation.overrides import Override  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.yaml")
+OPERATIONS = {f"{op.method.upper()} {op.path}": op for op in (result.ok() for result in SCHEMA.get_all_operations())}
+EXAMPLES = int(os.environ.get("FRAGMENT_FUZZ_EXAMPLES", "12"))
+RANDOM = os.environ.get("FRAGMENT_FUZZ_RANDOM", "") not in ("", "0")
+# Floor of the Argon2id parameters for new links (OWASP minimum, docs/format.md); never computed here.
+PW_PARAMS = {"alg": "argon2id13", "opslimit": 2, "memlimit": 19 * 1024 * 1024}
+WRITES_ON_REFUSAL = {"bad_blob"}  # complete discards a file whose blob is not v1, as documented
+
+
+# --- unlock v2, as a client does it (docs/format.md, "Unlock") ------------------------
+
+
+def link_signing_key(secret: bytes) -> nacl.signing.SigningKey:
+    """The key of the link proof: from the link secret alone."""
+    master0 = crypto.sodium.crypto_generichash_blake2b_salt_personal(secret, digest_size=crypto.KEY_BYTES)
+    return nacl.signing.SigningKey(crypto.kdf(master0, 3, crypto.KDF_CONTEXT_LINK))
+
+
+def signed(key: nacl.signing.SigningKey, prefix: bytes, link_id: str, challenge: str) -> str:
+    return crypto.b64e(key.sign(prefix + crypto.b64d(link_id) + challenge.encode("ascii")).signature)
+
+
+def unlock_body(link_id: str, secret: bytes, device: nacl.signing.SigningKey, challenge: str) -> dict:
+    """A complete unlock body: link proof, proof, device key and device proof."""
+    return {
+        "challenge": challenge,
+        "link_proof": signed(link_signing_key(secret), b"fragment/v1/unlock-link\x00", link_id, challenge),
+        "proof": crypto.sign_proof(crypto.link_keys(secret), link_id, challenge),
+        "device_key": crypto.b64e(bytes(device.verify_key)),
+        "device_proof": signed(device, b"fragment/v1/device\x00", link_id, challenge),
+    }
+
+
+# --- the world the fuzz aims at ---------------------------------------------------------
+
+
+@dataclass
+class World:
+    """A real album with a complete file, pending uploads, an open link and a password link."""
+
+    url: str
+    owner_token: str
+    ids: dict = field(default_factory=dict)
+    access_token: str = ""
+    secret: bytes = b""
+    device: nacl.signing.SigningKey = field(default_factory=nacl.signing.SigningKey.generate)
+    changed: bool = False  # a request that may have deleted or changed part of it succeeded
+
+    def call(self, method: str, path: str, token: str | None = None, expect: int = 200, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token or self.owner_token}", **kwargs.pop("headers", {})}
+        response = requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+        assert response.status_code == expect, (method, path, response.status_code, response.text)
+        return response
+
+    def build(self) -> None:
+        """Make everything anew through the API (after the fuzz deleted or changed it)."""
+        album_id, ak = crypto.new_id(), crypto.random_key()
+        meta = crypto.seal_album_meta(ak, album_id, {"v": 1, "title": "Fuzz"})
+        self.call("POST", "/api/owner/albums", json={"album_id": album_id, "meta": crypto.b64e(meta)}, expect=201)
+        base = f"/api/owner/albums/{album_id}/files"
+        complete = self.upload(base, album_id, ak, None, finish=True)
+        pending = self.upload(base, album_id, ak, None, finish=False)
+        link_id, self.secret = crypto.new_id(), os.urandom(32)
+        keys = crypto.link_keys(self.secret)
+        body = {
+            "link_id": link_id, "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+            "verifier": crypto.b64e(keys.verifier), "link_verifier": crypto.b64e(bytes(link_signing_key(self.secret).verify_key)),
+            "password": None, "uploads": True, "device_limit": 3,
+        }
+        self.call("POST", f"/api/owner/albums/{album_id}/links", json=body, expect=201)
+        self.device = nacl.signing.SigningKey.generate()
+        challenge = self.call("POST", f"/api/links/{link_id}/challenge", token="none").json()["challenge"]
+        unlocked = self.call("POST", f"/api/links/{link_id}/unlock", token="none", json=unlock_body(link_id, self.secret, self.device, challenge))
+        self.access_token = unlocked.json()["access_token"]
+        guest = self.upload(f"/api/links/{link_id}/files", album_id, ak, self.access_token, finish=False)
+        plink_id, psecret = crypto.new_id(), os.urandom(32)
+        pbody = {**body, "link_id": plink_id, "password": {**PW_PARAMS, "salt": crypto.b64e(os.urandom(crypto.SALT_BYTES))},
+                 "verifier": crypto.b64e(os.urandom(32)), "link_verifier": crypto.b64e(bytes(link_signing_key(psecret).verify_key))}
+        self.call("POST", f"/api/owner/albums/{album_id}/links", json=pbody, expect=201)
+        self.ids = {"album_id": [album_id], "file_id": [complete, pending, guest], "link_id": [link_id, plink_id]}
+
+    def upload(self, base: str, album_id: str, ak: bytes, token: str | None, *, finish: bool) -> str:
+        """Reserve a file; send its blobs and complete it, or only its thumbnail's first part."""
+        file_id, fk = crypto.new_id(), crypto.random_key()
+        blobs = {kind: crypto.encrypt_blob_bytes(fk, file_id, kind, os.urandom(3000)) for kind in ("thumb", "preview", "original")}
+        body = {
+            "file_id": file_id, "wrapped_key": crypto.b64e(crypto.wrap_file_key(ak, fk, album_id, file_id)),
+            "meta": crypto.b64e(crypto.seal_file_meta(fk, album_id, file_id, {"v": 1, "name": "a.jpg", "size": 3000})),
+            "blobs": {kind: len(blob) for kind, blob in blobs.items()},
+        }
+        self.call("POST", base, token, json=body, expect=201)
+        if not finish:
+            self.call("PUT", f"{base}/{file_id}/blobs/thumb", token, data=blobs["thumb"][:100])
+            return file_id
+        for kind, blob in blobs.items():
+            self.call("PUT", f"{base}/{file_id}/blobs/{kind}", token, data=blob)
+        self.call("POST", f"{base}/{file_id}/complete", token)
+        return file_id
+
+    def alive(self) -> bool:
+        """True while the album, its files and the open link still answer as they did."""
+        link_id, album_id = self.ids["link_id"][0], self.ids["album_id"][0]
+        headers = {"Authorization": f"Bearer {self.access_token}"}
+        files = requests.get(f"{self.url}/api/links/{link_id}/files", headers=headers, timeout=30)
+        owner = requests.get(f"{self.url}/api/owner/albums/{album_id}/files", headers={"Authorization": f"Bearer {self.owner_token}"}, timeout=30)
+        pending = requests.get(f"{self.url}/api/owner/albums/{album_id}/files/{self.ids['file_id'][1]}/upload",
+                               headers={"Authorization": f"Bearer {self.owner_token}"}, timeout=30)
+        plink = requests.get(f"{self.url}/api/links/{self.ids['link_id'][1]}", timeout=30)
+        return files.status_code == 200 and len(files.json()["files"]) == 1 and owner.status_code == 200 and pending.ok and plink.ok
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """gunicorn from the Procfile on its own data folder, its log, and a world to aim at."""
+    base = tmp_path_factory.mktemp("fuzz")
+    data = base / "data"
+    with servers.gunicorn(data, env={"FRAGMENT_UPLOAD_PART_BYTES": str(64 * 1024)}) as url:
+        log = next(base.glob("gunicorn-*.log"))
+        world = World(url, servers.flask_cli(data, "create-owner-token").strip())
+        world.build()
+        yield {"url": url, "data": data, "log": log, "world": world}
+
+
+def snapshot(data: Path) -> tuple:
+    """Every row of the tables the API writes, and every file of the blob store with its size."""
+    with sqlite3.connect(f"file:{data / 'fragment.db'}?mode=ro", uri=True) as db:
+        rows = tuple(tuple(db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()) for table in ("albums", "files", "links"))
+    blob_dir = data / "blobs"
+    blobs = tuple(sorted((str(p.relative_to(blob_dir)), p.stat().st_size) for p in blob_dir.rglob("*") if p.is_file()))
+    return rows, blobs
+
+
+def error_code(response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
+
+
+# --- the fuzz ---------------------------------------------------------------------------
+
+
+def coverage_cases(operation) -> list:
+    """Schemathesis' coverage phase: boundary values and type confusions for every field (a fixed list)."""
+    generator = CoverageGenerator(
+        operation=operation, generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        generation_config=SCHEMA.config.generation_for(operation=operation, phase="coverage"),
+        auth_storage=None, override=Override(), feedback=FeedbackSources(),
+    )
+    return list(generator)
+
+
+class Fuzzer:
+    """Sends cases of one operation at the world and writes down every bad answer."""
+
+    def __init__(self, server: dict, name: str):
+        self.server, self.name, self.operation = server, name, OPERATIONS[name]
+        self.world: World = server["world"]
+        self.problems: list[str] = []
+        self.answers: collections.Counter = collections.Counter()  # (status, error code): how deep the cases reached
+
+    def aim(self, case, rng: random.Random) -> dict:
+        """Point most cases at the real world (ids, tokens, a fresh challenge); return extra headers."""
+        world = self.world
+        guest_route = self.operation.path.startswith("/api/links/")
+        for param in list(case.path_parameters or {}):
+            if param in world.ids and rng.random() < 0.75:
+                choices = world.ids[param]
+                if param == "link_id":  # mostly the open link, whose access token the world holds
+                    choices = choices[:1] * 3 + choices[1:]
+                if param == "file_id" and guest_route:  # mostly the guest's own pending upload
+                    choices = choices[2:] * 2 + choices
+                case.path_parameters[param] = rng.choice(choices)
+        headers = {}
+        if self.operation.security and rng.random() < 0.75:
+            owner_route = self.operation.path.startswith("/api/owner/")
+            headers["Authorization"] = f"Bearer {world.owner_token if owner_route else world.access_token}"
+        if self.name.endswith("/unlock") and isinstance(case.body, dict) and rng.random() < 0.5:
+            link_id = case.path_parameters["link_id"]
+            challenge = requests.post(f"{world.url}/api/links/{link_id}/challenge", timeout=30)
+            if challenge.ok:
+                real = unlock_body(link_id, world.secret, world.device, challenge.json()["challenge"])
+                for key in rng.sample(sorted(real), rng.randint(0, len(real))):
+                    case.body[key] = real[key]
+                case.body["challenge"] = real["challenge"]
+        if self.name.startswith("PUT") and rng.random() < 0.5:
+            case.headers = {**(case.headers or {}), "Upload-Offset": "0"}
+        return headers
+
+    def send(self, case, rng: random.Random) -> None:
+        world, log = self.world, self.server["log"]
+        if world.changed and not world.alive():
+            world.build()
+        world.changed = False
+        headers = self.aim(case, rng)
+        before, log_size = snapshot(self.server["data"]), log.stat().st_size
+        try:
+            response = case.call(base_url=world.url, headers=headers, timeout=30)
+        except requests.RequestException as exc:
+            self.problems.append(f"no answer ({exc}) to:\n{case.as_curl_command(headers)}")
+            return
+        world.changed = response.status_code < 300 and self.operation.method.upper() != "GET"
+        self.answers[(response.status_code, error_code(response))] += 1
+        logged = log.read_bytes()[log_size:].decode("utf-8", "replace")
+        if response.status_code >= 500 or "Traceback" in logged:
+            self.problems.append(f"{response.status_code} {response.text[:300]}\n{logged[-1500:]}\nfor:\n{case.as_curl_command(headers)}")
+        elif response.status_code >= 400 and error_code(response) not in WRITES_ON_REFUSAL and snapshot(self.server["data"]) != before:
+            self.problems.append(f"{response.status_code} {error_code(response)} changed rows or blobs, for:\n{case.as_curl_command(headers)}")
+
+    def report(self) -> str:
+        answers = ", ".join(f"{status} {code or ''}: {n}" for (status, code), n in self.answers.most_common())
+        return f"{len(self.problems)} bad answer(s) to {self.name} (of {answers}):\n\n" + "\n\n".join(self.problems[:5])
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_fuzz_every_operation(server, name):
+    fuzzer = Fuzzer(server, name)
+    seed = random.randrange(2**32) if RANDOM else zlib.crc32(name.encode())
+    rng = random.Random(seed)
+    for case in coverage_cases(fuzzer.operation):
+        fuzzer.send(case, rng)
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not RANDOM,
+                  phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
+        @given(case=fuzzer.operation.as_strategy(mode))
+        def run(case):
+            fuzzer.send(case, rng)
+
+        run()
+    assert not fuzzer.problems, f"(seed {seed}) " + fuzzer.report()
+
+
+def test_the_fuzz_left_no_traceback_in_the_log(server):
+    """Runs last in this module: the whole log of the fuzzed server has no traceback and no unhandled error."""
+    text = server["log"].read_text("utf-8", "replace")
+    assert "Traceback" not in text and "unhandled error" not in text
