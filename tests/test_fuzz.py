@@ -9,7 +9,7 @@ refused request (4xx) changes no row and no blob.
 Each operation gets schemathesis' coverage cases (boundary values and type confusions of
 every field, a fixed list) and FRAGMENT_FUZZ_EXAMPLES (default 12) random cases of each mode;
 the whole run takes about a minute on 2 cores. Cases are the same on every run unless
-FRAGMENT_FUZZ_RANDOM=1.
+FRAGMENT_FUZZ_RANDOM=1. FRAGMENT_FUZZ_DATABASE=postgresql runs it on PostgreSQL instead of SQLite.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import os
 import random
-import sqlite3
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import nacl.signing
 import pytest
 import requests
+import sqlalchemy
 import servers
 from hypothesis import HealthCheck, Phase, given, settings
 
@@ -43,6 +43,7 @@ SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.yaml")
 OPERATIONS = {f"{op.method.upper()} {op.path}": op for op in (result.ok() for result in SCHEMA.get_all_operations())}
 EXAMPLES = int(os.environ.get("FRAGMENT_FUZZ_EXAMPLES", "12"))
 RANDOM = os.environ.get("FRAGMENT_FUZZ_RANDOM", "") not in ("", "0")
+DATABASE = os.environ.get("FRAGMENT_FUZZ_DATABASE", "sqlite")  # or postgresql (a server started by the tests)
 # Floor of the Argon2id parameters for new links (OWASP minimum, docs/format.md); never computed here.
 PW_PARAMS = {"alg": "argon2id13", "opslimit": 2, "memlimit": 19 * 1024 * 1024}
 WRITES_ON_REFUSAL = {"bad_blob"}  # complete discards a file whose blob is not v1, as documented
@@ -151,22 +152,38 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(request, tmp_path_factory):
     """gunicorn from the Procfile on its own data folder, its log, and a world to aim at."""
     base = tmp_path_factory.mktemp("fuzz")
     data = base / "data"
-    with servers.gunicorn(data, env={"FRAGMENT_UPLOAD_PART_BYTES": str(64 * 1024)}) as url:
+    env = {"FRAGMENT_UPLOAD_PART_BYTES": str(64 * 1024)}
+    if DATABASE == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        request.getfixturevalue("_fresh_pg")(url)
+        env["FRAGMENT_DATABASE_URL"] = url
+    else:
+        url = f"sqlite:///{data / 'fragment.db'}"
+    with servers.gunicorn(data, env=env) as server_url:
+        engine = sqlalchemy.create_engine(url)
         log = next(base.glob("gunicorn-*.log"))
-        world = World(url, servers.flask_cli(data, "create-owner-token").strip())
+        world = World(server_url, servers.flask_cli(data, "create-owner-token", env=env).strip())
         world.build()
-        yield {"url": url, "data": data, "log": log, "world": world}
+        yield {"url": server_url, "data": data, "log": log, "world": world, "engine": engine}
+        engine.dispose()
 
 
-def snapshot(data: Path) -> tuple:
+@pytest.fixture(scope="module")
+def _fresh_pg():
+    from conftest import _fresh_pg_schema
+
+    return _fresh_pg_schema
+
+
+def snapshot(server: dict) -> tuple:
     """Every row of the tables the API writes, and every file of the blob store with its size."""
-    with sqlite3.connect(f"file:{data / 'fragment.db'}?mode=ro", uri=True) as db:
-        rows = tuple(tuple(db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()) for table in ("albums", "files", "links"))
-    blob_dir = data / "blobs"
+    with server["engine"].connect() as db:
+        rows = tuple(tuple(db.execute(sqlalchemy.text(f"SELECT * FROM {table} ORDER BY 1")).fetchall()) for table in ("albums", "files", "links"))
+    blob_dir = server["data"] / "blobs"
     blobs = tuple(sorted((str(p.relative_to(blob_dir)), p.stat().st_size) for p in blob_dir.rglob("*") if p.is_file()))
     return rows, blobs
 
@@ -235,7 +252,7 @@ class Fuzzer:
             world.build()
         world.changed = False
         headers = self.aim(case, rng)
-        before, log_size = snapshot(self.server["data"]), log.stat().st_size
+        before, log_size = snapshot(self.server), log.stat().st_size
         try:
             response = case.call(base_url=world.url, headers=headers, timeout=30)
         except requests.RequestException as exc:
@@ -246,7 +263,7 @@ class Fuzzer:
         logged = log.read_bytes()[log_size:].decode("utf-8", "replace")
         if response.status_code >= 500 or "Traceback" in logged:
             self.problems.append(f"{response.status_code} {response.text[:300]}\n{logged[-1500:]}\nfor:\n{case.as_curl_command(headers)}")
-        elif response.status_code >= 400 and error_code(response) not in WRITES_ON_REFUSAL and snapshot(self.server["data"]) != before:
+        elif response.status_code >= 400 and error_code(response) not in WRITES_ON_REFUSAL and snapshot(self.server) != before:
             self.problems.append(f"{response.status_code} {error_code(response)} changed rows or blobs, for:\n{case.as_curl_command(headers)}")
 
     def report(self) -> str:
