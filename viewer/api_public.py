@@ -141,8 +141,5 @@ def complete(link_id: str, file_id: str):
 @bp.delete("/<link_id>/files/<file_id>")
 def cancel(link_id: str, file_id: str):
     link = _uploader(link_id)
-    file = _pending(link, file_id)
-    if file.complete:
-        raise ApiError(409, "complete", "A finished upload can only be removed by the album's owner.")
-    uploads.abort(file)
+    uploads.cancel(_pending(link, file_id))
     return {"deleted": True}

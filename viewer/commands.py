@@ -22,17 +22,29 @@ def create_owner_token() -> None:
 
 
 @click.command("cleanup")
+@click.option(
+    "--min-age", default=3600, show_default=True, type=click.IntRange(min=0),
+    help="Seconds a stray blob or temp file must be untouched before it is removed, so uploads under way are left alone.",
+)
 @with_appcontext
-def cleanup() -> None:
-    """Delete expired upload reservations (giving their quota back) and old unlock failures."""
+def cleanup(min_age: int) -> None:
+    """Delete expired upload reservations (giving their quota back), what crashes left in the blob store, and old unlock failures.
+
+    Safe to run on several servers at once: each reservation is expired by one conditional
+    statement that only one of them wins, and deleting a blob twice is harmless.
+    """
     total = 0
     while (count := uploads.expire_pending(limit=500)) > 0:
         total += count
+    temp, strays = uploads.reconcile_store(min_age)
     session = db.session()
     since = db.now() - current_app.config["UNLOCK_WINDOW_SECONDS"]
     session.execute(delete(db.UnlockFailure).where(db.UnlockFailure.at < since))
     session.commit()
-    click.echo(f"Removed {total} expired upload(s).")
+    click.echo(
+        f"Removed {total} expired upload(s), {temp} temp file(s) left by interrupted writes, "
+        f"and {strays} blob(s) that no file needs."
+    )
 
 
 @click.command("settings-doc")

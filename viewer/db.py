@@ -24,6 +24,8 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -57,6 +59,11 @@ class Album(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
+#: A file's life, each step one conditional UPDATE/DELETE that only one request can win
+#: (viewer/uploads.py): pending -> completing -> complete; pending -> aborted (the row is deleted).
+FILE_STATES = ("pending", "completing", "complete")
+
+
 class File(Base):
     """A file of an album; listed only once complete. ``seq`` is the stable listing order."""
 
@@ -66,7 +73,8 @@ class File(Base):
     album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"))
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     meta: Mapped[bytes] = mapped_column(LargeBinary)
-    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)  # True exactly when state == "complete"
+    state: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
     via_link: Mapped[str | None] = mapped_column(ID, nullable=True)
     thumb_size: Mapped[int] = mapped_column(BigInteger)
     preview_size: Mapped[int] = mapped_column(BigInteger)
@@ -75,7 +83,8 @@ class File(Base):
     preview_received: Mapped[int] = mapped_column(BigInteger, default=0)
     original_received: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
-    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # pending reservations only
+    # pending: when the reservation lapses; completing: when the finishing request's lease runs out.
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         Index("ix_files_listing", "album_id", "complete", "seq"),
@@ -141,6 +150,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _add_file_state(engine: Engine) -> None:
+    """Give a database made before files had a ``state`` that column (create_all adds no columns)."""
+    if "state" in {column["name"] for column in inspect(engine).get_columns("files")}:
+        return
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE files ADD COLUMN state VARCHAR(10) NOT NULL DEFAULT 'pending'"))
+        connection.execute(text("UPDATE files SET state = 'complete' WHERE complete"))
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL, with SQLite tuned for several workers."""
     if url.startswith("sqlite"):
@@ -163,6 +181,7 @@ def init_app(app: Flask) -> None:
     """Create the engine and tables, and close the session after each request."""
     engine = make_engine(app.config["DATABASE_URL"])
     Base.metadata.create_all(engine)
+    _add_file_state(engine)
     # Start with an empty pool: gunicorn --preload forks after this, and a
     # connection must never be shared across processes (SQLAlchemy docs,
     # "Using Connection Pools with Multiprocessing or os.fork()").

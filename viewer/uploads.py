@@ -8,20 +8,35 @@ against the quota for good.
 
 Guest quota is reserved up front with one conditional UPDATE, so it is enforced
 before a byte of the file is sent and cannot be overrun by parallel uploads.
+
+Every change of a file's state is one conditional statement that only one
+request can win, whatever the number of workers and servers (db.FILE_STATES):
+``pending -> completing`` (UPDATE ... WHERE state = 'pending'), ``completing ->
+complete`` (WHERE the finishing request still holds its lease), and ``pending ->
+aborted`` (DELETE ... WHERE state = 'pending'). Only the winner touches quota or
+blobs, so quota is given back exactly once. The blob store is written first and
+claimed second: a part goes to a key of its own, and the request whose UPDATE
+moves ``received`` on keeps it; a loser deletes only its own key. What a crash
+leaves behind (a part nobody claimed, blobs of a row that is gone) is removed
+by ``flask cleanup`` (viewer/commands.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
+import time
 from typing import Iterator
 
 from flask import Response, current_app, request
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import crypto, db
 from .errors import ApiError, bad_request
 from .inputs import b64_field, check_id, int_field, iso
+from .storage import BlobNotFound, StorageFull
 
 KINDS = ("thumb", "preview", "original")
 WRAPPED_KEY_BYTES = crypto.NONCE_BYTES + crypto.KEY_BYTES + crypto.TAG_BYTES
@@ -70,7 +85,7 @@ def upload_json(file: db.File) -> dict:
     """Where a pending upload stands, so a client can resume."""
     return {
         "file_id": file.id,
-        "state": "complete" if file.complete else "pending",
+        "state": file.state,
         "blobs": {kind: {"size": getattr(file, f"{kind}_size"), "received": getattr(file, f"{kind}_received")} for kind in KINDS},
         "expires_at": iso(file.expires_at),
         "part_size": current_app.config["UPLOAD_PART_BYTES"],
@@ -117,6 +132,8 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
     if not isinstance(blobs, dict) or set(blobs) != set(KINDS):
         raise bad_request("`blobs` must give the sizes of thumb, preview and original.", "bad_field")
     sizes = {kind: int_field(blobs, kind, minimum=MIN_BLOB_BYTES) for kind in KINDS}
+    if any(size is None for size in sizes.values()):
+        raise bad_request("`blobs` must give the size in bytes of thumb, preview and original, not null.", "bad_field")
     max_file = link.max_file_size if link else config["MAX_FILE_BYTES"]
     if sizes["original"] > max_file:
         raise ApiError(
@@ -159,6 +176,7 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
         wrapped_key=wrapped_key,
         meta=meta,
         complete=False,
+        state="pending",
         via_link=link.id if link else None,
         thumb_size=sizes["thumb"],
         preview_size=sizes["preview"],
@@ -180,6 +198,23 @@ def _mb(n: int) -> str:
 
 # --- parts ---------------------------------------------------------------------
 
+#: How long a `complete` may go without renewing its claim before another request may take
+#: the file over (a worker killed mid-complete must not block the file for good).
+COMPLETE_LEASE = 120
+#: How long a request waits for a concurrent `complete` of the same file to settle.
+SETTLE_SECONDS = 30.0
+STORAGE_FULL = "The server has no room left to store this upload. Try again later, or tell the album's owner."
+
+
+@contextlib.contextmanager
+def _room() -> Iterator[None]:
+    """Answer a full disk or bucket with 507 Insufficient Storage (RFC 4918 section 11.5), which clients must not retry."""
+    try:
+        yield
+    except StorageFull:
+        current_app.logger.error("the blob store is full")
+        raise ApiError(507, "storage_full", STORAGE_FULL) from None
+
 
 def _body(length: int) -> Iterator[bytes]:
     """Exactly `length` bytes of the request body, or an error that aborts the write."""
@@ -192,11 +227,29 @@ def _body(length: int) -> Iterator[bytes]:
         yield piece
 
 
+def _reload(file: db.File) -> db.File | None:
+    """The file's row as the database has it now, or None if it is gone."""
+    session = db.session()
+    session.rollback()  # end the transaction, so SQLite's snapshot does not hide other workers' commits
+    query = select(db.File).where(db.File.seq == file.seq).execution_options(populate_existing=True)
+    return session.scalars(query).first()
+
+
+def _gone() -> ApiError:
+    return ApiError(404, "not_found", "This upload was cancelled or has expired; start it again.")
+
+
+def _busy() -> ApiError:
+    return ApiError(409, "completing", "This file is being finished by another request; ask again in a moment.")
+
+
 def receive_part(file: db.File, kind: str) -> db.File:
     """Store one part of a blob at the offset the client says, if that is where we are."""
     check_kind(kind)
-    if file.complete:
+    if file.state == "complete":
         raise ApiError(409, "complete", "This file is complete already.")
+    if file.state == "completing":
+        raise _busy()
     length = request.content_length
     if length is None:
         raise ApiError(411, "length_required", "Send a Content-Length header with each part.")
@@ -211,99 +264,373 @@ def receive_part(file: db.File, kind: str) -> db.File:
         raise ApiError(413, "too_large", f"Send parts of 1 to {current_app.config['UPLOAD_PART_BYTES']} bytes.")
     if offset + length > size:
         raise ApiError(413, "too_large", f"This blob was declared as {size} bytes; this part would pass that.")
-    key = f"{staging_prefix(file, kind)}/{offset}"
-    store().put(key, _body(length))
+    # A key of this request's own: two PUTs of the same part never write, or delete, each other's bytes.
+    key = f"{staging_prefix(file, kind)}/{offset}/{secrets.token_urlsafe(12)}"
+    with _room():
+        store().put(key, _body(length))
     column = getattr(db.File, f"{kind}_received")
     session = db.session()
     moved = session.execute(
-        update(db.File).where(db.File.seq == file.seq, db.File.complete.is_(False), column == offset).values({column: offset + length})
+        update(db.File)
+        .where(db.File.seq == file.seq, db.File.state == "pending", column == offset)
+        .values({column: offset + length})
     ).rowcount
     session.commit()
-    if moved != 1:  # a parallel request for the same part won
+    if moved != 1:  # a parallel request for the same part won, or the upload was cancelled or is being finished
         store().delete(key)
-        session.refresh(file)
-        raise ApiError(409, "offset_mismatch", "Another request sent this part first.", upload=upload_json(file))
-    session.refresh(file)
-    return file
+        fresh = _reload(file)
+        if fresh is None:
+            raise _gone()
+        raise ApiError(409, "offset_mismatch", "Another request sent this part first.", upload=upload_json(fresh))
+    return _reload(file) or file
 
 
 def _parts(file: db.File, kind: str) -> list[str]:
-    keys = store().list_prefix(staging_prefix(file, kind))
-    return sorted(keys, key=lambda k: int(k.rsplit("/", 1)[1]))
+    """The staged parts that make up the blob, in order: a chain of claimed offsets from 0 to its size.
+
+    A request killed between writing its part and losing the claim leaves a second
+    key at an offset; any chain that reaches the declared size is bytes the uploader
+    sent for exactly these offsets, so the first such chain is taken.
+    """
+    blob_store = store()
+    by_offset: dict[int, list[str]] = {}
+    for key in blob_store.list_prefix(staging_prefix(file, kind)):
+        segments = key.split("/")
+        if len(segments) >= 4 and segments[3].isdigit():
+            by_offset.setdefault(int(segments[3]), []).append(key)
+    total = getattr(file, f"{kind}_size")
+    sizes: dict[str, int] = {}
+
+    def walk(position: int, depth: int) -> list[str] | None:
+        if position == total:
+            return []
+        for key in sorted(by_offset.get(position, ())):
+            if key not in sizes:
+                try:
+                    sizes[key] = blob_store.size(key)
+                except BlobNotFound:
+                    sizes[key] = 0
+            if sizes[key] and depth < 100_000 and (rest := walk(position + sizes[key], depth + 1)) is not None:
+                return [key, *rest]
+        return None
+
+    return walk(0, 0) or []
+
+
+def _claim(file: db.File) -> int | None:
+    """pending -> completing (or take over a completing whose lease ran out); the lease, or None if another request won."""
+    now = db.now()
+    lease = now + COMPLETE_LEASE
+    session = db.session()
+    won = session.execute(
+        update(db.File)
+        .where(
+            db.File.seq == file.seq,
+            or_(db.File.state == "pending", and_(db.File.state == "completing", db.File.expires_at <= now)),
+            *(getattr(db.File, f"{k}_received") == getattr(db.File, f"{k}_size") for k in KINDS),
+        )
+        .values(state="completing", expires_at=lease)
+    ).rowcount
+    session.commit()
+    return lease if won == 1 else None
+
+
+def _release(file: db.File, lease: int) -> None:
+    """completing -> pending, if this request still holds the lease (a complete that failed on the way)."""
+    session = db.session()
+    session.rollback()
+    session.execute(
+        update(db.File)
+        .where(db.File.seq == file.seq, db.File.state == "completing", db.File.expires_at == lease)
+        .values(state="pending", expires_at=db.now() + current_app.config["UPLOAD_TTL"])
+    )
+    session.commit()
+
+
+class _LostLease(Exception):
+    """Another request took the file over, or it was cancelled, while this one was finishing it."""
 
 
 def complete(file: db.File) -> db.File:
-    """Check every blob, move it out of staging, and make the file visible."""
-    if file.complete:
-        return file
-    missing = [k for k in KINDS if getattr(file, f"{k}_received") != getattr(file, f"{k}_size")]
-    if missing:
-        raise ApiError(409, "incomplete", f"Not every blob has arrived yet: {', '.join(missing)}.", upload=upload_json(file))
+    """Check every blob, move it out of staging, and make the file visible: once, whoever asks."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        if file.state == "complete":
+            return file
+        missing = [k for k in KINDS if getattr(file, f"{k}_received") != getattr(file, f"{k}_size")]
+        if missing:
+            raise ApiError(409, "incomplete", f"Not every blob has arrived yet: {', '.join(missing)}.", upload=upload_json(file))
+        if file.state == "pending" and (lease := _claim(file)) is not None:
+            return _finish(file, lease)
+        # Another request is finishing it: wait for its outcome rather than racing it.
+        if time.monotonic() > deadline:
+            raise _busy()
+        time.sleep(0.2)
+        fresh = _reload(file)
+        if fresh is None:
+            raise _gone()
+        file = fresh
+        if file.state == "completing" and file.expires_at is not None and file.expires_at <= db.now():
+            if (lease := _claim(file)) is not None:  # its worker died: take over
+                return _finish(file, lease)
+
+
+def _finish(file: db.File, lease: int) -> db.File:
+    """Having won pending -> completing: write, verify, and commit completing -> complete."""
     blob_store = store()
-    for kind in KINDS:
-        parts = _parts(file, kind)
-        head = blob_store.read_all(parts[0])[: crypto.BLOB_HEADER_BYTES] if parts else b""
-        try:
-            crypto.check_blob_shape(head, getattr(file, f"{kind}_size"))
-        except crypto.FormatError as exc:
-            abort(file)
-            raise ApiError(422, "bad_blob", f"The {kind} is not an encrypted v1 blob ({exc}); the upload was discarded.") from None
-    for kind in KINDS:
-        parts = _parts(file, kind)
-        blob_store.put(blob_key(file, kind), (piece for part in parts for piece in _read(blob_store, part)))
+    holder = [lease]
+    written: list[str] = []
+    try:
+        chains = {}
+        for kind in KINDS:  # every blob is checked before any is written
+            chains[kind] = parts = _parts(file, kind)
+            head = blob_store.read_all(parts[0])[: crypto.BLOB_HEADER_BYTES] if parts else b""
+            try:
+                if not parts:
+                    raise crypto.FormatError("its parts are missing on the server")
+                crypto.check_blob_shape(head, getattr(file, f"{kind}_size"))
+            except crypto.FormatError as exc:
+                _abort_claimed(file, holder[0])
+                raise ApiError(422, "bad_blob", f"The {kind} is not an encrypted v1 blob ({exc}); the upload was discarded.") from None
+        for kind in KINDS:
+            key = blob_key(file, kind)
+            written.append(key)
+            with _room():
+                blob_store.put(key, _assemble(blob_store, file, chains[kind], holder))
+            _verify(blob_store, file, kind)
+    except _LostLease:
+        return _lost(file, written)
+    except BaseException:
+        # Remove what we wrote while the renewed lease keeps any other request out, then hand the file back.
+        if written and _renew(file, holder):
+            for key in written:
+                with contextlib.suppress(Exception):
+                    blob_store.delete(key)
+        _release(file, holder[0])
+        raise
     session = db.session()
-    session.execute(update(db.File).where(db.File.seq == file.seq).values(complete=True, expires_at=None))
+    done = session.execute(
+        update(db.File)
+        .where(db.File.seq == file.seq, db.File.state == "completing", db.File.expires_at == holder[0])
+        .values(state="complete", complete=True, expires_at=None)
+    ).rowcount
     session.commit()
+    if done != 1:
+        return _lost(file, written)
     blob_store.delete_prefix(staging_prefix(file))
-    session.refresh(file)
-    return file
+    return _reload(file) or file
+
+
+def _assemble(blob_store, file: db.File, parts: list[str], holder: list[int]) -> Iterator[bytes]:
+    """The parts' bytes in order, renewing this request's lease between parts while it is more than half spent."""
+    for part in parts:
+        if holder[0] - db.now() < COMPLETE_LEASE // 2 and not _renew(file, holder):
+            raise _LostLease()
+        yield from _read(blob_store, part)
+
+
+def _renew(file: db.File, holder: list[int]) -> bool:
+    """Extend this request's lease on a completing file; False if it no longer holds it."""
+    session = db.session()
+    session.rollback()
+    lease = max(db.now() + COMPLETE_LEASE, holder[0] + 1)  # always a new value: the lease is also the claim's token
+    kept = session.execute(
+        update(db.File)
+        .where(db.File.seq == file.seq, db.File.state == "completing", db.File.expires_at == holder[0])
+        .values(expires_at=lease)
+    ).rowcount
+    session.commit()
+    if kept == 1:
+        holder[0] = lease
+    return kept == 1
+
+
+def _verify(blob_store, file: db.File, kind: str) -> None:
+    """The stored blob has the declared size and a v1 header, or the complete fails (and can be sent again)."""
+    key, size = blob_key(file, kind), getattr(file, f"{kind}_size")
+    stored = blob_store.size(key)
+    head = b"".join(blob_store.read_range(key, 0, crypto.BLOB_HEADER_BYTES))
+    try:
+        if stored != size:
+            raise crypto.FormatError(f"{stored} bytes stored of {size}")
+        crypto.check_blob_shape(head, size)
+    except crypto.FormatError as exc:
+        raise ApiError(503, "store_mismatch", f"The server could not store the {kind} intact ({exc}); send complete again.") from None
+
+
+def _lost(file: db.File, written: list[str]) -> db.File:
+    """This request lost its claim: leave a finished file alone, and remove our blobs only if the row is gone."""
+    fresh = _reload(file)
+    if fresh is None:
+        for key in written:  # nobody points at them any more
+            store().delete(key)
+        raise _gone()
+    if fresh.state == "complete":
+        return fresh  # the request that took over wrote the same bytes under the same keys
+    raise _busy()
 
 
 def _read(blob_store, key: str) -> Iterator[bytes]:
     return blob_store.read_range(key, 0, blob_store.size(key))
 
 
-def abort(file: db.File) -> None:
-    """Forget a pending upload: its parts, its row, and the quota it held."""
+def _delete_row(file: db.File, *conditions, give_back: bool = True) -> bool:
+    """Delete the row if the conditions still hold, giving an unfinished guest upload's quota back; whether we won."""
     session = db.session()
-    store().delete_prefix(staging_prefix(file))
-    if file.via_link is not None and not file.complete:
+    gone = session.execute(delete(db.File).where(db.File.seq == file.seq, *conditions)).rowcount
+    if gone == 1 and file.via_link is not None and give_back:
+        # Only the winner of the transition gets here, so the quota comes back exactly once.
         session.execute(
             update(db.Link)
             .where(db.Link.id == file.via_link)
             .values(files_used=db.Link.files_used - 1, bytes_used=db.Link.bytes_used - file.total_size)
         )
-    session.delete(file)
     session.commit()
+    return gone == 1
+
+
+def abort(file: db.File) -> bool:
+    """pending -> aborted: forget a pending upload, its parts and the quota it held; whether this call did it."""
+    if not _delete_row(file, db.File.state == "pending"):
+        return False
+    store().delete_prefix(staging_prefix(file))
+    return True
+
+
+def _abort_claimed(file: db.File, lease: int) -> None:
+    """completing -> aborted, for a complete that found a blob that is not v1."""
+    if _delete_row(file, db.File.state == "completing", db.File.expires_at == lease):
+        store().delete_prefix(staging_prefix(file))
+
+
+def _settled(file: db.File) -> db.File | None:
+    """The file once no complete is running on it (None if it is gone), or 409 after SETTLE_SECONDS."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while file.state == "completing" and (file.expires_at or 0) > db.now():
+        if time.monotonic() > deadline:
+            raise _busy()
+        time.sleep(0.2)
+        file = _reload(file)
+        if file is None:
+            return None
+    return file
 
 
 def delete_file(file: db.File) -> None:
-    """Delete a complete file and its blobs (a guest's still counts as used quota)."""
-    if not file.complete:
-        abort(file)
-        return
-    for kind in KINDS:
-        store().delete(blob_key(file, kind))
-    session = db.session()
-    session.delete(file)
-    session.commit()
+    """Delete a file: a pending one with its parts and quota, a complete one with its blobs (a guest's quota stays used)."""
+    current: db.File | None = file
+    for _ in range(100):
+        current = _settled(current) if current is not None else None
+        if current is None:
+            return  # another request deleted it
+        if current.state == "complete":
+            if _delete_row(current, db.File.state == "complete", give_back=False):
+                for kind in KINDS:
+                    store().delete(blob_key(current, kind))
+                return
+        elif abort(current):
+            return
+        current = _reload(current)
+    raise _busy()
+
+
+def cancel(file: db.File) -> None:
+    """A guest's cancel: abort the upload unless it is (or becomes, while we wait) complete."""
+    current: db.File | None = file
+    for _ in range(100):
+        current = _settled(current) if current is not None else None
+        if current is None:
+            return
+        if current.state == "complete":
+            raise ApiError(409, "complete", "A finished upload can only be removed by the album's owner.")
+        if abort(current):
+            return
+        current = _reload(current)
+    raise _busy()
 
 
 def expire_pending(link_id: str | None = None, limit: int = 100) -> int:
-    """Abort reservations older than UPLOAD_TTL (for one link, or any)."""
-    query = select(db.File).where(and_(db.File.complete.is_(False), db.File.expires_at <= db.now()))
+    """Abort reservations older than UPLOAD_TTL, and hand back files whose `complete` died (for one link, or any)."""
+    now = db.now()
+    query = select(db.File).where(db.File.state.in_(("pending", "completing")), db.File.expires_at <= now)
     if link_id is not None:
         query = query.where(db.File.via_link == link_id)
     stale = db.session().scalars(query.limit(limit)).all()
+    count = 0
     for file in stale:
-        abort(file)
-    return len(stale)
+        if file.state == "pending":
+            if _delete_row(file, db.File.state == "pending", db.File.expires_at <= now):
+                store().delete_prefix(staging_prefix(file))
+                count += 1
+        else:
+            # The worker finishing it was killed: back to pending, so the uploader can send complete again.
+            lease = file.expires_at
+            assert lease is not None
+            _release(file, lease)
+            count += 1
+    return count
 
 
 def abort_link_uploads(link_id: str) -> None:
     """Abort every pending guest upload of a link (uploads turned off, link revoked)."""
-    for file in db.session().scalars(select(db.File).where(db.File.via_link == link_id, db.File.complete.is_(False))).all():
+    for file in db.session().scalars(select(db.File).where(db.File.via_link == link_id, db.File.state == "pending")).all():
         abort(file)
+
+
+
+# --- reconciling the store with the database (flask cleanup) ------------------
+
+
+def reconcile_store(min_age: int) -> tuple[int, int]:
+    """Remove temp files and blobs no row needs, if older than min_age seconds; (temp files, blobs) removed.
+
+    Blobs are listed first and their rows looked up after, and a row always exists
+    before its blobs are written (reserve commits before any part is accepted), so a
+    blob whose row is missing belongs to a file that is gone for good. The age guard
+    is a second line: nothing a request may still be writing is touched. Every step is
+    idempotent, so several servers may run this at once.
+    """
+    blob_store = store()
+    cutoff = time.time() - min_age
+    temp = blob_store.sweep_temp(cutoff)
+    removed, batch = 0, []
+    for key, modified in blob_store.scan():
+        if modified < cutoff:
+            batch.append(key)
+        if len(batch) >= 500:
+            removed += _remove_strays(batch)
+            batch = []
+    return temp, removed + _remove_strays(batch)
+
+
+def _file_id_of(key: str) -> str | None:
+    segments = key.split("/")
+    if segments[0] == "staging" and len(segments) >= 3:
+        return segments[1]
+    if len(segments) == 3 and segments[2] in KINDS:
+        return segments[1]
+    return None
+
+
+def _remove_strays(keys: list[str]) -> int:
+    """Delete the staged parts of files that are gone or complete, and the blobs of files that are gone."""
+    ids = {file_id for key in keys if (file_id := _file_id_of(key))}
+    if not ids:
+        return 0
+    session = db.session()
+    session.rollback()
+    rows = dict(session.execute(select(db.File.id, db.File.state).where(db.File.id.in_(ids))).all())
+    session.rollback()
+    removed = 0
+    for key in keys:
+        file_id = _file_id_of(key)
+        if file_id is None:
+            continue  # not a key this app writes
+        stale_part = key.startswith("staging/") and rows.get(file_id, "complete") == "complete"
+        if stale_part or file_id not in rows:
+            store().delete(key)
+            removed += 1
+    return removed
 
 
 # --- serving -------------------------------------------------------------------
@@ -320,13 +647,13 @@ def serve_blob(file: db.File, kind: str) -> Response:
         match = _RANGE.match(header.strip())
         if not match or match.groups() == ("", ""):
             raise _bad_range(size, "Only one byte range like 'bytes=0-1023' is supported.")
-        first, last = match.groups()
-        if first == "":  # suffix range: the last N bytes
-            start = max(0, size - int(last))
+        first, last = (_position(group) for group in match.groups())
+        if first is None:  # suffix range: the last N bytes
+            start = max(0, size - last)
         else:
-            start = int(first)
-            end = min(size, int(last) + 1) if last else size
-            if last and int(last) < start:
+            start = first
+            end = min(size, last + 1) if last is not None else size
+            if last is not None and last < start:
                 raise _bad_range(size, "The range ends before it starts.")
         if start >= size:
             raise _bad_range(size, f"The range starts past the end of the blob ({size} bytes).")
@@ -339,6 +666,18 @@ def serve_blob(file: db.File, kind: str) -> Response:
     if status == 206:
         response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     return response
+
+
+def _position(digits: str) -> int | None:
+    """A Range position; any number past 2**62 is treated as 2**62, which is past every blob.
+
+    RFC 9110 section 14.1.1 puts no bound on the digits, and Python refuses to parse
+    more than 4300 of them (CVE-2020-10735), so a long one must not reach int().
+    """
+    if digits == "":
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 2**62
 
 
 def _bad_range(size: int, message: str) -> ApiError:
