@@ -71,9 +71,9 @@ def test_nesting_past_the_limit_is_refused_on_owner_routes_too(app, owner, album
 def test_infinity_and_nan_are_not_json(app, owner, album, constant):
     album_id, _ak = album
     salt = crypto.b64e(os.urandom(crypto.SALT_BYTES))
-    body = b'{"link_id": "%s", "wrapped_album_key": "%s", "verifier": "%s", "password": {"salt": "%s", "opslimit": %s, "memlimit": 67108864}}' % (
-        crypto.new_id().encode(), crypto.b64e(os.urandom(72)).encode(), crypto.b64e(os.urandom(32)).encode(), salt.encode(), constant,
-    )
+    body = b'{"link_id": "%s", "wrapped_album_key": "%s", "verifier": "%s", "link_verifier": "%s", ' % (
+        crypto.new_id().encode(), crypto.b64e(os.urandom(72)).encode(), crypto.b64e(os.urandom(32)).encode(), crypto.b64e(os.urandom(32)).encode(),
+    ) + b'"password": {"salt": "%s", "opslimit": %s, "memlimit": 67108864}}' % (salt.encode(), constant)
     before = counts(app)
     # int(float("inf")) raised OverflowError: a 500.
     response = owner.call("POST", f"/api/owner/albums/{album_id}/links", data=body, content_type="application/json")
@@ -104,6 +104,13 @@ def test_the_largest_cursor_lists_nothing(owner, album):
 # --- integers that reach the database -------------------------------------------------
 
 
+def new_link_body(**settings) -> dict:
+    """A well-formed new link (random keys: it is never opened) with `settings`."""
+    return {"link_id": crypto.new_id(), "wrapped_album_key": crypto.b64e(os.urandom(72)), "verifier": crypto.b64e(os.urandom(32)),
+            "link_verifier": crypto.b64e(os.urandom(32)), "password": None, **settings}
+
+
+
 BAD_SETTINGS = [
     ("quota_files", 2**31),  # past PostgreSQL's INTEGER
     ("quota_files", 10**20),  # past SQLite's 64-bit INTEGER
@@ -127,8 +134,7 @@ def test_link_numbers_past_their_bounds_get_400_and_write_nothing(app, owner, al
     before = counts(app)
     with app.app_context():
         version = db.session().get(db.Link, link_id).version
-    body = {"link_id": crypto.new_id(), "wrapped_album_key": crypto.b64e(os.urandom(72)), "verifier": crypto.b64e(os.urandom(32)),
-            "password": None, name: value}
+    body = new_link_body(**{name: value})
     response = owner.call("POST", f"/api/owner/albums/{album_id}/links", json=body)
     assert response.status_code == 400, response.data[:200]
     assert response.json["error"] == "bad_field" and repr(name) in response.json["message"]
@@ -167,8 +173,7 @@ def test_expiry_outside_1970_to_9000_gets_400_and_the_links_still_list(app, owne
     album_id, ak = album
     link_id, _secret = owner.link(album_id, ak)
     before = counts(app)
-    body = {"link_id": crypto.new_id(), "wrapped_album_key": crypto.b64e(os.urandom(72)), "verifier": crypto.b64e(os.urandom(32)),
-            "password": None, "expires_at": value}
+    body = new_link_body(expires_at=value)
     response = owner.call("POST", f"/api/owner/albums/{album_id}/links", json=body)
     assert response.status_code == 400 and response.json["error"] == "bad_field", response.data[:200]
     assert "1970" in response.json["message"] and "9000" in response.json["message"]
@@ -242,8 +247,8 @@ def test_the_openapi_document_states_the_codes_limits(openapi):
     assert params["limit"]["schema"]["maximum"] == inputs.MAX_PAGE_LIMIT
     assert params["limit"]["schema"]["default"] == inputs.DEFAULT_PAGE_LIMIT
     password = schema(openapi, "PasswordParams")["properties"]
-    assert password["opslimit"]["maximum"] == crypto.PW_OPSLIMIT_MAX
-    assert password["memlimit"]["maximum"] == crypto.PW_MEMLIMIT_MAX
+    assert (password["opslimit"]["minimum"], password["opslimit"]["maximum"]) == (crypto.PW_OPSLIMIT_MIN, crypto.PW_OPSLIMIT_MAX)
+    assert (password["memlimit"]["minimum"], password["memlimit"]["maximum"]) == (crypto.PW_MEMLIMIT_MIN, crypto.PW_MEMLIMIT_MAX)
     text = OPENAPI.read_text()
     for name in ("MAX_JSON_BYTES", "UPLOAD_PART_BYTES"):
         assert f"{name}` (default {defaults[name]})" in text
