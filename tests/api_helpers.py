@@ -1,7 +1,8 @@
 """Build albums, files and links through the API in-process, the way the owner's tool does.
 
 These helpers seal and wrap with viewer/crypto.py, so the API tests exercise the
-real format. Passwords use libsodium's smallest allowed cost to keep tests quick.
+real format. Passwords use the smallest cost the server accepts (OWASP's Argon2id floor)
+to keep tests quick.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Owner:
             "link_id": link_id,
             "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
             "verifier": b64(keys.verifier),
+            "link_verifier": b64(keys.link_verifier),
             "password": params.to_json() if params else None,
             **settings,
         }
@@ -88,8 +90,18 @@ class Owner:
         return link_id, secret
 
 
-def unlock(client, link_id: str, secret: bytes, password: str | None = None, device_token: str | None = None):
-    """Run the public unlock exchange; return the unlock response."""
+def unlock(
+    client,
+    link_id: str,
+    secret: bytes,
+    password: str | None = None,
+    device: crypto.DeviceKey | None = None,
+    **extra,
+):
+    """Run the public unlock exchange as a client does (link proof, password proof, device key); return the response.
+
+    Each call without `device` is a new device (a fresh key), like a fresh browser.
+    """
     info = client.get(f"/api/links/{link_id}").json
     factor = b""
     if password is not None:
@@ -99,8 +111,19 @@ def unlock(client, link_id: str, secret: bytes, password: str | None = None, dev
     if challenge.status_code != 200:
         return challenge
     text = challenge.json["challenge"]
-    proof = crypto.sign_proof(keys, link_id, text)
-    return client.post(f"/api/links/{link_id}/unlock", json={"challenge": text, "proof": proof, "device_token": device_token})
+    return client.post(f"/api/links/{link_id}/unlock", json=unlock_body(keys, link_id, text, device or crypto.DeviceKey.new(), **extra))
+
+
+def unlock_body(keys: crypto.LinkKeys, link_id: str, challenge: str, device: crypto.DeviceKey | None, **extra) -> dict:
+    """The unlock request of docs/api.md for a challenge."""
+    body = {
+        "challenge": challenge,
+        "link_proof": crypto.sign_link_proof(keys, link_id, challenge),
+        "proof": crypto.sign_proof(keys, link_id, challenge),
+    }
+    if device is not None:
+        body.update(device_key=b64(device.public_key), device_proof=device.sign(link_id, challenge))
+    return {**body, **extra}
 
 
 def bearer(token: str) -> dict:

@@ -58,7 +58,8 @@ def unlock_link(link: str) -> tuple[dict, dict[str, str]]:
     challenge = requests.post(f"{server}/api/links/{link_id}/challenge", timeout=10).json()["challenge"]
     unlocked = requests.post(
         f"{server}/api/links/{link_id}/unlock",
-        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge)},
+        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge),
+              "link_proof": crypto.sign_link_proof(keys, link_id, challenge)},
         timeout=10,
     ).json()
     return unlocked, {"Authorization": f"Bearer {unlocked['access_token']}"}

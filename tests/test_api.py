@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from api_helpers import FAST_PW, b64, bearer, unlock
-from sqlalchemy import func, select
+from api_helpers import FAST_PW, b64, bearer, unlock, unlock_body
+from sqlalchemy import delete, func, select
 
 from viewer import crypto, db
 
@@ -138,9 +138,10 @@ def test_link_id_without_the_proof_gets_only_public_info(owner, client, album):
         assert response.status_code == 401 and response.json["error"] == "unauthorized"
     forged = client.get(f"/api/links/{link_id}/files", headers=bearer("not-a-token"))
     assert forged.status_code == 401
-    # A proof made with a wrong secret is refused.
+    # A proof made with a wrong secret is refused at the link proof, before the password is looked at.
     wrong = unlock(client, link_id, os.urandom(32), password="hunter2")
-    assert wrong.status_code == 401 and wrong.json["error"] == "wrong_password"
+    assert wrong.status_code == 401 and wrong.json["error"] == "bad_link_key"
+    assert "copied the whole link" in wrong.json["message"]
 
 
 def test_a_challenge_is_needed_and_must_be_ours(owner, client, album):
@@ -220,59 +221,322 @@ def test_a_password_change_locks_out_the_old_password(owner, client, album):
 # --- passwords and attempt limits -------------------------------------------------
 
 
-@pytest.mark.settings(UNLOCK_MAX_FAILURES_PER_LINK=3, UNLOCK_MAX_FAILURES_PER_CLIENT=100, TRUST_PROXY=1)
-def test_wrong_passwords_lock_the_link_before_any_argon2(monkeypatch, owner, client, album):
+class Clock:
+    """The server's clock (viewer.db.now), stopped and moved by the test: delays without waiting."""
+
+    def __init__(self, monkeypatch, start: int = 1_800_000_000):
+        self.now = start
+        monkeypatch.setattr(db, "now", lambda: self.now)
+
+    def advance(self, seconds: int) -> None:
+        self.now += seconds
+
+
+def junk_unlock(client, link_id: str) -> object:
+    """An unlock by someone with only the link id: a real challenge, random proofs."""
+    text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
+    junk = b64(os.urandom(64))
+    return client.post(f"/api/links/{link_id}/unlock", json={"challenge": text, "link_proof": junk, "proof": junk})
+
+
+@pytest.mark.parametrize("password", [None, "right"])
+def test_junk_proofs_from_the_link_id_alone_never_lock_the_link(app, owner, client, album, password):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, password=password)
+    for _ in range(200):
+        response = junk_unlock(client, link_id)
+        assert response.status_code == 401 and response.json["error"] == "bad_link_key"
+    # The real recipient is let in at once; nothing was counted against the link.
+    assert unlock(client, link_id, secret, password=password).status_code == 200
+    with app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(db.UnlockCounter).where(db.UnlockCounter.failures > 0)) == 0
+
+
+def test_a_replayed_challenge_and_proof_unlock_once(owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak)
+    keys, device = crypto.link_keys(secret), crypto.DeviceKey.new()
+    text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
+    body = unlock_body(keys, link_id, text, device)
+    assert client.post(f"/api/links/{link_id}/unlock", json=body).status_code == 200
+    for _ in range(3):
+        again = client.post(f"/api/links/{link_id}/unlock", json=body)
+        assert again.status_code == 401 and again.json["error"] == "bad_challenge"
+        assert again.json["message"] == "This unlock was already used. Try again."
+
+
+def test_spent_challenges_are_cleaned_up_after_their_ttl(app, owner, client, album, monkeypatch):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak)
+    clock = Clock(monkeypatch)
+    assert unlock(client, link_id, secret).status_code == 200
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["cleanup"]).exit_code == 0
+    with app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(db.SpentChallenge)) == 1  # still fresh: kept
+    clock.advance(app.config["CHALLENGE_TTL"] + 2)
+    assert runner.invoke(args=["cleanup"]).exit_code == 0
+    with app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(db.SpentChallenge)) == 0
+
+
+@pytest.mark.settings(UNLOCK_FREE_ATTEMPTS_PER_CLIENT=3, UNLOCK_FREE_ATTEMPTS_PER_LINK=100, UNLOCK_MAX_DELAY=60)
+def test_wrong_passwords_get_increasing_delays_and_the_right_one_resets(monkeypatch, owner, client, album):
     album_id, ak, _ = album
     link_id, secret = owner.link(album_id, ak, password="right")
-    calls = []
-    real = crypto.password_factor
-    monkeypatch.setattr(crypto, "password_factor", lambda *a: calls.append(1) or real(*a))
-    for attempt in range(3):
-        client.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+    clock = Clock(monkeypatch)
+    for attempt in range(3):  # the free attempts
         response = unlock(client, link_id, secret, password=f"wrong{attempt}")
         assert response.status_code == 401 and response.json["error"] == "wrong_password"
-    assert len(calls) == 3  # the client's three guesses; the server never runs Argon2
+    waits = []
+    for attempt in range(7):
+        refused = client.post(f"/api/links/{link_id}/challenge")
+        assert refused.status_code == 429 and refused.json["error"] == "too_many_attempts"
+        waits.append(int(refused.headers["Retry-After"]))
+        # Refused at the challenge: a client following the protocol does not run Argon2 for nothing.
+        clock.advance(waits[-1])
+        assert unlock(client, link_id, secret, password="still wrong").status_code == 401
+    assert waits == [1, 2, 4, 8, 16, 32, 60]  # doubling, up to UNLOCK_MAX_DELAY
+    refused = client.post(f"/api/links/{link_id}/challenge")
+    assert refused.json["message"] == "Too many wrong passwords. Try again in 1 minute."
+    clock.advance(60)
+    assert unlock(client, link_id, secret, password="right").status_code == 200
+    # The right password reset this client's count: three free attempts again.
+    for attempt in range(3):
+        assert unlock(client, link_id, secret, password="wrong").status_code == 401
+    assert client.post(f"/api/links/{link_id}/challenge").status_code == 429
 
-    # From another address too: the per-link limit counts everyone.
-    client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.9"
-    locked = client.post(f"/api/links/{link_id}/challenge")
-    assert locked.status_code == 429 and locked.json["error"] == "too_many_attempts"
-    assert int(locked.headers["Retry-After"]) > 0
-    # A client following the protocol is refused at the challenge, before it runs Argon2.
-    assert unlock(client, link_id, secret, password="right").status_code == 429
-    assert len(calls) == 4  # (the helper ran it; see test_cli for the real client, which does not)
 
-
-@pytest.mark.settings(UNLOCK_MAX_FAILURES_PER_LINK=100, UNLOCK_MAX_FAILURES_PER_CLIENT=2)
-def test_one_client_guessing_across_links_is_limited(owner, client, album):
+@pytest.mark.settings(UNLOCK_FREE_ATTEMPTS_PER_CLIENT=2, UNLOCK_FREE_ATTEMPTS_PER_LINK=100, UNLOCK_FORGET_SECONDS=3600)
+def test_old_failures_are_forgotten(monkeypatch, owner, client, album):
     album_id, ak, _ = album
-    links = [owner.link(album_id, ak, password="pw") for _ in range(3)]
-    for link_id, secret in links[:2]:
-        assert unlock(client, link_id, secret, password="nope").status_code == 401
-    third_id, third_secret = links[2]
-    response = client.post(f"/api/links/{third_id}/challenge")
-    assert response.status_code == 429
-    assert "Wait" in response.json["message"]
+    link_id, secret = owner.link(album_id, ak, password="right")
+    clock = Clock(monkeypatch)
+    for _ in range(2):
+        assert unlock(client, link_id, secret, password="wrong").status_code == 401
+    clock.advance(3601)
+    for _ in range(2):  # counted from zero again: both are checked at once
+        assert unlock(client, link_id, secret, password="wrong").status_code == 401
+    assert client.post(f"/api/links/{link_id}/challenge").status_code == 429
+
+
+@pytest.mark.settings(UNLOCK_FREE_ATTEMPTS_PER_CLIENT=2, UNLOCK_FREE_ATTEMPTS_PER_LINK=100)
+def test_wrong_passwords_on_one_link_do_not_slow_another(monkeypatch, owner, client, album):
+    album_id, ak, _ = album
+    Clock(monkeypatch)
+    first, first_secret = owner.link(album_id, ak, password="pw")
+    for _ in range(2):
+        assert unlock(client, first, first_secret, password="nope").status_code == 401
+    refused = client.post(f"/api/links/{first}/challenge")
+    assert refused.status_code == 429 and "Try again in 1 second." in refused.json["message"]
+    # Same address, other links: one family behind one router is not locked out of everything.
+    other, other_secret = owner.link(album_id, ak, password="pw")
+    assert unlock(client, other, other_secret, password="pw").status_code == 200
+    open_id, open_secret = owner.link(album_id, ak)
+    assert unlock(client, open_id, open_secret).status_code == 200
+
+
+@pytest.mark.settings(UNLOCK_FREE_ATTEMPTS_PER_CLIENT=100, UNLOCK_FREE_ATTEMPTS_PER_LINK=3, TRUST_PROXY=1)
+def test_the_per_link_counter_counts_every_client_and_gives_a_success_back(monkeypatch, owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, password="right")
+    clock = Clock(monkeypatch)
+    for n in range(3):
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = f"203.0.113.{n}"
+        assert unlock(client, link_id, secret, password="wrong").status_code == 401
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+    locked = client.post(f"/api/links/{link_id}/challenge")
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) == 1
+    clock.advance(1)
+    assert unlock(client, link_id, secret, password="right").status_code == 200
+    # The success gave its claimed attempt back: the link's count is still 3, not 4.
+    with app_of(client).app_context():
+        assert db.session().get(db.UnlockCounter, f"link:{link_id}").failures == 3
+
+
+def app_of(client):
+    return client.application
+
+
+# --- Argon2id floor, link verifier, legacy links ------------------------------------
+
+
+@pytest.mark.parametrize("weak", [{"opslimit": 1}, {"memlimit": 19 * 1024 * 1024 - 1}, {"opslimit": 1, "memlimit": 8192}])
+def test_password_parameters_below_the_owasp_floor_are_refused(owner, client, album, weak):
+    album_id, ak, _ = album
+    link_id, secret = crypto.new_id(), os.urandom(32)
+    params = {**crypto.PasswordParams.new(**FAST_PW).to_json(), **weak}
+    keys = crypto.link_keys(secret, bytes(32))
+    body = {
+        "link_id": link_id,
+        "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+        "verifier": b64(keys.verifier),
+        "link_verifier": b64(keys.link_verifier),
+        "password": params,
+    }
+    created = owner.call("POST", f"/api/owner/albums/{album_id}/links", json=body)
+    assert created.status_code == 400 and created.json["error"] == "bad_field"
+    assert "below the floor" in created.json["message"]
+    assert client.get(f"/api/links/{link_id}").status_code == 404
+    existing, _ = owner.link(album_id, ak)
+    changed = owner.call("PATCH", f"/api/owner/links/{existing}", json={k: body[k] for k in body if k != "link_id"})
+    assert changed.status_code == 400 and changed.json["error"] == "bad_field"
+    assert client.get(f"/api/links/{existing}").json["password"] is None
+
+
+def test_a_new_link_needs_a_link_verifier(owner, album):
+    album_id, ak, _ = album
+    link_id, keys = crypto.new_id(), crypto.link_keys(os.urandom(32))
+    body = {"link_id": link_id, "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)), "verifier": b64(keys.verifier)}
+    response = owner.call("POST", f"/api/owner/albums/{album_id}/links", json=body)
+    assert response.status_code == 400 and response.json["error"] == "missing_field" and "link_verifier" in response.json["message"]
+    bad = owner.call("POST", f"/api/owner/albums/{album_id}/links", json={**body, "link_verifier": "AAAA"})
+    assert bad.status_code == 400
+
+
+def make_legacy(app, link_id: str) -> None:
+    """Turn a link into one made before the link proof: no link_verifier."""
+    with app.app_context():
+        session = db.session()
+        session.get(db.Link, link_id).link_verifier = None
+        session.commit()
+
+
+@pytest.mark.settings(UNLOCK_FREE_ATTEMPTS_PER_CLIENT=2)
+def test_legacy_links_without_a_link_verifier_still_unlock(app, owner, client, album, monkeypatch):
+    album_id, ak, _ = album
+    Clock(monkeypatch)
+    open_id, open_secret = owner.link(album_id, ak)
+    pw_id, pw_secret = owner.link(album_id, ak, password="pw")
+    make_legacy(app, open_id)
+    make_legacy(app, pw_id)
+    # A v1 client sends no link proof (and no device key): still admitted.
+    keys = crypto.link_keys(open_secret)
+    text = client.post(f"/api/links/{open_id}/challenge").json["challenge"]
+    answer = client.post(f"/api/links/{open_id}/unlock", json={"challenge": text, "proof": crypto.sign_proof(keys, open_id, text)})
+    assert answer.status_code == 200, answer.json
+    ak_back = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(answer.json["wrapped_album_key"]), open_id)
+    assert ak_back == ak
+    # Junk on a legacy link without a password is refused without being counted.
+    for _ in range(5):
+        assert junk_unlock(client, open_id).json["error"] == "bad_proof"
+    assert unlock(client, open_id, open_secret).status_code == 200
+    assert unlock(client, pw_id, pw_secret, password="pw").status_code == 200
+    assert unlock(client, pw_id, pw_secret, password="wrong").json["error"] == "wrong_password"
+
+
+def test_a_password_change_upgrades_a_legacy_link(app, owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak)
+    make_legacy(app, link_id)
+    params = crypto.PasswordParams.new(**FAST_PW)
+    keys = crypto.link_keys(secret, crypto.password_factor("new", params))
+    changed = owner.call(
+        "PATCH",
+        f"/api/owner/links/{link_id}",
+        json={"password": params.to_json(), "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+              "verifier": b64(keys.verifier), "link_verifier": b64(keys.link_verifier)},
+    )
+    assert changed.status_code == 200
+    assert link_row(app, link_id).link_verifier == keys.link_verifier
+    text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
+    no_link_proof = client.post(f"/api/links/{link_id}/unlock", json={"challenge": text, "proof": crypto.sign_proof(keys, link_id, text)})
+    assert no_link_proof.status_code == 401 and no_link_proof.json["error"] == "bad_link_key"
+    assert unlock(client, link_id, secret, password="new").status_code == 200
 
 
 # --- device limit ----------------------------------------------------------------
 
 
-def test_device_limit_admits_each_browser_once(app, owner, client, album):
+def test_device_limit_admits_each_device_key_once(app, owner, client, album):
     album_id, ak, _ = album
     link_id, secret = owner.link(album_id, ak, device_limit=1)
-    first = unlock(client, link_id, secret)
-    assert first.status_code == 200
-    second = unlock(client, link_id, secret)
+    phone, laptop = crypto.DeviceKey.new(), crypto.DeviceKey.new()
+    first = unlock(client, link_id, secret, device=phone)
+    assert first.status_code == 200 and "device_token" not in first.json
+    second = unlock(client, link_id, secret, device=laptop)
     assert second.status_code == 403 and second.json["error"] == "device_limit"
-    assert "1 device" in second.json["message"]
-    again = unlock(client, link_id, secret, device_token=first.json["device_token"])
-    assert again.status_code == 200
+    assert second.json["message"] == "This link can be opened on 1 device, and it is taken."
+    for _ in range(3):
+        assert unlock(client, link_id, secret, device=phone).status_code == 200
     assert link_row(app, link_id).devices_used == 1
-    # A device token of another link does not count here.
+    # The same device key on another link is another slot there.
     other_id, other_secret = owner.link(album_id, ak, device_limit=1)
-    foreign = unlock(client, other_id, other_secret, device_token=first.json["device_token"])
-    assert foreign.status_code == 200 and link_row(app, other_id).devices_used == 1
+    assert unlock(client, other_id, other_secret, device=phone).status_code == 200
+    assert link_row(app, other_id).devices_used == 1
+
+
+def test_a_copied_token_admits_no_new_device(app, owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, device_limit=3)
+    first = unlock(client, link_id, secret)
+    token = first.json["access_token"]
+    for _ in range(2):
+        assert unlock(client, link_id, secret).status_code == 200
+    # A fourth browser that copied the first one's token (as a v1 device_token) takes no slot...
+    copied = unlock(client, link_id, secret, device_token=token)
+    assert copied.status_code == 403
+    assert copied.json["message"] == "This link can be opened on 3 devices, and all are taken."
+    # ... and without a device key of its own it is not even looked at.
+    keys = crypto.link_keys(secret)
+    text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
+    bare = client.post(f"/api/links/{link_id}/unlock", json={**unlock_body(keys, link_id, text, None), "device_token": token})
+    assert bare.status_code == 400 and bare.json["error"] == "device_key_required"
+    assert link_row(app, link_id).devices_used == 3
+
+
+def test_a_device_proof_must_be_made_by_the_device_key(owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, device_limit=2)
+    keys, mine, theirs = crypto.link_keys(secret), crypto.DeviceKey.new(), crypto.DeviceKey.new()
+    text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
+    body = {**unlock_body(keys, link_id, text, mine), "device_proof": theirs.sign(link_id, text)}
+    response = client.post(f"/api/links/{link_id}/unlock", json=body)
+    assert response.status_code == 401 and response.json["error"] == "bad_device_proof"
+    text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
+    malformed = client.post(f"/api/links/{link_id}/unlock", json={**unlock_body(keys, link_id, text, mine), "device_key": "AAAA"})
+    assert malformed.status_code == 400 and malformed.json["error"] == "bad_field"
+
+
+def test_a_password_change_resets_the_devices(app, owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, password="old", device_limit=1)
+    phone, laptop = crypto.DeviceKey.new(), crypto.DeviceKey.new()
+    token = unlock(client, link_id, secret, password="old", device=phone).json["access_token"]
+    params = crypto.PasswordParams.new(**FAST_PW)
+    keys = crypto.link_keys(secret, crypto.password_factor("new", params))
+    changed = owner.call(
+        "PATCH",
+        f"/api/owner/links/{link_id}",
+        json={"password": params.to_json(), "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+              "verifier": b64(keys.verifier), "link_verifier": b64(keys.link_verifier)},
+    )
+    assert changed.status_code == 200 and changed.json["devices_used"] == 0
+    assert client.get(f"/api/links/{link_id}/files", headers=bearer(token)).status_code == 401
+    # The slot is free again: the first device to unlock with the new password takes it.
+    assert unlock(client, link_id, secret, password="new", device=laptop).status_code == 200
+    assert unlock(client, link_id, secret, password="new", device=phone).status_code == 403
+
+
+def test_a_removed_device_loses_access_at_once(app, owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak, device_limit=2)
+    token = unlock(client, link_id, secret).json["access_token"]
+    assert client.get(f"/api/links/{link_id}/files", headers=bearer(token)).status_code == 200
+    with app.app_context():
+        session = db.session()
+        session.execute(delete(db.LinkDevice).where(db.LinkDevice.link_id == link_id))
+        session.commit()
+    refused = client.get(f"/api/links/{link_id}/files", headers=bearer(token))
+    assert refused.status_code == 401 and refused.json["error"] == "token_stale"
+
+
+def test_sealed_titles_of_different_lengths_look_the_same_to_the_server(app, owner):
+    owner.album("A")
+    owner.album("Our summer in the mountains, with the whole family")
+    with app.app_context():
+        sizes = set(db.session().scalars(select(func.length(db.Album.meta))).all())
+    assert sizes == {24 + 256 + 16}
 
 
 # --- downloads and uploads ----------------------------------------------------------

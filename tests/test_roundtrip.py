@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import gunicorn_clock
 import pytest
 import requests
 import servers
@@ -79,7 +80,8 @@ def _unlocked_previews(link: str) -> dict[str, bytes]:
     challenge = requests.post(f"{server}/api/links/{link_id}/challenge").json()["challenge"]
     unlocked = requests.post(
         f"{server}/api/links/{link_id}/unlock",
-        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge)},
+        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge),
+              "link_proof": crypto.sign_link_proof(keys, link_id, challenge)},
     ).json()
     auth = {"Authorization": f"Bearer {unlocked['access_token']}"}
     album_key = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked["wrapped_album_key"]), link_id)
@@ -214,7 +216,9 @@ def test_downloads_off_gives_previews_and_says_so(live_server, owner_cli, tmp_pa
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory):
     base = tmp_path_factory.mktemp("strict")
-    env = {"FRAGMENT_UNLOCK_MAX_FAILURES_PER_LINK": "3"}
+    # A stopped clock: the delay after the third wrong password does not run out while the next command starts.
+    clock = gunicorn_clock.Clock(base / "clock")
+    env = {"FRAGMENT_UNLOCK_FREE_ATTEMPTS_PER_CLIENT": "3", **clock.env()}
     with servers.gunicorn(base / "data", env=env) as url:
         yield {"url": url, "data_dir": base / "data"}
 

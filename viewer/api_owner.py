@@ -230,11 +230,16 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
         params = _password(data)
         link.wrapped_album_key = b64_field(data, "wrapped_album_key", WRAPPED_ALBUM_KEY_BYTES)
         link.verifier = b64_field(data, "verifier", VERIFIER_BYTES)
+        # The link proof's key depends on the link secret alone: required for a new link, and a
+        # password change may send it to upgrade a link made before it (docs/format.md, "Link proof").
+        link_verifier = b64_field(data, "link_verifier", VERIFIER_BYTES, required=creating)
+        if link_verifier is not None:
+            link.link_verifier = link_verifier
         link.pw_salt = params.salt if params else None
         link.pw_opslimit = params.opslimit if params else None
         link.pw_memlimit = params.memlimit if params else None
-    elif "wrapped_album_key" in data or "verifier" in data:
-        raise bad_request("A new wrapped key and verifier come only with `password` (null for none).", "bad_field")
+    elif "wrapped_album_key" in data or "verifier" in data or "link_verifier" in data:
+        raise bad_request("A new wrapped key and verifiers come only with `password` (null for none).", "bad_field")
     if creating or "expires_at" in data:
         link.expires_at = time_field(data, "expires_at")
     if creating or "device_limit" in data:
@@ -292,6 +297,10 @@ def change_link(link_id: str):
     # Any change makes every access token stale, so it applies on the next request.
     link.version += 1
     session = db.session()
+    if "password" in data:
+        # A new password admits devices afresh: a copied device key or old token does not survive it.
+        session.execute(delete(db.LinkDevice).where(db.LinkDevice.link_id == link.id))
+        link.devices_used = 0
     session.commit()
     if not link.uploads:
         uploads.abort_link_uploads(link.id)

@@ -14,7 +14,17 @@ from flask import Blueprint, current_app
 from . import crypto, db, tokens, uploads
 from .errors import ApiError
 from .inputs import json_body, page_args
-from .policy import admit_device, authorize, check_attempts, load_link, public_info, record_failure
+from .policy import (
+    admit_device,
+    authorize,
+    claim_attempt,
+    device_key,
+    forgive_attempt,
+    load_link,
+    peek_attempts,
+    public_info,
+    spend_challenge,
+)
 
 bp = Blueprint("public", __name__, url_prefix="/api/links")
 
@@ -27,30 +37,40 @@ def info(link_id: str):
 @bp.post("/<link_id>/challenge")
 def challenge(link_id: str):
     link = load_link(link_id)
-    # Refuse here already, so a locked-out client does not run Argon2 for nothing.
-    check_attempts(link.id)
+    # Refuse here already, so a client that must wait does not run Argon2 for nothing.
+    peek_attempts(link)
     return {"challenge": tokens.new_challenge(link.id), "expires_in": current_app.config["CHALLENGE_TTL"]}
 
 
 @bp.post("/<link_id>/unlock")
 def unlock(link_id: str):
+    """The unlock of docs/format.md, "Unlock": challenge, link proof, password proof, device; in that order."""
     link = load_link(link_id)
     data = json_body()
-    check_attempts(link.id)
-    if not tokens.check_challenge(data.get("challenge"), link.id):
+    key = device_key(link, data)  # a malformed request is refused before it spends anything
+    challenge = data.get("challenge")
+    nonce = tokens.check_challenge(challenge, link.id)
+    if nonce is None:
         raise ApiError(401, "bad_challenge", "The unlock challenge is missing or has expired. Try again.")
-    proof = data.get("proof")
-    if not isinstance(proof, str) or not crypto.verify_proof(link.verifier, link.id, data["challenge"], proof):
-        record_failure(link.id)
-        if link.pw_salt is not None:
+    spend_challenge(nonce)  # single use: a captured challenge and proof unlock nothing a second time
+    # Whoever lacks the link secret stops here, uncounted: they cannot lock the link for its recipients.
+    link_verifier = link.link_verifier
+    if link_verifier is not None and not crypto.verify_link_proof(link_verifier, link.id, challenge, data.get("link_proof")):
+        raise ApiError(401, "bad_link_key", "This link's key is not right. Check that you copied the whole link.")
+    has_password = link.pw_salt is not None
+    if has_password:
+        claim_attempt(link.id)
+    if not crypto.verify_proof(link.verifier, link.id, challenge, data.get("proof")):
+        if has_password:
             raise ApiError(401, "wrong_password", "The password is not right for this link.")
         raise ApiError(401, "bad_proof", "This link's key is not right. Check that you copied the whole link.")
-    device_id = admit_device(link, data.get("device_token"))
+    if has_password:
+        forgive_attempt(link.id)
+    device_id = admit_device(link, key, challenge, data.get("device_proof"))
     album = db.session().get(db.Album, link.album_id)
     return {
         "access_token": tokens.new_access_token(link.id, link.version, device_id),
         "expires_in": current_app.config["ACCESS_TOKEN_TTL"],
-        "device_token": tokens.new_device_token(link.id, device_id),
         "album_id": link.album_id,
         "album_meta": crypto.b64e(album.meta),
         "wrapped_album_key": crypto.b64e(link.wrapped_album_key),

@@ -361,7 +361,7 @@ def read_password(prompt: bool, stdin: bool, value: str | None, *, confirm: bool
 
 
 def password_fields(secret: bytes, album_key: bytes, link_id: str, password: str | None) -> dict:
-    """The crypto half of a link body: password params, wrapped album key and verifier."""
+    """The crypto half of a link body: password params, wrapped album key, verifier and link verifier."""
     params, factor = None, b""
     if password is not None:
         params = crypto.PasswordParams.new()
@@ -371,6 +371,8 @@ def password_fields(secret: bytes, album_key: bytes, link_id: str, password: str
         "password": params.to_json() if params else None,
         "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, album_key, link_id)),
         "verifier": crypto.b64e(keys.verifier),
+        # Sent with every password change too, so a link made before the link proof is upgraded.
+        "link_verifier": crypto.b64e(keys.link_verifier),
     }
 
 
@@ -1129,7 +1131,14 @@ def open_link(url: str, password_opts: tuple[bool, str | None], refuse: Callable
     stdin, value = password_opts
     password = params = None
     if info.get("password"):
-        params = crypto.PasswordParams.from_json(info["password"])
+        # Checked before the password is asked for or hashed: weak parameters from a malicious
+        # server would make the proof cheap to brute-force offline (docs/format.md, "Argon2id floor").
+        try:
+            params = crypto.PasswordParams.from_json(info["password"])
+        except crypto.WeakPasswordParams:
+            raise click.ClickException(crypto.WEAK_PARAMS_MESSAGE) from None
+        except crypto.FormatError as exc:
+            raise click.ClickException(f"this link's password settings are not valid ({exc}); ask the owner for a new link") from None
         password = read_password(False, stdin, value, confirm=False, required=True)
     elif stdin or value is not None:
         warn("this link has no password; ignoring the one given")
@@ -1143,28 +1152,35 @@ def open_link(url: str, password_opts: tuple[bool, str | None], refuse: Callable
 
 
 def unlock(link: LinkClient, keys: crypto.LinkKeys, challenge: str | None = None) -> dict:
-    """Signed proof for a challenge, unlock; reuse and remember this machine's device token."""
+    """Sign the challenge with the link, password and device keys, and unlock (docs/api.md, "Unlock")."""
     if challenge is None:
         challenge = need(link.challenge(), "challenge")
-    proof = crypto.sign_proof(keys, link.link_id, challenge)
-    answer = link.unlock(challenge, proof, stored_device_token(link.link_id))
-    if answer.get("device_token"):
-        remember_device_token(link.link_id, answer["device_token"])
-    return answer
+    device = device_key(link.link_id)
+    return link.unlock({
+        "challenge": challenge,
+        "link_proof": crypto.sign_link_proof(keys, link.link_id, challenge),
+        "proof": crypto.sign_proof(keys, link.link_id, challenge),
+        "device_key": crypto.b64e(device.public_key),
+        "device_proof": device.sign(link.link_id, challenge),
+    })
 
 
-def stored_device_token(link_id: str) -> str | None:
-    """The device token this machine got for a link before, if a keyring has it."""
+def device_key(link_id: str) -> crypto.DeviceKey:
+    """This machine's key for a link, kept in the keyring: it takes one device slot however often it opens the link."""
+    with contextlib.suppress(KeyringError, OSError):
+        seed = keyring.load().device_seed(link_id)
+        if seed is not None:
+            return crypto.DeviceKey.from_seed(seed)
     try:
-        return keyring.load().device_token(link_id)
-    except (KeyringError, OSError):
-        return None  # opening a link needs no keyring
-
-
-def remember_device_token(link_id: str, token: str) -> None:
-    """Keep the device token so this machine does not take a second device slot next time."""
-    with contextlib.suppress(KeyringError, OSError), keyring.edit() as ring:
-        ring.set_device_token(link_id, token)
+        with keyring.edit() as ring:
+            seed = ring.device_seed(link_id)  # read again under the lock: a parallel command may have made one
+            if seed is None:
+                seed = crypto.DeviceKey.new().seed
+                ring.set_device_seed(link_id, seed)
+        return crypto.DeviceKey.from_seed(seed)
+    except (KeyringError, OSError) as exc:
+        warn(f"cannot keep this device's key ({exc}); opening this link again may take another device slot")
+        return crypto.DeviceKey.new()
 
 
 def link_password_options(f: Callable) -> Callable:

@@ -308,9 +308,9 @@ class LinkClient(_Http):
     def challenge(self) -> dict:
         return self.json("POST", f"{self.prefix}/challenge", {})
 
-    def unlock(self, challenge: str, proof: str, device_token: str | None) -> dict:
-        """Prove the link secret (and password); keep the access token it earns."""
-        unlocked = self.json("POST", f"{self.prefix}/unlock", {"challenge": challenge, "proof": proof, "device_token": device_token})
+    def unlock(self, body: dict) -> dict:
+        """POST the unlock request (challenge and proofs) and keep the access token for later calls."""
+        unlocked = self.json("POST", f"{self.prefix}/unlock", body)
         self.token = unlocked.get("access_token")
         return unlocked
 

@@ -7,7 +7,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete
 
-from . import config, db, tokens, uploads
+from . import config, db, policy, tokens, uploads
 
 
 @click.command("create-owner-token")
@@ -28,7 +28,7 @@ def create_owner_token() -> None:
 )
 @with_appcontext
 def cleanup(min_age: int) -> None:
-    """Delete expired upload reservations (giving their quota back), what crashes left in the blob store, and old unlock failures.
+    """Delete expired upload reservations (giving their quota back), what crashes left in the blob store, and old unlock state.
 
     Safe to run on several servers at once: each reservation is expired by one conditional
     statement that only one of them wins, and deleting a blob twice is harmless.
@@ -38,8 +38,9 @@ def cleanup(min_age: int) -> None:
         total += count
     temp, strays = uploads.reconcile_store(min_age)
     session = db.session()
-    since = db.now() - current_app.config["UNLOCK_WINDOW_SECONDS"]
-    session.execute(delete(db.UnlockFailure).where(db.UnlockFailure.at < since))
+    policy.forget_spent_challenges()  # used challenges past CHALLENGE_TTL: they could not be replayed anyway
+    forget = db.now() - current_app.config["UNLOCK_FORGET_SECONDS"]
+    session.execute(delete(db.UnlockCounter).where(db.UnlockCounter.last_at < forget, db.UnlockCounter.next_at <= db.now()))
     session.commit()
     click.echo(
         f"Removed {total} expired upload(s), {temp} temp file(s) left by interrupted writes, "

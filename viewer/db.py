@@ -105,6 +105,8 @@ class Link(Base):
     album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"), index=True)
     wrapped_album_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     verifier: Mapped[bytes] = mapped_column(LargeBinary)
+    # The link proof's public key (docs/format.md, "Link proof"); NULL for links made before it (legacy).
+    link_verifier: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     pw_salt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     pw_opslimit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pw_memlimit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -126,16 +128,35 @@ class Link(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
-class UnlockFailure(Base):
-    """One failed unlock, counted for the per-link and per-client limits."""
+class UnlockCounter(Base):
+    """Counted wrong passwords of one link (``link:<id>``) or of one client on one link (``client:<id>:<address>``).
 
-    __tablename__ = "unlock_failures"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    link_id: Mapped[str] = mapped_column(ID)
-    client: Mapped[str] = mapped_column(String(64))
-    at: Mapped[int] = mapped_column(BigInteger, default=now)
+    ``next_at`` is when the next attempt may be checked: claims are conditional UPDATEs on it
+    (viewer/policy.py), so concurrent requests cannot check more than the counter allows.
+    """
 
-    __table_args__ = (Index("ix_failures_link", "link_id", "at"), Index("ix_failures_client", "client", "at"))
+    __tablename__ = "unlock_counters"
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_at: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SpentChallenge(Base):
+    """The nonce of a challenge already used by an unlock: a second use is a replay."""
+
+    __tablename__ = "spent_challenges"
+    nonce: Mapped[str] = mapped_column(ID, primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, default=now, index=True)
+
+
+class LinkDevice(Base):
+    """A device admitted to a device-limited link, known by the hash of its public key."""
+
+    __tablename__ = "link_devices"
+    link_id: Mapped[str] = mapped_column(ID, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -157,6 +178,19 @@ def _add_file_state(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE files ADD COLUMN state VARCHAR(10) NOT NULL DEFAULT 'pending'"))
         connection.execute(text("UPDATE files SET state = 'complete' WHERE complete"))
+
+
+def _add_link_verifier(engine: Engine) -> None:
+    """Give a database made before the link proof a nullable ``links.link_verifier`` (its links stay legacy)."""
+    inspector = inspect(engine)
+    if "unlock_failures" in inspector.get_table_names():  # replaced by unlock_counters
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS unlock_failures"))
+    if "link_verifier" in {column["name"] for column in inspector.get_columns("links")}:
+        return
+    blob = "BYTEA" if engine.dialect.name == "postgresql" else "BLOB"
+    with engine.begin() as connection:
+        connection.execute(text(f"ALTER TABLE links ADD COLUMN link_verifier {blob}"))
 
 
 def make_engine(url: str) -> Engine:
@@ -182,6 +216,7 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     Base.metadata.create_all(engine)
     _add_file_state(engine)
+    _add_link_verifier(engine)
     # Start with an empty pool: gunicorn --preload forks after this, and a
     # connection must never be shared across processes (SQLAlchemy docs,
     # "Using Connection Pools with Multiprocessing or os.fork()").

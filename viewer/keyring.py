@@ -14,7 +14,7 @@ Layout (version 1)::
      "albums": {album_id: {"server", "album_key" (b64), "title", "links": {link_id: {"secret" (b64)}},
                            "publish" (only while `fragment publish` has not finished): {"folder", "started_at",
                              "files": {name: {"file_id", "size", "mtime_ns"}}, "pending": {"name", "file_id", ...} | null}}},
-     "devices": {link_id: device_token}}
+     "devices": {link_id: {"seed" (b64): the Ed25519 device key of this machine for that link}}}
 """
 
 from __future__ import annotations
@@ -198,12 +198,21 @@ class Keyring:
         return record
 
     # --- devices (recipients' side) ----------------------------------------------
+    # One Ed25519 device key per link: a device-limited link admits the key, not a token, so
+    # this machine takes one slot however often it opens the link (docs/format.md, "Device key").
 
-    def device_token(self, link_id: str) -> str | None:
-        return self.data["devices"].get(link_id)
+    def device_seed(self, link_id: str) -> bytes | None:
+        """This machine's device key seed for a link; None if it has none (a v1 device token counts as none)."""
+        entry = self.data["devices"].get(link_id)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            return crypto.b64d(entry.get("seed", ""), crypto.KEY_BYTES)
+        except crypto.FormatError:
+            return None
 
-    def set_device_token(self, link_id: str, token: str) -> None:
-        self.data["devices"][link_id] = token
+    def set_device_seed(self, link_id: str, seed: bytes) -> None:
+        self.data["devices"][link_id] = {"seed": crypto.b64e(seed)}
 
     # --- file --------------------------------------------------------------------
 

@@ -4,19 +4,24 @@ Nothing here is cached: each request reloads the link row, so expiry, revocation
 password changes and device admission take effect on the very next request
 (DESIGN.md, "Link policy, enforced by the server").
 
-Attempt limits are checked before a proof is verified, and also when a challenge
-is handed out, so a locked-out client is refused before it spends time on Argon2
-and before the server does any work beyond one indexed count (OWASP Authentication
-Cheat Sheet, "Protect Against Automated Attacks").
+Password attempts are claimed on two counters before the password proof is checked, and
+peeked at when a challenge is handed out, so a client that must wait is refused before it
+spends time on Argon2 (OWASP Authentication Cheat Sheet, "Protect Against Automated Attacks").
+Nothing is counted for a request without the link secret: its link proof fails first.
 """
 
 from __future__ import annotations
 
+import secrets
+
 from flask import current_app, request
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from . import crypto, db, tokens
-from .errors import ApiError
+from .errors import ApiError, bad_request
 from .inputs import check_id, iso
 
 
@@ -65,57 +70,221 @@ def password_params(link: db.Link) -> dict | None:
     return crypto.PasswordParams(link.pw_salt, link.pw_opslimit, link.pw_memlimit).to_json()
 
 
-def check_attempts(link_id: str) -> None:
-    """429 when this link or this client has failed too often lately."""
+# --- attempt counters -----------------------------------------------------------------
+# Only wrong passwords from holders of the link secret are counted (the link proof comes first),
+# per link and per (link, client), with delays that double rather than one long lock
+# (OWASP Authentication Cheat Sheet, "Protect Against Automated Attacks": throttling that an
+# attacker cannot turn against the real user). Each claim is a conditional UPDATE on a row
+# locked for the transaction, so a burst of concurrent requests is checked at most as often
+# as the counter allows, on SQLite (one writer at a time) and PostgreSQL (SELECT ... FOR UPDATE).
+
+
+def _insert():
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike)."""
+    if db.session().get_bind().dialect.name == "postgresql":
+        return postgresql_insert
+    return sqlite_insert
+
+
+def _counters(link_id: str) -> list[tuple[str, int]]:
+    """The two counters of an attempt on this link by this client, with their free attempts, in lock order."""
     config = current_app.config
-    since = db.now() - config["UNLOCK_WINDOW_SECONDS"]
-    session = db.session()
-    per_link = session.scalar(
-        select(func.count()).select_from(db.UnlockFailure).where(db.UnlockFailure.link_id == link_id, db.UnlockFailure.at >= since)
+    return [
+        (f"client:{link_id}:{client_address()}", config["UNLOCK_FREE_ATTEMPTS_PER_CLIENT"]),
+        (f"link:{link_id}", config["UNLOCK_FREE_ATTEMPTS_PER_LINK"]),
+    ]
+
+
+def delay(failures: int, free: int) -> int:
+    """Seconds to wait after the `failures`-th counted wrong password: none while free, then 1, 2, 4... up to the cap."""
+    if failures < free:
+        return 0
+    return min(current_app.config["UNLOCK_MAX_DELAY"], 2 ** min(failures - free, 30))
+
+
+def _wait_words(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def too_many(seconds: int) -> ApiError:
+    """429 with Retry-After (RFC 9110 section 10.2.3) and the wait in words."""
+    seconds = max(1, int(seconds))
+    return ApiError(
+        429,
+        "too_many_attempts",
+        f"Too many wrong passwords. Try again in {_wait_words(seconds)}.",
+        headers={"Retry-After": str(seconds)},
+        retry_after=seconds,
     )
-    per_client = session.scalar(
-        select(func.count()).select_from(db.UnlockFailure).where(db.UnlockFailure.client == client_address(), db.UnlockFailure.at >= since)
-    )
-    if per_link >= config["UNLOCK_MAX_FAILURES_PER_LINK"] or per_client >= config["UNLOCK_MAX_FAILURES_PER_CLIENT"]:
-        minutes = max(1, config["UNLOCK_WINDOW_SECONDS"] // 60)
-        raise ApiError(
-            429,
-            "too_many_attempts",
-            f"Too many wrong attempts. Wait {minutes} minutes before trying again.",
-            headers={"Retry-After": str(config["UNLOCK_WINDOW_SECONDS"])},
+
+
+def peek_attempts(link: db.Link) -> None:
+    """429 if this client would have to wait before its next password is checked (nothing is claimed)."""
+    if link.pw_salt is None:
+        return
+    now = db.now()
+    forget = now - current_app.config["UNLOCK_FORGET_SECONDS"]
+    keys = [key for key, _free in _counters(link.id)]
+    rows = db.session().execute(
+        select(db.UnlockCounter.next_at).where(
+            db.UnlockCounter.key.in_(keys), db.UnlockCounter.last_at >= forget, db.UnlockCounter.next_at > now
         )
+    ).all()
+    if rows:
+        raise too_many(max(row.next_at for row in rows) - now)
 
 
-def record_failure(link_id: str) -> None:
-    """Count one failed unlock, and forget failures older than the window."""
+def claim_attempt(link_id: str) -> None:
+    """Count one password attempt on both counters, in one transaction, or 429 if either must wait."""
     session = db.session()
-    session.execute(delete(db.UnlockFailure).where(db.UnlockFailure.at < db.now() - current_app.config["UNLOCK_WINDOW_SECONDS"]))
-    session.add(db.UnlockFailure(link_id=link_id, client=client_address()))
+    now = db.now()
+    forget = now - current_app.config["UNLOCK_FORGET_SECONDS"]
+    counter = db.UnlockCounter
+    try:
+        for key, free in _counters(link_id):
+            # The INSERT also takes SQLite's write lock, so the rest of the transaction runs alone.
+            session.execute(
+                _insert()(counter)
+                .values(key=key, failures=0, next_at=0, last_at=0)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            for _ in range(5):
+                row = session.execute(
+                    select(counter.failures, counter.next_at, counter.last_at).where(counter.key == key).with_for_update()
+                ).one()
+                if row.next_at > now:
+                    raise too_many(row.next_at - now)
+                failures = (row.failures if row.last_at >= forget else 0) + 1
+                claimed = session.execute(
+                    update(counter)
+                    .where(counter.key == key, counter.failures == row.failures, counter.last_at == row.last_at)
+                    .where(counter.next_at <= now)
+                    .values(failures=failures, next_at=now + delay(failures, free), last_at=now)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed == 1:
+                    break
+            else:
+                raise too_many(1)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def forgive_attempt(link_id: str) -> None:
+    """The right password: this client starts again from zero, and the link gets its claimed attempt back."""
+    session = db.session()
+    (client_key, _), (link_key, _) = _counters(link_id)
+    counter = db.UnlockCounter
+    session.execute(
+        update(counter)
+        .where(counter.key == client_key)
+        .values(failures=0, next_at=0)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(counter)
+        .where(counter.key == link_key, counter.failures > 0)
+        .values(failures=counter.failures - 1)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
-def admit_device(link: db.Link, device_token: object) -> str:
-    """The admitted device id: known by its token, or given a new slot if one is free."""
-    device_id = tokens.read_device_token(device_token, link.id)
-    if device_id is not None:
+# --- challenges ---------------------------------------------------------------------------
+
+
+def spend_challenge(nonce: str) -> None:
+    """Record a challenge as used; 401 if it was used before (a replayed unlock)."""
+    session = db.session()
+    try:
+        session.execute(_insert()(db.SpentChallenge).values(nonce=nonce, at=db.now()))
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ApiError(401, "bad_challenge", "This unlock was already used. Try again.") from None
+    if secrets.randbelow(64) == 0:  # now and then, so the table stays small without `cleanup`
+        try:
+            forget_spent_challenges()
+        except DBAPIError:
+            session.rollback()  # another request is deleting the same rows; it will finish the job
+
+
+def forget_spent_challenges() -> int:
+    """Delete spent challenges older than CHALLENGE_TTL: they fail the signature's age check anyway."""
+    session = db.session()
+    # A nonce is spent after its challenge was issued, so a row older than the TTL (plus a second
+    # for the timestamps' rounding) belongs to a challenge that has expired.
+    cutoff = db.now() - current_app.config["CHALLENGE_TTL"] - 1
+    count = session.execute(delete(db.SpentChallenge).where(db.SpentChallenge.at < cutoff)).rowcount
+    session.commit()
+    return count
+
+
+# --- devices ------------------------------------------------------------------------------
+
+
+def device_key(link: db.Link, data: dict) -> bytes | None:
+    """The request's device public key (checked for shape only); 400 when a device-limited link lacks one."""
+    raw = data.get("device_key")
+    if raw is None:
+        if link.device_limit is not None:
+            raise ApiError(
+                400,
+                "device_key_required",
+                "This link can be opened on a limited number of devices, so the unlock must carry this device's key. "
+                "Update Fragment, or reload the page.",
+            )
+        return None
+    try:
+        return crypto.b64d(raw, crypto.KEY_BYTES)
+    except crypto.FormatError:
+        raise bad_request("The field 'device_key' must be a 32-byte Ed25519 public key in base64url.", "bad_field") from None
+
+
+def _admitted(link_id: str, device_id: str) -> bool:
+    return db.session().get(db.LinkDevice, (link_id, device_id), populate_existing=True) is not None
+
+
+def admit_device(link: db.Link, key: bytes | None, challenge: str, proof: object) -> str:
+    """The admitted device id: a key seen before, or a new slot if one is free (one transaction)."""
+    if key is None:
+        return crypto.new_id()
+    if not crypto.verify_device_proof(key, link.id, challenge, proof):
+        raise ApiError(401, "bad_device_proof", "This device's key did not sign the unlock. Reload the page and try again.")
+    device_id = crypto.device_id(key)
+    if link.device_limit is None or _admitted(link.id, device_id):
         return device_id
-    if link.device_limit is not None:
-        session = db.session()
-        # One conditional UPDATE: atomic in SQLite and PostgreSQL, so concurrent
-        # unlocks cannot take more slots than the limit.
+    session = db.session()
+    limit = link.device_limit
+    try:
+        # One conditional UPDATE: atomic in SQLite and PostgreSQL, so concurrent unlocks
+        # cannot take more slots than the limit; the device row is inserted with it.
         taken = session.execute(
             update(db.Link)
             .where(db.Link.id == link.id, db.Link.devices_used < db.Link.device_limit)
             .values(devices_used=db.Link.devices_used + 1)
+            .execution_options(synchronize_session=False)
         ).rowcount
-        session.commit()
-        if taken != 1:
-            raise ApiError(
-                403,
-                "device_limit",
-                f"This link can be opened on {link.device_limit} device(s), and all are taken. Ask the owner for a new link.",
-            )
-    return crypto.new_id()
+        if taken == 1:
+            session.add(db.LinkDevice(link_id=link.id, device_id=device_id))
+            session.commit()
+            return device_id
+        session.rollback()
+    except IntegrityError:
+        session.rollback()
+        return device_id  # a concurrent unlock with the same key admitted it first
+    if _admitted(link.id, device_id):  # ... and took the last slot
+        return device_id
+    if limit == 1:
+        message = "This link can be opened on 1 device, and it is taken."
+    else:
+        message = f"This link can be opened on {limit} devices, and all are taken."
+    raise ApiError(403, "device_limit", message)
 
 
 def bearer() -> str | None:
@@ -142,4 +311,8 @@ def authorize(link_id: str) -> tuple[db.Link, dict]:
         }
         code, message = messages[str(problem)]
         raise ApiError(401, code, message) from None
+    # A device-limited link admits only devices that still have their row, so removing
+    # devices (a password change) takes effect on the very next request.
+    if link.device_limit is not None and not (isinstance(claims.get("d"), str) and _admitted(link.id, claims["d"])):
+        raise ApiError(401, "token_stale", "This device is no longer admitted to this link. Open the link again.")
     return link, claims

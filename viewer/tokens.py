@@ -1,4 +1,4 @@
-"""Signed, short-lived tokens: unlock challenges, access tokens, device tokens.
+"""Signed, short-lived tokens: unlock challenges and access tokens.
 
 All are itsdangerous signatures (HMAC-SHA1 over the payload with a per-purpose
 salt, itsdangerous docs "Signing Interface") keyed with the app's SECRET_KEY, so
@@ -30,15 +30,21 @@ def new_challenge(link_id: str) -> str:
     return _serializer("challenge").dumps([link_id, crypto.b64e(os.urandom(16))])
 
 
-def check_challenge(challenge: object, link_id: str) -> bool:
-    """True if the challenge is ours, for this link, and not older than CHALLENGE_TTL."""
+def check_challenge(challenge: object, link_id: str) -> str | None:
+    """The challenge's random nonce if it is ours, for this link, and not older than CHALLENGE_TTL; else None.
+
+    The signature alone allows replays within the TTL; the caller makes the challenge
+    single-use by recording the nonce (policy.spend_challenge).
+    """
     if not isinstance(challenge, str) or len(challenge) > 200 or not challenge.isascii():
-        return False
+        return None
     try:
         data = _serializer("challenge").loads(challenge, max_age=current_app.config["CHALLENGE_TTL"])
     except (BadSignature, SignatureExpired):
-        return False
-    return isinstance(data, list) and data[:1] == [link_id]
+        return None
+    if isinstance(data, list) and len(data) == 2 and data[0] == link_id and crypto.is_id(data[1]):
+        return data[1]
+    return None
 
 
 def new_access_token(link_id: str, version: int, device_id: str) -> str:
@@ -63,24 +69,6 @@ def read_access_token(token: str, link_id: str, version: int) -> dict:
     if data.get("v") != version:
         raise TokenProblem("stale")
     return data
-
-
-def new_device_token(link_id: str, device_id: str) -> str:
-    """The token a browser keeps to be admitted again without a new device slot."""
-    return _serializer("device").dumps({"l": link_id, "d": device_id})
-
-
-def read_device_token(token: object, link_id: str) -> str | None:
-    """The device id of a valid device token for this link, else None."""
-    if not isinstance(token, str) or len(token) > 300:
-        return None
-    try:
-        data = _serializer("device").loads(token)
-    except BadSignature:
-        return None
-    if isinstance(data, dict) and data.get("l") == link_id and isinstance(data.get("d"), str):
-        return data["d"]
-    return None
 
 
 def new_owner_token() -> str:
