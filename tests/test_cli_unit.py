@@ -324,6 +324,7 @@ def test_password_change_reads_stdin_and_rewraps_from_the_kept_secret(logged_in,
     assert sent["link_id"] == LINK_ID
     assert sent["expires_at"] is None
     assert crypto.b64d(sent["verifier"]) == keys.verifier
+    assert crypto.b64d(sent["link_verifier"]) == keys.link_verifier  # a password change upgrades a legacy link
     assert crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(sent["wrapped_album_key"]), LINK_ID) == bytes(32)
     assert crypto.PasswordParams.from_json(sent["password"]).opslimit == crypto.PW_OPSLIMIT
     assert "password:  yes" in result.stdout
@@ -585,6 +586,66 @@ def test_a_locked_out_link_is_refused_before_argon2_runs(ring_path, tmp_path, mo
     assert result.exit_code == 1
     assert error_lines(result) == ["Error: too many failed attempts on this link; try again in 15 minutes"]
     assert calls == []
+
+
+@pytest.mark.parametrize("weak", [{"opslimit": 1}, {"memlimit": 8192}, {"memlimit": 19 * 1024 * 1024 - 1}])
+def test_weak_password_settings_from_the_server_are_refused_before_anything_is_computed(ring_path, tmp_path, monkeypatch, weak):
+    params = {**crypto.PasswordParams.new().to_json(), **weak}
+    calls = []
+    monkeypatch.setattr(client.LinkClient, "info", lambda self: {"link_id": self.link_id, "format": 1, "password": params})
+    monkeypatch.setattr(client.LinkClient, "challenge", lambda self: calls.append("challenge") or {"challenge": "c"})
+    monkeypatch.setattr(crypto, "password_factor", lambda *args: calls.append("argon2") or b"f" * 32)
+    link = f"{SERVER}/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)}"
+    result = run(["open", link, "--password-stdin", "--out", tmp_path / "out"], input="guess\n")
+    assert result.exit_code == 1
+    assert error_lines(result) == [f"Error: {crypto.WEAK_PARAMS_MESSAGE}"]
+    assert calls == []  # no challenge asked for, no Argon2 run: nothing a malicious server could brute-force
+
+
+def unlock_bodies(monkeypatch) -> list[dict]:
+    """Capture what `unlock` sends, answering as the server would."""
+    sent: list[dict] = []
+
+    def fake_unlock(self, body):
+        sent.append(body)
+        return {"access_token": "t"}
+
+    monkeypatch.setattr(client.LinkClient, "unlock", fake_unlock)
+    monkeypatch.setattr(client.LinkClient, "challenge", lambda self: {"challenge": f"challenge-{len(sent)}"})
+    return sent
+
+
+def test_unlock_sends_the_link_proof_and_one_device_key_per_link(ring_path, monkeypatch):
+    sent = unlock_bodies(monkeypatch)
+    keys, other = crypto.link_keys(SECRET), crypto.new_id()
+    for link_id in (LINK_ID, LINK_ID, other):
+        cli.unlock(client.LinkClient(SERVER, link_id), keys)
+    first, again, elsewhere = sent
+    for body, link_id in ((first, LINK_ID), (again, LINK_ID), (elsewhere, other)):
+        challenge = body["challenge"]
+        assert crypto.verify_link_proof(keys.link_verifier, link_id, challenge, body["link_proof"])
+        assert crypto.verify_proof(keys.verifier, link_id, challenge, body["proof"])
+        assert crypto.verify_device_proof(crypto.b64d(body["device_key"]), link_id, challenge, body["device_proof"])
+        assert "device_token" not in body
+    # This machine is one device for a link, however often it opens it; another link gets another key.
+    assert first["device_key"] == again["device_key"] != elsewhere["device_key"]
+    seed = keyring.load(ring_path).device_seed(LINK_ID)
+    assert crypto.b64e(crypto.DeviceKey.from_seed(seed).public_key) == first["device_key"]
+
+
+def test_a_v1_device_token_in_the_keyring_is_replaced_by_a_device_key(ring_path, monkeypatch):
+    with keyring.edit(ring_path) as ring:
+        ring.data["devices"][LINK_ID] = "an-old-device-token"
+    sent = unlock_bodies(monkeypatch)
+    cli.unlock(client.LinkClient(SERVER, LINK_ID), crypto.link_keys(SECRET))
+    assert "device_token" not in sent[0]
+    assert keyring.load(ring_path).device_seed(LINK_ID) is not None
+
+
+def test_new_link_fields_carry_the_link_verifier():
+    fields = cli.password_fields(SECRET, bytes(32), LINK_ID, None)
+    assert crypto.b64d(fields["link_verifier"]) == crypto.link_keys(SECRET).link_verifier
+    assert fields["password"] is None
 
 
 def test_link_changes_send_only_what_was_given_and_keep_upload_settings_consistent():
