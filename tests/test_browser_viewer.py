@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import re
 import sqlite3
 import time
 import zipfile
@@ -66,6 +68,37 @@ def api_files(link: str) -> tuple[str, dict[str, str]]:
         fk = crypto.unwrap_file_key(album_key, crypto.b64d(entry["wrapped_key"]), album_id, entry["file_id"])
         names[crypto.open_file_meta(fk, album_id, entry["file_id"], crypto.b64d(entry["meta"]))["name"]] = entry["file_id"]
     return album_id, names
+
+
+# This browser's device key for a link (static/js/device.js), read by the page itself:
+# null if there is none; else whether WebCrypto lets the private key out.
+DEVICE_KEY = r"""async (linkId) => {
+  const db = await new Promise((resolve, reject) => {
+    const open = indexedDB.open('fragment');
+    // No database yet: do not create one (device.js makes it with its store).
+    open.onupgradeneeded = () => open.transaction.abort();
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => resolve(null);
+  });
+  if (!db || !db.objectStoreNames.contains('devices')) return null;
+  const entry = await new Promise((resolve, reject) => {
+    const get = db.transaction('devices').objectStore('devices').get(linkId);
+    get.onsuccess = () => resolve(get.result);
+    get.onerror = () => reject(get.error);
+  });
+  db.close();
+  if (!entry) return null;
+  const raw = new Uint8Array(await crypto.subtle.exportKey('raw', entry.publicKey));
+  const tries = await Promise.all(['pkcs8', 'jwk'].map((format) =>
+    crypto.subtle.exportKey(format, entry.privateKey).then(() => 'exported', (e) => e.name)));
+  const b64url = btoa(String.fromCharCode(...raw)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return { extractable: entry.privateKey.extractable, exports: tries, publicKey: b64url };
+}"""
+
+
+def device_key(page, link: str) -> dict | None:
+    """This browser's device key for the link, as the page sees it (None if it has none)."""
+    return page.evaluate(DEVICE_KEY, split(link)[1])
 
 
 def devices_used(server: dict, link: str) -> int:
@@ -312,11 +345,11 @@ def test_password_link_wrong_then_right(page, owner_cli, live_server, tmp_path, 
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory):
-    """A server that allows two wrong passwords per link, and whose access tokens live 3 seconds."""
+    """A server whose access tokens live 3 seconds, with the default attempt counters (5 free per client)."""
     import servers
 
     base = tmp_path_factory.mktemp("viewer-strict")
-    env = {"FRAGMENT_UNLOCK_MAX_FAILURES_PER_LINK": "2", "FRAGMENT_ACCESS_TOKEN_TTL": "3"}
+    env = {"FRAGMENT_ACCESS_TOKEN_TTL": "3", "FRAGMENT_UNLOCK_FREE_ATTEMPTS_PER_CLIENT": "5"}
     with servers.gunicorn(base / "data", env=env) as url:
         yield {"url": url, "data_dir": base / "data"}
 
@@ -328,26 +361,88 @@ def strict_owner(strict_server, tmp_path_factory):
     return owner
 
 
-def test_too_many_wrong_passwords_are_refused_before_argon2(page, strict_server, strict_owner, tmp_path, console, network):
+def test_six_wrong_passwords_from_one_browser_make_it_wait_without_running_argon2(
+    page, browser_context, strict_server, strict_owner, tmp_path, console, network
+):
     link = publish(strict_owner, strict_server, tmp_path, "Locked", "--password-stdin", input="right one\n")
     console.expect(r"status of (401|429)")
+    refused = []
+    browser_context.on("response", lambda r: refused.append(r.url) if r.status == 429 else None)
     page.goto(link)
     field = page.get_by_label("Password", exact=True)
     field.wait_for(timeout=TIMEOUT)
-    message = page.locator("[data-slot=message]")
-    for _ in range(2):
-        field.fill("wrong")
-        page.get_by_role("button", name="Open").click()
-        message.get_by_text("That password is not right").wait_for(timeout=TIMEOUT)
-        page.get_by_role("button", name="Open").wait_for(state="visible")
-        page.wait_for_function("() => !document.querySelector('.password-form button').disabled")
-    argon2_runs = len([u for u in network.urls() if u.endswith("/keys-worker.js")])
-    assert argon2_runs == 2
+    message = page.locator(".password-form [data-slot=message]")
+    button = page.get_by_role("button", name="Open")
+
+    def attempt(password: str) -> str:
+        field.fill(password)
+        button.click()
+        page.wait_for_function(
+            "() => !document.querySelector('.password-form button').disabled"
+            " && document.querySelector('.password-form [data-slot=message]').textContent !== ''",
+            timeout=TIMEOUT,
+        )
+        return message.inner_text()
+
+    argon2 = lambda: len([u for u in network.urls() if u.endswith("/keys-worker.js")])  # noqa: E731
+    # Five wrong passwords are each checked (UNLOCK_FREE_ATTEMPTS_PER_CLIENT = 5)...
+    for _ in range(5):
+        assert attempt("wrong") == "That password is not right. Check it and try again."
+    assert argon2() == 5 and refused == []
+    # ...then the delays start (1, 2, 4 seconds...) and grow with each failure: an attempt made
+    # at once is told to wait, at the challenge, before its password is hashed.
+    for _ in range(3):
+        before = argon2()
+        said = attempt("wrong")
+        if said.startswith("Too many wrong passwords."):
+            break
+        assert said.startswith("That password is not right")
+    assert re.fullmatch(r"Too many wrong passwords\. Try again in (1 second|\d+ seconds)\.", said), said
+    assert argon2() == before, "no password hash for a refused attempt"
+    assert refused and all(u.endswith("/challenge") for u in refused), refused
+    # A delay, not a lock: once it has passed, the right password opens the album.
+    time.sleep(int(re.search(r"\d+", said).group()) + 1)
     field.fill("right one")
+    button.click()
+    page.get_by_role("heading", name="Locked").wait_for(timeout=TIMEOUT)
+
+
+def test_the_wait_is_said_in_minutes_from_retry_after(page, owner_cli, live_server, tmp_path, console, network):
+    link = publish(owner_cli, live_server, tmp_path, "Wait a bit", "--password-stdin", input="pw\n")
+    console.expect(r"status of 429")
+    body = {"error": "too_many_attempts", "message": "Too many wrong passwords. Try again in 2 minutes."}
+    page.route(
+        "**/challenge",
+        lambda route: route.fulfill(status=429, headers={"Retry-After": "120"}, content_type="application/json", body=json.dumps(body)),
+    )
+    page.goto(link)
+    page.get_by_label("Password", exact=True).fill("pw")
     page.get_by_role("button", name="Open").click()
-    message.get_by_text("Too many attempts, try again in 15 minutes.").wait_for(timeout=TIMEOUT)
-    # Refused at the challenge: no third password hash was started.
-    assert len([u for u in network.urls() if u.endswith("/keys-worker.js")]) == argon2_runs
+    page.locator(".password-form [data-slot=message]").get_by_text("Too many wrong passwords. Try again in 2 minutes.", exact=True).wait_for(timeout=TIMEOUT)
+    assert not [u for u in network.urls() if u.endswith("/keys-worker.js")]
+
+
+def test_argon2_parameters_below_the_floor_are_refused_before_any_hashing(page, owner_cli, live_server, tmp_path, network):
+    link = publish(owner_cli, live_server, tmp_path, "Cheap hash", "--password-stdin", input="pw\n")
+    link_id = split(link)[1]
+
+    def weaken(route):
+        # A malicious server asks for 1 pass over 8 KiB, to collect a proof cheap to brute-force.
+        answer = route.fetch()
+        info = answer.json()
+        info["password"] = {**info["password"], "opslimit": 1, "memlimit": 8192}
+        route.fulfill(response=answer, json=info)
+
+    page.route(f"**/api/links/{link_id}", weaken)
+    page.goto(link)
+    page.get_by_role("heading", name="This link's password settings are too weak").wait_for(timeout=TIMEOUT)
+    assert page.get_by_text(
+        "This link's password settings are weaker than Fragment allows, so the password could be guessed offline. "
+        "Ask the owner for a new link."
+    ).is_visible()
+    assert not page.get_by_label("Password", exact=True).is_visible()
+    urls = network.urls()
+    assert not [u for u in urls if u.endswith(("/keys-worker.js", "/challenge", "/unlock"))], urls
 
 
 def test_an_expired_access_token_is_renewed_without_asking_again(page, strict_server, strict_owner, tmp_path, console, network):
@@ -364,10 +459,16 @@ def test_an_expired_access_token_is_renewed_without_asking_again(page, strict_se
         f"() => {{ const i = document.querySelector(\".pswp__item[aria-hidden='false'] {SLIDE_IMG}\"); return i && i.complete && i.naturalWidth > 0; }}",
         timeout=TIMEOUT,
     )
-    unlocks = [u for u in network.urls() if u.endswith("/unlock")]
+    unlocks = [r for r in network.requests if r.url.endswith("/unlock")]
     assert len(unlocks) == 2  # the password's unlock, then one renewal with the keys already derived
     assert len([u for u in network.urls() if u.endswith("/keys-worker.js")]) == 1  # no second Argon2
     assert devices_used(strict_server, link) == 1  # the same device, not a new one
+    # Both unlocks proved the link key, the password and this browser's device key; no device token.
+    bodies = [json.loads(r.body) for r in unlocks]
+    assert all({"challenge", "link_proof", "proof", "device_key", "device_proof"} <= set(b) for b in bodies)
+    assert bodies[0]["device_key"] == bodies[1]["device_key"] == device_key(page, link)["publicKey"]
+    assert bodies[0]["challenge"] != bodies[1]["challenge"]
+    assert not any("device_token" in b for b in bodies)
 
 
 # --- link policy pages --------------------------------------------------------------
@@ -437,6 +538,26 @@ def test_an_unknown_link_says_it_does_not_exist(page, live_server, console):
     page.get_by_role("heading", name="This album link does not exist").wait_for(timeout=TIMEOUT)
 
 
+def test_a_link_whose_key_was_changed_says_it_does_not_fit(page, owner_cli, live_server, tmp_path, console):
+    """A well-formed but wrong key fails the link proof (bad_link_key), with or without a password."""
+    plain = publish(owner_cli, live_server, tmp_path, "Right key")
+    guarded = publish(owner_cli, live_server, tmp_path, "Right key too", "--password-stdin", input="pw\n")
+    console.expect(r"status of 401")
+    for link in (plain, guarded):
+        page.goto("about:blank")
+        page.goto(link.split("#")[0] + "#" + crypto.encode_link_secret(crypto.random_key()))
+        if link == guarded:
+            page.get_by_label("Password", exact=True).fill("pw")
+            page.get_by_role("button", name="Open").click()
+        page.get_by_role("heading", name="This link's key does not fit").wait_for(timeout=TIMEOUT)
+    # Not counted as wrong passwords: the real key and password still open it at once.
+    page.goto("about:blank")
+    page.goto(guarded)
+    page.get_by_label("Password", exact=True).fill("pw")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("heading", name="Right key too").wait_for(timeout=TIMEOUT)
+
+
 def test_a_missing_or_damaged_key_is_refused_before_any_request(page, album, network):
     bare = album["link"].split("#")[0]
     page.goto(bare)
@@ -458,13 +579,26 @@ def test_device_limit_asks_before_taking_a_slot_and_refuses_the_next_device(brow
         assert page.get_by_text("This link can be opened on 1 device.").is_visible()
         # Loading the page (as a preview bot that runs scripts would) took no slot.
         assert devices_used(live_server, link) == 0
+        assert device_key(page, link) is None
         page.get_by_role("button", name="Open album").click()
         page.get_by_role("heading", name="Two eyes only").wait_for(timeout=TIMEOUT)
         assert devices_used(live_server, link) == 1
-        # The same browser comes back without asking and without a new slot.
+        # The slot is held by a key this browser made and cannot give out: WebCrypto refuses
+        # to export its private half in any format.
+        key = device_key(page, link)
+        assert key["extractable"] is False
+        assert key["exports"] == ["InvalidAccessError", "InvalidAccessError"]
+        # The same browser comes back without asking and without a new slot: after a reload,
+        # and in a new tab (no session storage), since the key lives in IndexedDB.
         page.reload()
         page.get_by_role("heading", name="Two eyes only").wait_for(timeout=TIMEOUT)
         assert devices_used(live_server, link) == 1
+        tab = first.new_page()
+        console.attach(tab)
+        tab.goto(link)
+        tab.get_by_role("heading", name="Two eyes only").wait_for(timeout=TIMEOUT)
+        assert devices_used(live_server, link) == 1
+        assert device_key(tab, link)["publicKey"] == key["publicKey"]
 
         other = second.new_page()
         console.attach(other)
@@ -472,7 +606,10 @@ def test_device_limit_asks_before_taking_a_slot_and_refuses_the_next_device(brow
         other.goto(link)
         other.get_by_role("button", name="Open album").click()
         other.get_by_role("heading", name="This link has reached its device limit").wait_for(timeout=TIMEOUT)
+        # The server's own sentence, and what to do.
+        assert other.get_by_text("This link can be opened on 1 device, and it is taken.").is_visible()
         assert other.get_by_text("Ask the owner for a new link.").first.is_visible()
+        assert devices_used(live_server, link) == 1
     finally:
         first.close()
         second.close()
@@ -548,7 +685,8 @@ def test_forget_this_album_locks_it_and_clears_storage(page, album):
     wait_for_thumbs(page, len(album["files"]))
     _server, link_id, fragment = split(album["link"])
     stored = page.evaluate("() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]")
-    assert f"fragment:{link_id}:device" in stored and f"fragment:{link_id}:key" in stored
+    assert f"fragment:{link_id}:key" in stored
+    assert device_key(page, album["link"]) is not None
     page.get_by_role("button", name="Forget this album on this device").click()
     page.get_by_role("button", name="Forget", exact=True).click()
     page.get_by_role("heading", name="This album is locked on this device").wait_for(timeout=TIMEOUT)
@@ -557,6 +695,7 @@ def test_forget_this_album_locks_it_and_clears_storage(page, album):
                   ...Object.values(localStorage), ...Object.values(sessionStorage)].join(' ')"""
     )
     assert link_id not in left and fragment not in left
+    assert device_key(page, album["link"]) is None  # the device key is gone too
     assert page.locator("#grid .tile").count() == 0
     # The complete link opens it again.
     page.goto("about:blank")

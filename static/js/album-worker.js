@@ -1,13 +1,15 @@
 // Everything secret about one album, kept off the page's main thread.
 //
 // This Worker holds the link secret, the link keys, the album key and every file
-// key; the page holds none of them. It signs the unlock proof, opens the album and
+// key; the page holds none of them. It unlocks the link (the link proof, the password
+// proof and this browser's device proof over one challenge), opens the album and
 // file metadata, and fetches and decrypts blobs. The page gets back only what it
 // shows: metadata objects and decrypted bytes (transferred, not copied), so a grid
 // of thousands of thumbnails never blocks scrolling (MDN, "Using Web Workers").
 
 import * as C from "./crypto.js";
 import { linkApi } from "./api.js";
+import { DeviceKeyUnavailable, markAdmitted, signWithDeviceKey } from "./device.js";
 import { serve, transfer } from "./rpc.js";
 import { safeBlob } from "./mediatypes.js";
 
@@ -42,6 +44,38 @@ function openEntry(entry) {
   }
 }
 
+/**
+ * This browser's device proof for a challenge: {device_key, device_proof}, or nothing
+ * (and the reason kept) where the browser cannot make a device key. Links without a
+ * device limit open without one; a link with one answers device_key_required, and the
+ * visitor then reads why this browser cannot.
+ */
+async function deviceFields(challenge) {
+  try {
+    const { publicKey, signature } = await signWithDeviceKey(linkId, C.deviceProofMessage(linkId, challenge));
+    return { fields: { deviceKey: C.b64e(publicKey), deviceProof: C.b64e(signature) }, problem: null };
+  } catch (error) {
+    if (error instanceof DeviceKeyUnavailable) return { fields: {}, problem: error };
+    throw error;
+  }
+}
+
+/** POST unlock for one challenge, signed three ways (docs/format.md, "Unlock"). */
+async function unlockWith(challenge) {
+  const { fields, problem } = await deviceFields(challenge);
+  try {
+    return await api.unlock({
+      challenge,
+      linkProof: C.signLinkProof(keys, linkId, challenge),
+      proof: C.signProof(keys, linkId, challenge),
+      ...fields,
+    });
+  } catch (error) {
+    if (problem && error.code === "device_key_required") throw problem;
+    throw error;
+  }
+}
+
 function plainBuffer(bytes) {
   // Transfer only a buffer that holds exactly these bytes.
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
@@ -63,30 +97,45 @@ serve({
     return true;
   },
 
-  /** Derive the link keys (with the password factor, if any) and sign a challenge. */
-  async prove({ challenge, pwFactor }) {
+  /**
+   * Refuse a server's Argon2 parameters below the floor, before anything is computed
+   * (WeakPasswordParams; docs/format.md, "Password factor").
+   */
+  async checkPassword({ params }) {
+    C.checkPasswordFloor(params);
+    return true;
+  },
+
+  /**
+   * Unlock: derive the link keys first if `derive` (with the password factor, if any),
+   * sign `challenge` (or a fresh one: a token refresh) with the link key, the password
+   * key and this browser's device key, and POST it. A challenge that expired or was
+   * used meanwhile (a slow phone, two tabs) is replaced once. Keeps the access token;
+   * answers what the server answered.
+   */
+  async unlock({ challenge = null, derive = false, pwFactor = null }) {
     need(secret, "The link key");
-    keys = C.linkKeys(secret, pwFactor ? new Uint8Array(pwFactor) : undefined);
-    return C.signProof(keys, linkId, challenge);
-  },
-
-  /** Sign a new challenge with the keys already derived (a token refresh). */
-  async sign({ challenge }) {
-    return C.signProof(need(keys, "The link keys"), linkId, challenge);
-  },
-
-  /** Take the unlock answer: keep the token, unwrap the album key, open the album metadata. */
-  async unlocked({ token, albumId: album, wrappedAlbumKey, albumMeta }) {
+    if (derive) keys = C.linkKeys(secret, pwFactor ? new Uint8Array(pwFactor) : undefined);
     need(keys, "The link keys");
-    api.token = token;
+    let answer;
+    try {
+      answer = await unlockWith(challenge || (await api.challenge()).challenge);
+    } catch (error) {
+      if (error.code !== "bad_challenge") throw error;
+      answer = await unlockWith((await api.challenge()).challenge);
+    }
+    api.token = answer.access_token;
+    // The next visit then opens at once instead of asking to take a slot (viewer.js).
+    await markAdmitted(linkId).catch(() => {});
+    return answer;
+  },
+
+  /** Take the unlock answer: unwrap the album key, open the album metadata. */
+  async unlocked({ albumId: album, wrappedAlbumKey, albumMeta }) {
+    need(keys, "The link keys");
     albumId = album;
     albumKey = C.unwrapAlbumKey(keys.wrapKey, C.b64d(wrappedAlbumKey), linkId);
     return C.openAlbumMeta(albumKey, albumId, C.b64d(albumMeta));
-  },
-
-  async setToken({ token }) {
-    need(api, "The link").token = token;
-    return true;
   },
 
   /** One page of the listing, every entry opened. */

@@ -77,8 +77,14 @@ export function linkApi(linkId) {
       return (await send(`${base}/challenge`, { method: "POST" })).json();
     },
 
-    async unlock({ challenge, proof, deviceToken }) {
-      const body = JSON.stringify({ challenge, proof, device_token: deviceToken || null });
+    /**
+     * POST unlock: the challenge, the link proof, the password proof, and this browser's
+     * device key and its proof (left out only where the browser cannot make one).
+     */
+    async unlock({ challenge, linkProof, proof, deviceKey, deviceProof }) {
+      const fields = { challenge, link_proof: linkProof, proof };
+      if (deviceKey) Object.assign(fields, { device_key: deviceKey, device_proof: deviceProof });
+      const body = JSON.stringify(fields);
       return (await send(`${base}/unlock`, { method: "POST", body, headers: { "Content-Type": "application/json" } })).json();
     },
 

@@ -4,10 +4,12 @@
 //   1. the key is read from the fragment, here and nowhere else, and checked
 //      strictly before any request (docs/format.md, "The link");
 //   2. GET info, while libsodium loads: a dead link gets its page at once; a
-//      password link gets a form;
-//   3. POST challenge *before* Argon2: a locked-out client is refused there,
-//      before it spends seconds on the password hash;
-//   4. the Worker signs the challenge; POST unlock with this browser's device token;
+//      password link gets a form, unless its Argon2 parameters are below the floor
+//      (refused before anything is hashed: docs/format.md, "Password factor");
+//   3. POST challenge *before* Argon2: a client that must wait is refused there
+//      (429, Retry-After), before it spends seconds on the password hash;
+//   4. the Worker signs the challenge with the link key, the password key and this
+//      browser's device key (device.js), and POSTs unlock;
 //   5. the Worker unwraps the album key and opens the metadata; the grid fills in
 //      page by page while thumbnails near the screen are decrypted.
 //
@@ -16,6 +18,7 @@
 // orchestration apart from keys and from fetch calls in the same way).
 
 import { linkApi } from "./api.js";
+import { forgetDeviceKey, isAdmitted } from "./device.js";
 import { wireDownloadAll } from "./download-all.js";
 import { Grid } from "./grid.js";
 import { createLightbox } from "./lightbox.js";
@@ -74,6 +77,8 @@ function fail(error) {
   const name = error && error.name;
   if (name === "NetworkError") return show("network");
   if (name === "WorkerFailed") return show("unsupported");
+  if (name === "DeviceKeyUnavailable") return show("unsupported", error.message);
+  if (name === "WeakPasswordParams") return show("weakpassword");
   if (name === "ApiError") {
     const byCode = {
       not_found: "notfound",
@@ -83,6 +88,7 @@ function fail(error) {
       device_limit: "devicelimit",
       upload_only: "uploadonly",
       bad_proof: "badproof",
+      bad_link_key: "badproof",
     };
     if (byCode[error.code]) return show(byCode[error.code], error.message);
     if (error.status === 429) return show("toomany", tooMany(error));
@@ -94,8 +100,19 @@ function fail(error) {
   return show("error", "The page ran into a problem it did not expect.");
 }
 
+/** "Too many wrong passwords. Try again in 2 minutes.", from the server's Retry-After (RFC 9110 section 10.2.3). */
 function tooMany(error) {
-  return `Too many attempts, try again in ${formatMinutes(error.retryAfter || 900)}.`;
+  if (!Number.isSafeInteger(error.retryAfter) || error.retryAfter < 0) return error.message;
+  return `Too many wrong passwords. Try again in ${formatWait(error.retryAfter)}.`;
+}
+
+/** A wait in words: seconds under a minute, else whole minutes rounded up. */
+function formatWait(seconds) {
+  if (seconds < 60) {
+    const n = Math.max(1, seconds);
+    return n === 1 ? "1 second" : `${n} seconds`;
+  }
+  return formatMinutes(seconds);
 }
 
 // --- the key, from the fragment ---------------------------------------------------
@@ -123,10 +140,6 @@ function readKey() {
 
 // --- unlocking --------------------------------------------------------------------
 
-function deviceToken() {
-  return localStorage.getItem(`${PREFIX}device`);
-}
-
 /** Argon2id in a Worker of its own, which is stopped afterwards to free its memory. */
 async function passwordFactor(password, params) {
   const keysWorker = new WorkerClient(new URL("./keys-worker.js", import.meta.url));
@@ -137,27 +150,15 @@ async function passwordFactor(password, params) {
   }
 }
 
-/** POST unlock; a challenge that expired meanwhile (a slow phone) is replaced once. */
-async function sendUnlock(challenge, proof) {
-  try {
-    return await api.unlock({ challenge, proof, deviceToken: deviceToken() });
-  } catch (error) {
-    if (error.code !== "bad_challenge") throw error;
-    const fresh = (await api.challenge()).challenge;
-    const again = await worker.call("sign", { challenge: fresh });
-    return api.unlock({ challenge: fresh, proof: again, deviceToken: deviceToken() });
-  }
-}
-
-/** A new access token with the keys the Worker already has (expired or stale token). */
+/**
+ * A new access token with the keys the Worker already has (expired or stale token):
+ * the same unlock as the first one, link proof, password proof and device proof over
+ * a fresh challenge, so a token alone never outlives this browser's device key.
+ */
 function refreshToken() {
   if (!refreshing) {
     refreshing = (async () => {
-      const { challenge } = await api.challenge();
-      const proof = await worker.call("sign", { challenge });
-      const answer = await sendUnlock(challenge, proof);
-      if (answer.device_token) localStorage.setItem(`${PREFIX}device`, answer.device_token);
-      await worker.call("setToken", { token: answer.access_token });
+      const answer = await worker.call("unlock", {});
       accessToken = api.token = answer.access_token;
     })().finally(() => {
       refreshing = null;
@@ -216,10 +217,8 @@ async function renewToken(failed, code) {
 }
 
 async function enter(answer) {
-  if (answer.device_token) localStorage.setItem(`${PREFIX}device`, answer.device_token);
   accessToken = api.token = answer.access_token;
   const meta = await worker.call("unlocked", {
-    token: answer.access_token,
     albumId: answer.album_id,
     wrappedAlbumKey: answer.wrapped_album_key,
     albumMeta: answer.album_meta,
@@ -228,9 +227,7 @@ async function enter(answer) {
 }
 
 async function openWithoutPassword() {
-  const { challenge } = await api.challenge();
-  const proof = await worker.call("prove", { challenge, pwFactor: null });
-  await enter(await sendUnlock(challenge, proof));
+  await enter(await worker.call("unlock", { derive: true, pwFactor: null }));
 }
 
 /** A device-limited link is opened by a click, never by loading the page (a preview bot). */
@@ -241,7 +238,7 @@ function confirmDevice(info) {
   });
 }
 
-function askPassword(info) {
+function askPassword(info, admitted) {
   const section = show("password");
   const form = $("form", section);
   const input = $("input[type=password]", form);
@@ -249,7 +246,7 @@ function askPassword(info) {
   const progress = $("[data-slot=progress]", form);
   const button = $("button[type=submit]", form);
   const devices = $("[data-slot=devices]", form);
-  if (info.device_limit && !deviceToken()) {
+  if (info.device_limit && !admitted) {
     devices.textContent = `Opening it here uses one of the ${formatCount(info.device_limit, "device", "devices")} this link allows.`;
     devices.hidden = false;
   }
@@ -278,11 +275,10 @@ function askPassword(info) {
     busy(true);
     let answer;
     try {
-      // The challenge first: a locked-out client stops here, before Argon2 runs.
+      // The challenge first: a client that must wait stops here, before Argon2 runs.
       const { challenge } = await api.challenge();
       const factor = await passwordFactor(password, info.password);
-      const proof = await worker.call("prove", { challenge, pwFactor: factor }, [factor]);
-      answer = await sendUnlock(challenge, proof);
+      answer = await worker.call("unlock", { challenge, derive: true, pwFactor: factor }, [factor]);
     } catch (error) {
       busy(false);
       if (error.code === "wrong_password") {
@@ -499,6 +495,8 @@ async function forget() {
     for (const key of Object.keys(store)) if (key.startsWith(PREFIX)) store.removeItem(key);
   }
   await stopAlbum();
+  // This browser's device key for the link: opening it here again is a new device.
+  await forgetDeviceKey(linkId).catch(() => {});
   // The Service Worker drops this link's keys and tokens, and is unregistered.
   await (bridge || new ServiceWorkerBridge({ linkId })).forget().catch(() => {});
   bridge = null;
@@ -552,8 +550,13 @@ async function main() {
   // The key is known to be well-formed: the first request can go while libsodium loads.
   const [info] = await Promise.all([api.info(), worker.call("ready")]);
   if (info.upload_only && !info.uploads) return show("uploadonly", "Its owner has turned off adding photos for now.");
-  if (info.password) return askPassword(info);
-  if (info.device_limit && !deviceToken()) await confirmDevice(info);
+  const admitted = info.device_limit ? await isAdmitted(linkId) : false;
+  if (info.password) {
+    // Below the floor, no password is hashed at all: the form is never shown.
+    await worker.call("checkPassword", { params: info.password });
+    return askPassword(info, admitted);
+  }
+  if (info.device_limit && !admitted) await confirmDevice(info);
   show("loading");
   await openWithoutPassword();
 }
