@@ -615,6 +615,34 @@ def test_device_limit_asks_before_taking_a_slot_and_refuses_the_next_device(brow
         second.close()
 
 
+# Prepended to the album Worker: a browser whose WebCrypto has no Ed25519 (as before Chrome 137).
+NO_ED25519 = b"""const realGenerate = crypto.subtle.generateKey.bind(crypto.subtle);
+crypto.subtle.generateKey = (algorithm, ...rest) => (algorithm && algorithm.name === 'Ed25519'
+  ? Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError')) : realGenerate(algorithm, ...rest));
+"""
+
+
+def test_a_browser_without_ed25519_opens_plain_links_and_says_why_it_cannot_open_limited_ones(
+    browser_context, page, owner_cli, live_server, tmp_path, console
+):
+    plain = publish(owner_cli, live_server, tmp_path, "Any browser")
+    limited = publish(owner_cli, live_server, tmp_path, "Keyed browsers", "--device-limit", "2")
+
+    def without_ed25519(route):
+        original = route.fetch()
+        route.fulfill(response=original, body=NO_ED25519 + original.body())
+
+    # Workers have no integrity check (viewer/assets.py), so the patched script runs.
+    browser_context.route("**/static/js/album-worker.js", without_ed25519)
+    open_album(page, plain, "Any browser")  # no device limit: it opens without a device key
+    console.expect(r"status of 400")
+    page.goto(limited)
+    page.get_by_role("button", name="Open album").click()
+    page.get_by_role("heading", name="This browser cannot open the album").wait_for(timeout=TIMEOUT)
+    assert page.get_by_text("This browser cannot make the device key this link needs (Ed25519 in WebCrypto).").is_visible()
+    assert devices_used(live_server, limited) == 0
+
+
 def test_a_link_preview_bot_gets_a_generic_card_and_no_device_slot(owner_cli, live_server, tmp_path):
     link = publish(owner_cli, live_server, tmp_path, "Bot bait", "--device-limit", "1")
     response = requests.get(link.split("#")[0], headers={"User-Agent": "Slackbot-LinkExpanding 1.0"})

@@ -99,7 +99,7 @@ serve({
 
   /**
    * Refuse a server's Argon2 parameters below the floor, before anything is computed
-   * (WeakPasswordParams; docs/format.md, "Password factor").
+   * (WeakPasswordParams; docs/format.md, "Argon2id floor").
    */
   async checkPassword({ params }) {
     C.checkPasswordFloor(params);

@@ -47,7 +47,7 @@ const PW_MEMLIMIT_MAX = 1024 * 1024 * 1024;
 // The floor a client accepts from a server before it hashes a password: OWASP Password
 // Storage Cheat Sheet, "Argon2id: m=19456 (19 MiB), t=2, p=1" as the minimum. Below it a
 // malicious server could collect proofs that are cheap to brute-force offline
-// (docs/format.md, "Password factor"). The factor function itself keeps libsodium's
+// (docs/format.md, "Argon2id floor"). The factor function itself keeps libsodium's
 // minimums, so that the test vectors stay cheap.
 export const PW_OPSLIMIT_FLOOR = 2;
 export const PW_MEMLIMIT_FLOOR = 19 * 1024 * 1024;
@@ -69,7 +69,7 @@ const SUBKEY_WRAP = 1;
 const SUBKEY_ACCESS = 2;
 const SUBKEY_LINK = 3; // of master0 = BLAKE2b-256(link_secret), password or not
 const DEVICE_ID_BYTES = 16;
-// Sealed metadata is padded to at least this many bytes (docs/format.md, "Metadata").
+// Sealed metadata is padded to at least this many bytes (docs/format.md, "Padding").
 const META_MIN_PADDED = 256;
 const BLOB_MAGIC = ascii("FRB1");
 

@@ -5,7 +5,7 @@
 //      strictly before any request (docs/format.md, "The link");
 //   2. GET info, while libsodium loads: a dead link gets its page at once; a
 //      password link gets a form, unless its Argon2 parameters are below the floor
-//      (refused before anything is hashed: docs/format.md, "Password factor");
+//      (refused before anything is hashed: docs/format.md, "Argon2id floor");
 //   3. POST challenge *before* Argon2: a client that must wait is refused there
 //      (429, Retry-After), before it spends seconds on the password hash;
 //   4. the Worker signs the challenge with the link key, the password key and this
