@@ -111,7 +111,8 @@ def unlock(
     if challenge.status_code != 200:
         return challenge
     text = challenge.json["challenge"]
-    return client.post(f"/api/links/{link_id}/unlock", json=unlock_body(keys, link_id, text, device or crypto.DeviceKey.new(), **extra))
+    body = unlock_body(keys, link_id, text, device or crypto.DeviceKey.new(), **extra)
+    return client.post(f"/api/links/{link_id}/unlock", json=body)
 
 
 def unlock_body(keys: crypto.LinkKeys, link_id: str, challenge: str, device: crypto.DeviceKey | None, **extra) -> dict:

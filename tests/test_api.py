@@ -387,9 +387,11 @@ def test_password_parameters_below_the_owasp_floor_are_refused(owner, client, al
 def test_a_new_link_needs_a_link_verifier(owner, album):
     album_id, ak, _ = album
     link_id, keys = crypto.new_id(), crypto.link_keys(os.urandom(32))
-    body = {"link_id": link_id, "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)), "verifier": b64(keys.verifier)}
+    wrapped = b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id))
+    body = {"link_id": link_id, "wrapped_album_key": wrapped, "verifier": b64(keys.verifier)}
     response = owner.call("POST", f"/api/owner/albums/{album_id}/links", json=body)
-    assert response.status_code == 400 and response.json["error"] == "missing_field" and "link_verifier" in response.json["message"]
+    assert response.status_code == 400 and response.json["error"] == "missing_field"
+    assert "link_verifier" in response.json["message"]
     bad = owner.call("POST", f"/api/owner/albums/{album_id}/links", json={**body, "link_verifier": "AAAA"})
     assert bad.status_code == 400
 
@@ -413,7 +415,8 @@ def test_legacy_links_without_a_link_verifier_still_unlock(app, owner, client, a
     # A v1 client sends no link proof (and no device key): still admitted.
     keys = crypto.link_keys(open_secret)
     text = client.post(f"/api/links/{open_id}/challenge").json["challenge"]
-    answer = client.post(f"/api/links/{open_id}/unlock", json={"challenge": text, "proof": crypto.sign_proof(keys, open_id, text)})
+    v1_body = {"challenge": text, "proof": crypto.sign_proof(keys, open_id, text)}
+    answer = client.post(f"/api/links/{open_id}/unlock", json=v1_body)
     assert answer.status_code == 200, answer.json
     ak_back = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(answer.json["wrapped_album_key"]), open_id)
     assert ak_back == ak
@@ -440,7 +443,8 @@ def test_a_password_change_upgrades_a_legacy_link(app, owner, client, album):
     assert changed.status_code == 200
     assert link_row(app, link_id).link_verifier == keys.link_verifier
     text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
-    no_link_proof = client.post(f"/api/links/{link_id}/unlock", json={"challenge": text, "proof": crypto.sign_proof(keys, link_id, text)})
+    v1_body = {"challenge": text, "proof": crypto.sign_proof(keys, link_id, text)}
+    no_link_proof = client.post(f"/api/links/{link_id}/unlock", json=v1_body)
     assert no_link_proof.status_code == 401 and no_link_proof.json["error"] == "bad_link_key"
     assert unlock(client, link_id, secret, password="new").status_code == 200
 

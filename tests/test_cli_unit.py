@@ -589,7 +589,7 @@ def test_a_locked_out_link_is_refused_before_argon2_runs(ring_path, tmp_path, mo
 
 
 @pytest.mark.parametrize("weak", [{"opslimit": 1}, {"memlimit": 8192}, {"memlimit": 19 * 1024 * 1024 - 1}])
-def test_weak_password_settings_from_the_server_are_refused_before_anything_is_computed(ring_path, tmp_path, monkeypatch, weak):
+def test_weak_server_password_settings_are_refused_before_anything_runs(ring_path, tmp_path, monkeypatch, weak):
     params = {**crypto.PasswordParams.new().to_json(), **weak}
     calls = []
     monkeypatch.setattr(client.LinkClient, "info", lambda self: {"link_id": self.link_id, "format": 1, "password": params})

@@ -112,7 +112,8 @@ def clocked(request, tmp_path_factory):
         auth = {"Authorization": "Bearer " + flask_cli(data, "create-owner-token", env=env).strip()}
         album_id, ak = crypto.new_id(), crypto.random_key()
         meta = crypto.b64e(crypto.seal_album_meta(ak, album_id, {"v": 1, "title": "unlocks"}))
-        assert requests.post(f"{url}/api/owner/albums", json={"album_id": album_id, "meta": meta}, headers=auth).status_code == 201
+        created = requests.post(f"{url}/api/owner/albums", json={"album_id": album_id, "meta": meta}, headers=auth)
+        assert created.status_code == 201
         yield {"album": (url, auth, album_id, ak), "clock": clock}
 
 

@@ -271,7 +271,9 @@ def test_password_params_are_bounded():
             c.PasswordParams.from_json({**good, **change})
 
 
-@pytest.mark.parametrize("change", [{"opslimit": 1}, {"opslimit": 0}, {"memlimit": 19922943}, {"memlimit": 65536}, {"memlimit": 8192}])
+@pytest.mark.parametrize(
+    "change", [{"opslimit": 1}, {"opslimit": 0}, {"memlimit": 19922943}, {"memlimit": 65536}, {"memlimit": 8192}]
+)
 def test_password_params_below_the_owasp_floor_are_refused_before_hashing(change):
     """OWASP's Argon2id minimum (t=2, 19 MiB): weaker server-sent parameters are refused, with their own error."""
     good = c.PasswordParams.new(2, 19 * 1024 * 1024).to_json()

@@ -1138,7 +1138,9 @@ def open_link(url: str, password_opts: tuple[bool, str | None], refuse: Callable
         except crypto.WeakPasswordParams:
             raise click.ClickException(crypto.WEAK_PARAMS_MESSAGE) from None
         except crypto.FormatError as exc:
-            raise click.ClickException(f"this link's password settings are not valid ({exc}); ask the owner for a new link") from None
+            raise click.ClickException(
+                f"this link's password settings are not valid ({exc}); ask the owner for a new link"
+            ) from None
         password = read_password(False, stdin, value, confirm=False, required=True)
     elif stdin or value is not None:
         warn("this link has no password; ignoring the one given")
