@@ -9,6 +9,8 @@ holds (nothing half-stored), and the owner's bytes.
 from __future__ import annotations
 
 import base64
+import json
+import os
 import sqlite3
 import time
 from datetime import datetime
@@ -349,6 +351,72 @@ def test_an_upload_resumes_after_a_reload_when_the_same_file_is_chosen(page, net
     out = tmp_path / "pulled"
     owner_cli("pull", "Reloaded", "--out", out)
     assert (out / GUEST / "long one.jpg").read_bytes() == big.read_bytes()
+
+
+def test_resuming_with_another_file_of_the_same_name_size_and_date_starts_over(page, network, live_server, owner_cli, tmp_path):
+    """Same name, size and mtime, other bytes: re-encrypting them under the old key and nonces would reuse the keystream."""
+    link = publish(owner_cli, live_server, tmp_path, "Swapped", "--allow-uploads")
+    big = big_photo(tmp_path, "same name.jpg")
+    open_album(page, link, "Swapped")
+    passed = []
+
+    def one_part_then_hang(route):
+        if route.request.method == "PUT" and passed:
+            return None
+        passed.append(route.request.url)
+        return route.continue_()
+
+    page.route("**/blobs/original", one_part_then_hang)
+    choose(page, [big])
+    wait_until(lambda: page.wait_for_timeout(50) or len(original_offsets(network)) >= 2)
+    page.unroute("**/blobs/original")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    page.get_by_role("heading", name="Swapped").wait_for(timeout=TIMEOUT)
+    page.locator("#uploads [data-slot=unfinished]").get_by_text("did not finish last time (same name.jpg)").wait_for()
+    # Another photo under the same name, of the same size, with the same date.
+    stat = big.stat()
+    other = bytearray(big.read_bytes())
+    middle = len(other) // 2
+    other[middle : middle + 64] = bytes(b ^ 0x5A for b in other[middle : middle + 64])
+    big.write_bytes(bytes(other))
+    os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    before = len(original_offsets(network))
+
+    choose(page, [big], name=None)
+    row(page, "same name.jpg").get_by_text("not the file the last upload began with").wait_for(timeout=TIMEOUT)
+    wait_summary(page, "1 of 1 file added")
+    assert original_offsets(network)[before] == 0  # sent anew from the first byte, under a new key
+    wait_until(lambda: guest_files_stored(live_server, link) == {"complete": 1, "pending": 0})  # the old one was cancelled
+    out = tmp_path / "pulled"
+    owner_cli("pull", "Swapped", "--out", out)
+    assert (out / GUEST / "same name.jpg").read_bytes() == bytes(other)
+
+
+def test_a_full_server_is_explained_and_the_part_is_not_sent_again(page, console, network, live_server, owner_cli, tmp_path):
+    # The server's own 507 on a real full disk is tested in tests/test_cleanup.py; here its answer is given to the page.
+    link = publish(owner_cli, live_server, tmp_path, "Full disk", "--allow-uploads")
+    console.expect(r"507")
+    big = big_photo(tmp_path, "no room.jpg")
+    open_album(page, link, "Full disk")
+    message = "The server has no room left to store this upload. Try again later, or tell the album's owner."
+
+    def full(route):
+        if route.request.method != "PUT":
+            return route.continue_()
+        return route.fulfill(status=507, content_type="application/json", body=json.dumps({"error": "storage_full", "message": message}))
+
+    more = [big_photo(tmp_path, f"waiting {i}.jpg", size=(1200, 800)) for i in range(3)]
+    page.route("**/blobs/original", full)
+    choose(page, [big, *more])  # three files at a time: the fourth is still waiting when the first 507 comes
+    for name in ["no room.jpg"] + [f.name for f in more]:
+        row(page, name).get_by_text(message).wait_for(timeout=TIMEOUT)
+    page.wait_for_timeout(3000)  # longer than the first retry's wait: nothing more is sent
+    sent = original_offsets(network)
+    assert sent == [0] * len(sent) and len(sent) <= 3  # each part at most once, and the waiting file never started
+    assert page.locator("#uploads").get_by_text("trying again").count() == 0
+    wait_until(lambda: guest_files_stored(live_server, link) == {"complete": 0, "pending": 0})  # reservations given back
+    page.unroute("**/blobs/original")
 
 
 def test_cancel_gives_everything_back(page, live_server, owner_cli, tmp_path):

@@ -13,6 +13,8 @@
 // ciphertext to send, the file key wrapped under the album key, and what it shows.
 
 import * as C from "./crypto.js";
+// The same module crypto.js loads (one instance per worker), for the streaming BLAKE2b below.
+import sodium from "../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs";
 // By relative URL: import maps do not apply in workers (see crypto.js).
 import exifr from "../../vendor/exifr/dist/lite.esm.mjs";
 import { placeholders, thumbAndPreview } from "./draw.js";
@@ -24,6 +26,24 @@ let album = new Promise((resolve) => {
   granted = resolve;
 }); // {albumId, albumKey}, once the album Worker has sent them
 const jobs = new Map(); // file id -> {file, fileKey, header, size}
+
+// A resumed upload re-encrypts the original under the same key and nonce prefix, so it
+// must be the same plaintext: a different file with the same name, size and date would
+// reuse the keystream (XChaCha20-Poly1305 "must never reuse a nonce with the same key",
+// libsodium docs, "AEAD constructions"). The check is a BLAKE2b of the whole file, keyed
+// with a subkey of the file key (libsodium crypto_generichash with a key is a MAC), so
+// the tag kept in localStorage says nothing about the file to anyone without the album key.
+const RESUME_CONTEXT = "fgresume"; // crypto_kdf context: 8 bytes, only used here
+const RESUME_TAG_BYTES = 32;
+const HASH_SLICE = 4 * 1024 * 1024;
+
+async function plaintextTag(file, fileKey) {
+  const state = sodium.crypto_generichash_init(C.kdf(fileKey, 1, RESUME_CONTEXT), RESUME_TAG_BYTES);
+  for (let at = 0; at < file.size; at += HASH_SLICE) {
+    sodium.crypto_generichash_update(state, new Uint8Array(await file.slice(at, at + HASH_SLICE).arrayBuffer()));
+  }
+  return C.b64e(sodium.crypto_generichash_final(state, RESUME_TAG_BYTES));
+}
 
 function sized(value) {
   return Number.isSafeInteger(value) && value > 0 ? value : null;
@@ -133,6 +153,7 @@ serve({
     jobs.set(fileId, { file, fileKey, header, size });
     const result = {
       fileId,
+      plainTag: await plaintextTag(file, fileKey),
       wrappedKey: C.b64e(C.wrapFileKey(albumKey, fileKey, albumId, fileId)),
       meta: C.b64e(C.sealFileMeta(fileKey, albumId, fileId, meta)),
       header: C.b64e(header.bytes),
@@ -148,12 +169,18 @@ serve({
 
   /**
    * Pick up an upload begun before a reload, from what the page kept: the wrapped
-   * file key and the original's blob header. The same key, header and file give the
-   * same ciphertext, chunk for chunk, so the rest continues where the server stopped.
+   * file key, the original's blob header and the plaintext's keyed hash. The same key,
+   * header and file give the same ciphertext, chunk for chunk, so the rest continues
+   * where the server stopped. False, and nothing is encrypted, when the file is not
+   * byte for byte the one the upload began with (or the record predates the hash).
    */
-  async resume({ file, fileId, wrappedKey, header }) {
+  async resume({ file, fileId, wrappedKey, header, plainTag }) {
     const { albumId, albumKey } = await album;
     const fileKey = C.unwrapFileKey(albumKey, C.b64d(wrappedKey), albumId, fileId);
+    if (typeof plainTag !== "string" || !C.b64d(plainTag).length) return false;
+    const expected = C.b64d(plainTag);
+    const actual = C.b64d(await plaintextTag(file, fileKey));
+    if (expected.length !== actual.length || !sodium.memcmp(expected, actual)) return false;
     jobs.set(fileId, { file, fileKey, header: C.parseBlobHeader(C.b64d(header)), size: C.ciphertextSize(file.size) });
     return true;
   },

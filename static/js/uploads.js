@@ -8,7 +8,9 @@
 // where it stands). A reload loses nothing sent: each reservation is remembered on
 // this device (its file key wrapped under the album key, never in the clear), and
 // choosing the same file again continues where the server stopped, because the same
-// key and header encrypt the same file to the same bytes.
+// key and header encrypt the same file to the same bytes. "The same file" is checked
+// by a keyed hash of its bytes (upload-worker.js), not by its name, size and date: a
+// different file would reuse the keystream, so it starts over under a new key.
 //
 // The queue reports every change as a "change" event whose detail is the item, and
 // a finished file as a "done" event; upload-ui.js shows them.
@@ -25,6 +27,9 @@ const TOKEN = new Set(["token_expired", "token_stale", "unauthorized"]);
 // Answers that end the upload of every file, not only this one (the link changed).
 // Not not_found: a reservation that expired is one file's problem.
 const LINK_GONE = new Set(["uploads_off", "expired", "revoked", "device_limit"]);
+// 507: the server's disk or bucket is full. Sending again, or sending other files, cannot
+// help until its operator makes room (RFC 4918 section 11.5), so the queue stops at once.
+const STORAGE_FULL = "storage_full";
 
 /** A failure the queue explains; `code` is the server's, when it decided. */
 class UploadFailed extends Error {
@@ -217,7 +222,7 @@ export class UploadQueue extends EventTarget {
         // A failure the server decided (quota, size, a refused blob) leaves nothing
         // worth resuming: drop the reservation now so its quota comes back at once.
         if (failed.code && !LINK_GONE.has(failed.code)) await this.discard(item);
-        if (LINK_GONE.has(failed.code)) this.stopAll(failed);
+        if (LINK_GONE.has(failed.code) || failed.code === STORAGE_FULL) this.stopAll(failed);
         this.set(item, { state: "failed", error: failed });
       }
     } finally {
@@ -356,7 +361,17 @@ export class UploadQueue extends EventTarget {
       this.limits.bytes_left -= prepared.sizes.thumb + prepared.sizes.preview + prepared.sizes.original;
       this.emit("limits", this.limits);
     }
-    const record = { fileId: prepared.fileId, wrappedKey: prepared.wrappedKey, meta: prepared.meta, header: prepared.header, chunkSize: prepared.chunkSize, sizes: prepared.sizes, name: file.name, size: file.size };
+    const record = {
+      fileId: prepared.fileId,
+      wrappedKey: prepared.wrappedKey,
+      meta: prepared.meta,
+      header: prepared.header,
+      plainTag: prepared.plainTag,
+      chunkSize: prepared.chunkSize,
+      sizes: prepared.sizes,
+      name: file.name,
+      size: file.size,
+    };
     try {
       this.storage.setItem(key, JSON.stringify(record));
     } catch {
@@ -400,7 +415,20 @@ export class UploadQueue extends EventTarget {
       if (upload && upload.state === "pending") await this.api.cancel(record.fileId).catch(() => {});
       return null;
     }
-    await this.worker.call("resume", { file: item.file, fileId: record.fileId, wrappedKey: record.wrappedKey, header: record.header });
+    const same = await this.worker.call("resume", {
+      file: item.file,
+      fileId: record.fileId,
+      wrappedKey: record.wrappedKey,
+      header: record.header,
+      plainTag: record.plainTag,
+    });
+    if (!same) {
+      // Same name, size and date, other bytes: never encrypt them under the old key and nonces.
+      this.storage.removeItem(key);
+      await this.api.cancel(record.fileId).catch(() => {});
+      this.set(item, { note: "This is not the file the last upload began with, so it is sent anew." });
+      return null;
+    }
     this.set(item, { note: "Continuing where the last upload stopped." });
     return {
       fileId: record.fileId,
