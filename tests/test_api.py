@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from api_helpers import FAST_PW, b64, bearer, unlock, unlock_body
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, inspect, select, text
 
-from viewer import crypto, db
+from viewer import create_app, crypto, db
 
 PHOTO = os.urandom(150_000)  # three chunks of 64 KiB
 
@@ -426,6 +426,23 @@ def test_legacy_links_without_a_link_verifier_still_unlock(app, owner, client, a
     assert unlock(client, open_id, open_secret).status_code == 200
     assert unlock(client, pw_id, pw_secret, password="pw").status_code == 200
     assert unlock(client, pw_id, pw_secret, password="wrong").json["error"] == "wrong_password"
+
+
+def test_a_database_from_before_the_link_proof_is_upgraded_and_its_links_still_open(app, owner, client, album):
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak)
+    engine = app.extensions["fragment.engine"]
+    with engine.begin() as connection:  # the schema as it was: no link_verifier, and the old failures table
+        connection.execute(text("ALTER TABLE links DROP COLUMN link_verifier"))
+        connection.execute(text("CREATE TABLE unlock_failures (id INTEGER PRIMARY KEY, link_id VARCHAR(22))"))
+    again = create_app({key: app.config[key] for key in ("DATA_DIR", "SECRET_KEY", "DATABASE_URL")})
+    try:
+        tables = inspect(again.extensions["fragment.engine"]).get_table_names()
+        assert "unlock_failures" not in tables and {"unlock_counters", "spent_challenges", "link_devices"} <= set(tables)
+        assert unlock(again.test_client(), link_id, secret).status_code == 200  # legacy now: link_verifier is NULL
+        assert link_row(again, link_id).link_verifier is None
+    finally:
+        again.extensions["fragment.engine"].dispose()
 
 
 def test_a_password_change_upgrades_a_legacy_link(app, owner, client, album):
