@@ -21,7 +21,6 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nacl.signing
 import pytest
 import requests
 import sqlalchemy
@@ -52,24 +51,15 @@ WRITES_ON_REFUSAL = {"bad_blob"}  # complete discards a file whose blob is not v
 # --- unlock v2, as a client does it (docs/format.md, "Unlock") ------------------------
 
 
-def link_signing_key(secret: bytes) -> nacl.signing.SigningKey:
-    """The key of the link proof: from the link secret alone."""
-    master0 = crypto.sodium.crypto_generichash_blake2b_salt_personal(secret, digest_size=crypto.KEY_BYTES)
-    return nacl.signing.SigningKey(crypto.kdf(master0, 3, crypto.KDF_CONTEXT_LINK))
-
-
-def signed(key: nacl.signing.SigningKey, prefix: bytes, link_id: str, challenge: str) -> str:
-    return crypto.b64e(key.sign(prefix + crypto.b64d(link_id) + challenge.encode("ascii")).signature)
-
-
-def unlock_body(link_id: str, secret: bytes, device: nacl.signing.SigningKey, challenge: str) -> dict:
+def unlock_body(link_id: str, secret: bytes, device: crypto.DeviceKey, challenge: str) -> dict:
     """A complete unlock body: link proof, proof, device key and device proof."""
+    keys = crypto.link_keys(secret)
     return {
         "challenge": challenge,
-        "link_proof": signed(link_signing_key(secret), b"fragment/v1/unlock-link\x00", link_id, challenge),
-        "proof": crypto.sign_proof(crypto.link_keys(secret), link_id, challenge),
-        "device_key": crypto.b64e(bytes(device.verify_key)),
-        "device_proof": signed(device, b"fragment/v1/device\x00", link_id, challenge),
+        "link_proof": crypto.sign_link_proof(keys, link_id, challenge),
+        "proof": crypto.sign_proof(keys, link_id, challenge),
+        "device_key": crypto.b64e(device.public_key),
+        "device_proof": device.sign(link_id, challenge),
     }
 
 
@@ -85,7 +75,7 @@ class World:
     ids: dict = field(default_factory=dict)
     access_token: str = ""
     secret: bytes = b""
-    device: nacl.signing.SigningKey = field(default_factory=nacl.signing.SigningKey.generate)
+    device: crypto.DeviceKey = field(default_factory=crypto.DeviceKey.new)
     changed: bool = False  # a request that may have deleted or changed part of it succeeded
 
     def call(self, method: str, path: str, token: str | None = None, expect: int = 200, **kwargs) -> requests.Response:
@@ -106,18 +96,18 @@ class World:
         keys = crypto.link_keys(self.secret)
         body = {
             "link_id": link_id, "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
-            "verifier": crypto.b64e(keys.verifier), "link_verifier": crypto.b64e(bytes(link_signing_key(self.secret).verify_key)),
+            "verifier": crypto.b64e(keys.verifier), "link_verifier": crypto.b64e(keys.link_verifier),
             "password": None, "uploads": True, "device_limit": 3,
         }
         self.call("POST", f"/api/owner/albums/{album_id}/links", json=body, expect=201)
-        self.device = nacl.signing.SigningKey.generate()
+        self.device = crypto.DeviceKey.new()
         challenge = self.call("POST", f"/api/links/{link_id}/challenge", token="none").json()["challenge"]
         unlocked = self.call("POST", f"/api/links/{link_id}/unlock", token="none", json=unlock_body(link_id, self.secret, self.device, challenge))
         self.access_token = unlocked.json()["access_token"]
         guest = self.upload(f"/api/links/{link_id}/files", album_id, ak, self.access_token, finish=False)
         plink_id, psecret = crypto.new_id(), os.urandom(32)
         pbody = {**body, "link_id": plink_id, "password": {**PW_PARAMS, "salt": crypto.b64e(os.urandom(crypto.SALT_BYTES))},
-                 "verifier": crypto.b64e(os.urandom(32)), "link_verifier": crypto.b64e(bytes(link_signing_key(psecret).verify_key))}
+                 "verifier": crypto.b64e(os.urandom(32)), "link_verifier": crypto.b64e(crypto.link_keys(psecret).link_verifier)}
         self.call("POST", f"/api/owner/albums/{album_id}/links", json=pbody, expect=201)
         self.ids = {"album_id": [album_id], "file_id": [complete, pending, guest], "link_id": [link_id, plink_id]}
 
