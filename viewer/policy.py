@@ -72,9 +72,9 @@ def password_params(link: db.Link) -> dict | None:
 
 # --- attempt counters -----------------------------------------------------------------
 # Only wrong passwords from holders of the link secret are counted (the link proof comes first),
-# per link and per (link, client), with delays that double rather than one long lock
-# (OWASP Authentication Cheat Sheet, "Protect Against Automated Attacks": throttling that an
-# attacker cannot turn against the real user). Each claim is a conditional UPDATE on a row
+# per link and per (link, client), with delays that double rather than one long lock (OWASP
+# Authentication Cheat Sheet, "Account Lockout": a lockout others can trigger is a denial of
+# service, and an exponentially growing wait limits guessing without one). Each claim is a conditional UPDATE on a row
 # locked for the transaction, so a burst of concurrent requests is checked at most as often
 # as the counter allows, on SQLite (one writer at a time) and PostgreSQL (SELECT ... FOR UPDATE).
 
