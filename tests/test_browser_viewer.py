@@ -471,6 +471,34 @@ def test_an_expired_access_token_is_renewed_without_asking_again(page, strict_se
     assert not any("device_token" in b for b in bodies)
 
 
+def test_a_renewal_told_to_wait_a_little_waits_and_renews(page, browser_context, strict_server, strict_owner, tmp_path, console):
+    """Others' wrong passwords can make a password link wait; a visitor's token renewal waits it out once."""
+    link = publish(strict_owner, strict_server, tmp_path, "Busy link", "--password-stdin", input="pw\n")
+    page.goto(link)
+    page.get_by_label("Password", exact=True).fill("pw")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("heading", name="Busy link").wait_for(timeout=TIMEOUT)
+    wait_for_thumbs(page, 1)
+    refused = []
+
+    def wait_once(route):
+        if refused:
+            return route.continue_()
+        refused.append(route.request.url)
+        body = {"error": "too_many_attempts", "message": "Too many wrong passwords. Try again in 1 second."}
+        route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json", body=json.dumps(body))
+
+    browser_context.route("**/challenge", wait_once)  # the album Worker's request, routed on the context
+    console.expect(r"status of (401|429)")
+    time.sleep(4)  # the access token has expired
+    tile(page, "Busy link 1.jpg").click()
+    page.wait_for_function(
+        f"() => {{ const i = document.querySelector(\".pswp__item[aria-hidden='false'] {SLIDE_IMG}\"); return i && i.complete && i.naturalWidth > 0; }}",
+        timeout=TIMEOUT,
+    )
+    assert len(refused) == 1
+
+
 # --- link policy pages --------------------------------------------------------------
 
 

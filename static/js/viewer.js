@@ -158,13 +158,27 @@ async function passwordFactor(password, params) {
 function refreshToken() {
   if (!refreshing) {
     refreshing = (async () => {
-      const answer = await worker.call("unlock", {});
+      let answer;
+      try {
+        answer = await worker.call("unlock", {});
+      } catch (error) {
+        // A password link whose counters make everyone wait a little (others' wrong passwords):
+        // wait it out once, rather than fail the photo or video that needed the token.
+        if (!isShortWait(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, error.retryAfter * 1000));
+        answer = await worker.call("unlock", {});
+      }
       accessToken = api.token = answer.access_token;
     })().finally(() => {
       refreshing = null;
     });
   }
   return refreshing;
+}
+
+/** A 429 whose Retry-After is at most a minute. */
+function isShortWait(error) {
+  return error && error.name === "ApiError" && error.status === 429 && Number.isSafeInteger(error.retryAfter) && error.retryAfter <= 60;
 }
 
 /** Reload the page; what was waiting for an answer waits for ever (the page goes away). */
