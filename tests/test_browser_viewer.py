@@ -586,6 +586,21 @@ def test_a_link_whose_key_was_changed_says_it_does_not_fit(page, owner_cli, live
     page.get_by_role("heading", name="Right key too").wait_for(timeout=TIMEOUT)
 
 
+def test_a_link_made_before_the_link_proof_still_opens(page, owner_cli, live_server, tmp_path):
+    """A v1 link has no link_verifier (NULL): the browser's link proof is ignored and its password proof opens it."""
+    link = publish(owner_cli, live_server, tmp_path, "Made in v1", "--password-stdin", "--device-limit", "1", input="old pw\n")
+    db = sqlite3.connect(Path(live_server["data_dir"]) / "fragment.db")
+    db.execute("UPDATE links SET link_verifier = NULL WHERE id = ?", (split(link)[1],))
+    db.commit()
+    db.close()
+    page.goto(link)
+    page.get_by_label("Password", exact=True).fill("old pw")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("heading", name="Made in v1").wait_for(timeout=TIMEOUT)
+    wait_for_thumbs(page, 1)
+    assert devices_used(live_server, link) == 1
+
+
 def test_a_missing_or_damaged_key_is_refused_before_any_request(page, album, network):
     bare = album["link"].split("#")[0]
     page.goto(bare)
