@@ -88,6 +88,22 @@ def test_deleting_an_album_removes_its_files_links_and_blobs(app, owner):
         assert db.session().scalars(select(db.Link).where(db.Link.album_id == album_id)).all() == []
 
 
+@pytest.mark.settings(UPLOAD_PART_BYTES=16)
+def test_a_blob_of_thousands_of_parts_completes(owner):
+    """A 50 GB original in 8 MiB parts has 6,400 of them: assembling them must not recurse per part."""
+    album_id, ak = owner.album()
+    body, blobs = owner.file_payload(album_id, ak, os.urandom(17_000))
+    base = f"/api/owner/albums/{album_id}/files"
+    assert owner.call("POST", base, json=body).status_code == 201
+    for kind, blob in blobs.items():
+        for offset in range(0, len(blob), 16):
+            part = blob[offset : offset + 16]
+            answer = owner.call("PUT", f"{base}/{body['file_id']}/blobs/{kind}", data=part, headers={"Upload-Offset": str(offset)})
+            assert answer.status_code == 200
+    assert owner.call("POST", f"{base}/{body['file_id']}/complete").status_code == 200
+    assert owner.call("GET", f"{base}/{body['file_id']}/blobs/original").data == blobs["original"]
+
+
 # --- cleanup reconciles the store with the database -----------------------------------
 
 

@@ -299,22 +299,30 @@ def _parts(file: db.File, kind: str) -> list[str]:
         if len(segments) >= 4 and segments[3].isdigit():
             by_offset.setdefault(int(segments[3]), []).append(key)
     total = getattr(file, f"{kind}_size")
-    sizes: dict[str, int] = {}
-
-    def walk(position: int, depth: int) -> list[str] | None:
+    # Depth-first, without recursion (a 50 GB original has thousands of parts); each offset is
+    # explored once, since any chain from it to the end is as good as another.
+    nodes: list[tuple[str, int]] = []  # (key, index of the previous node or -1)
+    stack, explored = [(0, -1)], set()
+    while stack:
+        position, node = stack.pop()
         if position == total:
-            return []
-        for key in sorted(by_offset.get(position, ())):
-            if key not in sizes:
-                try:
-                    sizes[key] = blob_store.size(key)
-                except BlobNotFound:
-                    sizes[key] = 0
-            if sizes[key] and depth < 100_000 and (rest := walk(position + sizes[key], depth + 1)) is not None:
-                return [key, *rest]
-        return None
-
-    return walk(0, 0) or []
+            chain = []
+            while node != -1:
+                key, node = nodes[node]
+                chain.append(key)
+            return chain[::-1]
+        if position in explored:
+            continue
+        explored.add(position)
+        for key in sorted(by_offset.get(position, ()), reverse=True):
+            try:
+                length = blob_store.size(key)
+            except BlobNotFound:
+                continue
+            if length:
+                nodes.append((key, node))
+                stack.append((position + length, len(nodes) - 1))
+    return []
 
 
 def _claim(file: db.File) -> int | None:
@@ -384,7 +392,7 @@ def _finish(file: db.File, lease: int) -> db.File:
         chains = {}
         for kind in KINDS:  # every blob is checked before any is written
             chains[kind] = parts = _parts(file, kind)
-            head = blob_store.read_all(parts[0])[: crypto.BLOB_HEADER_BYTES] if parts else b""
+            head = _head(blob_store, parts)
             try:
                 if not parts:
                     raise crypto.FormatError("its parts are missing on the server")
@@ -468,6 +476,16 @@ def _lost(file: db.File, written: list[str]) -> db.File:
     if fresh.state == "complete":
         return fresh  # the request that took over wrote the same bytes under the same keys
     raise _busy()
+
+
+def _head(blob_store, parts: list[str]) -> bytes:
+    """The blob's first BLOB_HEADER_BYTES, from as many parts as they span."""
+    head = b""
+    for part in parts:
+        if len(head) >= crypto.BLOB_HEADER_BYTES:
+            break
+        head += b"".join(blob_store.read_range(part, 0, crypto.BLOB_HEADER_BYTES - len(head)))
+    return head
 
 
 def _read(blob_store, key: str) -> Iterator[bytes]:
