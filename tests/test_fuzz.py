@@ -3,8 +3,9 @@
 Schemathesis generates requests from the document, valid ones (positive) and ones that break
 it (negative). Most of them are aimed at a real album, file, pending upload and link made
 through the API, with a real owner token or access token, so that the checks behind the
-authentication run too. For every request: no 5xx, no traceback in gunicorn's log, and a
-refused request (4xx) changes no row and no blob.
+authentication run too. For every request: no 5xx, no traceback in gunicorn's log, an answer
+as the document describes it (status, media type, schema), and a refused request (4xx) changes
+no row and no blob.
 
 Each operation gets schemathesis' coverage cases (boundary values and type confusions of
 every field, a fixed list) and FRAGMENT_FUZZ_EXAMPLES (default 12) random cases of each mode;
@@ -31,6 +32,7 @@ from viewer import crypto
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance  # noqa: E402
 from schemathesis.generation.drivers import CoverageGenerator  # noqa: E402
 from schemathesis.generation.feedback import FeedbackSources  # noqa: E402
 from schemathesis.generation.overrides import Override  # noqa: E402
@@ -45,6 +47,7 @@ RANDOM = os.environ.get("FRAGMENT_FUZZ_RANDOM", "") not in ("", "0")
 DATABASE = os.environ.get("FRAGMENT_FUZZ_DATABASE", "sqlite")  # or postgresql (a server started by the tests)
 # Floor of the Argon2id parameters for new links (OWASP minimum, docs/format.md); never computed here.
 PW_PARAMS = {"alg": "argon2id13", "opslimit": 2, "memlimit": 19 * 1024 * 1024}
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 WRITES_ON_REFUSAL = {"bad_blob"}  # complete discards a file whose blob is not v1, as documented
 
 
@@ -253,7 +256,14 @@ class Fuzzer:
         logged = log.read_bytes()[log_size:].decode("utf-8", "replace")
         if response.status_code >= 500 or "Traceback" in logged:
             self.problems.append(f"{response.status_code} {response.text[:300]}\n{logged[-1500:]}\nfor:\n{case.as_curl_command(headers)}")
-        elif response.status_code >= 400 and error_code(response) not in WRITES_ON_REFUSAL and snapshot(self.server) != before:
+            return
+        try:
+            # The answer is one the document describes: its status, media type and schema.
+            case.validate_response(response, checks=CONFORMANCE)
+        except Exception as exc:  # schemathesis raises a failure (group) naming what differs
+            self.problems.append(f"{response.status_code} {response.text[:300]} is not as docs/openapi.yaml says ({exc}), for:\n"
+                                 f"{case.as_curl_command(headers)}")
+        if response.status_code >= 400 and error_code(response) not in WRITES_ON_REFUSAL and snapshot(self.server) != before:
             self.problems.append(f"{response.status_code} {error_code(response)} changed rows or blobs, for:\n{case.as_curl_command(headers)}")
 
     def report(self) -> str:
