@@ -225,6 +225,20 @@ def test_complete_racing_deletes_leaves_a_file_or_nothing_and_quota_is_given_bac
     assert_store_matches(server, server.listed())
 
 
+def test_the_owners_deletes_racing_a_complete_leave_nothing_behind(server):
+    for _ in range(ROUNDS):
+        upload = Upload(server)
+        assert upload.reserve().status_code == 201
+        upload.send_all()
+        answers = at_once(upload.complete, upload.delete, upload.delete)
+        assert all(r.status_code < 500 for r in answers), [r.text for r in answers]
+        assert any(r.status_code == 200 for r in answers[1:])
+        assert upload.file_id not in server.listed()  # a delete that waited for the complete removed the file
+        gone = requests.get(f"{server.url}/api/owner/albums/{server.album_id}/files/{upload.file_id}/upload", headers=server.auth)
+        assert gone.status_code == 404
+    assert_store_matches(server, server.listed())
+
+
 def test_several_guest_deletes_at_once_give_the_quota_back_once(server):
     link = server.link(quota_files=2)
     for _ in range(ROUNDS):

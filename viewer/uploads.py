@@ -31,7 +31,9 @@ from typing import Iterator
 
 from flask import Response, current_app, request
 from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from . import crypto, db
 from .errors import ApiError, bad_request
@@ -227,11 +229,29 @@ def _body(length: int) -> Iterator[bytes]:
         yield piece
 
 
+def _end_transaction(session) -> None:
+    """End the transaction, so the next read sees other workers' commits (SQLite keeps a snapshot until then).
+
+    A commit, not a rollback: there is nothing pending (every change here is a statement
+    already committed), and a rollback would expire the loaded rows, whose next attribute
+    read then fails if another request deleted the row meanwhile.
+    """
+    try:
+        session.commit()
+    except Exception:  # a failed statement left the transaction unusable
+        session.rollback()
+
+
+def _seq(file: db.File) -> int:
+    """The row's primary key, known even when its attributes are expired and the row is gone."""
+    return sa_inspect(file).identity[0]
+
+
 def _reload(file: db.File) -> db.File | None:
     """The file's row as the database has it now, or None if it is gone."""
     session = db.session()
-    session.rollback()  # end the transaction, so SQLite's snapshot does not hide other workers' commits
-    query = select(db.File).where(db.File.seq == file.seq).execution_options(populate_existing=True)
+    _end_transaction(session)  # end the transaction, so SQLite's snapshot does not hide other workers' commits
+    query = select(db.File).where(db.File.seq == _seq(file)).execution_options(populate_existing=True)
     return session.scalars(query).first()
 
 
@@ -272,7 +292,7 @@ def receive_part(file: db.File, kind: str) -> db.File:
     session = db.session()
     moved = session.execute(
         update(db.File)
-        .where(db.File.seq == file.seq, db.File.state == "pending", column == offset)
+        .where(db.File.seq == _seq(file), db.File.state == "pending", column == offset)
         .values({column: offset + length})
     ).rowcount
     session.commit()
@@ -333,7 +353,7 @@ def _claim(file: db.File) -> int | None:
     won = session.execute(
         update(db.File)
         .where(
-            db.File.seq == file.seq,
+            db.File.seq == _seq(file),
             or_(db.File.state == "pending", and_(db.File.state == "completing", db.File.expires_at <= now)),
             *(getattr(db.File, f"{k}_received") == getattr(db.File, f"{k}_size") for k in KINDS),
         )
@@ -346,10 +366,10 @@ def _claim(file: db.File) -> int | None:
 def _release(file: db.File, lease: int) -> None:
     """completing -> pending, if this request still holds the lease (a complete that failed on the way)."""
     session = db.session()
-    session.rollback()
+    _end_transaction(session)
     session.execute(
         update(db.File)
-        .where(db.File.seq == file.seq, db.File.state == "completing", db.File.expires_at == lease)
+        .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == lease)
         .values(state="pending", expires_at=db.now() + current_app.config["UPLOAD_TTL"])
     )
     session.commit()
@@ -419,7 +439,7 @@ def _finish(file: db.File, lease: int) -> db.File:
     session = db.session()
     done = session.execute(
         update(db.File)
-        .where(db.File.seq == file.seq, db.File.state == "completing", db.File.expires_at == holder[0])
+        .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == holder[0])
         .values(state="complete", complete=True, expires_at=None)
     ).rowcount
     session.commit()
@@ -440,11 +460,11 @@ def _assemble(blob_store, file: db.File, parts: list[str], holder: list[int]) ->
 def _renew(file: db.File, holder: list[int]) -> bool:
     """Extend this request's lease on a completing file; False if it no longer holds it."""
     session = db.session()
-    session.rollback()
+    _end_transaction(session)
     lease = max(db.now() + COMPLETE_LEASE, holder[0] + 1)  # always a new value: the lease is also the claim's token
     kept = session.execute(
         update(db.File)
-        .where(db.File.seq == file.seq, db.File.state == "completing", db.File.expires_at == holder[0])
+        .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == holder[0])
         .values(expires_at=lease)
     ).rowcount
     session.commit()
@@ -495,13 +515,17 @@ def _read(blob_store, key: str) -> Iterator[bytes]:
 def _delete_row(file: db.File, *conditions, give_back: bool = True) -> bool:
     """Delete the row if the conditions still hold, giving an unfinished guest upload's quota back; whether we won."""
     session = db.session()
-    gone = session.execute(delete(db.File).where(db.File.seq == file.seq, *conditions)).rowcount
-    if gone == 1 and file.via_link is not None and give_back:
+    try:
+        via_link, total = file.via_link, file.total_size  # read before the row can go
+    except ObjectDeletedError:
+        return False  # another request deleted it
+    gone = session.execute(delete(db.File).where(db.File.seq == _seq(file), *conditions)).rowcount
+    if gone == 1 and via_link is not None and give_back:
         # Only the winner of the transition gets here, so the quota comes back exactly once.
         session.execute(
             update(db.Link)
-            .where(db.Link.id == file.via_link)
-            .values(files_used=db.Link.files_used - 1, bytes_used=db.Link.bytes_used - file.total_size)
+            .where(db.Link.id == via_link)
+            .values(files_used=db.Link.files_used - 1, bytes_used=db.Link.bytes_used - total)
         )
     session.commit()
     return gone == 1
@@ -636,9 +660,9 @@ def _remove_strays(keys: list[str]) -> int:
     if not ids:
         return 0
     session = db.session()
-    session.rollback()
+    _end_transaction(session)
     rows = dict(session.execute(select(db.File.id, db.File.state).where(db.File.id.in_(ids))).all())
-    session.rollback()
+    _end_transaction(session)
     removed = 0
     for key in keys:
         file_id = _file_id_of(key)
