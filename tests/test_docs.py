@@ -15,3 +15,17 @@ def test_settings_doc_is_current(tmp_path):
     assert result.exit_code == 0
     assert (ROOT / "docs" / "settings.md").read_text() == result.output, "run `make docs`"
 
+
+
+def test_every_citation_of_the_design_names_one_of_its_sections():
+    import re
+
+    sections = set(re.findall(r"^##+ (.+)$", (ROOT / "docs" / "design.md").read_text(), re.MULTILINE))
+    cited = []
+    for path in [*ROOT.glob("viewer/**/*.py"), *ROOT.glob("static/js/**/*.js"), *ROOT.glob("docs/*.md")]:
+        text = path.read_text()
+        assert "DESIGN.md" not in text, f"{path}: cite docs/design.md, the project's own threat model"
+        cited += [(path, name) for name in re.findall(r'design\.md\)?, "([^"]+)"', text)]
+    assert cited, "the code cites the design"
+    for path, name in cited:
+        assert name in sections, f"{path} cites a section docs/design.md does not have: {name!r}"

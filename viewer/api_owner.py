@@ -311,8 +311,8 @@ def change_link(link_id: str):
 def revoke_link(link_id: str):
     link = get_link(link_id)
     if link.revoked_at is None:
-        # Deleting the wrapped album key makes the link useless even to someone
-        # who kept its fragment and the server's data (DESIGN.md, "Link policy": revoked).
+        # Deleting the wrapped album key makes the link useless even to someone who kept
+        # its fragment and the server's data (docs/design.md, "Link policy, enforced by the server").
         link.revoked_at = db.now()
         link.wrapped_album_key = None
         link.version += 1

@@ -4,7 +4,7 @@ Knowing the link id gets only the public info. Everything else needs an access
 token, which only a client that proves it holds the link's access key (derived
 from the fragment secret and the password) can get. Every request reloads the
 link, so expiry, revocation and setting changes apply at once
-(DESIGN.md, "Link policy, enforced by the server").
+(docs/design.md, "Link policy, enforced by the server").
 """
 
 from __future__ import annotations

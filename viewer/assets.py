@@ -1,7 +1,7 @@
 """Browser files: npm modules under /vendor/, our own static files, Subresource Integrity, the import map.
 
 The album page decrypts with whatever JavaScript the server sends, so every file
-a page loads is pinned by a hash the page itself carries (DESIGN.md, threat model:
+a page loads is pinned by a hash the page itself carries (docs/design.md, "Threat model":
 "a strict CSP, Subresource Integrity, no third-party origins"):
 
 * **Third-party modules** come from the npm registry, pinned by ``package-lock.json``

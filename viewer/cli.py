@@ -3,7 +3,7 @@
 Owners `login`, `publish` a folder as an album, manage its `links`, and `pull` guest
 uploads back to disk. Anyone with a link can `open` it or `upload` to it. Everything
 is encrypted or decrypted here, on the person's machine, with ``viewer.crypto``;
-the server only ever sees ciphertext (DESIGN.md, "Threat model").
+the server only ever sees ciphertext (docs/design.md, "Threat model").
 
 Output rules: links and listings go to stdout (so ``URL=$(fragment publish ...)``
 works); progress, notes and warnings go to stderr. No stack trace reaches a person:
@@ -736,7 +736,7 @@ def media_reason(exc: media.MediaError, path: Path) -> str:
 def delete_album_everywhere(owner: OwnerClient, album_id: str) -> bool:
     """Delete an album on the server, and only once the server confirmed, its key and link secrets here.
 
-    The keyring holds the only copy of the album key (DESIGN.md, "Key hierarchy"): dropping it
+    The keyring holds the only copy of the album key (docs/design.md, "Key hierarchy"): dropping it
     while the server still holds the album would leave files nobody can open or delete by title.
     False when the server had no such album (any more).
     """

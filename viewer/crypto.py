@@ -42,7 +42,7 @@ from nacl.exceptions import BadSignatureError, CryptoError
 
 FORMAT_VERSION = 1
 
-ID_BYTES = 16  # 128-bit random ids: album, file, link (DESIGN.md: link_id >= 128 bits)
+ID_BYTES = 16  # 128-bit random ids: album, file, link (docs/design.md, "Key hierarchy": ids of 128 bits)
 KEY_BYTES = 32
 NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
 TAG_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES  # 16

@@ -1,6 +1,6 @@
 """The owner's local keyring: owner tokens, album keys and link secrets, in one JSON file.
 
-Album keys and link secrets exist nowhere else (DESIGN.md, "Key hierarchy"), so the
+Album keys and link secrets exist nowhere else (docs/design.md, "Key hierarchy"), so the
 file is written the way a crash cannot corrupt it: a temporary file in the same
 folder, fsync, then os.replace, which is atomic on POSIX (rename(2)). It is
 created 0600 in a 0700 folder, like ~/.ssh, because whoever reads it can open

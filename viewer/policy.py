@@ -2,7 +2,7 @@
 
 Nothing here is cached: each request reloads the link row, so expiry, revocation,
 password changes and device admission take effect on the very next request
-(DESIGN.md, "Link policy, enforced by the server").
+(docs/design.md, "Link policy, enforced by the server").
 
 Password attempts are claimed on two counters before the password proof is checked, and
 peeked at when a challenge is handed out, so a client that must wait is refused before it

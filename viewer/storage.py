@@ -1,6 +1,6 @@
 """Blob storage behind one small interface, with a local-folder and an S3 backend.
 
-Blobs are opaque ciphertext (see DESIGN.md): the store never sees a key or a
+Blobs are opaque ciphertext (see docs/design.md): the store never sees a key or a
 plaintext, so it only has to be *safe* (no path escapes its root, nothing is
 world-readable) and *atomic* (a reader sees a whole old blob or a whole new one,
 never a torn write).  The shape follows warehouse's ``IFileStorage`` with a local

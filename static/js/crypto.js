@@ -25,7 +25,7 @@ export const FORMAT_VERSION = 1;
 /** Blob kinds and their kind byte (docs/format.md, "Blobs"). */
 export const KINDS = Object.freeze({ thumb: 1, preview: 2, original: 3 });
 
-export const ID_BYTES = 16; // 128-bit ids (DESIGN.md: link_id of at least 128 bits)
+export const ID_BYTES = 16; // 128-bit ids (docs/design.md, "Key hierarchy": ids of 128 bits)
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 24; // crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 export const TAG_BYTES = 16; // crypto_aead_xchacha20poly1305_ietf_ABYTES
