@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 # The browser modules (package-lock.json), which the server hashes and serves from node_modules.
 JS = node_modules/.installed
 
-.PHONY: demo test bench system-deps docs clean
+.PHONY: demo test bench system-deps docs clean lint lint-py format
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(VENV)/.app: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# The linters and type checker, pinned in pyproject.toml's lint extra.
+$(VENV)/.lint: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[lint]'
 	touch $@
 
 # npm ci installs exactly what package-lock.json pins, and only that.
@@ -44,6 +49,20 @@ test: $(VENV)/.test $(JS) system-deps
 bench: $(VENV)/.test $(JS)
 	@scripts/system-deps.sh chromium
 	$(BIN)/python bench/run.py
+
+# Style and types: ruff (lint, then the formatter as a check) and mypy for the Python;
+# lint-js runs ESLint and tsc --checkJs over static/js. All must be clean.
+lint: lint-py lint-js
+
+lint-py: $(VENV)/.lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Rewrites the Python in place: the formatter, then ruff's safe fixes.
+format: $(VENV)/.lint
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 docs: $(VENV)/.app $(JS)
 	FLASK_APP=app $(BIN)/flask settings-doc > docs/settings.md
