@@ -53,7 +53,8 @@ def _cols() -> int:
 
 def _page(title: str, head: str, body: str) -> Response:
     """An HTML page (no inline script or style: the app's real CSP applies)."""
-    return Response(f"""<!doctype html>
+    return Response(
+        f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -64,7 +65,9 @@ def _page(title: str, head: str, body: str) -> Response:
 <body>
 {body}</body>
 </html>
-""", mimetype="text/html")
+""",
+        mimetype="text/html",
+    )
 
 
 @bp.get("/bench/plain")

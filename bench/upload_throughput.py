@@ -182,7 +182,9 @@ def upload(browser, url: str, files: list[Path], kind: str, link_id: str | None 
         before, chosen = cpu_seconds(), time.monotonic()
         page.locator("#file-input").set_input_files([str(f) for f in files])
         page.wait_for_function(
-            "() => window.__upload.end !== null || window.__upload.failed || window.__plainUpload?.error", timeout=TIMEOUT_MS, polling=250
+            "() => window.__upload.end !== null || window.__upload.failed || window.__plainUpload?.error",
+            timeout=TIMEOUT_MS,
+            polling=250,
         )
         after = cpu_seconds()
         result = page.evaluate("() => ({ ...window.__upload, plain: window.__plainUpload || null })")
@@ -236,7 +238,9 @@ def server_errors_shown(base: Path):
     except SystemExit:
         for log in base.glob("gunicorn-*.log"):
             lines = log.read_text(errors="replace").splitlines()
-            print("\n".join(line for line in lines if " 500 " in line or not line.startswith("127.0.0.1"))[-5000:], file=sys.stderr)
+            print(
+                "\n".join(line for line in lines if " 500 " in line or not line.startswith("127.0.0.1"))[-5000:], file=sys.stderr
+            )
         raise
 
 
@@ -280,15 +284,23 @@ def main(argv: list[str] | None = None) -> None:
                             result = upload(browser, link, photos, kind, link_id)
                             result["stored"] = stored(data_dir, link_id)
                             if result["stored"]["files"] != len(photos):
-                                raise SystemExit(f"Error: the server holds {result['stored']['files']} complete files, not {len(photos)}")
+                                raise SystemExit(
+                                    f"Error: the server holds {result['stored']['files']} complete files, not {len(photos)}"
+                                )
                         else:
                             result = upload(browser, plain_url, photos, kind)
                             if result["plain"] != {"files": len(photos), "bytes": original_bytes}:
-                                raise SystemExit(f"Error: the plaintext upload stored {result['plain']}, not {len(photos)} files of {original_bytes} bytes")
+                                raise SystemExit(
+                                    f"Error: the plaintext upload stored {result['plain']}, not {len(photos)} files of {original_bytes} bytes"
+                                )
                         results[kind].append(result)
                         # Other work on the machine stretches the times (not the CPU figures): say how busy it was.
                         load = os.getloadavg()[0]
-                        print(f"  run {run + 1} {kind}: {result['ms'] / 1000:.1f} s (load average {load:.1f})", file=sys.stderr, flush=True)
+                        print(
+                            f"  run {run + 1} {kind}: {result['ms'] / 1000:.1f} s (load average {load:.1f})",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                 steps = preparation_steps(browser, plain_url, photos[:WARMUP_FILES])
     print(
         f"{len(photos)} JPEG photos of {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} (quality {QUALITY}, with EXIF), "
@@ -302,15 +314,22 @@ def main(argv: list[str] | None = None) -> None:
 def report(results: dict[str, list[dict]], count: int, original_bytes: int, runs: int, steps: dict[str, float]) -> None:
     times = {kind: [r["ms"] for r in rs] for kind, rs in results.items()}
     base = common.median(times["plaintext"])
-    print(f"Chromium, a fresh context per run, from choosing the files until the page says all {count} are added; median of {runs} runs (min-max)\n")
+    print(
+        f"Chromium, a fresh context per run, from choosing the files until the page says all {count} are added; median of {runs} runs (min-max)\n"
+    )
     print("| upload | total time | MB/s of originals | per photo | vs baseline |")
     print("|---|---:|---:|---:|---:|")
-    labels = {"plaintext": "plaintext `PUT` of each file, same server (baseline)", "encrypted": "encrypted guest upload (album page)"}
+    labels = {
+        "plaintext": "plaintext `PUT` of each file, same server (baseline)",
+        "encrypted": "encrypted guest upload (album page)",
+    }
     for kind in ("plaintext", "encrypted"):
         ms = common.median(times[kind])
         span = f"{min(times[kind]) / 1000:.1f}-{max(times[kind]) / 1000:.1f}"
         rate = original_bytes / 1e6 / (ms / 1000)
-        print(f"| {labels[kind]} | {ms / 1000:.1f} s ({span}) | {rate:.{1 if rate < 10 else 0}f} | {ms / count:.0f} ms | {ms / base:.2f}x |")
+        print(
+            f"| {labels[kind]} | {ms / 1000:.1f} s ({span}) | {rate:.{1 if rate < 10 else 0}f} | {ms / count:.0f} ms | {ms / base:.2f}x |"
+        )
 
     def med(kind: str, get) -> float:
         return common.median([get(r) for r in results[kind]])
@@ -323,12 +342,17 @@ def report(results: dict[str, list[dict]], count: int, original_bytes: int, runs
         f"| bytes sent | {original_bytes / 1e6:.0f} MB | {(blobs['thumb'] + blobs['preview'] + blobs['original']) / 1e6:.0f} MB "
         f"(originals {blobs['original'] / 1e6:.0f}, previews {blobs['preview'] / 1e6:.0f}, thumbs {blobs['thumb'] / 1e6:.1f}) |"
     )
-    print(f"| upload requests (PUT, POST) | {med('plaintext', lambda r: r['requests']):.0f} | {med('encrypted', lambda r: r['requests']):.0f} |")
+    print(
+        f"| upload requests (PUT, POST) | {med('plaintext', lambda r: r['requests']):.0f} | {med('encrypted', lambda r: r['requests']):.0f} |"
+    )
     for who, label in (("browser", "CPU time in Chromium"), ("server", "CPU time in gunicorn")):
         cells = [f"{common.median([r['cpu'][who] for r in results[kind]]):.1f} s" for kind in ("plaintext", "encrypted")]
         print(f"| {label} | {cells[0]} | {cells[1]} |")
     # How much of the machine the browser kept busy: one Worker draws and encrypts every file.
-    cells = [f"{common.median([r['cpu']['browser'] / (r['ms'] / 1000) for r in results[kind]]):.2f}" for kind in ("plaintext", "encrypted")]
+    cells = [
+        f"{common.median([r['cpu']['browser'] / (r['ms'] / 1000) for r in results[kind]]):.2f}"
+        for kind in ("plaintext", "encrypted")
+    ]
     print(f"| cores busy in Chromium (its CPU time / total time) | {cells[0]} | {cells[1]} |")
 
     per_photo = common.median(times["encrypted"]) / count

@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> None:
         context.close()
     if errors:
         raise SystemExit(f"Error: the page logged errors: {errors}")
-    print(f"Chromium, libsodium.js {info['sodium']}, {args.mib} MiB of random bytes, best of {ROUNDS}, on a page of the app under its CSP\n")
+    print(
+        f"Chromium, libsodium.js {info['sodium']}, {args.mib} MiB of random bytes, best of {ROUNDS}, on a page of the app under its CSP\n"
+    )
     best = info["best"]
     raw = best["raw"]
     print("| what | decrypt MB/s | vs baseline |")

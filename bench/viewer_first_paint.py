@@ -83,7 +83,9 @@ def photo(seed: int) -> Image.Image:
     rng = random.Random(seed)
     w, h = PHOTO_SIZE[0] // 5, PHOTO_SIZE[1] // 5
     top, bottom = (tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
-    im = Image.composite(Image.new("RGB", (w, h), bottom), Image.new("RGB", (w, h), top), Image.linear_gradient("L").resize((w, h)))
+    im = Image.composite(
+        Image.new("RGB", (w, h), bottom), Image.new("RGB", (w, h), top), Image.linear_gradient("L").resize((w, h))
+    )
     draw = ImageDraw.Draw(im)
     for _ in range(rng.randrange(5, 10)):
         x, y, r = rng.randrange(w), rng.randrange(h), rng.randrange(6, 50)
@@ -121,7 +123,9 @@ def decrypt_thumbs(link: str, out: Path, title: str) -> list[dict]:
     http = requests.Session()
     api = f"{server}/api/links/{link_id}"
     challenge = http.post(f"{api}/challenge").json()["challenge"]
-    unlocked = http.post(f"{api}/unlock", json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge)}).json()
+    unlocked = http.post(
+        f"{api}/unlock", json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge)}
+    ).json()
     http.headers["Authorization"] = f"Bearer {unlocked['access_token']}"
     album_id = unlocked["album_id"]
     album_key = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked["wrapped_album_key"]), link_id)

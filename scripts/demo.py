@@ -56,7 +56,9 @@ def make_photos(folder: Path) -> None:
         for layer in range(3):
             base = height * (0.6 + 0.12 * layer)
             shade = tuple(max(0, c - 25 * layer) for c in ground)
-            points = [(x, base + math.sin(x / width * math.tau * (layer + 1) + index) * height * 0.05) for x in range(0, width + 40, 40)]
+            points = [
+                (x, base + math.sin(x / width * math.tau * (layer + 1) + index) * height * 0.05) for x in range(0, width + 40, 40)
+            ]
             draw.polygon([(0, height), *points, (width, height)], fill=shade)
         image = image.filter(ImageFilter.GaussianBlur(1))
         exif = Image.Exif()
@@ -93,14 +95,22 @@ def main() -> int:
         link_id = link.split("/a/")[-1].split("#")[0] if link else ""
         if not link or requests.get(f"{url}/api/links/{link_id}", timeout=5).status_code != 200:
             token = subprocess.run(
-                [BIN / "flask", "--app", "app", "create-owner-token"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+                [BIN / "flask", "--app", "app", "create-owner-token"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout.strip()
             subprocess.run([BIN / "fragment", "login", url, "--token-stdin"], input=token, text=True, env=env, check=True)
             photos = data / "demo-photos"
             make_photos(photos)
             published = subprocess.run(
                 [BIN / "fragment", "publish", str(photos), "--title", "Demo album", "--allow-uploads", "--server", url],
-                env=env, check=True, stdout=subprocess.PIPE, text=True,
+                env=env,
+                check=True,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             link = published.stdout.strip().splitlines()[-1]
             link_file.write_text(link + "\n")

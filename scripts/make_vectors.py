@@ -87,8 +87,14 @@ def build() -> dict:
             "signature": device.sign(link_id, challenge),
         },
         "padme": [[n, c.padme(max(n, c.META_PAD_MIN))] for n in (0, 59, 256, 257, 300, 1000, 1025, 5000, 65536)],
-        "wrapped_album_key": {"nonce": c.b64e(fixed(0xD0, 24)), "sealed": c.b64e(c.wrap_album_key(plain.wrap_key, album_key, link_id, fixed(0xD0, 24)))},
-        "wrapped_file_key": {"nonce": c.b64e(fixed(0xD1, 24)), "sealed": c.b64e(c.wrap_file_key(album_key, file_key, album_id, file_id, fixed(0xD1, 24)))},
+        "wrapped_album_key": {
+            "nonce": c.b64e(fixed(0xD0, 24)),
+            "sealed": c.b64e(c.wrap_album_key(plain.wrap_key, album_key, link_id, fixed(0xD0, 24))),
+        },
+        "wrapped_file_key": {
+            "nonce": c.b64e(fixed(0xD1, 24)),
+            "sealed": c.b64e(c.wrap_file_key(album_key, file_key, album_id, file_id, fixed(0xD1, 24))),
+        },
         "album_meta": {
             "meta": album_meta,
             "nonce": c.b64e(fixed(0xD2, 24)),
@@ -100,7 +106,9 @@ def build() -> dict:
             "meta": album_meta,
             "nonce": c.b64e(fixed(0xD2, 24)),
             "sealed": c.b64e(
-                c.seal(album_key, c._dump({"v": c.FORMAT_VERSION, **album_meta}), c.AD_ALBUM_META + fixed(0x20, 16), fixed(0xD2, 24))
+                c.seal(
+                    album_key, c._dump({"v": c.FORMAT_VERSION, **album_meta}), c.AD_ALBUM_META + fixed(0x20, 16), fixed(0xD2, 24)
+                )
             ),
         },
         "file_meta": {

@@ -113,9 +113,7 @@ def make_jpeg_with_orientation(
     path = Path(path)
     im = _photo(size, _seed(path))
     w, h = size
-    ImageDraw.Draw(im).rectangle(
-        (0, 0, w // MARKER_FRACTION - 1, h // MARKER_FRACTION - 1), fill=MARKER_COLOR
-    )
+    ImageDraw.Draw(im).rectangle((0, 0, w // MARKER_FRACTION - 1, h // MARKER_FRACTION - 1), fill=MARKER_COLOR)
     exif = _exif(orientation=orientation, taken=taken, make=make, model=model, gps=gps)
     im.save(path, format="JPEG", quality=90, exif=exif.tobytes())
     return path
@@ -148,13 +146,34 @@ def make_mp4(path, seconds=2) -> Path:
     if not has_ffmpeg():
         raise RuntimeError("ffmpeg and ffprobe are needed to make test videos: apt-get install -y ffmpeg")
     cmd = [
-        "ffmpeg", "-nostdin", "-v", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc=size=320x240:rate=25:duration={seconds}",
-        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "64k", "-shortest",
-        "-metadata", "creation_time=2024-06-01T12:30:00Z",
-        "-movflags", "+faststart",
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size=320x240:rate=25:duration={seconds}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:duration={seconds}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-shortest",
+        "-metadata",
+        "creation_time=2024-06-01T12:30:00Z",
+        "-movflags",
+        "+faststart",
         str(path),
     ]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
@@ -168,13 +187,40 @@ def make_long_mp4(path: Path, seconds: int = 180) -> Path:
     """
     subprocess.run(
         [
-            "ffmpeg", "-nostdin", "-v", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-            "-vf", "noise=alls=40:allf=t",
-            "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "900k", "-maxrate", "900k", "-bufsize", "900k",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-shortest",
-            "-movflags", "+faststart",
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=320x240:rate=25:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            "-vf",
+            "noise=alls=40:allf=t",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "900k",
+            "-maxrate",
+            "900k",
+            "-bufsize",
+            "900k",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-shortest",
+            "-movflags",
+            "+faststart",
             str(path),
         ],
         check=True,

@@ -35,7 +35,9 @@ class Fragment:
         return self.link("publish", *args, input=input)
 
 
-def publish(owner_cli: Fragment, live_server: dict, tmp_path: Path, name: str, *options: str, count: int = 1, input: str | None = None) -> str:
+def publish(
+    owner_cli: Fragment, live_server: dict, tmp_path: Path, name: str, *options: str, count: int = 1, input: str | None = None
+) -> str:
     """A small album of `count` photos, published with the given link options; its link."""
     folder = tmp_path / name
     folder.mkdir()
@@ -58,8 +60,11 @@ def unlock_link(link: str) -> tuple[dict, dict[str, str]]:
     challenge = requests.post(f"{server}/api/links/{link_id}/challenge", timeout=10).json()["challenge"]
     unlocked = requests.post(
         f"{server}/api/links/{link_id}/unlock",
-        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge),
-              "link_proof": crypto.sign_link_proof(keys, link_id, challenge)},
+        json={
+            "challenge": challenge,
+            "proof": crypto.sign_proof(keys, link_id, challenge),
+            "link_proof": crypto.sign_link_proof(keys, link_id, challenge),
+        },
         timeout=10,
     ).json()
     return unlocked, {"Authorization": f"Bearer {unlocked['access_token']}"}

@@ -69,8 +69,13 @@ def gunicorn(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]
     log = data_dir.parent / f"gunicorn-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["sh", "-c", "exec " + procfile_command()], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            ["sh", "-c", "exec " + procfile_command()],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -126,13 +131,15 @@ def postgres(base: Path) -> Iterator[str]:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
 
 
-
-
 def flask_cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Run `flask --app app ...` as an operator would, on the server's data folder."""
     env = {**os.environ, "FRAGMENT_DATA_DIR": str(data_dir), **(env or {})}
     done = subprocess.run(
         [Path(sys.executable).parent / "flask", "--app", "app", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout

@@ -130,7 +130,16 @@ def test_link_id_without_the_proof_gets_only_public_info(owner, client, album):
     link_id, _secret = owner.link(album_id, ak, password="hunter2", downloads=False)
     info = client.get(f"/api/links/{link_id}")
     assert info.status_code == 200
-    assert set(info.json) == {"link_id", "format", "password", "expires_at", "downloads", "uploads", "upload_only", "device_limit"}
+    assert set(info.json) == {
+        "link_id",
+        "format",
+        "password",
+        "expires_at",
+        "downloads",
+        "uploads",
+        "upload_only",
+        "device_limit",
+    }
     assert info.json["password"]["alg"] == "argon2id13" and info.json["downloads"] is False
     assert album_id not in info.get_data(as_text=True)
     for path in (f"/api/links/{link_id}/files", f"/api/links/{link_id}/files/{file_id}/blobs/thumb"):
@@ -210,8 +219,11 @@ def test_a_password_change_locks_out_the_old_password(owner, client, album):
     changed = owner.call(
         "PATCH",
         f"/api/owner/links/{link_id}",
-        json={"password": params.to_json(), "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
-              "verifier": b64(keys.verifier)},
+        json={
+            "password": params.to_json(),
+            "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+            "verifier": b64(keys.verifier),
+        },
     )
     assert changed.status_code == 200
     assert unlock(client, link_id, secret, password="old").status_code == 401
@@ -454,8 +466,12 @@ def test_a_password_change_upgrades_a_legacy_link(app, owner, client, album):
     changed = owner.call(
         "PATCH",
         f"/api/owner/links/{link_id}",
-        json={"password": params.to_json(), "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
-              "verifier": b64(keys.verifier), "link_verifier": b64(keys.link_verifier)},
+        json={
+            "password": params.to_json(),
+            "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+            "verifier": b64(keys.verifier),
+            "link_verifier": b64(keys.link_verifier),
+        },
     )
     assert changed.status_code == 200
     assert link_row(app, link_id).link_verifier == keys.link_verifier
@@ -529,8 +545,12 @@ def test_a_password_change_resets_the_devices(app, owner, client, album):
     changed = owner.call(
         "PATCH",
         f"/api/owner/links/{link_id}",
-        json={"password": params.to_json(), "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
-              "verifier": b64(keys.verifier), "link_verifier": b64(keys.link_verifier)},
+        json={
+            "password": params.to_json(),
+            "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+            "verifier": b64(keys.verifier),
+            "link_verifier": b64(keys.link_verifier),
+        },
     )
     assert changed.status_code == 200 and changed.json["devices_used"] == 0
     assert client.get(f"/api/links/{link_id}/files", headers=bearer(token)).status_code == 401
@@ -617,7 +637,11 @@ def test_upload_only_link_cannot_see_the_album(owner, client, album):
 
 @pytest.mark.parametrize(
     "settings, error",
-    [({"quota_files": 0}, "quota_exceeded"), ({"quota_bytes": 1000}, "quota_exceeded"), ({"max_file_size": 100}, "file_too_large")],
+    [
+        ({"quota_files": 0}, "quota_exceeded"),
+        ({"quota_bytes": 1000}, "quota_exceeded"),
+        ({"max_file_size": 100}, "file_too_large"),
+    ],
 )
 def test_over_quota_is_refused_before_a_byte_is_stored(app, owner, client, album, settings, error):
     link_id, auth, base = _guest(owner, client, album, uploads=True, **settings)
@@ -660,7 +684,9 @@ def test_an_interrupted_upload_is_invisible_and_gives_its_quota_back(app, owner,
     assert state(app) == before
     assert link_row(app, link_id).files_used == 0
     # The resumed upload is told plainly that it is gone.
-    gone = client.put(f"{base}/{body['file_id']}/blobs/original", data=blobs["original"][1000:], headers={**auth, "Upload-Offset": "1000"})
+    gone = client.put(
+        f"{base}/{body['file_id']}/blobs/original", data=blobs["original"][1000:], headers={**auth, "Upload-Offset": "1000"}
+    )
     assert gone.status_code == 404
 
 
@@ -729,7 +755,15 @@ def test_upload_resumes_at_the_offset_the_server_has(owner, album):
 
 # --- bad input --------------------------------------------------------------------
 
-BAD_IDS = ["short", "A" * 23, "A" * 21 + "=", "..%2F..%2Fetc%2Fpasswd", "%2e%2e", "AAAAAAAAAAAAAAAAAAAAA$", "AAAAAAAAAAAAAAAAAAAAAB"]
+BAD_IDS = [
+    "short",
+    "A" * 23,
+    "A" * 21 + "=",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e",
+    "AAAAAAAAAAAAAAAAAAAAA$",
+    "AAAAAAAAAAAAAAAAAAAAAB",
+]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)

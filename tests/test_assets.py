@@ -90,7 +90,9 @@ def test_libsodium_wrappers_resolve_libsodium_without_an_import_map(web):
     assert b'from"libsodium-sumo"' not in body
     assert b'from"../../../libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs"' in body
     # The relative URL lands on the file the import map gives for "libsodium-sumo".
-    assert (Path("/" + WRAPPERS).parent / "../../../libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs").resolve() == Path("/" + LIBSODIUM)
+    assert (Path("/" + WRAPPERS).parent / "../../../libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs").resolve() == Path(
+        "/" + LIBSODIUM
+    )
 
 
 def test_pages_carry_integrity_on_every_script_and_stylesheet(web):

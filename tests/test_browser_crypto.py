@@ -71,7 +71,17 @@ def fixed(start: int, n: int) -> bytes:
 def test_crypto_js_is_pure():
     """Bytes in, bytes out: usable in a Worker and a Service Worker (no DOM, no network, no dynamic import)."""
     code = re.sub(r"//[^\n]*|/\*.*?\*/", "", (ROOT / "static" / "js" / "crypto.js").read_text(), flags=re.DOTALL)
-    for word in ("document", "window", "fetch", "XMLHttpRequest", "localStorage", "sessionStorage", "indexedDB", "import(", "eval("):
+    for word in (
+        "document",
+        "window",
+        "fetch",
+        "XMLHttpRequest",
+        "localStorage",
+        "sessionStorage",
+        "indexedDB",
+        "import(",
+        "eval(",
+    ):
         assert word not in code, word
     imports = re.findall(r"^import .* from \"([^\"]+)\";", code, re.MULTILINE)
     assert imports == ["../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs"]
@@ -175,7 +185,11 @@ def test_crypto_js_opens_every_vector(js):
     assert opened["blob"] == v["blob"]["plaintext"]
     assert opened["empty_blob"] == ""
     assert opened["proof_verifies"] is True
-    assert opened["header"] == {"chunkSize": 1024, "prefix": v["blob"]["prefix"], "bytes": b64(crypto.b64d(v["blob"]["blob"])[:24])}
+    assert opened["header"] == {
+        "chunkSize": 1024,
+        "prefix": v["blob"]["prefix"],
+        "bytes": b64(crypto.b64d(v["blob"]["blob"])[:24]),
+    }
 
 
 def test_sizes_and_spans_match_the_documented_examples(js):
@@ -467,7 +481,7 @@ def test_password_factor_normalises_and_bound_checks(js):
 def test_metadata_json_is_byte_for_byte_pythons(js):
     album_key, album_id, file_id, nonce = os.urandom(32), crypto.new_id(), crypto.new_id(), os.urandom(24)
     meta = {
-        "title": "Été \u2013 \U0001f305 \"quoted\" \\ / \u2028 \x01\t\n",
+        "title": 'Été \u2013 \U0001f305 "quoted" \\ / \u2028 \x01\t\n',
         "z": [1, 2.5, None, True, {"b": 1, "a": [{}]}],
         "\uffff": "BMP last",
         "\U0001f600": "astral key sorts after U+FFFF by code point",
@@ -566,8 +580,14 @@ def test_truncated_extended_or_reordered_blobs_fail(js):
           wrongKey: fails(() => c.decryptBlob(c.randomKey(), arg.file, 'original', blob)),
           unknownKind: open(blob, 'poster'),
         };""",
-        {"fk": b64(fk), "file": file_id, "blob": b64(blob), "plain": b64(plaintext), "cuts": cuts,
-         "variants": {k: b64(b) for k, b in variants.items()}},
+        {
+            "fk": b64(fk),
+            "file": file_id,
+            "blob": b64(blob),
+            "plain": b64(plaintext),
+            "cuts": cuts,
+            "variants": {k: b64(b) for k, b in variants.items()},
+        },
     )
     assert out["whole"] is True
     assert out["cuts"] == ["DecryptionError"] * len(cuts)
@@ -641,8 +661,13 @@ def test_chunk_span_decrypts_exactly_the_range(js):
     )
     for (start, end), got in zip(ranges, out):
         expected = crypto.chunk_span(start, end, len(blob), chunk)
-        assert got["span"] == {"first": expected.first, "last": expected.last, "ctStart": expected.ct_start,
-                               "ctEnd": expected.ct_end, "skip": expected.skip}, (start, end)
+        assert got["span"] == {
+            "first": expected.first,
+            "last": expected.last,
+            "ctStart": expected.ct_start,
+            "ctEnd": expected.ct_end,
+            "skip": expected.skip,
+        }, (start, end)
         assert crypto.b64d(got["bytes"]) == plaintext[start:end], (start, end)
 
 
@@ -680,8 +705,16 @@ def test_stream_decryption_equals_whole_decryption_for_any_split(js):
           wrongKey: await failsAsync(() => pipe(blob, [4096], c.decryptBlobStream(c.randomKey(), id, 'original'))),
           badMagic: await failsAsync(() => pipe(new Uint8Array(64), [64], stream())),
         };""",
-        {"fk": b64(fk), "file": file_id, "blob": b64(blob), "plain": b64(plaintext), "splits": splits,
-         "exact_blob": b64(exact_blob), "exact": b64(exact), "empty_blob": b64(empty_blob)},
+        {
+            "fk": b64(fk),
+            "file": file_id,
+            "blob": b64(blob),
+            "plain": b64(plaintext),
+            "splits": splits,
+            "exact_blob": b64(exact_blob),
+            "exact": b64(exact),
+            "empty_blob": b64(empty_blob),
+        },
     )
     assert out["results"] == [True] * len(splits)
     assert out["whole"] and out["exact"]
@@ -718,8 +751,13 @@ def test_python_encrypts_the_browser_decrypts(js):
           streamed: b64e(await pipe(b64d(arg.blob), [65537, 3], c.decryptBlobStream(fk, arg.file, 'original'))),
         };""",
         {
-            "password": password, "params": params.to_json(), "fragment": crypto.encode_link_secret(link_secret),
-            "link": link_id, "album": album_id, "file": file_id, "challenge": challenge,
+            "password": password,
+            "params": params.to_json(),
+            "fragment": crypto.encode_link_secret(link_secret),
+            "link": link_id,
+            "album": album_id,
+            "file": file_id,
+            "challenge": challenge,
             "wrapped_ak": b64(crypto.wrap_album_key(keys.wrap_key, album_key, link_id)),
             "wrapped_fk": b64(crypto.wrap_file_key(album_key, file_key, album_id, file_id)),
             "album_meta": b64(crypto.seal_album_meta(album_key, album_id, {"title": "Été"})),
@@ -828,7 +866,14 @@ def test_home_page_loads_under_the_csp_with_every_file_pinned(page, live_server,
         target = element.get("src") or element["href"]
         assert element["integrity"] == sri(requests.get(url + target, timeout=10).content), target
     importmap = json.loads(text)
-    assert set(importmap["imports"]) == {"libsodium-wrappers-sumo", "libsodium-sumo", "photoswipe", "photoswipe/lightbox", "client-zip", "exifr"}
+    assert set(importmap["imports"]) == {
+        "libsodium-wrappers-sumo",
+        "libsodium-sumo",
+        "photoswipe",
+        "photoswipe/lightbox",
+        "client-zip",
+        "exifr",
+    }
     assert set(importmap["imports"].values()) <= set(importmap["integrity"])
     assert "/static/js/crypto.js" in importmap["integrity"]
     for module, value in importmap["integrity"].items():

@@ -81,7 +81,9 @@ WRITTEN = """() => {
 
 # What the stand-in saw, without the bytes (serialising those is slow; WRITTEN returns them).
 PICKED = "() => { const { chunks, ...rest } = window.__picker; return rest; }"
-RESET_PICKER = """(mode) => Object.assign(window.__picker, { mode, asked: [], chunks: [], closed: false, aborted: null, writables: 0 })"""
+RESET_PICKER = (
+    """(mode) => Object.assign(window.__picker, { mode, asked: [], chunks: [], closed: false, aborted: null, writables: 0 })"""
+)
 
 VIDEO = ".pswp__item[aria-hidden='false'] video"
 VIDEO_STATUS = ".pswp__item[aria-hidden='false'] .fragment-video-status"
@@ -380,7 +382,7 @@ def test_a_video_streams_on_after_the_access_token_runs_out(page, browser_contex
     tile(page, "evening walk.mp4").click()
     page.locator(VIDEO).wait_for(timeout=TIMEOUT)
     video_plays_from(page, 0)
-    duration = page.evaluate(f"() => document.querySelector(\"{VIDEO}\").duration")
+    duration = page.evaluate(f'() => document.querySelector("{VIDEO}").duration')
     assert duration == pytest.approx(120, abs=1)
     assert time.monotonic() < expires, "the page took longer than the token's life to start the video"
     [first] = answers.unlock_tokens()

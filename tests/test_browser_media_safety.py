@@ -41,8 +41,7 @@ SCRIPT = (
 )
 HTML = f"<!doctype html><html><body><h1>PWNED</h1><script>{SCRIPT}</script></body></html>".encode()
 SVG = (
-    f'<svg xmlns="http://www.w3.org/2000/svg" width="480" height="360" onload="{SCRIPT}">'
-    '<rect width="480" height="360"/></svg>'
+    f'<svg xmlns="http://www.w3.org/2000/svg" width="480" height="360" onload="{SCRIPT}"><rect width="480" height="360"/></svg>'
 ).encode()
 
 # Every blob: URL the page makes, with the type of its Blob (recorded before the page's own scripts run).
@@ -76,8 +75,17 @@ def guest_upload(link: str, *, original: bytes, meta: dict, thumb: bytes, previe
     file_id, file_key = crypto.new_id(), crypto.random_key()
     plain = {"thumb": thumb, "preview": preview, "original": original}
     blobs = {kind: crypto.encrypt_blob_bytes(file_key, file_id, kind, data) for kind, data in plain.items()}
-    fields = {"v": 1, "size": len(original), "width": 480, "height": 360, "duration": None, "taken_at": None,
-              "camera": None, "location": None, **meta}
+    fields = {
+        "v": 1,
+        "size": len(original),
+        "width": 480,
+        "height": 360,
+        "duration": None,
+        "taken_at": None,
+        "camera": None,
+        "location": None,
+        **meta,
+    }
     body = {
         "file_id": file_id,
         "wrapped_key": crypto.b64e(crypto.wrap_file_key(album_key, file_key, album_id, file_id)),
@@ -106,15 +114,26 @@ def hostile(live_server, owner_cli, tmp_path_factory):
     link = owner_cli.publish(folder, "--title", TITLE, "--server", live_server["url"], "--allow-uploads")
     video = make_mp4_with_free_box(tmp_path_factory.mktemp("hostile") / "evil.mp4", HTML)
     photo = {"kind": "photo", "thumb_type": "image/jpeg", "preview_type": "image/jpeg"}
-    guest_upload(link, original=video.read_bytes(), thumb=jpeg(seed=1), preview=jpeg(seed=1),
-                 meta={**photo, "name": "evil.mp4", "kind": "video", "mime": "text/html", "duration": 1.0, "uploader": "Mallory"})
-    guest_upload(link, original=jpeg(seed=2), thumb=SVG, preview=jpeg(seed=2),
-                 meta={**photo, "name": "svg thumb.jpg", "mime": "image/jpeg", "thumb_type": "image/svg+xml",
-                       "uploader": "Owner"})
-    guest_upload(link, original=HTML, thumb=jpeg(seed=3), preview=jpeg(seed=3),
-                 meta={**photo, "name": "page.jpg", "mime": "image/jpeg"})
-    guest_upload(link, original=HTML, thumb=jpeg(seed=4), preview=jpeg(seed=4),
-                 meta={**photo, "name": "page.html", "mime": "text/html"})
+    guest_upload(
+        link,
+        original=video.read_bytes(),
+        thumb=jpeg(seed=1),
+        preview=jpeg(seed=1),
+        meta={**photo, "name": "evil.mp4", "kind": "video", "mime": "text/html", "duration": 1.0, "uploader": "Mallory"},
+    )
+    guest_upload(
+        link,
+        original=jpeg(seed=2),
+        thumb=SVG,
+        preview=jpeg(seed=2),
+        meta={**photo, "name": "svg thumb.jpg", "mime": "image/jpeg", "thumb_type": "image/svg+xml", "uploader": "Owner"},
+    )
+    guest_upload(
+        link, original=HTML, thumb=jpeg(seed=3), preview=jpeg(seed=3), meta={**photo, "name": "page.jpg", "mime": "image/jpeg"}
+    )
+    guest_upload(
+        link, original=HTML, thumb=jpeg(seed=4), preview=jpeg(seed=4), meta={**photo, "name": "page.html", "mime": "text/html"}
+    )
     return {"link": link}
 
 
@@ -153,7 +172,7 @@ def test_a_video_declared_as_html_plays_but_its_stream_never_opens_as_a_page(pag
     open_album(page, hostile["link"], TITLE)
     tile(page, "evil.mp4").click()
     video = page.locator(VIDEO)
-    playing = f"() => {{ const v = document.querySelector(\"{VIDEO}\"); return v && v.readyState >= 2; }}"
+    playing = f'() => {{ const v = document.querySelector("{VIDEO}"); return v && v.readyState >= 2; }}'
     page.wait_for_function(playing, timeout=TIMEOUT)
     src = video.get_attribute("src")
     assert "/a/stream/" in src
@@ -342,7 +361,7 @@ def test_a_service_worker_that_never_installs_gives_a_clear_message(page, browse
         page.locator(VIDEO_STATUS).get_by_text("Streaming is unavailable", exact=False).wait_for(timeout=TIMEOUT)
         originals.release()
         page.wait_for_function(
-            f"() => {{ const v = document.querySelector(\"{VIDEO}\");"
+            f'() => {{ const v = document.querySelector("{VIDEO}");'
             " return v && v.src.startsWith('blob:') && v.readyState >= 2; }",
             timeout=TIMEOUT,
         )

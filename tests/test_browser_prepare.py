@@ -67,16 +67,36 @@ def retag(path: Path, ifd0: dict | None = None, exif_ifd: dict | None = None) ->
 # name -> (make_jpeg_with_orientation arguments, extra IFD0 tags, extra EXIF tags, what both must say)
 PHOTOS = {
     "north-east.jpg": (
-        {"size": (640, 480), "orientation": 1, "taken": "2024:06:01 12:30:00", "make": "Canon", "model": "Canon EOS R5", "gps": (48.8584, 2.2945)},
+        {
+            "size": (640, 480),
+            "orientation": 1,
+            "taken": "2024:06:01 12:30:00",
+            "make": "Canon",
+            "model": "Canon EOS R5",
+            "gps": (48.8584, 2.2945),
+        },
         {},
         {},
         {"taken_at": "2024-06-01T12:30:00", "camera": "Canon EOS R5", "location": (48.8584, 2.2945), "width": 640, "height": 480},
     ),
     "south-west-rotated-6.jpg": (
-        {"size": (800, 600), "orientation": 6, "taken": "2023:12:31 23:59:59", "make": "FUJIFILM", "model": "X-T5", "gps": (-33.8568, -151.2153)},
+        {
+            "size": (800, 600),
+            "orientation": 6,
+            "taken": "2023:12:31 23:59:59",
+            "make": "FUJIFILM",
+            "model": "X-T5",
+            "gps": (-33.8568, -151.2153),
+        },
         {},
         {OFFSET_TIME_ORIGINAL: "+0200"},  # not ±HH:MM: ignored by both
-        {"taken_at": "2023-12-31T23:59:59", "camera": "FUJIFILM X-T5", "location": (-33.8568, -151.2153), "width": 600, "height": 800},
+        {
+            "taken_at": "2023-12-31T23:59:59",
+            "camera": "FUJIFILM X-T5",
+            "location": (-33.8568, -151.2153),
+            "width": 600,
+            "height": 800,
+        },
     ),
     "no-date-rotated-8.jpg": (
         {"size": (500, 300), "orientation": 8, "taken": None, "make": "NIKON CORPORATION", "model": "NIKON Z 6", "gps": None},
@@ -91,16 +111,35 @@ PHOTOS = {
         {"taken_at": None, "camera": None, "location": None, "width": 320, "height": 240},
     ),
     "offset-original.jpg": (
-        {"size": (400, 300), "orientation": 6, "taken": "2024:06:01 12:30:00", "make": "Apple", "model": "iPhone 15 Pro", "gps": (0.5, -0.25)},
+        {
+            "size": (400, 300),
+            "orientation": 6,
+            "taken": "2024:06:01 12:30:00",
+            "make": "Apple",
+            "model": "iPhone 15 Pro",
+            "gps": (0.5, -0.25),
+        },
         {},
         {OFFSET_TIME_ORIGINAL: "+02:00"},
-        {"taken_at": "2024-06-01T12:30:00+02:00", "camera": "Apple iPhone 15 Pro", "location": (0.5, -0.25), "width": 300, "height": 400},
+        {
+            "taken_at": "2024-06-01T12:30:00+02:00",
+            "camera": "Apple iPhone 15 Pro",
+            "location": (0.5, -0.25),
+            "width": 300,
+            "height": 400,
+        },
     ),
     "digitized-only.jpg": (
         {"size": (360, 240), "orientation": 1, "taken": None, "make": "  Canon  ", "model": "canon PowerShot G7 X", "gps": None},
         {},
         {DATETIME_DIGITIZED: "2022:02:28 08:00:00", OFFSET_TIME_DIGITIZED: "-05:00"},
-        {"taken_at": "2022-02-28T08:00:00-05:00", "camera": "canon PowerShot G7 X", "location": None, "width": 360, "height": 240},
+        {
+            "taken_at": "2022-02-28T08:00:00-05:00",
+            "camera": "canon PowerShot G7 X",
+            "location": None,
+            "width": 360,
+            "height": 240,
+        },
     ),
     "modified-after-unset-original.jpg": (
         {"size": (300, 300), "orientation": 1, "taken": "0000:00:00 00:00:00", "make": "SONY", "model": "ILCE-7M4", "gps": None},
@@ -109,10 +148,23 @@ PHOTOS = {
         {"taken_at": "2021-07-04T18:45:10+05:30", "camera": "SONY ILCE-7M4", "location": None, "width": 300, "height": 300},
     ),
     "leap-day.jpg": (
-        {"size": (240, 320), "orientation": 1, "taken": "2024:02:29 06:00:00", "make": "Google", "model": "Pixel 8", "gps": (89.9999999, 179.9999999)},
+        {
+            "size": (240, 320),
+            "orientation": 1,
+            "taken": "2024:02:29 06:00:00",
+            "make": "Google",
+            "model": "Pixel 8",
+            "gps": (89.9999999, 179.9999999),
+        },
         {},
         {},
-        {"taken_at": "2024-02-29T06:00:00", "camera": "Google Pixel 8", "location": (89.9999999, 179.9999999), "width": 240, "height": 320},
+        {
+            "taken_at": "2024-02-29T06:00:00",
+            "camera": "Google Pixel 8",
+            "location": (89.9999999, 179.9999999),
+            "width": 240,
+            "height": 320,
+        },
     ),
     "t-separator.jpg": (
         # EXIF writes a space between date and time; Python's strptime takes nothing else.
@@ -379,7 +431,9 @@ def test_media_type(js):
 
 def test_media_type_guesses_as_python_names_every_extension(js):
     """For each extension the CLI publishes, a typeless file gets the CLI's MIME type."""
-    names = {f"file{suffix.upper() if i % 2 else suffix}": mime for i, (suffix, mime) in enumerate(sorted(media.MIME_TYPES.items()))}
+    names = {
+        f"file{suffix.upper() if i % 2 else suffix}": mime for i, (suffix, mime) in enumerate(sorted(media.MIME_TYPES.items()))
+    }
     out = js.run("return Object.fromEntries(arg.map((name) => [name, p.mediaType(name, '')]));", list(names))
     assert out == names
 

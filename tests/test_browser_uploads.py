@@ -181,7 +181,9 @@ def big_photo(folder: Path, name: str, size=(3000, 2000)) -> Path:
     return make_jpeg_with_orientation(folder / name, size=size, orientation=1)
 
 
-def test_a_file_over_the_size_limit_is_refused_before_any_byte_is_sent(page, console, network, live_server, owner_cli, guest_files, tmp_path):
+def test_a_file_over_the_size_limit_is_refused_before_any_byte_is_sent(
+    page, console, network, live_server, owner_cli, guest_files, tmp_path
+):
     link = publish(owner_cli, live_server, tmp_path, "Small files only", "--allow-uploads", "--max-file-mb", "1")
     big = big_photo(tmp_path, "too big.jpg")
     # The owner changes the link mid-visit: the old token is refused once, then renewed.
@@ -270,7 +272,9 @@ def test_a_reservation_gone_from_the_server_fails_that_file_only(page, console, 
     held.wait(page, count=2)
     # The server drops the big file's reservation meanwhile (as UPLOAD_TTL would).
     server, link_id, _ = split(link)
-    (gone,) = db_rows(live_server, "SELECT id FROM files WHERE via_link = ? AND complete = 0 AND original_size > 2000000", link_id)
+    (gone,) = db_rows(
+        live_server, "SELECT id FROM files WHERE via_link = ? AND complete = 0 AND original_size > 2000000", link_id
+    )
     _, auth = unlock_link(link)
     assert requests.delete(f"{server}/api/links/{link_id}/files/{gone[0]}", headers=auth, timeout=10).status_code == 200
     held.release()
@@ -285,10 +289,16 @@ def test_a_reservation_gone_from_the_server_fails_that_file_only(page, console, 
 
 def original_offsets(network) -> list[int]:
     """Upload-Offset of every PUT of an original's part, in order."""
-    return [int(r.headers.get("upload-offset", "0")) for r in network.requests if r.method == "PUT" and r.url.endswith("/blobs/original")]
+    return [
+        int(r.headers.get("upload-offset", "0"))
+        for r in network.requests
+        if r.method == "PUT" and r.url.endswith("/blobs/original")
+    ]
 
 
-def test_a_failing_network_is_retried_then_explained_and_retry_continues_where_it_stopped(page, console, network, live_server, owner_cli, tmp_path):
+def test_a_failing_network_is_retried_then_explained_and_retry_continues_where_it_stopped(
+    page, console, network, live_server, owner_cli, tmp_path
+):
     link = publish(owner_cli, live_server, tmp_path, "Flaky network", "--allow-uploads")
     console.expect(r"ERR_CONNECTION_RESET")
     big = big_photo(tmp_path, "flaky.jpg")
@@ -404,7 +414,9 @@ def test_a_full_server_is_explained_and_the_part_is_not_sent_again(page, console
     def full(route):
         if route.request.method != "PUT":
             return route.continue_()
-        return route.fulfill(status=507, content_type="application/json", body=json.dumps({"error": "storage_full", "message": message}))
+        return route.fulfill(
+            status=507, content_type="application/json", body=json.dumps({"error": "storage_full", "message": message})
+        )
 
     more = [big_photo(tmp_path, f"waiting {i}.jpg", size=(1200, 800)) for i in range(3)]
     page.route("**/blobs/original", full)

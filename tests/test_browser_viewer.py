@@ -215,7 +215,9 @@ def test_the_video_plays_in_the_lightbox(page, album):
         "() => { const v = document.querySelector(\".pswp__item[aria-hidden='false'] video\"); return v && v.currentTime > 0.3; }",
         timeout=TIMEOUT,
     )
-    assert page.evaluate("() => document.querySelector(\".pswp__item[aria-hidden='false'] video\").duration") == pytest.approx(2, abs=0.2)
+    assert page.evaluate("() => document.querySelector(\".pswp__item[aria-hidden='false'] video\").duration") == pytest.approx(
+        2, abs=0.2
+    )
 
 
 def test_download_one_file_gives_the_original_bytes(page, album):
@@ -259,7 +261,9 @@ def test_it_fits_a_phone_screen(browser, album, console):
         open_album(phone, album["link"], TITLE)
         wait_for_thumbs(phone, len(album["files"]))
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
-        right = phone.evaluate("() => Math.max(...[...document.querySelectorAll('.tile')].map((t) => t.getBoundingClientRect().right))")
+        right = phone.evaluate(
+            "() => Math.max(...[...document.querySelectorAll('.tile')].map((t) => t.getBoundingClientRect().right))"
+        )
         assert right <= 390
     finally:
         context.close()
@@ -413,12 +417,16 @@ def test_the_wait_is_said_in_minutes_from_retry_after(page, owner_cli, live_serv
     body = {"error": "too_many_attempts", "message": "Too many wrong passwords. Try again in 2 minutes."}
     page.route(
         "**/challenge",
-        lambda route: route.fulfill(status=429, headers={"Retry-After": "120"}, content_type="application/json", body=json.dumps(body)),
+        lambda route: route.fulfill(
+            status=429, headers={"Retry-After": "120"}, content_type="application/json", body=json.dumps(body)
+        ),
     )
     page.goto(link)
     page.get_by_label("Password", exact=True).fill("pw")
     page.get_by_role("button", name="Open").click()
-    page.locator(".password-form [data-slot=message]").get_by_text("Too many wrong passwords. Try again in 2 minutes.", exact=True).wait_for(timeout=TIMEOUT)
+    page.locator(".password-form [data-slot=message]").get_by_text(
+        "Too many wrong passwords. Try again in 2 minutes.", exact=True
+    ).wait_for(timeout=TIMEOUT)
     assert not [u for u in network.urls() if u.endswith("/keys-worker.js")]
 
 
@@ -696,7 +704,9 @@ def test_a_link_preview_bot_gets_a_generic_card_and_no_device_slot(owner_cli, li
     assert devices_used(live_server, link) == 0
 
 
-def test_downloads_off_shows_previews_only_and_the_server_refuses_originals(page, owner_cli, live_server, tmp_path, console, network):
+def test_downloads_off_shows_previews_only_and_the_server_refuses_originals(
+    page, owner_cli, live_server, tmp_path, console, network
+):
     link = publish(owner_cli, live_server, tmp_path, "Look only", "--no-downloads")
     _album_id, ids = api_files(link)
     with page.expect_response(lambda r: r.url.endswith("/unlock")) as unlocked:
@@ -784,7 +794,9 @@ def large_album(live_server, owner_cli, tmp_path_factory):
     folder = tmp_path_factory.mktemp("viewer-large")
     for i in range(LARGE):
         # Tiny photos of varied shapes: the layout, not the pixels, is under test.
-        make_jpeg_with_orientation(folder / f"p{i:04}.jpg", size=(64 + (i % 5) * 16, 48), orientation=1, taken=None, make=None, model=None)
+        make_jpeg_with_orientation(
+            folder / f"p{i:04}.jpg", size=(64 + (i % 5) * 16, 48), orientation=1, taken=None, make=None, model=None
+        )
     return owner_cli.publish(folder, "--title", "Many", "--server", live_server["url"])
 
 
@@ -847,8 +859,16 @@ def assert_fragment_never_sent(network, link: str) -> None:
     _server, _link_id, fragment = split(link)
     secret = crypto.decode_link_secret(fragment)
     standard = base64.b64encode(secret).decode()
-    for spelling in {fragment, standard, standard.rstrip("="), secret.hex(), secret.hex().upper(),
-                     quote(standard, safe=""), fragment[:20], fragment[-20:]}:
+    for spelling in {
+        fragment,
+        standard,
+        standard.rstrip("="),
+        secret.hex(),
+        secret.hex().upper(),
+        quote(standard, safe=""),
+        fragment[:20],
+        fragment[-20:],
+    }:
         network.assert_never_sent(spelling)
     network.assert_never_sent(secret)
 
@@ -878,24 +898,26 @@ def test_a_video_streams_and_seeks_without_fetching_the_whole_blob(page, video_a
     wait_for_thumbs(page, 2)
     tile(page, "long walk.mp4").click()
     page.locator(VIDEO).wait_for(timeout=TIMEOUT)
-    page.wait_for_function(f"() => {{ const v = document.querySelector(\"{VIDEO}\"); return v && v.currentTime > 0.5; }}", timeout=TIMEOUT)
+    page.wait_for_function(
+        f'() => {{ const v = document.querySelector("{VIDEO}"); return v && v.currentTime > 0.5; }}', timeout=TIMEOUT
+    )
     # Played through the Service Worker's stream URL (a random id, no key), not a blob: URL.
-    src = page.evaluate(f"() => document.querySelector(\"{VIDEO}\").src")
+    src = page.evaluate(f'() => document.querySelector("{VIDEO}").src')
     assert src.startswith(f"{live_server['url']}/a/stream/") and src.endswith("/long%20walk.mp4")
     assert page.evaluate("() => Boolean(navigator.serviceWorker.controller)")
-    duration = page.evaluate(f"() => document.querySelector(\"{VIDEO}\").duration")
+    duration = page.evaluate(f'() => document.querySelector("{VIDEO}").duration')
     assert duration == pytest.approx(180, abs=1)
 
     # Seek to the middle: it plays on from there.
-    page.evaluate(f"() => {{ document.querySelector(\"{VIDEO}\").currentTime = {duration / 2}; }}")
+    page.evaluate(f'() => {{ document.querySelector("{VIDEO}").currentTime = {duration / 2}; }}')
     page.wait_for_function(
-        f"() => {{ const v = document.querySelector(\"{VIDEO}\"); return !v.seeking && v.currentTime > {duration / 2 + 1}; }}",
+        f'() => {{ const v = document.querySelector("{VIDEO}"); return !v.seeking && v.currentTime > {duration / 2 + 1}; }}',
         timeout=TIMEOUT,
     )
-    at = page.evaluate(f"() => document.querySelector(\"{VIDEO}\").currentTime")
+    at = page.evaluate(f'() => document.querySelector("{VIDEO}").currentTime')
     assert duration / 2 <= at < duration / 2 + 10
-    page.wait_for_function(f"() => document.querySelector(\"{VIDEO}\").currentTime > {at + 0.5}", timeout=TIMEOUT)
-    assert page.evaluate(f"() => document.querySelector(\"{VIDEO}\").paused") is False
+    page.wait_for_function(f'() => document.querySelector("{VIDEO}").currentTime > {at + 0.5}', timeout=TIMEOUT)
+    assert page.evaluate(f'() => document.querySelector("{VIDEO}").paused') is False
 
     # Every request for the original (made by the Service Worker) asked for a range, and
     # together they fetched well under the whole blob, part of it from the middle.

@@ -98,7 +98,9 @@ def test_a_blob_of_thousands_of_parts_completes(owner):
     for kind, blob in blobs.items():
         for offset in range(0, len(blob), 16):
             part = blob[offset : offset + 16]
-            answer = owner.call("PUT", f"{base}/{body['file_id']}/blobs/{kind}", data=part, headers={"Upload-Offset": str(offset)})
+            answer = owner.call(
+                "PUT", f"{base}/{body['file_id']}/blobs/{kind}", data=part, headers={"Upload-Offset": str(offset)}
+            )
             assert answer.status_code == 200
     assert owner.call("POST", f"{base}/{body['file_id']}/complete").status_code == 200
     assert owner.call("GET", f"{base}/{body['file_id']}/blobs/original").data == blobs["original"]

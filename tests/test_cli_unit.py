@@ -75,7 +75,13 @@ def error_lines(result) -> list[str]:
 
 @pytest.mark.parametrize(
     ("text", "delta"),
-    [("7d", timedelta(days=7)), ("12h", timedelta(hours=12)), ("30m", timedelta(minutes=30)), ("2w", timedelta(weeks=2)), ("3D", timedelta(days=3))],
+    [
+        ("7d", timedelta(days=7)),
+        ("12h", timedelta(hours=12)),
+        ("30m", timedelta(minutes=30)),
+        ("2w", timedelta(weeks=2)),
+        ("3D", timedelta(days=3)),
+    ],
 )
 def test_expiry_durations_count_from_now(text, delta):
     assert cli.parse_expiry(text, NOW) == NOW + delta
@@ -137,7 +143,11 @@ def test_device_limit_of_a_change_takes_none_or_a_count():
 
 def test_parse_link_splits_server_id_and_secret():
     fragment = crypto.encode_link_secret(SECRET)
-    assert client.parse_link(f"https://photos.example.org/a/{LINK_ID}#{fragment}") == ("https://photos.example.org", LINK_ID, SECRET)
+    assert client.parse_link(f"https://photos.example.org/a/{LINK_ID}#{fragment}") == (
+        "https://photos.example.org",
+        LINK_ID,
+        SECRET,
+    )
 
 
 def test_parse_link_keeps_a_path_prefix_and_port():
@@ -171,7 +181,10 @@ def test_parse_link_refuses_what_is_not_a_fragment_link(url):
 
 def test_link_url_uses_the_servers_url_and_appends_the_secret():
     fragment = crypto.encode_link_secret(SECRET)
-    assert client.link_url(SERVER, LINK_ID, SECRET, {"url": f"https://public.example/a/{LINK_ID}"}) == f"https://public.example/a/{LINK_ID}#{fragment}"
+    assert (
+        client.link_url(SERVER, LINK_ID, SECRET, {"url": f"https://public.example/a/{LINK_ID}"})
+        == f"https://public.example/a/{LINK_ID}#{fragment}"
+    )
     assert client.link_url(SERVER + "/", LINK_ID, SECRET) == f"{SERVER}/a/{LINK_ID}#{fragment}"
 
 
@@ -462,7 +475,9 @@ class FlakyServer:
 def test_upload_blob_resumes_from_the_servers_count_after_a_lost_answer():
     blob = os.urandom(10_000)
     server, progress, sleeps = FlakyServer(len(blob), drop_after_store={3000}), [], []
-    client.upload_blob(server.put, server.upload, "original", blob, len(blob), part_size=3000, on_progress=progress.append, sleep=sleeps.append)
+    client.upload_blob(
+        server.put, server.upload, "original", blob, len(blob), part_size=3000, on_progress=progress.append, sleep=sleeps.append
+    )
     assert bytes(server.data) == blob
     assert sum(progress) == len(blob)
     assert sleeps == [2.0]
@@ -542,14 +557,18 @@ def test_save_blob_leaves_nothing_behind_when_the_data_was_tampered_with(tmp_pat
 def test_save_blob_refuses_a_size_other_than_the_metadata_says(tmp_path):
     key, file_id = crypto.random_key(), crypto.new_id()
     with pytest.raises(crypto.DecryptionError, match="metadata says 4999"):
-        client.save_blob(fake_response(200, encrypted(os.urandom(5000), file_id, key)), key, file_id, "original", tmp_path / "x", 4999)
+        client.save_blob(
+            fake_response(200, encrypted(os.urandom(5000), file_id, key)), key, file_id, "original", tmp_path / "x", 4999
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_damaged_file_is_named_in_the_one_error_line():
     with pytest.raises(click.ClickException) as caught, cli.about("IMG_0001.jpg"):
         raise crypto.DecryptionError("chunk 3 failed to authenticate")
-    assert caught.value.message == "IMG_0001.jpg: the downloaded data is damaged or has been tampered with; nothing was saved for it"
+    assert (
+        caught.value.message == "IMG_0001.jpg: the downloaded data is damaged or has been tampered with; nothing was saved for it"
+    )
 
 
 # --- order of operations -------------------------------------------------------------
@@ -649,7 +668,10 @@ def test_new_link_fields_carry_the_link_verifier():
 
 
 def test_link_changes_send_only_what_was_given_and_keep_upload_settings_consistent():
-    base = {name: None for name in ("expires", "device_limit", "downloads", "uploads", "upload_only", "quota_files", "quota_mb", "max_file_mb")}
+    base = {
+        name: None
+        for name in ("expires", "device_limit", "downloads", "uploads", "upload_only", "quota_files", "quota_mb", "max_file_mb")
+    }
     assert cli.setting_changes(base) == {}
     assert cli.setting_changes({**base, "uploads": False}) == {"uploads": False, "upload_only": False}
     assert cli.setting_changes({**base, "upload_only": True}) == {"upload_only": True, "uploads": True}
@@ -683,7 +705,9 @@ def local_zone_ist():
 def guest_file(name: str, data: bytes, **meta) -> tuple[dict, bytes]:
     """A listed guest file of the `logged_in` album and its encrypted original."""
     file_id, file_key = crypto.new_id(), crypto.random_key()
-    sealed = crypto.seal_file_meta(file_key, ALBUM_ID, file_id, {"v": 1, "name": name, "size": len(data), "uploader": "Ana", **meta})
+    sealed = crypto.seal_file_meta(
+        file_key, ALBUM_ID, file_id, {"v": 1, "name": name, "size": len(data), "uploader": "Ana", **meta}
+    )
     entry = {
         "file_id": file_id,
         "wrapped_key": crypto.b64e(crypto.wrap_file_key(ALBUM_KEY, file_key, ALBUM_ID, file_id)),
@@ -702,7 +726,9 @@ def test_pull_gives_each_file_its_taken_at_as_mtime(logged_in, tmp_path, monkeyp
         "earlier.jpg": guest_file("earlier.jpg", b"e" * 3000, taken_at="2001-01-01T00:00:00+00:00"),
     }
     blobs = {entry["file_id"]: blob for entry, blob in files.values()}
-    monkeypatch.setattr(OwnerClient, "iter_files", lambda self, album_id, source=None: iter([entry for entry, _ in files.values()]))
+    monkeypatch.setattr(
+        OwnerClient, "iter_files", lambda self, album_id, source=None: iter([entry for entry, _ in files.values()])
+    )
     monkeypatch.setattr(OwnerClient, "download_blob", lambda self, album_id, file_id, kind: fake_response(200, blobs[file_id]))
     out = tmp_path / "pulled"
     # A file from an earlier pull is skipped, and keeps the time it has.

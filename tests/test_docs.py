@@ -16,7 +16,6 @@ def test_settings_doc_is_current(tmp_path):
     assert (ROOT / "docs" / "settings.md").read_text() == result.output, "run `make docs`"
 
 
-
 def test_every_citation_of_the_design_names_one_of_its_sections():
     import re
 

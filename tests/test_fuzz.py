@@ -98,28 +98,42 @@ class World:
         link_id, self.secret = crypto.new_id(), os.urandom(32)
         keys = crypto.link_keys(self.secret)
         body = {
-            "link_id": link_id, "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
-            "verifier": crypto.b64e(keys.verifier), "link_verifier": crypto.b64e(keys.link_verifier),
-            "password": None, "uploads": True, "device_limit": 3,
+            "link_id": link_id,
+            "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+            "verifier": crypto.b64e(keys.verifier),
+            "link_verifier": crypto.b64e(keys.link_verifier),
+            "password": None,
+            "uploads": True,
+            "device_limit": 3,
         }
         self.call("POST", f"/api/owner/albums/{album_id}/links", json=body, expect=201)
         self.device = crypto.DeviceKey.new()
         challenge = self.call("POST", f"/api/links/{link_id}/challenge", token="none").json()["challenge"]
-        unlocked = self.call("POST", f"/api/links/{link_id}/unlock", token="none", json=unlock_body(link_id, self.secret, self.device, challenge))
+        unlocked = self.call(
+            "POST", f"/api/links/{link_id}/unlock", token="none", json=unlock_body(link_id, self.secret, self.device, challenge)
+        )
         self.access_token = unlocked.json()["access_token"]
         guest = self.upload(f"/api/links/{link_id}/files", album_id, ak, self.access_token, finish=False)
         plink_id, psecret = crypto.new_id(), os.urandom(32)
-        pbody = {**body, "link_id": plink_id, "password": {**PW_PARAMS, "salt": crypto.b64e(os.urandom(crypto.SALT_BYTES))},
-                 "verifier": crypto.b64e(os.urandom(32)), "link_verifier": crypto.b64e(crypto.link_keys(psecret).link_verifier)}
+        pbody = {
+            **body,
+            "link_id": plink_id,
+            "password": {**PW_PARAMS, "salt": crypto.b64e(os.urandom(crypto.SALT_BYTES))},
+            "verifier": crypto.b64e(os.urandom(32)),
+            "link_verifier": crypto.b64e(crypto.link_keys(psecret).link_verifier),
+        }
         self.call("POST", f"/api/owner/albums/{album_id}/links", json=pbody, expect=201)
         self.ids = {"album_id": [album_id], "file_id": [complete, pending, guest], "link_id": [link_id, plink_id]}
 
     def upload(self, base: str, album_id: str, ak: bytes, token: str | None, *, finish: bool) -> str:
         """Reserve a file; send its blobs and complete it, or only its thumbnail's first part."""
         file_id, fk = crypto.new_id(), crypto.random_key()
-        blobs = {kind: crypto.encrypt_blob_bytes(fk, file_id, kind, os.urandom(3000)) for kind in ("thumb", "preview", "original")}
+        blobs = {
+            kind: crypto.encrypt_blob_bytes(fk, file_id, kind, os.urandom(3000)) for kind in ("thumb", "preview", "original")
+        }
         body = {
-            "file_id": file_id, "wrapped_key": crypto.b64e(crypto.wrap_file_key(ak, fk, album_id, file_id)),
+            "file_id": file_id,
+            "wrapped_key": crypto.b64e(crypto.wrap_file_key(ak, fk, album_id, file_id)),
             "meta": crypto.b64e(crypto.seal_file_meta(fk, album_id, file_id, {"v": 1, "name": "a.jpg", "size": 3000})),
             "blobs": {kind: len(blob) for kind, blob in blobs.items()},
         }
@@ -137,11 +151,18 @@ class World:
         link_id, album_id = self.ids["link_id"][0], self.ids["album_id"][0]
         headers = {"Authorization": f"Bearer {self.access_token}"}
         files = requests.get(f"{self.url}/api/links/{link_id}/files", headers=headers, timeout=30)
-        owner = requests.get(f"{self.url}/api/owner/albums/{album_id}/files", headers={"Authorization": f"Bearer {self.owner_token}"}, timeout=30)
-        pending = requests.get(f"{self.url}/api/owner/albums/{album_id}/files/{self.ids['file_id'][1]}/upload",
-                               headers={"Authorization": f"Bearer {self.owner_token}"}, timeout=30)
+        owner = requests.get(
+            f"{self.url}/api/owner/albums/{album_id}/files", headers={"Authorization": f"Bearer {self.owner_token}"}, timeout=30
+        )
+        pending = requests.get(
+            f"{self.url}/api/owner/albums/{album_id}/files/{self.ids['file_id'][1]}/upload",
+            headers={"Authorization": f"Bearer {self.owner_token}"},
+            timeout=30,
+        )
         plink = requests.get(f"{self.url}/api/links/{self.ids['link_id'][1]}", timeout=30)
-        return files.status_code == 200 and len(files.json()["files"]) == 1 and owner.status_code == 200 and pending.ok and plink.ok
+        return (
+            files.status_code == 200 and len(files.json()["files"]) == 1 and owner.status_code == 200 and pending.ok and plink.ok
+        )
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +196,10 @@ def _fresh_pg():
 def snapshot(server: dict) -> tuple:
     """Every row of the tables the API writes, and every file of the blob store with its size."""
     with server["engine"].connect() as db:
-        rows = tuple(tuple(db.execute(sqlalchemy.text(f"SELECT * FROM {table} ORDER BY 1")).fetchall()) for table in ("albums", "files", "links"))
+        rows = tuple(
+            tuple(db.execute(sqlalchemy.text(f"SELECT * FROM {table} ORDER BY 1")).fetchall())
+            for table in ("albums", "files", "links")
+        )
     blob_dir = server["data"] / "blobs"
     blobs = tuple(sorted((str(p.relative_to(blob_dir)), p.stat().st_size) for p in blob_dir.rglob("*") if p.is_file()))
     return rows, blobs
@@ -195,9 +219,12 @@ def error_code(response) -> str | None:
 def coverage_cases(operation) -> list:
     """Schemathesis' coverage phase: boundary values and type confusions for every field (a fixed list)."""
     generator = CoverageGenerator(
-        operation=operation, generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        operation=operation,
+        generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
         generation_config=SCHEMA.config.generation_for(operation=operation, phase="coverage"),
-        auth_storage=None, override=Override(), feedback=FeedbackSources(),
+        auth_storage=None,
+        override=Override(),
+        feedback=FeedbackSources(),
     )
     return list(generator)
 
@@ -255,16 +282,22 @@ class Fuzzer:
         self.answers[(response.status_code, error_code(response))] += 1
         logged = log.read_bytes()[log_size:].decode("utf-8", "replace")
         if response.status_code >= 500 or "Traceback" in logged:
-            self.problems.append(f"{response.status_code} {response.text[:300]}\n{logged[-1500:]}\nfor:\n{case.as_curl_command(headers)}")
+            self.problems.append(
+                f"{response.status_code} {response.text[:300]}\n{logged[-1500:]}\nfor:\n{case.as_curl_command(headers)}"
+            )
             return
         try:
             # The answer is one the document describes: its status, media type and schema.
             case.validate_response(response, checks=CONFORMANCE)
         except Exception as exc:  # schemathesis raises a failure (group) naming what differs
-            self.problems.append(f"{response.status_code} {response.text[:300]} is not as docs/openapi.yaml says ({exc}), for:\n"
-                                 f"{case.as_curl_command(headers)}")
+            self.problems.append(
+                f"{response.status_code} {response.text[:300]} is not as docs/openapi.yaml says ({exc}), for:\n"
+                f"{case.as_curl_command(headers)}"
+            )
         if response.status_code >= 400 and error_code(response) not in WRITES_ON_REFUSAL and snapshot(self.server) != before:
-            self.problems.append(f"{response.status_code} {error_code(response)} changed rows or blobs, for:\n{case.as_curl_command(headers)}")
+            self.problems.append(
+                f"{response.status_code} {error_code(response)} changed rows or blobs, for:\n{case.as_curl_command(headers)}"
+            )
 
     def report(self) -> str:
         answers = ", ".join(f"{status} {code or ''}: {n}" for (status, code), n in self.answers.most_common())
@@ -280,8 +313,14 @@ def test_fuzz_every_operation(server, name):
         fuzzer.send(case, rng)
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not RANDOM,
-                  phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=not RANDOM,
+            phases=(Phase.explicit, Phase.generate),
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=fuzzer.operation.as_strategy(mode))
         def run(case):
             fuzzer.send(case, rng)

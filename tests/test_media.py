@@ -342,9 +342,24 @@ def test_rotated_video_swaps_dimensions(tmp_path, ffmpeg):
     p = tmp_path / "portrait.mov"
     # A phone held upright stores landscape pixels plus a rotation in the display matrix.
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(src), "-c", "copy",
-         "-metadata:s:v:0", "rotate=90", "-metadata", "location=+48.8584+002.2945/", str(p)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            "-metadata",
+            "location=+48.8584+002.2945/",
+            str(p),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     r = prepare(p)
     assert r.mime == "video/quicktime"
@@ -357,9 +372,24 @@ def test_rotated_video_swaps_dimensions(tmp_path, ffmpeg):
 def test_very_short_video_still_gets_a_poster(tmp_path, ffmpeg):
     p = tmp_path / "blink.mp4"
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=0.12",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(p)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=0.12",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(p),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     r = prepare(p)
     assert r.duration < 0.5

@@ -80,8 +80,11 @@ def _unlocked_previews(link: str) -> dict[str, bytes]:
     challenge = requests.post(f"{server}/api/links/{link_id}/challenge").json()["challenge"]
     unlocked = requests.post(
         f"{server}/api/links/{link_id}/unlock",
-        json={"challenge": challenge, "proof": crypto.sign_proof(keys, link_id, challenge),
-              "link_proof": crypto.sign_link_proof(keys, link_id, challenge)},
+        json={
+            "challenge": challenge,
+            "proof": crypto.sign_proof(keys, link_id, challenge),
+            "link_proof": crypto.sign_link_proof(keys, link_id, challenge),
+        },
     ).json()
     auth = {"Authorization": f"Bearer {unlocked['access_token']}"}
     album_key = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked["wrapped_album_key"]), link_id)

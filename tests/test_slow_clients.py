@@ -82,7 +82,9 @@ def test_a_body_at_a_normal_pace_is_not_cut_off(tmp_path):
                 yield body[start : start + 40]
 
         response = requests.post(
-            f"{url}/api/owner/albums", data=chunks(), timeout=30,
+            f"{url}/api/owner/albums",
+            data=chunks(),
+            timeout=30,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Length": "135"},
         )
         assert response.status_code != 408, response.text

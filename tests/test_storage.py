@@ -616,9 +616,7 @@ def test_store_from_config_s3():
 
 
 def test_store_from_config_s3_treats_empty_settings_as_unset():
-    store = store_from_config(
-        {"BLOB_STORE": "s3", "S3_BUCKET": "photos", "S3_ENDPOINT_URL": "", "S3_PREFIX": ""}
-    )
+    store = store_from_config({"BLOB_STORE": "s3", "S3_BUCKET": "photos", "S3_ENDPOINT_URL": "", "S3_PREFIX": ""})
     assert isinstance(store, S3BlobStore)
     assert store.prefix == ""
     assert store._endpoint_url is None
@@ -717,8 +715,13 @@ def test_s3_storage_full_answers_are_storage_full(tmp_path):
     class FullBucket:
         def upload_fileobj(self, *args, **kwargs):
             error = ClientError(
-                {"Error": {"Code": "XMinioStorageFull", "Message": "Storage backend has reached its minimum free drive threshold."},
-                 "ResponseMetadata": {"HTTPStatusCode": 507}},
+                {
+                    "Error": {
+                        "Code": "XMinioStorageFull",
+                        "Message": "Storage backend has reached its minimum free drive threshold.",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 507},
+                },
                 "PutObject",
             )
             try:

@@ -74,7 +74,9 @@ class Server:
     def listed(self) -> set[str]:
         ids, after = set(), "0"
         while after is not None:
-            answer = requests.get(f"{self.url}/api/owner/albums/{self.album_id}/files?limit=1000&after={after}", headers=self.auth).json()
+            answer = requests.get(
+                f"{self.url}/api/owner/albums/{self.album_id}/files?limit=1000&after={after}", headers=self.auth
+            ).json()
             ids.update(f["file_id"] for f in answer["files"])
             after = answer["next"]
         return ids
@@ -100,15 +102,17 @@ def server(request, tmp_path_factory):
     database_url = pg_url.rsplit("/", 1)[0] + "/races"
     with start_moto_server() as endpoint:
         make_bucket(endpoint, "races")
-        env.update({
-            "FRAGMENT_DATABASE_URL": database_url,
-            "FRAGMENT_BLOB_STORE": "s3",
-            "FRAGMENT_S3_BUCKET": "races",
-            "FRAGMENT_S3_ENDPOINT_URL": endpoint,
-            "FRAGMENT_S3_REGION": REGION,
-            "FRAGMENT_S3_ACCESS_KEY_ID": ACCESS_KEY,
-            "FRAGMENT_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-        })
+        env.update(
+            {
+                "FRAGMENT_DATABASE_URL": database_url,
+                "FRAGMENT_BLOB_STORE": "s3",
+                "FRAGMENT_S3_BUCKET": "races",
+                "FRAGMENT_S3_ENDPOINT_URL": endpoint,
+                "FRAGMENT_S3_REGION": REGION,
+                "FRAGMENT_S3_ACCESS_KEY_ID": ACCESS_KEY,
+                "FRAGMENT_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+            }
+        )
         with servers.gunicorn(data, env=env) as url:
             yield Server(url, data, env, database_url, endpoint)
 
@@ -188,7 +192,9 @@ def test_a_part_sent_twice_at_once_is_stored_once_and_whole(server):
         assert upload.reserve().status_code == 201
         for kind, blob in upload.blobs.items():
             for offset in range(0, len(blob), PART):
-                statuses = sorted(r.status_code for r in at_once(lambda: upload.put(kind, offset), lambda: upload.put(kind, offset)))
+                statuses = sorted(
+                    r.status_code for r in at_once(lambda: upload.put(kind, offset), lambda: upload.put(kind, offset))
+                )
                 assert statuses in ([200, 200], [200, 409]), statuses
         assert upload.complete().status_code == 200
         assert upload.stored_bytes() == upload.blobs

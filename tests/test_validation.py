@@ -23,7 +23,9 @@ def counts(app) -> dict[str, int]:
     """Rows of every table the API writes, and files in the blob store."""
     with app.app_context():
         session = db.session()
-        rows = {model.__tablename__: session.scalar(select(func.count()).select_from(model)) for model in (db.Album, db.File, db.Link)}
+        rows = {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model)) for model in (db.Album, db.File, db.Link)
+        }
     blob_dir = Path(app.config["BLOB_DIR"])
     rows["blobs"] = sum(1 for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else 0
     return rows
@@ -72,7 +74,10 @@ def test_infinity_and_nan_are_not_json(app, owner, album, constant):
     album_id, _ak = album
     salt = crypto.b64e(os.urandom(crypto.SALT_BYTES))
     body = b'{"link_id": "%s", "wrapped_album_key": "%s", "verifier": "%s", "link_verifier": "%s", ' % (
-        crypto.new_id().encode(), crypto.b64e(os.urandom(72)).encode(), crypto.b64e(os.urandom(32)).encode(), crypto.b64e(os.urandom(32)).encode(),
+        crypto.new_id().encode(),
+        crypto.b64e(os.urandom(72)).encode(),
+        crypto.b64e(os.urandom(32)).encode(),
+        crypto.b64e(os.urandom(32)).encode(),
     ) + b'"password": {"salt": "%s", "opslimit": %s, "memlimit": 67108864}}' % (salt.encode(), constant)
     before = counts(app)
     # int(float("inf")) raised OverflowError: a 500.
@@ -84,8 +89,21 @@ def test_infinity_and_nan_are_not_json(app, owner, album, constant):
 # --- listing cursors ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query", ["after=9223372036854775808", f"after={inputs.MAX_AFTER + 1}", "after=-1", "after=+1", "after=1_0",
-                                   "after=%D9%A3", "after=1e3", "limit=0", f"limit={inputs.MAX_PAGE_LIMIT + 1}", "limit=99999999999999999999"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "after=9223372036854775808",
+        f"after={inputs.MAX_AFTER + 1}",
+        "after=-1",
+        "after=+1",
+        "after=1_0",
+        "after=%D9%A3",
+        "after=1e3",
+        "limit=0",
+        f"limit={inputs.MAX_PAGE_LIMIT + 1}",
+        "limit=99999999999999999999",
+    ],
+)
 def test_listing_cursors_outside_the_column_get_400(owner, client, album, link, query):
     album_id, _ak = album
     response = owner.call("GET", f"/api/owner/albums/{album_id}/files?{query}")
@@ -106,9 +124,14 @@ def test_the_largest_cursor_lists_nothing(owner, album):
 
 def new_link_body(**settings) -> dict:
     """A well-formed new link (random keys: it is never opened) with `settings`."""
-    return {"link_id": crypto.new_id(), "wrapped_album_key": crypto.b64e(os.urandom(72)), "verifier": crypto.b64e(os.urandom(32)),
-            "link_verifier": crypto.b64e(os.urandom(32)), "password": None, **settings}
-
+    return {
+        "link_id": crypto.new_id(),
+        "wrapped_album_key": crypto.b64e(os.urandom(72)),
+        "verifier": crypto.b64e(os.urandom(32)),
+        "link_verifier": crypto.b64e(os.urandom(32)),
+        "password": None,
+        **settings,
+    }
 
 
 BAD_SETTINGS = [
@@ -148,8 +171,15 @@ def test_link_numbers_past_their_bounds_get_400_and_write_nothing(app, owner, al
 
 def test_the_largest_allowed_numbers_are_stored_and_listed(owner, album):
     album_id, ak = album
-    link_id, _secret = owner.link(album_id, ak, uploads=True, quota_files=inputs.MAX_QUOTA_FILES, quota_bytes=inputs.MAX_BYTES,
-                                  max_file_size=inputs.MAX_BYTES, device_limit=inputs.MAX_DEVICE_LIMIT)
+    link_id, _secret = owner.link(
+        album_id,
+        ak,
+        uploads=True,
+        quota_files=inputs.MAX_QUOTA_FILES,
+        quota_bytes=inputs.MAX_BYTES,
+        max_file_size=inputs.MAX_BYTES,
+        device_limit=inputs.MAX_DEVICE_LIMIT,
+    )
     listed = {link["link_id"]: link for link in owner.call("GET", f"/api/owner/albums/{album_id}/links").json["links"]}
     assert listed[link_id]["quota_files"] == inputs.MAX_QUOTA_FILES and listed[link_id]["quota_bytes"] == inputs.MAX_BYTES
 
@@ -167,8 +197,18 @@ def test_huge_blob_sizes_on_reserve_are_refused(app, owner, album):
 # --- times --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-14:00", "9000-01-01T00:00:01Z", "1969-12-31T23:59:59Z",
-                                   "0001-01-01T00:00:00+14:00", "2027-13-01T00:00:00Z", 1893456000, "2" * 100])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12-31T23:59:59-14:00",
+        "9000-01-01T00:00:01Z",
+        "1969-12-31T23:59:59Z",
+        "0001-01-01T00:00:00+14:00",
+        "2027-13-01T00:00:00Z",
+        1893456000,
+        "2" * 100,
+    ],
+)
 def test_expiry_outside_1970_to_9000_gets_400_and_the_links_still_list(app, owner, album, value):
     album_id, ak = album
     link_id, _secret = owner.link(album_id, ak)
@@ -233,7 +273,9 @@ def test_the_openapi_document_states_the_codes_limits(openapi):
     assert schema(openapi, "Key32")["pattern"] == inputs.b64_pattern(32)
     assert schema(openapi, "Signature")["pattern"] == inputs.b64_pattern(crypto.SIGNATURE_BYTES)
     assert schema(openapi, "Salt")["pattern"] == inputs.b64_pattern(crypto.SALT_BYTES)
-    assert schema(openapi, "WrappedKey")["pattern"] == inputs.b64_pattern(crypto.NONCE_BYTES + crypto.KEY_BYTES + crypto.TAG_BYTES)
+    assert schema(openapi, "WrappedKey")["pattern"] == inputs.b64_pattern(
+        crypto.NONCE_BYTES + crypto.KEY_BYTES + crypto.TAG_BYTES
+    )
     assert schema(openapi, "SealedMeta")["maxLength"] == inputs.b64_length(defaults["MAX_META_BYTES"])
     settings_schema = schema(openapi, "LinkSettings")["properties"]
     assert settings_schema["device_limit"]["maximum"] == inputs.MAX_DEVICE_LIMIT

@@ -163,9 +163,7 @@ def _read_vendor(root: Path) -> dict[str, Asset]:
 
 
 def _static_files(static: Path) -> list[Path]:
-    return sorted(
-        p for folder in STATIC_FOLDERS for p in (static / folder).rglob("*") if p.is_file() and p.suffix in MIMETYPES
-    )
+    return sorted(p for folder in STATIC_FOLDERS for p in (static / folder).rglob("*") if p.is_file() and p.suffix in MIMETYPES)
 
 
 def _read_static(static: Path) -> dict[str, Asset]:

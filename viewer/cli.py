@@ -334,7 +334,9 @@ def server_option(f: Callable) -> Callable:
 
 def password_options(f: Callable) -> Callable:
     """--password-prompt, --password-stdin, --password P."""
-    f = click.option("--password", "password_value", metavar="P", help="The password (visible in your shell history; prefer the other two).")(f)
+    f = click.option(
+        "--password", "password_value", metavar="P", help="The password (visible in your shell history; prefer the other two)."
+    )(f)
     f = click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")(f)
     f = click.option("--password-prompt", is_flag=True, help="Ask for the password without showing it.")(f)
     return f
@@ -389,7 +391,9 @@ def link_options(f: Callable) -> Callable:
         click.option("--allow-uploads", is_flag=True, help="Let people with the link add their own photos."),
         click.option("--no-downloads", is_flag=True, help="Show photos but never send originals."),
         click.option("--device-limit", type=click.IntRange(min=1), metavar="N", help="How many devices may open the link."),
-        click.option("--expires", type=ExpiryType(), help="7d, 12h, 30m, 2w, YYYY-MM-DD (end of that day, UTC), an ISO time, or never."),
+        click.option(
+            "--expires", type=ExpiryType(), help="7d, 12h, 30m, 2w, YYYY-MM-DD (end of that day, UTC), an ISO time, or never."
+        ),
     ]
     for option in options:
         f = option(f)
@@ -511,8 +515,14 @@ def publish(directory: Path, title: str | None, restart: bool, server: str | Non
 
 
 def publish_into(
-    ring: keyring.Keyring, owner: OwnerClient, directory: Path, folder: str, title: str | None,
-    restart: bool, settings: dict, password: str | None,
+    ring: keyring.Keyring,
+    owner: OwnerClient,
+    directory: Path,
+    folder: str,
+    title: str | None,
+    restart: bool,
+    settings: dict,
+    password: str | None,
 ) -> None:
     """`publish`, under its lock: resume or start the album, upload what is missing, make the link."""
     ring = keyring.load(ring.path)  # read again under the lock: a run that just ended may have finished the album
@@ -718,7 +728,13 @@ def upload_files(
                 on_start(path)
             with about(clean_text(path.name)):
                 done = client.send_file(
-                    target, album_key, album_id, path, prepared, extra_meta, on_progress=lambda n, name=path.name: bar.update(n, name)
+                    target,
+                    album_key,
+                    album_id,
+                    path,
+                    prepared,
+                    extra_meta,
+                    on_progress=lambda n, name=path.name: bar.update(n, name),
                 )
             if on_sent:
                 on_sent(path, done)
@@ -1031,7 +1047,9 @@ def pull(album: str, out: Path) -> None:
             bar.update(0, name)
             with about(name):
                 response = owner.download_blob(album_id, file_id, "original")
-                client.save_blob(response, file_key, file_id, "original", dest, meta_size(meta), lambda n, x=name: bar.update(n, x))
+                client.save_blob(
+                    response, file_key, file_id, "original", dest, meta_size(meta), lambda n, x=name: bar.update(n, x)
+                )
             keep_taken_time(dest, meta)
             taken.add(dest)
             saved += 1
@@ -1158,13 +1176,15 @@ def unlock(link: LinkClient, keys: crypto.LinkKeys, challenge: str | None = None
     if challenge is None:
         challenge = need(link.challenge(), "challenge")
     device = device_key(link.link_id)
-    return link.unlock({
-        "challenge": challenge,
-        "link_proof": crypto.sign_link_proof(keys, link.link_id, challenge),
-        "proof": crypto.sign_proof(keys, link.link_id, challenge),
-        "device_key": crypto.b64e(device.public_key),
-        "device_proof": device.sign(link.link_id, challenge),
-    })
+    return link.unlock(
+        {
+            "challenge": challenge,
+            "link_proof": crypto.sign_link_proof(keys, link.link_id, challenge),
+            "proof": crypto.sign_proof(keys, link.link_id, challenge),
+            "device_key": crypto.b64e(device.public_key),
+            "device_proof": device.sign(link.link_id, challenge),
+        }
+    )
 
 
 def device_key(link_id: str) -> crypto.DeviceKey:

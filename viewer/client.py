@@ -420,7 +420,7 @@ def _resume_offset(status: Callable[[], dict], kind: str, retries: int, sleep: C
         except (requests.ConnectionError, requests.Timeout):
             if attempt > retries:
                 raise
-            sleep(min(30.0, 2.0 ** attempt))
+            sleep(min(30.0, 2.0**attempt))
             continue
         if received is None:
             raise ApiError(200, "bad_answer", "the server's upload status has no byte count for the " + kind)

@@ -23,7 +23,10 @@ def create_owner_token() -> None:
 
 @click.command("cleanup")
 @click.option(
-    "--min-age", default=3600, show_default=True, type=click.IntRange(min=0),
+    "--min-age",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(min=0),
     help="Seconds a stray blob or temp file must be untouched before it is removed, so uploads under way are left alone.",
 )
 @with_appcontext

@@ -185,9 +185,7 @@ def open_sealed(key: bytes, sealed: bytes, ad: bytes) -> bytes:
     if len(sealed) < NONCE_BYTES + TAG_BYTES:
         raise DecryptionError("sealed data is too short")
     try:
-        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
-            sealed[NONCE_BYTES:], ad, sealed[:NONCE_BYTES], key
-        )
+        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[NONCE_BYTES:], ad, sealed[:NONCE_BYTES], key)
     except CryptoError as exc:
         raise DecryptionError("authentication failed") from exc
 

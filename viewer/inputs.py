@@ -105,7 +105,9 @@ def json_body() -> dict[str, Any]:
     return data
 
 
-def b64_field(data: dict, name: str, length: int | None = None, max_length: int | None = None, required: bool = True) -> bytes | None:
+def b64_field(
+    data: dict, name: str, length: int | None = None, max_length: int | None = None, required: bool = True
+) -> bytes | None:
     """A base64url field of a JSON body."""
     if data.get(name) is None:
         if required:
@@ -148,7 +150,9 @@ def time_field(data: dict, name: str) -> int | None:
     value = data.get(name)
     if value is None:
         return None
-    message = f"The field {name!r} must be an ISO 8601 time from {TIME_MIN_ISO[:4]} to {TIME_MAX_ISO[:4]}, like 2027-01-31T12:00:00Z."
+    message = (
+        f"The field {name!r} must be an ISO 8601 time from {TIME_MIN_ISO[:4]} to {TIME_MAX_ISO[:4]}, like 2027-01-31T12:00:00Z."
+    )
     if not isinstance(value, str) or len(value) > MAX_TIME_CHARS:
         raise bad_request(message, "bad_field")
     try:

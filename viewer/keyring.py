@@ -274,7 +274,9 @@ def publish_lock(path: Path, server: str, folder: str) -> Iterator[None]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise KeyringError(f"another `fragment publish` of {folder} is running; let it finish, or stop it first") from None
+                raise KeyringError(
+                    f"another `fragment publish` of {folder} is running; let it finish, or stop it first"
+                ) from None
         yield
     finally:
         os.close(fd)

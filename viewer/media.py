@@ -380,8 +380,15 @@ def _tool(name: str) -> str:
 def _ffprobe(path: Path) -> dict:
     """Run ffprobe on `path` and return its parsed JSON."""
     cmd = [
-        _tool("ffprobe"), "-v", "error", "-print_format", "json",
-        "-show_format", "-show_streams", "--", str(path),
+        _tool("ffprobe"),
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        "--",
+        str(path),
     ]
     result = _run(cmd, path, PROBE_TIMEOUT, "ffprobe")
     if result.returncode != 0:
@@ -395,12 +402,28 @@ def _ffprobe(path: Path) -> dict:
 def _poster_frame(path: Path, at: float) -> bytes | None:
     """One frame at `at` seconds as PNG bytes (already rotated by ffmpeg), or None."""
     cmd = [
-        _tool("ffmpeg"), "-nostdin", "-v", "error",
+        _tool("ffmpeg"),
+        "-nostdin",
+        "-v",
+        "error",
         # -ss before -i seeks by keyframe then decodes to the exact time: fast and precise.
-        "-ss", f"{at:.3f}", "-i", str(path),
-        "-frames:v", "1", "-an", "-sn", "-dn",
+        "-ss",
+        f"{at:.3f}",
+        "-i",
+        str(path),
+        "-frames:v",
+        "1",
+        "-an",
+        "-sn",
+        "-dn",
         # rgb24 so 10-bit/HDR sources still give an 8-bit PNG Pillow reads.
-        "-pix_fmt", "rgb24", "-c:v", "png", "-f", "image2pipe", "-",
+        "-pix_fmt",
+        "rgb24",
+        "-c:v",
+        "png",
+        "-f",
+        "image2pipe",
+        "-",
     ]
     result = _run(cmd, path, FRAME_TIMEOUT, "ffmpeg")
     if result.returncode != 0:

@@ -128,11 +128,15 @@ def peek_attempts(link: db.Link) -> None:
     now = db.now()
     forget = now - current_app.config["UNLOCK_FORGET_SECONDS"]
     keys = [key for key, _free in _counters(link.id)]
-    rows = db.session().execute(
-        select(db.UnlockCounter.next_at).where(
-            db.UnlockCounter.key.in_(keys), db.UnlockCounter.last_at >= forget, db.UnlockCounter.next_at > now
+    rows = (
+        db.session()
+        .execute(
+            select(db.UnlockCounter.next_at).where(
+                db.UnlockCounter.key.in_(keys), db.UnlockCounter.last_at >= forget, db.UnlockCounter.next_at > now
+            )
         )
-    ).all()
+        .all()
+    )
     if rows:
         raise too_many(max(row.next_at for row in rows) - now)
 

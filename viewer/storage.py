@@ -103,9 +103,7 @@ def validate_key(key: str) -> str:
     for segment in segments:
         if not _SEGMENT_RE.match(segment):
             # repr() so control characters in the message cannot forge log lines.
-            raise InvalidKey(
-                f"blob key segments must match [A-Za-z0-9_-]{{1,64}}: {key!r}"
-            )
+            raise InvalidKey(f"blob key segments must match [A-Za-z0-9_-]{{1,64}}: {key!r}")
     return key
 
 
@@ -233,9 +231,7 @@ class LocalBlobStore(BlobStore):
                         new_dir.mkdir(mode=0o700)
                     except FileExistsError:
                         if not new_dir.is_dir():
-                            raise StorageError(
-                                f"{new_dir.relative_to(self.root)} is a blob, not a folder"
-                            ) from None
+                            raise StorageError(f"{new_dir.relative_to(self.root)} is a blob, not a folder") from None
                         continue  # a concurrent put made it
                     # A new directory entry is only durable once its parent is fsynced (fsync(2)).
                     _fsync_dir(new_dir.parent)
@@ -490,9 +486,7 @@ class S3BlobStore(BlobStore):
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
             )
-            self._client_obj = session.client(
-                "s3", endpoint_url=self._endpoint_url, config=config
-            )
+            self._client_obj = session.client("s3", endpoint_url=self._endpoint_url, config=config)
             self._client_pid = os.getpid()
         return self._client_obj
 
@@ -555,9 +549,7 @@ class S3BlobStore(BlobStore):
             return iter(())
         try:
             with _s3_errors(key):
-                response = self._client.get_object(
-                    Bucket=self.bucket, Key=object_key, Range=f"bytes={start}-{end - 1}"
-                )
+                response = self._client.get_object(Bucket=self.bucket, Key=object_key, Range=f"bytes={start}-{end - 1}")
         except StorageError as e:
             # 416: start is at or past the end (always so for an empty blob).
             # Clamp to empty, as the local store does, once we know the blob exists.
@@ -591,9 +583,7 @@ class S3BlobStore(BlobStore):
         for i in range(0, len(keys), 1000):
             batch = [{"Key": self._object_key(k)} for k in keys[i : i + 1000]]
             with _s3_errors(prefix):
-                response = self._client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
-                )
+                response = self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             # DeleteObjects answers 200 even when single keys fail; they are listed here.
             if response.get("Errors"):
                 first = response["Errors"][0]
@@ -723,6 +713,4 @@ def store_from_config(config: Mapping[str, Any]) -> BlobStore:
             secret_key=config.get("S3_SECRET_ACCESS_KEY") or None,
             prefix=config.get("S3_PREFIX") or "",
         )
-    raise ValueError(
-        f"unknown BLOB_STORE {config.get('BLOB_STORE')!r}: expected 'local' or 's3'"
-    )
+    raise ValueError(f"unknown BLOB_STORE {config.get('BLOB_STORE')!r}: expected 'local' or 's3'")

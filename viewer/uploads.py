@@ -279,7 +279,12 @@ def receive_part(file: db.File, kind: str) -> db.File:
     offset = int(raw_offset)
     size, received = getattr(file, f"{kind}_size"), getattr(file, f"{kind}_received")
     if offset != received:
-        raise ApiError(409, "offset_mismatch", f"The server has {received} bytes of this blob; continue from there.", upload=upload_json(file))
+        raise ApiError(
+            409,
+            "offset_mismatch",
+            f"The server has {received} bytes of this blob; continue from there.",
+            upload=upload_json(file),
+        )
     if length == 0 or length > current_app.config["UPLOAD_PART_BYTES"]:
         raise ApiError(413, "too_large", f"Send parts of 1 to {current_app.config['UPLOAD_PART_BYTES']} bytes.")
     if offset + length > size:
@@ -419,7 +424,9 @@ def _finish(file: db.File, lease: int) -> db.File:
                 crypto.check_blob_shape(head, getattr(file, f"{kind}_size"))
             except crypto.FormatError as exc:
                 _abort_claimed(file, holder[0])
-                raise ApiError(422, "bad_blob", f"The {kind} is not an encrypted v1 blob ({exc}); the upload was discarded.") from None
+                raise ApiError(
+                    422, "bad_blob", f"The {kind} is not an encrypted v1 blob ({exc}); the upload was discarded."
+                ) from None
         for kind in KINDS:
             key = blob_key(file, kind)
             written.append(key)
@@ -483,7 +490,9 @@ def _verify(blob_store, file: db.File, kind: str) -> None:
             raise crypto.FormatError(f"{stored} bytes stored of {size}")
         crypto.check_blob_shape(head, size)
     except crypto.FormatError as exc:
-        raise ApiError(503, "store_mismatch", f"The server could not store the {kind} intact ({exc}); send complete again.") from None
+        raise ApiError(
+            503, "store_mismatch", f"The server could not store the {kind} intact ({exc}); send complete again."
+        ) from None
 
 
 def _lost(file: db.File, written: list[str]) -> db.File:
@@ -617,7 +626,6 @@ def abort_link_uploads(link_id: str) -> None:
     """Abort every pending guest upload of a link (uploads turned off, link revoked)."""
     for file in db.session().scalars(select(db.File).where(db.File.via_link == link_id, db.File.state == "pending")).all():
         abort(file)
-
 
 
 # --- reconciling the store with the database (flask cleanup) ------------------
