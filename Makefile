@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 # The browser modules (package-lock.json), which the server hashes and serves from node_modules.
 JS = node_modules/.installed
 
-.PHONY: demo test bench system-deps docs clean lint lint-py format
+.PHONY: demo test bench system-deps docs clean lint lint-py lint-js format
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,14 @@ lint-py: $(VENV)/.lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# ESLint (eslint.config.mjs), then tsc over the JSDoc types: the pages with the DOM library
+# (jsconfig.json), the Workers and the Service Worker with the WebWorker one (jsconfig.worker.json),
+# since one program cannot hold both libraries. Both are devDependencies, installed by npm ci.
+lint-js: $(JS)
+	$(NPM) exec -- eslint static/js
+	$(NPM) exec -- tsc -p jsconfig.json
+	$(NPM) exec -- tsc -p jsconfig.worker.json
 
 # Rewrites the Python in place: the formatter, then ruff's safe fixes.
 format: $(VENV)/.lint
