@@ -15,19 +15,19 @@ import signal
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-import browser as browser_helpers  # noqa: E402  (tests/browser.py)
-import servers  # noqa: E402  (tests/servers.py)
 from click.testing import CliRunner  # noqa: E402
 
+import browser as browser_helpers  # noqa: E402  (tests/browser.py)
+import servers  # noqa: E402  (tests/servers.py)
 from viewer import cli  # noqa: E402
 
 # A benchmark stopped with SIGTERM still stops its gunicorn and Chromium (finally blocks run).

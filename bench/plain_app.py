@@ -105,7 +105,8 @@ def css():
     # The margins and gap of .grid in static/css/viewer.css and grid.js; rows of
     # `cols` tiles of the thumbnails' own aspect ratio (from width/height).
     body = f""".plain-grid {{ display: flex; flex-wrap: wrap; gap: {GAP}px; margin: 0 clamp(.2rem, 2vw, 2rem); }}
-.plain-grid img {{ display: block; width: calc((100% - {(cols - 1) * GAP}px) / {cols}); height: auto; border-radius: 3px; background: var(--tile); }}
+.plain-grid img {{ display: block; width: calc((100% - {(cols - 1) * GAP}px) / {cols}); height: auto;
+  border-radius: 3px; background: var(--tile); }}
 """
     return Response(body, mimetype="text/css")
 

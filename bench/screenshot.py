@@ -19,11 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
+from PIL import Image, ImageOps
+
+import common
 
 sys.path.insert(0, str(common.ROOT / "scripts"))
-from demo import make_photos  # noqa: E402  (scripts/demo.py)
+from demo import make_photos
 
 VIEWPORT = {"width": 1280, "height": 800}
 TITLE = "A summer in the hills"
@@ -52,7 +53,7 @@ def make_album(folder: Path) -> None:
             im = ImageOps.mirror(im)
         if hue:
             hh, s, v = im.convert("HSV").split()
-            im = Image.merge("HSV", (hh.point(lambda x: (x + hue) % 256), s, v)).convert("RGB")
+            im = Image.merge("HSV", (hh.point(lambda x: (x + hue) % 256), s, v)).convert("RGB")  # noqa: B023 - used at once
         exif = Image.Exif()
         exif[0x0132] = taken  # DateTime
         im.save(folder / name, quality=88, exif=exif)

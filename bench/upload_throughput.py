@@ -41,9 +41,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from media_fixtures import _exif  # noqa: E402  (tests/media_fixtures.py: the tests' EXIF blocks)
-from PIL import Image  # noqa: E402
+from PIL import Image
+
+import common
+from media_fixtures import _exif
 
 PHOTO_SIZE = (4000, 3000)  # 12 MP, a phone's
 QUALITY = 90
@@ -227,7 +228,7 @@ def stored(data_dir: Path, link_id: str) -> dict[str, int]:
         ).fetchone()
     finally:
         db.close()
-    return dict(zip(("files", "thumb", "preview", "original"), (v or 0 for v in row)))
+    return dict(zip(("files", "thumb", "preview", "original"), (v or 0 for v in row), strict=True))
 
 
 @contextmanager
@@ -291,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
                             result = upload(browser, plain_url, photos, kind)
                             if result["plain"] != {"files": len(photos), "bytes": original_bytes}:
                                 raise SystemExit(
-                                    f"Error: the plaintext upload stored {result['plain']}, not {len(photos)} files of {original_bytes} bytes"
+                                    f"Error: the plaintext upload stored {result['plain']}, "
+                                    f"not {len(photos)} files of {original_bytes} bytes"
                                 )
                         results[kind].append(result)
                         # Other work on the machine stretches the times (not the CPU figures): say how busy it was.
@@ -304,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
                 steps = preparation_steps(browser, plain_url, photos[:WARMUP_FILES])
     print(
         f"{len(photos)} JPEG photos of {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} (quality {QUALITY}, with EXIF), "
-        f"{original_bytes / len(photos) / 1e6:.1f} MB each, {original_bytes / 1e6:.0f} MB in all, made in {made - started:.0f} s. "
+        f"{original_bytes / len(photos) / 1e6:.1f} MB each, {original_bytes / 1e6:.0f} MB in all, "
+        f"made in {made - started:.0f} s. "
         f"Gunicorn on loopback, {os.cpu_count()} cores.\n",
         flush=True,
     )
@@ -315,7 +318,8 @@ def report(results: dict[str, list[dict]], count: int, original_bytes: int, runs
     times = {kind: [r["ms"] for r in rs] for kind, rs in results.items()}
     base = common.median(times["plaintext"])
     print(
-        f"Chromium, a fresh context per run, from choosing the files until the page says all {count} are added; median of {runs} runs (min-max)\n"
+        f"Chromium, a fresh context per run, from choosing the files until the page says all {count} are added; "
+        f"median of {runs} runs (min-max)\n"
     )
     print("| upload | total time | MB/s of originals | per photo | vs baseline |")
     print("|---|---:|---:|---:|---:|")
@@ -328,7 +332,8 @@ def report(results: dict[str, list[dict]], count: int, original_bytes: int, runs
         span = f"{min(times[kind]) / 1000:.1f}-{max(times[kind]) / 1000:.1f}"
         rate = original_bytes / 1e6 / (ms / 1000)
         print(
-            f"| {labels[kind]} | {ms / 1000:.1f} s ({span}) | {rate:.{1 if rate < 10 else 0}f} | {ms / count:.0f} ms | {ms / base:.2f}x |"
+            f"| {labels[kind]} | {ms / 1000:.1f} s ({span}) | {rate:.{1 if rate < 10 else 0}f} "
+            f"| {ms / count:.0f} ms | {ms / base:.2f}x |"
         )
 
     def med(kind: str, get) -> float:
@@ -343,7 +348,8 @@ def report(results: dict[str, list[dict]], count: int, original_bytes: int, runs
         f"(originals {blobs['original'] / 1e6:.0f}, previews {blobs['preview'] / 1e6:.0f}, thumbs {blobs['thumb'] / 1e6:.1f}) |"
     )
     print(
-        f"| upload requests (PUT, POST) | {med('plaintext', lambda r: r['requests']):.0f} | {med('encrypted', lambda r: r['requests']):.0f} |"
+        f"| upload requests (PUT, POST) | {med('plaintext', lambda r: r['requests']):.0f} "
+        f"| {med('encrypted', lambda r: r['requests']):.0f} |"
     )
     for who, label in (("browser", "CPU time in Chromium"), ("server", "CPU time in gunicorn")):
         cells = [f"{common.median([r['cpu'][who] for r in results[kind]]):.1f} s" for kind in ("plaintext", "encrypted")]
@@ -359,7 +365,8 @@ def report(results: dict[str, list[dict]], count: int, original_bytes: int, runs
     print(
         f"\nDrawing one photo as upload-worker.js does, one step after another on one thread (median of {WARMUP_FILES} photos): "
         f"decoding the JPEG {steps['decode']:.0f} ms, the {PREVIEW_EDGE} px {steps['type']} preview {steps['preview']:.0f} ms, "
-        f"the {THUMB_EDGE} px {steps['type']} thumb {steps['thumb']:.0f} ms: {steps['decode'] + steps['preview'] + steps['thumb']:.0f} ms, "
+        f"the {THUMB_EDGE} px {steps['type']} thumb {steps['thumb']:.0f} ms: "
+        f"{steps['decode'] + steps['preview'] + steps['thumb']:.0f} ms, "
         f"against {per_photo:.0f} ms per photo in the encrypted upload."
     )
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import common
 
 CHUNK_SIZES = [16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024]
 ROUNDS = 7
@@ -75,8 +75,18 @@ async ({ size, chunkSizes, rounds, thumbBytes, thumbCount }) => {
   const sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, null, null, nonce, key);
   const cases = {
     raw: () => sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed, null, nonce, key),
-    rawThumbs: () => { let out; for (let i = 0; i < thumbCount; i++) out = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealedThumb, null, nonce, key); return out; },
-    thumbs: () => { let out; for (let i = 0; i < thumbCount; i++) out = c.decryptBlob(key, fileId, 'thumb', thumbBlob); return out; },
+    rawThumbs: () => {
+      let out;
+      for (let i = 0; i < thumbCount; i++) {
+        out = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealedThumb, null, nonce, key);
+      }
+      return out;
+    },
+    thumbs: () => {
+      let out;
+      for (let i = 0; i < thumbCount; i++) out = c.decryptBlob(key, fileId, 'thumb', thumbBlob);
+      return out;
+    },
   };
   const expect = { raw: plain, rawThumbs: thumb, thumbs: thumb };
   for (const chunkSize of chunkSizes) {
@@ -122,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     if errors:
         raise SystemExit(f"Error: the page logged errors: {errors}")
     print(
-        f"Chromium, libsodium.js {info['sodium']}, {args.mib} MiB of random bytes, best of {ROUNDS}, on a page of the app under its CSP\n"
+        f"Chromium, libsodium.js {info['sodium']}, {args.mib} MiB of random bytes, best of {ROUNDS}, "
+        "on a page of the app under its CSP\n"
     )
     best = info["best"]
     raw = best["raw"]

@@ -37,11 +37,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-import requests  # noqa: E402
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+import requests
+from PIL import Image, ImageDraw, ImageFilter
 
-from viewer import crypto  # noqa: E402
+import common
+from viewer import crypto
 
 VIEWPORT = {"width": 1280, "height": 800}
 PHOTO_SIZE = (800, 600)
@@ -170,7 +170,7 @@ def load(browser, url: str, kind: str) -> dict:
         result = page.evaluate("() => window.__firstScreen")
         # Playwright's request timing is in epoch ms; the page's clock starts at timeOrigin.
         requests_ = []
-        for request in list(finished):
+        for request in list(finished):  # noqa: PERF101 - a copy: Playwright appends to it from its event handler
             timing = request.timing
             start = timing["startTime"] - result["timeOrigin"]
             end = start + timing["responseEnd"] if timing["responseEnd"] >= 0 else None
@@ -238,8 +238,9 @@ def main(argv: list[str] | None = None) -> None:
             thumbs = decrypt_thumbs(link, base / "plain", title)
             thumb_kb = sum(t["bytes"] for t in thumbs) / len(thumbs) / 1000
             print(
-                f"{len(thumbs):,} JPEG photos of {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, made in {made - started:.0f} s and published with "
-                f"`fragment publish` in {published - made:.0f} s; their thumbnails are {thumbs[0]['width']}x{thumbs[0]['height']} "
+                f"{len(thumbs):,} JPEG photos of {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, made in {made - started:.0f} s "
+                f"and published with `fragment publish` in {published - made:.0f} s; "
+                f"their thumbnails are {thumbs[0]['width']}x{thumbs[0]['height']} "
                 f"WebP, {thumb_kb:.1f} KB on average.",
                 flush=True,
             )

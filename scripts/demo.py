@@ -49,7 +49,7 @@ def make_photos(folder: Path) -> None:
         draw = ImageDraw.Draw(image)
         for y in range(height):
             t = y / height
-            draw.line([(0, y), (width, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom)))
+            draw.line([(0, y), (width, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
         sun = (int(width * rng.uniform(0.2, 0.8)), int(height * rng.uniform(0.2, 0.45)))
         radius = int(min(width, height) * 0.08)
         draw.ellipse([sun[0] - radius, sun[1] - radius, sun[0] + radius, sun[1] + radius], fill=(255, 240, 200))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from viewer import crypto as c  # noqa: E402
+from viewer import crypto as c
 
 
 def fixed(byte: int, n: int) -> bytes:

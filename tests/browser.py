@@ -15,6 +15,7 @@ cache, storage and service workers) and page. The fixtures are in conftest.py:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -157,7 +158,8 @@ def decoded_thumbs(page) -> dict[str, tuple[int, int]]:
 
 def wait_for_thumbs(page, count: int) -> dict[str, tuple[int, int]]:
     page.wait_for_function(
-        """(n) => [...document.querySelectorAll('#grid .tile img')].filter((i) => i.complete && i.naturalWidth > 0).length >= n""",
+        """(n) => [...document.querySelectorAll('#grid .tile img')]
+            .filter((i) => i.complete && i.naturalWidth > 0).length >= n""",
         arg=count,
         timeout=TIMEOUT,
     )
@@ -217,8 +219,7 @@ class Held:
 
         self.context.unroute(self.pattern, self._hold)
         for route in self.routes:
-            try:
+            # The browser may have given up on this request meanwhile (an aborted fetch).
+            with contextlib.suppress(PlaywrightError):
                 route.continue_()
-            except PlaywrightError:
-                pass  # the browser gave up on this request meanwhile (an aborted fetch)
         self.routes.clear()

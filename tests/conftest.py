@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 import servers
 from api_helpers import Owner
 from owner_cli import Fragment
-
 from viewer import create_app
 
 # CI sets this: a missing service (ffmpeg, PostgreSQL) is then a failure, not a skip.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import requests
 from click.testing import CliRunner
-from media_fixtures import make_jpeg_with_orientation
 
+from media_fixtures import make_jpeg_with_orientation
 from viewer import cli, crypto
 
 

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from api_helpers import FAST_PW, b64, bearer, unlock, unlock_body
 from sqlalchemy import delete, func, inspect, select, text
 
+from api_helpers import FAST_PW, b64, bearer, unlock, unlock_body
 from viewer import create_app, crypto, db
 
 PHOTO = os.urandom(150_000)  # three chunks of 64 KiB
@@ -301,7 +301,7 @@ def test_wrong_passwords_get_increasing_delays_and_the_right_one_resets(monkeypa
         response = unlock(client, link_id, secret, password=f"wrong{attempt}")
         assert response.status_code == 401 and response.json["error"] == "wrong_password"
     waits = []
-    for attempt in range(7):
+    for _attempt in range(7):
         refused = client.post(f"/api/links/{link_id}/challenge")
         assert refused.status_code == 429 and refused.json["error"] == "too_many_attempts"
         waits.append(int(refused.headers["Retry-After"]))
@@ -314,7 +314,7 @@ def test_wrong_passwords_get_increasing_delays_and_the_right_one_resets(monkeypa
     clock.advance(60)
     assert unlock(client, link_id, secret, password="right").status_code == 200
     # The right password reset this client's count: three free attempts again.
-    for attempt in range(3):
+    for _attempt in range(3):
         assert unlock(client, link_id, secret, password="wrong").status_code == 401
     assert client.post(f"/api/links/{link_id}/challenge").status_code == 429
 
@@ -604,7 +604,7 @@ def _guest(owner, client, album, **settings):
 
 
 def test_uploads_off_refuses_a_guest_and_stores_nothing(app, owner, client, album):
-    link_id, auth, base = _guest(owner, client, album)
+    _link_id, auth, base = _guest(owner, client, album)
     before = state(app)
     body, _ = owner.file_payload(album[0], album[1], b"guest photo")
     response = client.post(base, json=body, headers=auth)
@@ -628,7 +628,7 @@ def test_guest_upload_is_visible_only_once_complete(app, owner, client, album):
 
 
 def test_upload_only_link_cannot_see_the_album(owner, client, album):
-    link_id, auth, base = _guest(owner, client, album, uploads=True, upload_only=True)
+    _link_id, auth, base = _guest(owner, client, album, uploads=True, upload_only=True)
     response = client.get(base, headers=auth)
     assert response.status_code == 403 and response.json["error"] == "upload_only"
     thumb = client.get(f"{base}/{album[2]}/blobs/thumb", headers=auth)
@@ -644,7 +644,7 @@ def test_upload_only_link_cannot_see_the_album(owner, client, album):
     ],
 )
 def test_over_quota_is_refused_before_a_byte_is_stored(app, owner, client, album, settings, error):
-    link_id, auth, base = _guest(owner, client, album, uploads=True, **settings)
+    _link_id, auth, base = _guest(owner, client, album, uploads=True, **settings)
     before = state(app)
     body, _ = owner.file_payload(album[0], album[1], os.urandom(5000))
     response = client.post(base, json=body, headers=auth)

@@ -153,7 +153,7 @@ def test_missing_or_stale_node_modules_stop_the_start(tmp_path):
 
     package = root / "node_modules" / "client-zip" / "package.json"
     package.write_text(package.read_text().replace('"version": "2.5.1"', '"version": "2.5.0"'))
-    with pytest.raises(assets.AssetError, match="client-zip 2.5.0 is installed but package-lock.json pins 2.5.1"):
+    with pytest.raises(assets.AssetError, match=r"client-zip 2.5.0 is installed but package-lock.json pins 2.5.1"):
         assets.Assets(root, root / "static")
 
     shutil.rmtree(root / "node_modules" / "client-zip")

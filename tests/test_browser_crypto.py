@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import ModulePage
 
+from browser import ModulePage
 from viewer import crypto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,8 @@ PRELUDE = """
 const c = await import('/static/js/crypto.js');
 await c.ready();
 const { b64e, b64d } = c;
-const name = (e) => e instanceof c.DecryptionError ? 'DecryptionError' : e instanceof c.FormatError ? 'FormatError' : `${e.name}: ${e.message}`;
+const name = (e) => e instanceof c.DecryptionError ? 'DecryptionError' :
+  e instanceof c.FormatError ? 'FormatError' : `${e.name}: ${e.message}`;
 const fails = (f) => { try { f(); return 'ok'; } catch (e) { return name(e); } };
 const failsAsync = async (f) => { try { await f(); return 'ok'; } catch (e) { return name(e); } };
 const readAll = async (stream) => {
@@ -145,7 +146,8 @@ return {
     blob: b64e(c.decryptBlob(fk, i.file_id, v.blob.kind, b64d(v.blob.blob))),
     empty_blob: b64e(c.decryptBlob(fk, i.file_id, v.empty_blob.kind, b64d(v.empty_blob.blob))),
     proof_verifies: c.verifyProof(plain.verifier, i.link_id, v.unlock_proof.challenge, v.unlock_proof.signature),
-    header: (({ chunkSize, prefix, bytes }) => ({ chunkSize, prefix: b64e(prefix), bytes: b64e(bytes) }))(c.parseBlobHeader(b64d(v.blob.blob))),
+    header: (({ chunkSize, prefix, bytes }) => ({ chunkSize, prefix: b64e(prefix), bytes: b64e(bytes) }))(
+      c.parseBlobHeader(b64d(v.blob.blob))),
   },
 };
 """
@@ -271,7 +273,8 @@ def test_link_keys_and_link_proof_follow_the_spec(js):
           message: b64e(c.linkProofMessage(arg.link, arg.challenge)),
           proof: c.signLinkProof(withPw, arg.link, arg.challenge),
           deviceMessage: b64e(c.deviceProofMessage(arg.link, arg.challenge)),
-          verifies: c.verifyLinkProof(plain.linkVerifier, arg.link, arg.challenge, c.signLinkProof(plain, arg.link, arg.challenge)),
+          verifies: c.verifyLinkProof(
+            plain.linkVerifier, arg.link, arg.challenge, c.signLinkProof(plain, arg.link, arg.challenge)),
           // A password proof is not a link proof, nor the other way round.
           crossed: c.verifyLinkProof(plain.linkVerifier, arg.link, arg.challenge, c.signProof(plain, arg.link, arg.challenge)),
           crossedBack: c.verifyProof(plain.verifier, arg.link, arg.challenge, c.signLinkProof(plain, arg.link, arg.challenge)),
@@ -314,8 +317,10 @@ def test_a_webcrypto_device_key_signs_what_the_server_verifies(js):
         const had = await d.hasDeviceKey(arg.link);
         await d.forgetDeviceKey(arg.link);
         return {
-          key: b64e(first.publicKey), proof: b64e(first.signature), sameKey: b64e(again.publicKey), otherKey: b64e(other.publicKey),
-          id: c.deviceId(first.publicKey), libsodium: c.verifyDeviceProof(first.publicKey, arg.link, arg.challenge, b64e(first.signature)),
+          key: b64e(first.publicKey), proof: b64e(first.signature),
+          sameKey: b64e(again.publicKey), otherKey: b64e(other.publicKey),
+          id: c.deviceId(first.publicKey),
+          libsodium: c.verifyDeviceProof(first.publicKey, arg.link, arg.challenge, b64e(first.signature)),
           extractable: stored.privateKey.extractable, algorithm: stored.privateKey.algorithm.name, exported,
           had, hasAfterForget: await d.hasDeviceKey(arg.link),
         };""",
@@ -349,7 +354,7 @@ def test_padme_and_padded_metadata_follow_the_spec(js):
     assert spec_padme(256) == 256
     album_ad = crypto.AD_ALBUM_META + crypto.b64d(album_id)
     file_ad = crypto.AD_FILE_META + crypto.b64d(album_id) + crypto.b64d(file_id)
-    for meta, album, file in zip(metas, out["album"], out["file"]):
+    for meta, album, file in zip(metas, out["album"], out["file"], strict=True):
         padded = spec_padded_json(meta)
         assert album == b64(crypto.seal(album_key, padded, album_ad, nonce))
         assert file == b64(crypto.seal(album_key, padded, file_ad, nonce))
@@ -379,7 +384,10 @@ def test_argon2_parameters_below_the_owasp_floor_are_refused(js):
     floor = {"alg": "argon2id13", "salt": salt, "opslimit": 2, "memlimit": 19 * 1024 * 1024}
     weak = [{**floor, "opslimit": 1}, {**floor, "memlimit": 19 * 1024 * 1024 - 1}, {**floor, "opslimit": 1, "memlimit": 8192}]
     out = js.run(
-        """const outcome = (p) => { try { c.checkPasswordFloor(p); return 'ok'; } catch (e) { return e.name === 'WeakPasswordParams' ? e.message : name(e); } };
+        """const outcome = (p) => {
+          try { c.checkPasswordFloor(p); return 'ok'; }
+          catch (e) { return e.name === 'WeakPasswordParams' ? e.message : name(e); }
+        };
         return {
           floor: outcome(arg.floor), strong: outcome({ ...arg.floor, opslimit: 3, memlimit: 64 * 1024 * 1024 }),
           weak: arg.weak.map(outcome), garbage: outcome({ ...arg.floor, opslimit: 0 }),
@@ -424,7 +432,9 @@ def test_base64_is_canonical_and_strict(js):
           bad: arg.bad.map((t) => fails(() => b64d(t))),
           wrongLength: fails(() => b64d('AAAA', 4)),
           notString: fails(() => b64d(null)),
-          ids: [c.isId(c.newId()), c.isId('AAAAAAAAAAAAAAAAAAAAAA'), c.isId('AAAAAAAAAAAAAAAAAAAAAB'), c.isId('AAAA'), c.isId(42)],
+          ids: [
+            c.isId(c.newId()), c.isId('AAAAAAAAAAAAAAAAAAAAAA'), c.isId('AAAAAAAAAAAAAAAAAAAAAB'), c.isId('AAAA'), c.isId(42),
+          ],
           newIdLength: c.newId().length,
           keyLength: c.randomKey().length,
         };""",
@@ -444,7 +454,8 @@ def test_link_fragment_must_be_exactly_a_32_byte_secret(js):
         """return {
           plain: b64e(c.decodeLinkSecret(arg)),
           hash: b64e(c.decodeLinkSecret('#' + arg)),
-          bad: [arg.slice(1), arg + 'A', arg.slice(0, -1) + 'a', '##' + arg, 'key=' + arg, '', arg + '&x'].map((f) => fails(() => c.decodeLinkSecret(f))),
+          bad: [arg.slice(1), arg + 'A', arg.slice(0, -1) + 'a', '##' + arg, 'key=' + arg, '', arg + '&x']
+            .map((f) => fails(() => c.decodeLinkSecret(f))),
         };""",
         fragment,
     )
@@ -591,7 +602,7 @@ def test_truncated_extended_or_reordered_blobs_fail(js):
     )
     assert out["whole"] is True
     assert out["cuts"] == ["DecryptionError"] * len(cuts)
-    assert out["variants"] == {k: "DecryptionError" for k in variants}
+    assert out["variants"] == dict.fromkeys(variants, "DecryptionError")
     assert out["otherKind"] == out["otherFile"] == out["wrongKey"] == "DecryptionError"
     assert out["unknownKind"] == "FormatError"
 
@@ -622,7 +633,8 @@ def test_wrong_keys_and_wrong_places_fail(js):
           fails(() => c.decryptChunk(wrong, i.file_id, 'original', header, 0, chunk0, false)),
           fails(() => c.decryptChunk(fk, i.file_id, 'original', header, 1, chunk0, false)),
           fails(() => c.decryptChunk(fk, i.file_id, 'original', header, 0, chunk0, true)),
-          c.verifyProof(pwKeys.verifier, i.link_id, v.unlock_proof.challenge, v.unlock_proof.signature) ? 'ok' : 'DecryptionError',
+          c.verifyProof(pwKeys.verifier, i.link_id, v.unlock_proof.challenge, v.unlock_proof.signature)
+            ? 'ok' : 'DecryptionError',
           c.verifyProof(keys.verifier, other, v.unlock_proof.challenge, v.unlock_proof.signature) ? 'ok' : 'DecryptionError',
         ];""",
         v,
@@ -659,7 +671,7 @@ def test_chunk_span_decrypts_exactly_the_range(js):
         });""",
         {"fk": b64(fk), "file": file_id, "blob": b64(blob), "ranges": ranges},
     )
-    for (start, end), got in zip(ranges, out):
+    for (start, end), got in zip(ranges, out, strict=True):
         expected = crypto.chunk_span(start, end, len(blob), chunk)
         assert got["span"] == {
             "first": expected.first,
@@ -698,7 +710,8 @@ def test_stream_decryption_equals_whole_decryption_for_any_split(js):
           exact: b64e(await pipe(b64d(arg.exact_blob), [333], stream())) === arg.exact,
           empty: (await pipe(b64d(arg.empty_blob), [1], stream())).length,
           earlyLength: first.value.length,
-          truncated: await Promise.all([0, 10, 24, 30, 24 + 1040, 24 + 2 * 1040, blob.length - 1].map((n) => bad(blob.slice(0, n)))),
+          truncated: await Promise.all(
+            [0, 10, 24, 30, 24 + 1040, 24 + 2 * 1040, blob.length - 1].map((n) => bad(blob.slice(0, n)))),
           flipped: await bad(flipped),
           trailing: await bad(new Uint8Array([...blob, 0])),
           trailingChunk: await bad(new Uint8Array([...blob, ...blob.slice(24, 24 + 1040)])),
@@ -791,7 +804,8 @@ def test_the_browser_encrypts_python_decrypts(js):
           blob: b64e(c.encryptBlob(fk, file, 'original', plain)),
           small: b64e(c.encryptBlob(fk, file, 'thumb', plain.subarray(0, 5000), { chunkSize: 1024 })),
           streamed: b64e(await pipe(plain, [1, 70000, 3], c.encryptBlobStream(fk, file, 'preview'))),
-          streamedExact: b64e(await pipe(plain.subarray(0, 2048), [100], c.encryptBlobStream(fk, file, 'thumb', { chunkSize: 1024 }))),
+          streamedExact: b64e(
+            await pipe(plain.subarray(0, 2048), [100], c.encryptBlobStream(fk, file, 'thumb', { chunkSize: 1024 }))),
           streamedEmpty: b64e(await pipe(new Uint8Array(), [1], c.encryptBlobStream(fk, file, 'thumb'))),
         };"""
     )
@@ -829,7 +843,9 @@ def test_crypto_js_runs_in_a_worker_without_the_import_map(js, live_server):
           worker.onmessage = ({ data }) => resolve(data);
           worker.onerror = (e) => reject(new Error(e.message || 'worker failed'));
         });
-        worker.postMessage({ fk: arg.inputs.file_key, file: arg.inputs.file_id, blob: arg.blob.blob, fragment: arg.link_url_fragment });
+        worker.postMessage({
+          fk: arg.inputs.file_key, file: arg.inputs.file_id, blob: arg.blob.blob, fragment: arg.link_url_fragment,
+        });
         const result = await answer;
         worker.terminate();
         return result;""",
@@ -851,8 +867,12 @@ def test_home_page_loads_under_the_csp_with_every_file_pinned(page, live_server,
     csp = response.headers["content-security-policy"]
     found = page.evaluate(
         """() => ({
-          scripts: [...document.querySelectorAll('script')].map((s) => ({ type: s.type, src: s.getAttribute('src'), integrity: s.getAttribute('integrity'), text: s.textContent })),
-          styles: [...document.querySelectorAll('link[rel~=stylesheet]')].map((l) => ({ href: l.getAttribute('href'), integrity: l.getAttribute('integrity') })),
+          scripts: [...document.querySelectorAll('script')].map((s) => ({
+            type: s.type, src: s.getAttribute('src'), integrity: s.getAttribute('integrity'), text: s.textContent,
+          })),
+          styles: [...document.querySelectorAll('link[rel~=stylesheet]')].map((l) => ({
+            href: l.getAttribute('href'), integrity: l.getAttribute('integrity'),
+          })),
           sheets: document.styleSheets.length,
         })"""
     )

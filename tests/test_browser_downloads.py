@@ -24,11 +24,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
 import servers
 from browser import SLIDE_IMG, TIMEOUT, Held, current_slide_image, open_album, tile, wait_for_thumbs
 from media_fixtures import make_album_dir, make_jpeg_with_orientation, make_long_mp4, require_ffmpeg
 from owner_cli import Fragment
-from PIL import Image
 
 pytestmark = pytest.mark.slow
 
@@ -336,7 +337,8 @@ def video_plays_from(page, at: float) -> None:
     )
     state = page.evaluate(
         f"""() => {{ const v = document.querySelector("{VIDEO}");
-                    return {{ error: v.error && v.error.code, status: document.querySelector("{VIDEO_STATUS}").textContent }}; }}"""
+                    return {{ error: v.error && v.error.code,
+                              status: document.querySelector("{VIDEO_STATUS}").textContent }}; }}"""
     )
     assert state == {"error": None, "status": ""}
 

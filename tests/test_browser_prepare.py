@@ -18,10 +18,10 @@ import re
 from pathlib import Path
 
 import pytest
-from browser import ModulePage
-from media_fixtures import make_jpeg_with_orientation
 from PIL import Image
 
+from browser import ModulePage
+from media_fixtures import make_jpeg_with_orientation
 from viewer import media
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,6 +21,9 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from PIL import Image
+
+from browser import SLIDE_IMG, TIMEOUT, current_slide_image, open_album, tile, wait_for_thumbs
 from media_fixtures import (
     UNICODE_NAME,
     make_album_dir,
@@ -29,11 +32,8 @@ from media_fixtures import (
     make_mp4,
     require_ffmpeg,
 )
-from browser import SLIDE_IMG, TIMEOUT, current_slide_image, open_album, tile, wait_for_thumbs
 from owner_cli import Fragment, publish, split, unlock_link
-from PIL import Image
 from servers import flask_cli
-
 from viewer import crypto, media
 
 pytestmark = pytest.mark.slow
@@ -144,7 +144,8 @@ def test_the_lightbox_opens_the_clicked_photo_then_its_original(page, album):
     assert page.locator(".pswp__counter").inner_text() == "5 of 5"
     # Preview first, then the original (downloads are on, and a JPEG shows in a browser).
     page.wait_for_function(
-        "() => { const i = document.querySelector(\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\");"
+        "() => { const i = document.querySelector("
+        "\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\");"
         " return i && i.dataset.quality === 'original' && i.complete && i.naturalWidth === 500; }",
         timeout=TIMEOUT,
     )
@@ -183,7 +184,8 @@ def test_a_heic_original_is_not_fetched_and_its_preview_stays(page, album, netwo
     image = current_slide_image(page)
     image.wait_for(timeout=TIMEOUT)
     page.wait_for_function(
-        "() => { const i = document.querySelector(\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\");"
+        "() => { const i = document.querySelector("
+        "\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\");"
         " return i && i.complete && i.naturalWidth === 400; }",
         timeout=TIMEOUT,
     )
@@ -212,7 +214,8 @@ def test_the_video_plays_in_the_lightbox(page, album):
     video.wait_for(timeout=TIMEOUT)
     assert video.get_attribute("aria-label") == "clip.mp4"
     page.wait_for_function(
-        "() => { const v = document.querySelector(\".pswp__item[aria-hidden='false'] video\"); return v && v.currentTime > 0.3; }",
+        "() => { const v = document.querySelector(\".pswp__item[aria-hidden='false'] video\");"
+        " return v && v.currentTime > 0.3; }",
         timeout=TIMEOUT,
     )
     assert page.evaluate("() => document.querySelector(\".pswp__item[aria-hidden='false'] video\").duration") == pytest.approx(
@@ -464,7 +467,8 @@ def test_an_expired_access_token_is_renewed_without_asking_again(page, strict_se
     time.sleep(4)  # the access token has expired
     tile(page, "Long visit 1.jpg").click()
     page.wait_for_function(
-        f"() => {{ const i = document.querySelector(\".pswp__item[aria-hidden='false'] {SLIDE_IMG}\"); return i && i.complete && i.naturalWidth > 0; }}",
+        f"() => {{ const i = document.querySelector(\".pswp__item[aria-hidden='false'] {SLIDE_IMG}\");"
+        " return i && i.complete && i.naturalWidth > 0; }",
         timeout=TIMEOUT,
     )
     unlocks = [r for r in network.requests if r.url.endswith("/unlock")]
@@ -491,7 +495,8 @@ def test_a_renewal_told_to_wait_a_little_waits_and_renews(page, browser_context,
 
     def wait_once(route):
         if refused:
-            return route.continue_()
+            route.continue_()
+            return
         refused.append(route.request.url)
         body = {"error": "too_many_attempts", "message": "Too many wrong passwords. Try again in 1 second."}
         route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json", body=json.dumps(body))
@@ -501,7 +506,8 @@ def test_a_renewal_told_to_wait_a_little_waits_and_renews(page, browser_context,
     time.sleep(4)  # the access token has expired
     tile(page, "Busy link 1.jpg").click()
     page.wait_for_function(
-        f"() => {{ const i = document.querySelector(\".pswp__item[aria-hidden='false'] {SLIDE_IMG}\"); return i && i.complete && i.naturalWidth > 0; }}",
+        f"() => {{ const i = document.querySelector(\".pswp__item[aria-hidden='false'] {SLIDE_IMG}\");"
+        " return i && i.complete && i.naturalWidth > 0; }",
         timeout=TIMEOUT,
     )
     assert len(refused) == 1
@@ -718,7 +724,9 @@ def test_downloads_off_shows_previews_only_and_the_server_refuses_originals(
     image = current_slide_image(page)
     image.wait_for(timeout=TIMEOUT)
     page.wait_for_function(
-        "() => { const i = document.querySelector(\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\"); return i && i.complete && i.naturalWidth > 0; }",
+        "() => { const i = document.querySelector("
+        "\".pswp__item[aria-hidden='false'] img.pswp__img:not(.pswp__img--placeholder)\");"
+        " return i && i.complete && i.naturalWidth > 0; }",
         timeout=TIMEOUT,
     )
     assert page.locator(".pswp__button--fragment-download").count() == 0
@@ -818,7 +826,8 @@ def test_a_large_album_keeps_only_tiles_near_the_screen(browser, large_album, co
         page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
         last = f"p{LARGE - 1:04}.jpg"
         page.wait_for_function(
-            "(alt) => { const i = document.querySelector(`#grid img[alt='${alt}']`); return i && i.complete && i.naturalWidth > 0; }",
+            "(alt) => { const i = document.querySelector(`#grid img[alt='${alt}']`);"
+            " return i && i.complete && i.naturalWidth > 0; }",
             arg=last,
             timeout=TIMEOUT,
         )

@@ -6,6 +6,7 @@ gunicorn from the Procfile on a real (tiny) filesystem and kill it for real.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
-import servers
-from api_helpers import b64
 from sqlalchemy import create_engine, select, text
 
+import servers
+from api_helpers import b64
 from viewer import crypto, db
 
 MiB = 1024 * 1024
@@ -272,7 +273,7 @@ def test_kill_9_during_a_part_or_a_complete_leaves_nothing_cleanup_cannot_remove
     state: dict = {}
 
     def during_a_part(url, auth):
-        base, blobs, body = owner_upload(url, auth, 40 * MiB)
+        base, blobs, _body = owner_upload(url, auth, 40 * MiB)
         state.update(path=base.removeprefix(url), blobs=blobs)
         # Half a part on a raw socket (requests cannot send a Content-Length body slowly), then nothing.
         host, port = url.removeprefix("http://").split(":")
@@ -330,7 +331,5 @@ def test_kill_9_during_a_part_or_a_complete_leaves_nothing_cleanup_cannot_remove
 
 
 def _quietly(call, *args, **kwargs) -> None:
-    try:
+    with contextlib.suppress(requests.RequestException):  # the server was killed under this request
         call(*args, timeout=60, **kwargs)
-    except requests.RequestException:
-        pass  # the server was killed under this request

@@ -668,10 +668,9 @@ def test_new_link_fields_carry_the_link_verifier():
 
 
 def test_link_changes_send_only_what_was_given_and_keep_upload_settings_consistent():
-    base = {
-        name: None
-        for name in ("expires", "device_limit", "downloads", "uploads", "upload_only", "quota_files", "quota_mb", "max_file_mb")
-    }
+    base = dict.fromkeys(
+        ("expires", "device_limit", "downloads", "uploads", "upload_only", "quota_files", "quota_mb", "max_file_mb")
+    )
     assert cli.setting_changes(base) == {}
     assert cli.setting_changes({**base, "uploads": False}) == {"uploads": False, "upload_only": False}
     assert cli.setting_changes({**base, "upload_only": True}) == {"upload_only": True, "uploads": True}

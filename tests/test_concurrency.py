@@ -6,13 +6,13 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import gunicorn_clock
 import pytest
 import requests
-import servers
-from servers import flask_cli
 from sqlalchemy import create_engine
 
+import gunicorn_clock
+import servers
+from servers import flask_cli
 from viewer import crypto
 
 pytestmark = pytest.mark.slow
@@ -156,7 +156,7 @@ def burst(url: str, link_id: str, bodies: list[dict], addresses: list[str]) -> l
         return requests.post(f"{url}/api/links/{link_id}/unlock", json=body, headers={"X-Forwarded-For": address}, timeout=60)
 
     with ThreadPoolExecutor(len(bodies)) as pool:
-        return list(pool.map(send, zip(bodies, addresses)))
+        return list(pool.map(send, zip(bodies, addresses, strict=True)))
 
 
 def outcome(answers: list[requests.Response]) -> dict[str, int]:

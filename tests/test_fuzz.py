@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy
-import servers
 from hypothesis import HealthCheck, Phase, given, settings
 
+import servers
 from viewer import crypto
 
 schemathesis = pytest.importorskip("schemathesis")

@@ -84,7 +84,7 @@ def test_extension_sets():
 def test_unknown_extension_raises(tmp_path):
     f = tmp_path / "notes.txt"
     f.write_text("hello")
-    with pytest.raises(MediaError, match="notes.txt"):
+    with pytest.raises(MediaError, match=r"notes.txt"):
         prepare(f)
 
 
@@ -295,19 +295,19 @@ def test_animated_gif_uses_first_frame(tmp_path):
 def test_corrupt_jpeg_raises_naming_the_file(tmp_path):
     p = tmp_path / "broken photo.jpg"
     p.write_bytes(random.Random(1).randbytes(4096))
-    with pytest.raises(MediaError, match="broken photo.jpg"):
+    with pytest.raises(MediaError, match=r"broken photo.jpg"):
         prepare(p)
 
 
 def test_truncated_jpeg_raises(tmp_path):
     p = make_jpeg_with_orientation(tmp_path / "cut.jpg")
     p.write_bytes(p.read_bytes()[:5000])
-    with pytest.raises(MediaError, match="cut.jpg"):
+    with pytest.raises(MediaError, match=r"cut.jpg"):
         prepare(p)
 
 
 def test_missing_file_raises(tmp_path):
-    with pytest.raises(MediaError, match="gone.jpg"):
+    with pytest.raises(MediaError, match=r"gone.jpg"):
         prepare(tmp_path / "gone.jpg")
 
 
@@ -401,7 +401,7 @@ def test_very_short_video_still_gets_a_poster(tmp_path, ffmpeg):
 def test_corrupt_video_raises_naming_the_file(tmp_path, ffmpeg):
     p = tmp_path / "broken clip.mp4"
     p.write_bytes(random.Random(2).randbytes(4096))
-    with pytest.raises(MediaError, match="broken clip.mp4"):
+    with pytest.raises(MediaError, match=r"broken clip.mp4"):
         prepare(p)
 
 

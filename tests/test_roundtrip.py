@@ -18,9 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-import gunicorn_clock
 import pytest
 import requests
+from PIL import Image
+
+import gunicorn_clock
 import servers
 from media_fixtures import (
     UNICODE_NAME,
@@ -29,9 +31,7 @@ from media_fixtures import (
     require_ffmpeg,
 )
 from owner_cli import Fragment
-from PIL import Image
 from servers import flask_cli
-
 from viewer import crypto, keyring
 
 pytestmark = pytest.mark.slow
@@ -114,15 +114,14 @@ def test_the_server_holds_no_plaintext(live_server, published):
         data = path.read_bytes()
         middle = len(data) // 2
         needles.add(data[middle : middle + 64])
-    haystack = []
-    for path in Path(live_server["data_dir"]).rglob("*"):
-        if path.is_file():
-            haystack.append((path, path.read_bytes()))
+    haystack = [(path, path.read_bytes()) for path in Path(live_server["data_dir"]).rglob("*") if path.is_file()]
     # SQLite may hold pages in its WAL; read the rows through SQLite as well.
     db = sqlite3.connect(Path(live_server["data_dir"]) / "fragment.db")
     for table in ("albums", "files", "links"):
-        for row in db.execute(f"SELECT * FROM {table}"):
-            haystack.append((Path(table), repr(row).encode() + b"".join(v for v in row if isinstance(v, bytes))))
+        haystack.extend(
+            (Path(table), repr(row).encode() + b"".join(v for v in row if isinstance(v, bytes)))
+            for row in db.execute(f"SELECT * FROM {table}")
+        )
     assert len(haystack) > 10
     for needle in needles:
         for path, content in haystack:
@@ -249,8 +248,9 @@ def test_wrong_passwords_then_429_without_running_argon2(strict_server, tmp_path
 @pytest.fixture(scope="module")
 def scale_server(pg_url, tmp_path_factory):
     """The app as it runs at scale: gunicorn on PostgreSQL and an S3 store (moto's real server)."""
-    from s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
     from sqlalchemy import create_engine
+
+    from s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
 
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -451,7 +451,7 @@ def test_albums_delete_needs_only_the_owner_token_when_the_key_is_lost(live_serv
     assert f"{album_id}" in listing and "(key not in this keyring)" in listing
     lost("albums", "delete", album_id, "--yes")
     assert _album_on_server(live_server, ring_path, album_id) is None
-    code, output = recipient(tmp_path)("open", link, "--out", tmp_path / "out", ok=False)
+    code, _output = recipient(tmp_path)("open", link, "--out", tmp_path / "out", ok=False)
     assert code == 1
     # The keyring that has the key still lists it, as gone, and lets the owner clear it.
     _code, listing = owner_cli("albums")

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
+
 import servers
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,7 @@ def _slow_post(url: str, token: str, answers: list, stop: threading.Event) -> No
             try:
                 sock.sendall(bytes([byte]))
                 answer = sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue  # nothing from the server yet: send the next byte
             except OSError:
                 answers.append("closed")

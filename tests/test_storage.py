@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+# tests/ is on sys.path under pytest's default "prepend" import mode, as for every other helper.
+from s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, moto_endpoint, s3_client
 from viewer.storage import (
     READ_PIECE,
     BlobNotFound,
@@ -29,18 +31,6 @@ from viewer.storage import (
     validate_key,
     validate_prefix,
 )
-
-try:  # tests/ is on sys.path under pytest's default rootdir-less "prepend" import mode
-    from s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, moto_endpoint, s3_client
-except ImportError:  # tests/ became a package
-    from tests.s3server import (
-        ACCESS_KEY,
-        REGION,
-        SECRET_KEY,
-        make_bucket,
-        moto_endpoint,
-        s3_client,
-    )
 
 MiB = 1024 * 1024
 
@@ -673,7 +663,7 @@ def test_puts_never_fail_while_other_requests_prune_the_same_folders(tmp_path):
                 store.put(key, [b"part"])
                 assert store.read_all(key) == b"part"
                 store.delete_prefix(f"staging/w{worker}i{i}")
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:  # collected for the assertion
             errors.append(exc)
 
     threads = [threading.Thread(target=churn, args=(n,)) for n in range(6)]

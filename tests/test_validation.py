@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from api_helpers import bearer, unlock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
+from api_helpers import bearer, unlock
 from viewer import config, crypto, db, inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,7 +241,7 @@ def test_a_stored_time_past_year_9999_still_lists_revokes_and_opens(app, owner, 
         db.session().commit()
     listed = owner.call("GET", f"/api/owner/albums/{album_id}/links")
     assert listed.status_code == 200
-    shown = [link["expires_at"] for link in listed.json["links"] if link["link_id"] == link_id][0]
+    shown = next(link["expires_at"] for link in listed.json["links"] if link["link_id"] == link_id)
     assert shown == ("9999-12-31T23:59:59Z" if stored > 0 else "0001-01-01T00:00:00Z")
     info = client.get(f"/api/links/{link_id}")
     assert info.status_code == (200 if stored > 0 else 410)

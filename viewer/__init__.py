@@ -7,10 +7,12 @@ registers itself from its own module.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, cast
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # Werkzeug refuses larger bodies before a view reads them; the views check
     # their own, smaller limits too, with a clearer message.
     app.config["MAX_CONTENT_LENGTH"] = max(settings["UPLOAD_PART_BYTES"], settings["MAX_JSON_BYTES"]) + 1024
-    app.json.sort_keys = False
+    cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's provider unless one is configured
 
     db.init_app(app)
     app.extensions["fragment.store"] = storage.store_from_config(settings)

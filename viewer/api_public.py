@@ -50,7 +50,7 @@ def unlock(link_id: str):
     key = device_key(link, data)  # a malformed request is refused before it spends anything
     challenge = data.get("challenge")
     nonce = tokens.check_challenge(challenge, link.id)
-    if nonce is None:
+    if nonce is None or not isinstance(challenge, str):  # a nonce comes only from a string challenge
         raise ApiError(401, "bad_challenge", "The unlock challenge is missing or has expired. Try again.")
     spend_challenge(nonce)  # single use: a captured challenge and proof unlock nothing a second time
     # Whoever lacks the link secret stops here, uncounted: they cannot lock the link for its recipients.
@@ -68,6 +68,11 @@ def unlock(link_id: str):
         forgive_attempt(link.id)
     device_id = admit_device(link, key, challenge, data.get("device_proof"))
     album = db.session().get(db.Album, link.album_id)
+    # The owner may delete the album or revoke the link while this unlock runs (load_link saw it alive).
+    if album is None:
+        raise ApiError(404, "not_found", "This link does not exist. Check that you copied all of it.")
+    if link.wrapped_album_key is None:
+        raise ApiError(410, "revoked", "The owner has revoked this link.")
     return {
         "access_token": tokens.new_access_token(link.id, link.version, device_id),
         "expires_in": current_app.config["ACCESS_TOKEN_TTL"],

@@ -230,7 +230,8 @@ class Assets:
         response = Response(asset.body, mimetype=asset.mimetype)
         response.set_etag(asset.etag)
         response.cache_control.no_cache = True
-        return response.make_conditional(request)
+        response.make_conditional(request)  # answers 304 in place when the ETag matches
+        return response
 
 
 def _assets() -> Assets:

@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, overload
 from urllib.parse import urlsplit
 
 import click
@@ -208,7 +208,7 @@ class DeviceLimitType(click.ParamType):
 
     name = "N|none"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value, param, ctx):  # noqa: RET503 - self.fail raises click's BadParameter
         if isinstance(value, int) or value == NO_LIMIT:
             return value
         text = str(value).strip().lower()
@@ -338,10 +338,13 @@ def password_options(f: Callable) -> Callable:
         "--password", "password_value", metavar="P", help="The password (visible in your shell history; prefer the other two)."
     )(f)
     f = click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")(f)
-    f = click.option("--password-prompt", is_flag=True, help="Ask for the password without showing it.")(f)
-    return f
+    return click.option("--password-prompt", is_flag=True, help="Ask for the password without showing it.")(f)
 
 
+@overload
+def read_password(prompt: bool, stdin: bool, value: str | None, *, confirm: bool, required: Literal[True]) -> str: ...
+@overload
+def read_password(prompt: bool, stdin: bool, value: str | None, *, confirm: bool, required: bool = False) -> str | None: ...
 def read_password(prompt: bool, stdin: bool, value: str | None, *, confirm: bool, required: bool = False) -> str | None:
     """The password from exactly one source, or None when none was asked for (unless `required`)."""
     given = sum(bool(x) for x in (prompt, stdin, value is not None))
@@ -435,6 +438,20 @@ def link_id_of(ref: str) -> str:
 
 
 # --- progress -------------------------------------------------------------------
+
+
+class _Bar(Protocol):
+    def update(self, n_steps: int, current_item: Any = None) -> None: ...
+
+
+def naming(bar: _Bar, name: str) -> client.ProgressFn:
+    """A progress callback that advances `bar` by its bytes and shows `name`."""
+    return lambda n: bar.update(n, name)
+
+
+def parent_server(ctx: click.Context) -> str | None:
+    """The --server given to the command group, if any."""
+    return ctx.parent.params.get("server") if ctx.parent is not None else None
 
 
 def progress(total: int, label: str):
@@ -734,7 +751,7 @@ def upload_files(
                     path,
                     prepared,
                     extra_meta,
-                    on_progress=lambda n, name=path.name: bar.update(n, name),
+                    on_progress=naming(bar, path.name),
                 )
             if on_sent:
                 on_sent(path, done)
@@ -782,7 +799,7 @@ def albums(ctx: click.Context, server: str | None) -> None:
 @click.pass_context
 def albums_list(ctx: click.Context, server: str | None) -> None:
     """List your albums on the server: id, files, links and title."""
-    list_albums(server or ctx.parent.params.get("server"))
+    list_albums(server or parent_server(ctx))
 
 
 def list_albums(server: str | None) -> None:
@@ -794,10 +811,7 @@ def list_albums(server: str | None) -> None:
     on_server = owner.list_albums()
     for album in on_server:
         album_id = album.get("album_id", "?")
-        if album_id in mine:
-            title = album_title(ring, album) + album_state(ring, album_id, album)
-        else:
-            title = "(key not in this keyring)"
+        title = album_title(ring, album) + album_state(ring, album_id, album) if album_id in mine else "(key not in this keyring)"
         rows.append((album_id, str(album.get("files", "?")), str(album.get("links", "?")), title))
     seen = {album.get("album_id") for album in on_server}
     for album_id, album in mine.items():
@@ -841,7 +855,7 @@ def album_title(ring: keyring.Keyring, album: dict) -> str:
 def albums_delete(ctx: click.Context, album: str, yes: bool, server: str | None) -> None:
     """Delete ALBUM (an id or an exact title) on the server with its files and links, then its keys here."""
     ring = load_keyring()
-    server = server or ctx.parent.params.get("server")
+    server = server or parent_server(ctx)
     try:
         album_id, known = ring.find_album(album), True
     except KeyringError:
@@ -1032,7 +1046,8 @@ def pull(album: str, out: Path) -> None:
         note("No guest uploads in this album yet.")
         return
     out.mkdir(parents=True, exist_ok=True)
-    saved, present, taken = 0, 0, set()
+    saved, present = 0, 0
+    taken: set[Path] = set()
     with progress(sum(blob_size(f, "original") for f in files), "Downloading") as bar:
         for entry in files:
             file_id, file_key, meta = open_file(album_key, album_id, entry)
@@ -1047,9 +1062,7 @@ def pull(album: str, out: Path) -> None:
             bar.update(0, name)
             with about(name):
                 response = owner.download_blob(album_id, file_id, "original")
-                client.save_blob(
-                    response, file_key, file_id, "original", dest, meta_size(meta), lambda n, x=name: bar.update(n, x)
-                )
+                client.save_blob(response, file_key, file_id, "original", dest, meta_size(meta), naming(bar, name))
             keep_taken_time(dest, meta)
             taken.add(dest)
             saved += 1
@@ -1074,10 +1087,9 @@ def keep_taken_time(path: Path, meta: dict) -> None:
     when = taken_timestamp(meta)
     if when is None:
         return
-    try:
+    # A time the file system cannot hold (guest metadata is untrusted): keep the download time.
+    with contextlib.suppress(ValueError, OverflowError, OSError):
         os.utime(path, (when, when))
-    except (ValueError, OverflowError, OSError):
-        pass  # a time the file system cannot hold (guest metadata is untrusted): keep the download time
 
 
 def open_file(album_key: bytes, album_id: str, entry: dict) -> tuple[str, bytes, dict]:
@@ -1165,7 +1177,8 @@ def open_link(url: str, password_opts: tuple[bool, str | None], refuse: Callable
     # The challenge is where the server checks attempt limits: ask for it before
     # Argon2, so a locked-out client is refused without the expensive work (docs/api.md, "Unlock").
     challenge = need(link.challenge(), "challenge")
-    factor = crypto.password_factor(password, params) if params is not None else b""
+    # Both or neither: a link with password settings made read_password require one.
+    factor = crypto.password_factor(password, params) if params is not None and password is not None else b""
     keys = crypto.link_keys(secret, factor)
     answer = unlock(link, keys, challenge)
     return Unlocked(link, keys, answer.get("info") or info, answer)
@@ -1225,7 +1238,8 @@ def open_command(link: str, out: Path, previews: bool, password_stdin: bool, pas
         note("The owner turned downloads off for this link: saving screen-size previews (WebP), not the original files.")
     files = list(opened.link.iter_files())
     out.mkdir(parents=True, exist_ok=True)
-    saved, present, taken = 0, 0, set()
+    saved, present = 0, 0
+    taken: set[Path] = set()
     with progress(sum(blob_size(f, kind) for f in files), "Downloading") as bar:
         for entry in files:
             file_id, file_key, meta = open_file(opened.album_key, opened.album_id, entry)
@@ -1241,7 +1255,7 @@ def open_command(link: str, out: Path, previews: bool, password_stdin: bool, pas
             with about(name):
                 response = fetch_blob(opened, file_id, kind)
                 size = meta_size(meta) if kind == "original" else None
-                client.save_blob(response, file_key, file_id, kind, dest, size, lambda n, x=name: bar.update(n, x))
+                client.save_blob(response, file_key, file_id, kind, dest, size, naming(bar, name))
             taken.add(dest)
             saved += 1
     extra = f"; {present} were already there" if present else ""

@@ -12,6 +12,7 @@ The two halves of encrypt-and-upload and download-and-decrypt also live here
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -378,9 +379,8 @@ def upload_blob(
             if failures > retries:
                 raise
             # The 409 carries the server's view; a lost answer to a stored part lands here too.
-            offset = _received(exc.body.get("upload"), kind)
-            if offset is None:
-                offset = _resume_offset(status, kind, retries, sleep)
+            received = _received(exc.body.get("upload"), kind)
+            offset = received if received is not None else _resume_offset(status, kind, retries, sleep)
         except (requests.ConnectionError, requests.Timeout):
             failures += 1
             if failures > retries:
@@ -482,7 +482,11 @@ def send_file(
         original_size = original.tell()
         if original_size != crypto.ciphertext_size(meta["size"]):
             raise OSError(f"{path.name} changed while it was being read; publish it again")
-        blobs = {"thumb": (thumb, len(thumb)), "preview": (preview, len(preview)), "original": (original, original_size)}
+        blobs: dict[str, tuple[bytes | BinaryIO, int]] = {
+            "thumb": (thumb, len(thumb)),
+            "preview": (preview, len(preview)),
+            "original": (original, original_size),
+        }
         reservation = target.reserve(
             {
                 "file_id": file_id,
@@ -566,9 +570,7 @@ def save_blob(
         os.replace(tmp_name, dest)
     except BaseException:
         # Half a photo is worse than none: never leave a partial or unauthenticated file.
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
     return written

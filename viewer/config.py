@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -57,14 +58,16 @@ SETTINGS = [
         "SECRET_KEY",
         None,
         str,
-        "Signs unlock challenges and access tokens. Default: generated once into `<DATA_DIR>/secret_key`. Set the same value on every app server.",
+        "Signs unlock challenges and access tokens. Default: generated once into `<DATA_DIR>/secret_key`. "
+        "Set the same value on every app server.",
     ),
     Setting("PUBLIC_URL", None, str, "Base URL printed in links; default: the URL of the request."),
     Setting(
         "TRUST_PROXY",
         0,
         int,
-        "Number of reverse proxies in front whose X-Forwarded-For is trusted (the per-link, per-client password counters use the client address).",
+        "Number of reverse proxies in front whose X-Forwarded-For is trusted "
+        "(the per-link, per-client password counters use the client address).",
     ),
     Setting("ACCESS_TOKEN_TTL", 3600, int, "Seconds an access token lives after an unlock."),
     Setting("CHALLENGE_TTL", 120, int, "Seconds an unlock challenge stays valid."),

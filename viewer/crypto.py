@@ -34,8 +34,9 @@ import os
 import re
 import struct
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from nacl import bindings as sodium
 from nacl.exceptions import BadSignatureError, CryptoError
@@ -202,7 +203,7 @@ class PasswordParams:
     memlimit: int = PW_MEMLIMIT
 
     @classmethod
-    def new(cls, opslimit: int = PW_OPSLIMIT, memlimit: int = PW_MEMLIMIT) -> "PasswordParams":
+    def new(cls, opslimit: int = PW_OPSLIMIT, memlimit: int = PW_MEMLIMIT) -> PasswordParams:
         """Fresh parameters with a random salt."""
         return cls(os.urandom(SALT_BYTES), opslimit, memlimit)
 
@@ -211,7 +212,7 @@ class PasswordParams:
         return {"alg": "argon2id13", "salt": b64e(self.salt), "opslimit": self.opslimit, "memlimit": self.memlimit}
 
     @classmethod
-    def from_json(cls, data: dict) -> "PasswordParams":
+    def from_json(cls, data: dict) -> PasswordParams:
         """Parse and bound-check the API shape."""
         try:
             if data.get("alg", "argon2id13") != "argon2id13":
@@ -330,7 +331,7 @@ class DeviceKey:
     signing_key: bytes
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> "DeviceKey":
+    def from_seed(cls, seed: bytes) -> DeviceKey:
         """The key pair of a 32-byte seed."""
         if len(seed) != KEY_BYTES:
             raise FormatError("a device seed is 32 bytes")
@@ -338,7 +339,7 @@ class DeviceKey:
         return cls(seed, public_key, signing_key)
 
     @classmethod
-    def new(cls) -> "DeviceKey":
+    def new(cls) -> DeviceKey:
         """A fresh random device key."""
         return cls.from_seed(os.urandom(KEY_BYTES))
 
@@ -492,7 +493,7 @@ class BlobHeader:
         return BLOB_MAGIC + struct.pack(">I", self.chunk_size) + self.prefix
 
     @classmethod
-    def parse(cls, data: bytes) -> "BlobHeader":
+    def parse(cls, data: bytes) -> BlobHeader:
         """Parse and check magic and chunk size."""
         if len(data) < BLOB_HEADER_BYTES or data[:4] != BLOB_MAGIC:
             raise FormatError("not a v1 blob (bad magic)")

@@ -12,6 +12,7 @@ atomically, so two workers can never both take the last slot.
 from __future__ import annotations
 
 import time
+from typing import Any, cast
 
 from flask import Flask, g
 from sqlalchemy import (
@@ -27,7 +28,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 ID = String(22)
@@ -209,6 +210,12 @@ def session() -> Session:
 
         g.db_session = current_app.extensions["fragment.sessionmaker"]()
     return g.db_session
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched: Session.execute is typed as Result, and runs DML as a CursorResult."""
+    # https://docs.sqlalchemy.org/en/20/tutorial/data_update.html#getting-affected-row-count-from-update-delete
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def init_app(app: Flask) -> None:

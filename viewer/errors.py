@@ -58,7 +58,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         # Never a stack trace for the user; the log keeps it for the operator.
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        # Flask calls this handler inside its own except block, so the traceback is logged.
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)  # noqa: LOG004
         if isinstance(exc, HTTPException):  # pragma: no cover - handled above
             return exc
         response = jsonify({"error": "internal", "message": "Something went wrong on the server. Please try again."})

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, overload
 
 from flask import current_app, request
 
@@ -32,7 +32,7 @@ MAX_QUERY_DIGITS = 10
 # Times: from the Unix epoch to the year 9000 in UTC, far inside what datetime and BIGINT hold,
 # so every stored time can be written back as ISO 8601 (years 1 to 9999).
 TIME_MIN = 0
-TIME_MAX = int(datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp())
+TIME_MAX = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp())
 TIME_MIN_ISO, TIME_MAX_ISO = "1970-01-01T00:00:00Z", "9000-01-01T00:00:00Z"
 MAX_TIME_CHARS = 64
 
@@ -105,6 +105,14 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+@overload
+def b64_field(
+    data: dict, name: str, length: int | None = None, max_length: int | None = None, required: Literal[True] = True
+) -> bytes: ...
+@overload
+def b64_field(
+    data: dict, name: str, length: int | None = None, max_length: int | None = None, *, required: bool
+) -> bytes | None: ...
 def b64_field(
     data: dict, name: str, length: int | None = None, max_length: int | None = None, required: bool = True
 ) -> bytes | None:
@@ -158,7 +166,7 @@ def time_field(data: dict, name: str) -> int | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         seconds = int(parsed.timestamp())
     except (ValueError, OverflowError):
         raise bad_request(message, "bad_field") from None
@@ -167,7 +175,7 @@ def time_field(data: dict, name: str) -> int | None:
     return seconds
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def iso(ts: int | None) -> str | None:
@@ -178,7 +186,7 @@ def iso(ts: int | None) -> str | None:
         moment = _EPOCH + timedelta(seconds=int(ts))
     except OverflowError:
         # Rows written before times were bounded must still list and revoke, never 500.
-        moment = datetime.max.replace(tzinfo=timezone.utc) if ts > 0 else datetime.min.replace(tzinfo=timezone.utc)
+        moment = datetime.max.replace(tzinfo=UTC) if ts > 0 else datetime.min.replace(tzinfo=UTC)
     return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
 
 

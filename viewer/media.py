@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import pillow_heif
 from PIL import Image, ImageCms, ImageOps
@@ -203,7 +204,8 @@ def _normalize_mode(im: Image.Image) -> Image.Image:
         # 16-bit greyscale (PNG, TIFF) or float: scale to 8 bits instead of clipping
         # everything above 255 to white. "I;16*" is 16-bit by definition; "I" and "F"
         # only hold a range, guessed from the values (0..1 floats, 16-bit, or 8-bit).
-        hi = im.getextrema()[1]
+        # One band in these modes, so getextrema() is (min, max), not a pair per band.
+        hi = cast(float, im.getextrema()[1])
         if mode.startswith("I;16") or hi > 255:
             scale = 255 / 65535
         elif mode == "F" and hi <= 1.0:
@@ -342,10 +344,11 @@ def _prepare_video(path: Path) -> Prepared:
     try:
         with Image.open(io.BytesIO(frame)) as poster:
             poster.load()
+            shown: Image.Image = poster
             if width and height and poster.size != (width, height):
                 # ffmpeg applies rotation but not non-square pixels; stretch to display size.
-                poster = poster.resize((width, height), Image.Resampling.LANCZOS)
-            preview_im = _render_ready(poster, PREVIEW_SIZE)
+                shown = poster.resize((width, height), Image.Resampling.LANCZOS)
+            preview_im = _render_ready(shown, PREVIEW_SIZE)
     except Exception as exc:
         raise MediaError(f"{path}: cannot decode the poster frame: {exc}") from exc
     thumb_im = _render_ready(preview_im, THUMB_SIZE)

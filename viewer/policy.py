@@ -67,6 +67,9 @@ def password_params(link: db.Link) -> dict | None:
     """The public Argon2id parameters, or None for a link without a password."""
     if link.pw_salt is None:
         return None
+    # The owner API stores the salt and both limits together (api_owner._password).
+    if link.pw_opslimit is None or link.pw_memlimit is None:
+        raise RuntimeError(f"link {link.id} has a password salt but no Argon2id limits")
     return crypto.PasswordParams(link.pw_salt, link.pw_opslimit, link.pw_memlimit).to_json()
 
 
@@ -162,13 +165,15 @@ def claim_attempt(link_id: str) -> None:
                 if row.next_at > now:
                     raise too_many(row.next_at - now)
                 failures = (row.failures if row.last_at >= forget else 0) + 1
-                claimed = session.execute(
-                    update(counter)
-                    .where(counter.key == key, counter.failures == row.failures, counter.last_at == row.last_at)
-                    .where(counter.next_at <= now)
-                    .values(failures=failures, next_at=now + delay(failures, free), last_at=now)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
+                claimed = db.rowcount(
+                    session.execute(
+                        update(counter)
+                        .where(counter.key == key, counter.failures == row.failures, counter.last_at == row.last_at)
+                        .where(counter.next_at <= now)
+                        .values(failures=failures, next_at=now + delay(failures, free), last_at=now)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
                 if claimed == 1:
                     break
             else:
@@ -224,7 +229,7 @@ def forget_spent_challenges() -> int:
     # A nonce is spent after its challenge was issued, so a row older than the TTL (plus a second
     # for the timestamps' rounding) belongs to a challenge that has expired.
     cutoff = db.now() - current_app.config["CHALLENGE_TTL"] - 1
-    count = session.execute(delete(db.SpentChallenge).where(db.SpentChallenge.at < cutoff)).rowcount
+    count = db.rowcount(session.execute(delete(db.SpentChallenge).where(db.SpentChallenge.at < cutoff)))
     session.commit()
     return count
 
@@ -268,12 +273,14 @@ def admit_device(link: db.Link, key: bytes | None, challenge: str, proof: object
     try:
         # One conditional UPDATE: atomic in SQLite and PostgreSQL, so concurrent unlocks
         # cannot take more slots than the limit; the device row is inserted with it.
-        taken = session.execute(
-            update(db.Link)
-            .where(db.Link.id == link.id, db.Link.devices_used < db.Link.device_limit)
-            .values(devices_used=db.Link.devices_used + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        taken = db.rowcount(
+            session.execute(
+                update(db.Link)
+                .where(db.Link.id == link.id, db.Link.devices_used < db.Link.device_limit)
+                .values(devices_used=db.Link.devices_used + 1)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if taken == 1:
             session.add(db.LinkDevice(link_id=link.id, device_id=device_id))
             session.commit()

@@ -17,11 +17,13 @@ wakes a blocked ``recv`` with end-of-file on Linux, socket(7)); the view then an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .errors import ApiError
 
@@ -82,10 +84,8 @@ class PacedReader:
         """Called by the watchdog: end the read that is late."""
         self.late = True
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
 
     def _piece(self, size: int) -> bytes:
         self.deadline = self.start + self.grace + (self.received + size) / self.min_rate

@@ -41,16 +41,16 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 __all__ = [
-    "StorageError",
     "BlobNotFound",
-    "InvalidKey",
-    "StorageFull",
-    "validate_key",
-    "validate_prefix",
     "BlobStore",
+    "InvalidKey",
     "LocalBlobStore",
     "S3BlobStore",
+    "StorageError",
+    "StorageFull",
     "store_from_config",
+    "validate_key",
+    "validate_prefix",
 ]
 
 #: Largest piece ``read_range`` yields: big enough to keep syscalls/requests few,
@@ -230,9 +230,12 @@ class LocalBlobStore(BlobStore):
                     try:
                         new_dir.mkdir(mode=0o700)
                     except FileExistsError:
-                        if not new_dir.is_dir():
-                            raise StorageError(f"{new_dir.relative_to(self.root)} is a blob, not a folder") from None
-                        continue  # a concurrent put made it
+                        if new_dir.is_dir():
+                            continue  # a concurrent put made it
+                        if not new_dir.exists():
+                            # A concurrent put made it and a concurrent delete pruned it since: walk again.
+                            raise FileNotFoundError(new_dir) from None
+                        raise StorageError(f"{new_dir.relative_to(self.root)} is a blob, not a folder") from None
                     # A new directory entry is only durable once its parent is fsynced (fsync(2)).
                     _fsync_dir(new_dir.parent)
                 return
@@ -300,7 +303,7 @@ class LocalBlobStore(BlobStore):
         try:
             # Opening eagerly pins the inode: a concurrent put's os.replace swaps the
             # name, but this reader keeps streaming the old, complete blob.
-            f = open(path, "rb")
+            f = open(path, "rb")  # noqa: SIM115 - _stream_file's generator closes it when the response ends
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise BlobNotFound(key) from None
         return _stream_file(f, start, end)

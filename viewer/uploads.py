@@ -27,7 +27,7 @@ import contextlib
 import re
 import secrets
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Response, current_app, request
 from sqlalchemy import and_, delete, or_, select, update
@@ -133,8 +133,9 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
     blobs = data.get("blobs")
     if not isinstance(blobs, dict) or set(blobs) != set(KINDS):
         raise bad_request("`blobs` must give the sizes of thumb, preview and original.", "bad_field")
-    sizes = {kind: int_field(blobs, kind, minimum=MIN_BLOB_BYTES) for kind in KINDS}
-    if any(size is None for size in sizes.values()):
+    given = {kind: int_field(blobs, kind, minimum=MIN_BLOB_BYTES) for kind in KINDS}
+    sizes = {kind: size for kind, size in given.items() if size is not None}
+    if len(sizes) != len(given):
         raise bad_request("`blobs` must give the size in bytes of thumb, preview and original, not null.", "bad_field")
     max_file = link.max_file_size if link else config["MAX_FILE_BYTES"]
     if sizes["original"] > max_file:
@@ -149,18 +150,22 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
         raise ApiError(409, "exists", "A file with this id exists already.")
     if link is not None:
         expire_pending(link_id=link.id)
-        taken = session.execute(
-            update(db.Link)
-            .where(
-                db.Link.id == link.id,
-                db.Link.files_used + 1 <= db.Link.quota_files,
-                db.Link.bytes_used + total <= db.Link.quota_bytes,
+        taken = db.rowcount(
+            session.execute(
+                update(db.Link)
+                .where(
+                    db.Link.id == link.id,
+                    db.Link.files_used + 1 <= db.Link.quota_files,
+                    db.Link.bytes_used + total <= db.Link.quota_bytes,
+                )
+                .values(files_used=db.Link.files_used + 1, bytes_used=db.Link.bytes_used + total)
             )
-            .values(files_used=db.Link.files_used + 1, bytes_used=db.Link.bytes_used + total)
-        ).rowcount
+        )
         if taken != 1:
             session.rollback()
             fresh = session.get(db.Link, link.id)
+            if fresh is None:  # the owner deleted the link meanwhile, so the update matched nothing
+                raise ApiError(404, "not_found", "This link does not exist. Check that you copied all of it.")
             session.refresh(fresh)
             left_files = max(0, fresh.quota_files - fresh.files_used)
             left_bytes = max(0, fresh.quota_bytes - fresh.bytes_used)
@@ -244,7 +249,10 @@ def _end_transaction(session) -> None:
 
 def _seq(file: db.File) -> int:
     """The row's primary key, known even when its attributes are expired and the row is gone."""
-    return sa_inspect(file).identity[0]
+    identity = sa_inspect(file).identity
+    if identity is None:
+        raise RuntimeError("a file row that was never stored has no key")
+    return identity[0]
 
 
 def _reload(file: db.File) -> db.File | None:
@@ -295,11 +303,13 @@ def receive_part(file: db.File, kind: str) -> db.File:
         store().put(key, _body(length))
     column = getattr(db.File, f"{kind}_received")
     session = db.session()
-    moved = session.execute(
-        update(db.File)
-        .where(db.File.seq == _seq(file), db.File.state == "pending", column == offset)
-        .values({column: offset + length})
-    ).rowcount
+    moved = db.rowcount(
+        session.execute(
+            update(db.File)
+            .where(db.File.seq == _seq(file), db.File.state == "pending", column == offset)
+            .values({column: offset + length})
+        )
+    )
     session.commit()
     if moved != 1:  # a parallel request for the same part won, or the upload was cancelled or is being finished
         store().delete(key)
@@ -355,15 +365,17 @@ def _claim(file: db.File) -> int | None:
     now = db.now()
     lease = now + COMPLETE_LEASE
     session = db.session()
-    won = session.execute(
-        update(db.File)
-        .where(
-            db.File.seq == _seq(file),
-            or_(db.File.state == "pending", and_(db.File.state == "completing", db.File.expires_at <= now)),
-            *(getattr(db.File, f"{k}_received") == getattr(db.File, f"{k}_size") for k in KINDS),
+    won = db.rowcount(
+        session.execute(
+            update(db.File)
+            .where(
+                db.File.seq == _seq(file),
+                or_(db.File.state == "pending", and_(db.File.state == "completing", db.File.expires_at <= now)),
+                *(getattr(db.File, f"{k}_received") == getattr(db.File, f"{k}_size") for k in KINDS),
+            )
+            .values(state="completing", expires_at=lease)
         )
-        .values(state="completing", expires_at=lease)
-    ).rowcount
+    )
     session.commit()
     return lease if won == 1 else None
 
@@ -403,9 +415,10 @@ def complete(file: db.File) -> db.File:
         if fresh is None:
             raise _gone()
         file = fresh
-        if file.state == "completing" and file.expires_at is not None and file.expires_at <= db.now():
-            if (lease := _claim(file)) is not None:  # its worker died: take over
-                return _finish(file, lease)
+        # Still completing after its lease ran out: its worker died, so take over.
+        expired = file.state == "completing" and file.expires_at is not None and file.expires_at <= db.now()
+        if expired and (lease := _claim(file)) is not None:
+            return _finish(file, lease)
 
 
 def _finish(file: db.File, lease: int) -> db.File:
@@ -444,11 +457,13 @@ def _finish(file: db.File, lease: int) -> db.File:
         _release(file, holder[0])
         raise
     session = db.session()
-    done = session.execute(
-        update(db.File)
-        .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == holder[0])
-        .values(state="complete", complete=True, expires_at=None)
-    ).rowcount
+    done = db.rowcount(
+        session.execute(
+            update(db.File)
+            .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == holder[0])
+            .values(state="complete", complete=True, expires_at=None)
+        )
+    )
     session.commit()
     if done != 1:
         return _lost(file, written)
@@ -469,11 +484,13 @@ def _renew(file: db.File, holder: list[int]) -> bool:
     session = db.session()
     _end_transaction(session)
     lease = max(db.now() + COMPLETE_LEASE, holder[0] + 1)  # always a new value: the lease is also the claim's token
-    kept = session.execute(
-        update(db.File)
-        .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == holder[0])
-        .values(expires_at=lease)
-    ).rowcount
+    kept = db.rowcount(
+        session.execute(
+            update(db.File)
+            .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == holder[0])
+            .values(expires_at=lease)
+        )
+    )
     session.commit()
     if kept == 1:
         holder[0] = lease
@@ -528,7 +545,7 @@ def _delete_row(file: db.File, *conditions, give_back: bool = True) -> bool:
         via_link, total = file.via_link, file.total_size  # read before the row can go
     except ObjectDeletedError:
         return False  # another request deleted it
-    gone = session.execute(delete(db.File).where(db.File.seq == _seq(file), *conditions)).rowcount
+    gone = db.rowcount(session.execute(delete(db.File).where(db.File.seq == _seq(file), *conditions)))
     if gone == 1 and via_link is not None and give_back:
         # Only the winner of the transition gets here, so the quota comes back exactly once.
         session.execute(
@@ -561,9 +578,10 @@ def _settled(file: db.File) -> db.File | None:
         if time.monotonic() > deadline:
             raise _busy()
         time.sleep(0.2)
-        file = _reload(file)
-        if file is None:
+        fresh = _reload(file)
+        if fresh is None:
             return None
+        file = fresh
     return file
 
 
