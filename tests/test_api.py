@@ -183,6 +183,25 @@ def test_expired_link_is_gone_for_everyone(app, owner, client, album):
         assert response.json["error"] == "expired" and "expired on 2020-01-01" in response.json["message"]
 
 
+def test_a_revoke_landing_during_an_unlock_answers_410_not_500(owner, client, album, monkeypatch):
+    """The owner revokes the link after the unlock loaded it: the guest reads "revoked", not a server error."""
+    from viewer import api_public
+
+    album_id, ak, _ = album
+    link_id, secret = owner.link(album_id, ak)
+    admit = api_public.admit_device
+
+    def revoked_meanwhile(link, *args):
+        device_id = admit(link, *args)
+        # What the unlock reads once the revoke commits (api_owner.revoke_link deletes the wrapped key).
+        link.revoked_at, link.wrapped_album_key = db.now(), None
+        return device_id
+
+    monkeypatch.setattr(api_public, "admit_device", revoked_meanwhile)
+    response = unlock(client, link_id, secret)
+    assert response.status_code == 410 and response.json["error"] == "revoked"
+
+
 def test_revoked_link_is_gone_and_its_key_deleted(app, owner, client, album):
     album_id, ak, file_id = album
     link_id, secret = owner.link(album_id, ak)
@@ -601,6 +620,26 @@ def _guest(owner, client, album, **settings):
     link_id, secret = owner.link(album_id, ak, **settings)
     token = unlock(client, link_id, secret).json["access_token"]
     return link_id, bearer(token), f"/api/links/{link_id}/files"
+
+
+def test_a_guest_upload_racing_the_albums_deletion_answers_404_not_500(app, owner, client, album, monkeypatch):
+    """The owner deletes the album (and its links) as a guest reserves: the quota update finds no link, then 404."""
+    from viewer import uploads
+
+    link_id, auth, base = _guest(owner, client, album, uploads=True)
+    expire = uploads.expire_pending
+
+    def deleted_meanwhile(**kwargs):
+        expire(**kwargs)
+        other = app.extensions["fragment.sessionmaker"]()  # another request's transaction
+        other.execute(delete(db.Link).where(db.Link.id == link_id))
+        other.commit()
+        other.close()
+
+    monkeypatch.setattr(uploads, "expire_pending", deleted_meanwhile)
+    body, _ = owner.file_payload(album[0], album[1], b"guest photo")
+    response = client.post(base, json=body, headers=auth)
+    assert response.status_code == 404 and response.json["error"] == "not_found"
 
 
 def test_uploads_off_refuses_a_guest_and_stores_nothing(app, owner, client, album):

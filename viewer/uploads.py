@@ -162,9 +162,10 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
             )
         )
         if taken != 1:
+            link_id = link.id  # read before the rollback expires `link`, whose row may be gone
             session.rollback()
-            fresh = session.get(db.Link, link.id)
-            if fresh is None:  # the owner deleted the link meanwhile, so the update matched nothing
+            fresh = session.get(db.Link, link_id)
+            if fresh is None:  # the owner deleted the album and its links meanwhile, so the update matched nothing
                 raise ApiError(404, "not_found", "This link does not exist. Check that you copied all of it.")
             session.refresh(fresh)
             left_files = max(0, fresh.quota_files - fresh.files_used)
