@@ -13,6 +13,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter; // seconds, from Retry-After, or null
+    this.body = null; // the parsed JSON body, where failureOf had one
   }
 }
 
@@ -98,7 +99,12 @@ export function linkApi(linkId) {
       return `${base}/files/${encodeURIComponent(fileId)}/blobs/${encodeURIComponent(kind)}`;
     },
 
-    /** The blob's response, unread, so that large blobs can be streamed. */
+    /**
+     * The blob's response, unread, so that large blobs can be streamed.
+     * @param {string} fileId
+     * @param {string} kind
+     * @param {{signal?: AbortSignal}} [options]
+     */
     async blob(fileId, kind, { signal } = {}) {
       return send(api.blobUrl(fileId, kind), { headers: api.auth(), signal });
     },
@@ -123,6 +129,11 @@ export function linkApi(linkId) {
     /**
      * PUT one part of a blob (a Blob) at `offset`. XMLHttpRequest, not fetch: only it reports
      * upload progress (fetch has no upload progress events; WHATWG Fetch issue 607).
+     * @param {string} fileId
+     * @param {string} kind
+     * @param {number} offset
+     * @param {Blob} body
+     * @param {{onProgress?: (loaded: number) => void, signal?: AbortSignal | null}} [options]
      */
     putPart(fileId, kind, offset, body, { onProgress = () => {}, signal = null } = {}) {
       const url = `${base}/files/${encodeURIComponent(fileId)}/blobs/${encodeURIComponent(kind)}`;
@@ -145,9 +156,11 @@ export function linkApi(linkId) {
         };
         xhr.onerror = () => reject(new NetworkError());
         xhr.ontimeout = () => reject(new NetworkError());
-        xhr.onabort = () => reject(new DOMException("The upload was cancelled.", "AbortError"));
+        const cancelled = () => reject(new DOMException("The upload was cancelled.", "AbortError"));
+        xhr.onabort = cancelled;
         if (signal) {
-          if (signal.aborted) return xhr.onabort();
+          // Not sent yet: abort() would fire no abort event (XHR Standard, "abort()").
+          if (signal.aborted) return cancelled();
           signal.addEventListener("abort", () => xhr.abort(), { once: true });
         }
         xhr.send(body); // a Blob: sent from the browser's blob store, not copied here

@@ -306,7 +306,7 @@ export function linkKeys(linkSecret, pwFactor = new Uint8Array()) {
 function challengeMessage(prefix, linkId, challenge) {
   // The challenge is opaque ASCII (docs/format.md, "Unlock proof"); anything else
   // cannot be what the server sent.
-  if (typeof challenge !== "string" || !/^[\x00-\x7f]*$/.test(challenge)) throw new FormatError("challenge is not ASCII");
+  if (typeof challenge !== "string" || !/^\p{ASCII}*$/u.test(challenge)) throw new FormatError("challenge is not ASCII");
   return concat(prefix, idBytes(linkId, "link id"), ascii(challenge));
 }
 
@@ -383,7 +383,8 @@ function openSealed(key, sealed, ad) {
   if (bytes(sealed, "sealed value").length < NONCE_BYTES + TAG_BYTES) throw new DecryptionError();
   const s = need();
   try {
-    return s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.subarray(NONCE_BYTES), ad, sealed.subarray(0, NONCE_BYTES), key);
+    const nonce = sealed.subarray(0, NONCE_BYTES);
+    return s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.subarray(NONCE_BYTES), ad, nonce, key);
   } catch {
     throw new DecryptionError();
   }
@@ -541,11 +542,16 @@ export function plaintextSize(blobSize, chunkSize = DEFAULT_CHUNK_SIZE) {
   if (body < TAG_BYTES) throw new FormatError("blob is too short");
   const plain = body - TAG_BYTES * Math.ceil(body / (chunkSize + TAG_BYTES));
   // Refuses a last chunk shorter than its tag and an empty chunk after full ones.
-  if (plain < 0 || ciphertextSize(plain, chunkSize) !== blobSize) throw new FormatError("blob length is impossible for its chunk size");
+  if (plain < 0 || ciphertextSize(plain, chunkSize) !== blobSize) {
+    throw new FormatError("blob length is impossible for its chunk size");
+  }
   return plain;
 }
 
-/** A blob header for encryption: {chunkSize, prefix, bytes}; the prefix is random unless given. */
+/**
+ * A blob header for encryption: {chunkSize, prefix, bytes}; the prefix is random unless given.
+ * @param {{chunkSize?: number, prefix?: Uint8Array | null}} [options]
+ */
 export function blobHeader({ chunkSize = DEFAULT_CHUNK_SIZE, prefix } = {}) {
   checkChunkSize(chunkSize);
   prefix = prefix === undefined || prefix === null ? randomBytes(BLOB_PREFIX_BYTES) : sized(prefix, BLOB_PREFIX_BYTES, "prefix");
@@ -557,7 +563,9 @@ export function blobHeader({ chunkSize = DEFAULT_CHUNK_SIZE, prefix } = {}) {
 /** Parse the first 24 bytes of a blob: {chunkSize, prefix, bytes}; FormatError if not v1. */
 export function parseBlobHeader(data) {
   bytes(data, "blob header");
-  if (data.length < BLOB_HEADER_BYTES || BLOB_MAGIC.some((b, i) => data[i] !== b)) throw new FormatError("not a v1 blob (bad magic)");
+  if (data.length < BLOB_HEADER_BYTES || BLOB_MAGIC.some((b, i) => data[i] !== b)) {
+    throw new FormatError("not a v1 blob (bad magic)");
+  }
   const chunkSize = new DataView(data.buffer, data.byteOffset, 8).getUint32(4, false);
   checkChunkSize(chunkSize);
   const head = data.slice(0, BLOB_HEADER_BYTES);
@@ -600,7 +608,9 @@ function kindByte(kind) {
 // stop chunks moving between blobs; the last flag stops truncation.
 function chunkContext(fileKey, fileId, kind, header) {
   sized(fileKey, KEY_BYTES, "file key");
-  if (!header || !(header.bytes instanceof Uint8Array)) throw new TypeError("header must come from parseBlobHeader or blobHeader");
+  if (!header || !(header.bytes instanceof Uint8Array)) {
+    throw new TypeError("header must come from parseBlobHeader or blobHeader");
+  }
   const head = parseBlobHeader(header.bytes);
   const ad = concat(head.bytes, idBytes(fileId, "file id"), [kindByte(kind), 0]);
   return { fileKey, ad, prefix: head.prefix, chunkSize: head.chunkSize };
@@ -618,7 +628,8 @@ function chunkNonce(ctx, index) {
 
 function encryptWith(ctx, index, chunk, last) {
   ctx.ad[ctx.ad.length - 1] = last ? 1 : 0;
-  return need().crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(chunk, "chunk"), ctx.ad, null, chunkNonce(ctx, index), ctx.fileKey);
+  const nonce = chunkNonce(ctx, index);
+  return need().crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(chunk, "chunk"), ctx.ad, null, nonce, ctx.fileKey);
 }
 
 function decryptWith(ctx, index, chunk, last) {

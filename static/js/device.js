@@ -118,11 +118,12 @@ export async function isAdmitted(linkId) {
   }
 }
 
+/** @returns {Promise<CryptoKeyPair>} */
 async function generate() {
   if (typeof crypto === "undefined" || !crypto.subtle) throw new DeviceKeyUnavailable(NO_ED25519);
   try {
     // false: the private key can sign but never be exported (the public key always can).
-    return await crypto.subtle.generateKey(ALGORITHM, false, ["sign", "verify"]);
+    return /** @type {CryptoKeyPair} */ (await crypto.subtle.generateKey(ALGORITHM, false, ["sign", "verify"]));
   } catch {
     throw new DeviceKeyUnavailable(NO_ED25519);
   }

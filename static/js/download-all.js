@@ -15,13 +15,19 @@ import { formatBytes, formatCount } from "./present.js";
 import { zipEntries } from "./zip.js";
 
 /**
- * @param {object} options  button, status (the #download-all-status element), files (live),
- *   listed() (resolves once the whole listing is loaded), title(), bridge, call (album Worker, with token)
+ * @param {object} options
+ * @param {HTMLButtonElement} options.button
+ * @param {HTMLElement} options.status  the #download-all-status element
+ * @param {Array<any>} options.files  live: the album's files as the page lists them
+ * @param {() => Promise<unknown>} options.listed  resolves once the whole listing is loaded
+ * @param {() => string} options.title
+ * @param {import("./sw-client.js").ServiceWorkerBridge | null} options.bridge
+ * @param {(method: string, args: object) => Promise<any>} options.call  the album Worker, with token
  */
 export function wireDownloadAll({ button, status, files, listed, title, bridge, call }) {
   const bar = status.querySelector("progress");
   const line = status.querySelector("[data-slot=text]");
-  const cancelButton = status.querySelector("[data-action=cancel]");
+  const cancelButton = /** @type {HTMLButtonElement} */ (status.querySelector("[data-action=cancel]"));
   let cancel = null;
   let frame = null; // the hidden frame of the last zip downloaded through the Service Worker
 
@@ -44,7 +50,8 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
     let text = `Downloaded ${formatCount(done - failed.length, "file", "files")} (${formatBytes(bytes)}) as a zip.`;
     if (failed.length) {
       text +=
-        ` ${formatCount(failed.length, "file", "files")} could not be decrypted and ${failed.length === 1 ? "is" : "are"} missing or incomplete` +
+        ` ${formatCount(failed.length, "file", "files")} could not be decrypted` +
+        ` and ${failed.length === 1 ? "is" : "are"} missing or incomplete` +
         ` (the zip lists them in a note): ${failed.join("; ")}`;
     }
     say(text);
@@ -70,9 +77,14 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
 
   /** The File System Access API: null if it is not there or not allowed, false if the visitor cancelled. */
   async function pickFile(name) {
-    if (typeof window.showSaveFilePicker !== "function") return null;
+    // Not in TypeScript's DOM library yet (Chromium only; WICG File System Access).
+    const page = /** @type {any} */ (window);
+    if (typeof page.showSaveFilePicker !== "function") return null;
     try {
-      return await window.showSaveFilePicker({ suggestedName: name, types: [{ description: "Zip archive", accept: { "application/zip": [".zip"] } }] });
+      return await page.showSaveFilePicker({
+        suggestedName: name,
+        types: [{ description: "Zip archive", accept: { "application/zip": [".zip"] } }],
+      });
     } catch (error) {
       return error && error.name === "AbortError" ? false : null;
     }
@@ -106,7 +118,7 @@ export function wireDownloadAll({ button, status, files, listed, title, bridge, 
       // pipeTo closes the file when the zip ends, and aborts it (nothing is kept) on cancel.
       await zip.body.pipeTo(writable, { signal: abort.signal });
       if (!abort.signal.aborted) finished(last);
-    } catch (error) {
+    } catch {
       if (!abort.signal.aborted) stopped("The download stopped: the zip could not be written.");
     }
   }

@@ -74,8 +74,11 @@ class ThumbQueue {
 export class Grid {
   /**
    * @param {HTMLElement} container  an empty element; the grid fills it
-   * @param {object} options  files (a live array), fetchThumb(file) -> Promise<url>,
-   *                          onOpen(index), label(file) -> accessible name
+   * @param {object} options
+   * @param {Array<any>} options.files  a live array
+   * @param {(file: any) => Promise<string>} options.fetchThumb  the thumbnail's URL
+   * @param {(index: number) => void} options.onOpen
+   * @param {(file: any) => string} options.label  the tile's accessible name
    */
   constructor(container, { files, fetchThumb, onOpen, label }) {
     this.container = container;
@@ -92,7 +95,7 @@ export class Grid {
 
     container.setAttribute("role", "group");
     container.addEventListener("click", (event) => {
-      const tile = event.target.closest(".tile");
+      const tile = /** @type {HTMLElement | null} */ (/** @type {Element} */ (event.target).closest(".tile"));
       if (tile) this.onOpen(Number(tile.dataset.index));
     });
     container.addEventListener("keydown", (event) => this.onKey(event));
@@ -295,7 +298,7 @@ export class Grid {
   }
 
   focusedIndex() {
-    const el = document.activeElement;
+    const el = /** @type {HTMLElement | null} */ (document.activeElement);
     if (!el || !el.classList || !el.classList.contains("tile") || !this.container.contains(el)) return null;
     return Number(el.dataset.index);
   }

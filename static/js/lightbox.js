@@ -22,7 +22,9 @@ const WHOLE_VIDEO_TEXT =
 const ICONS = {
   info: {
     isCustomSVG: true,
-    inner: '<path fill-rule="evenodd" d="M16 6a10 10 0 1 0 0 20 10 10 0 0 0 0-20Zm0 2.2a7.8 7.8 0 1 1 0 15.6 7.8 7.8 0 0 1 0-15.6ZM14.8 14h2.4v7h-2.4Zm0-3.6h2.4v2.3h-2.4Z" id="fragment-icn-info"/>',
+    inner:
+      '<path fill-rule="evenodd" d="M16 6a10 10 0 1 0 0 20 10 10 0 0 0 0-20Zm0 2.2a7.8 7.8 0 1 1 0 15.6 7.8 7.8 0 0 1 0-15.6Z' +
+      'M14.8 14h2.4v7h-2.4Zm0-3.6h2.4v2.3h-2.4Z" id="fragment-icn-info"/>',
     outlineID: "fragment-icn-info",
   },
   download: {
@@ -56,8 +58,11 @@ function videoSize(info) {
 }
 
 /**
- * @param {object} options  files (a live array), media (preview, original,
- *   videoSource, download), downloads (bool), grid (thumbElement, focusIndex)
+ * @param {object} options
+ * @param {Array<any>} options.files  a live array
+ * @param {import("./media.js").Media} options.media  preview, original, videoSource, download
+ * @param {boolean} options.downloads
+ * @param {import("./grid.js").Grid} options.grid  thumbElement, focusIndex
  */
 export function createLightbox({ files, media, downloads, grid }) {
   const lightbox = new PhotoSwipeLightbox({
@@ -113,7 +118,7 @@ export function createLightbox({ files, media, downloads, grid }) {
     const file = content.data.file;
     if (!file) return;
     event.preventDefault();
-    const img = content.element;
+    const img = /** @type {HTMLImageElement} */ (content.element);
     img.alt = file.alt;
     img.dataset.index = String(file.index);
     content.state = "loading";
@@ -237,7 +242,8 @@ export function createLightbox({ files, media, downloads, grid }) {
         video.addEventListener("error", () => {
           if (!video.getAttribute("src")) return;
           const failure = media.videoFailure(url);
-          status.textContent = ["ApiError", "NetworkError"].includes(failure) ? FAILED_TEXT.replace("photo", "video") : BROKEN_TEXT;
+          const unreachable = ["ApiError", "NetworkError"].includes(failure);
+          status.textContent = unreachable ? FAILED_TEXT.replace("photo", "video") : BROKEN_TEXT;
         });
         video.controls = true;
         video.src = url;
@@ -314,7 +320,8 @@ export function createLightbox({ files, media, downloads, grid }) {
     slideshow = null;
     if (on && pswp) {
       slideshow = setInterval(() => {
-        const current = pswp.currSlide && pswp.currSlide.content;
+        // `video` is this file's own property on PhotoSwipe's Content (set in contentLoad below).
+        const current = /** @type {any} */ (pswp.currSlide && pswp.currSlide.content);
         // A playing video is watched to its end, not cut off.
         if (current && current.video && !current.video.paused && !current.video.ended) return;
         pswp.next();

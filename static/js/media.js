@@ -104,6 +104,8 @@ export class Media {
    * where there is one: the player's Range requests are answered by decrypting
    * just the chunks they cover, so it starts and seeks without the whole file.
    * Without one, the whole original is decrypted into a Blob first.
+   * @param {any} file
+   * @param {(problem: string | null) => void} [onWhole]  told why, when the page wanted to stream and could not
    */
   async videoSource(file, onWhole = () => {}) {
     if (this.bridge) {

@@ -18,7 +18,7 @@ export async function videoFacts(file) {
   const event = (name) =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("timeout")), TIMEOUT_MS);
-      video.addEventListener(name, () => (clearTimeout(timer), resolve()), { once: true });
+      video.addEventListener(name, () => (clearTimeout(timer), resolve(undefined)), { once: true });
       video.addEventListener("error", () => (clearTimeout(timer), reject(new Error("undecodable"))), { once: true });
     });
   try {

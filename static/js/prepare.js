@@ -94,7 +94,8 @@ export function takenAt(tags) {
     // the next candidate then, as viewer/media.py (whose strptime refuses both).
     if (!(realDate(y, mo, d) && h <= 23 && mi <= 59 && s <= 59)) continue;
     const offset = exifText(rawOffset) || "";
-    return `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}${/^[+-]\d\d:\d\d$/.test(offset) ? offset : ""}`;
+    const zone = /^[+-]\d\d:\d\d$/.test(offset) ? offset : "";
+    return `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}${zone}`;
   }
   return null;
 }

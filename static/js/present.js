@@ -8,7 +8,8 @@
 
 import { DRAWN_IMAGE_TYPES, allowedType } from "./mediatypes.js";
 
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+// \p{Cc}: U+0000-U+001F and U+007F-U+009F (Unicode, General_Category=Control).
+const CONTROLS = /\p{Cc}/gu;
 const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 const TAKEN_AT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
 
@@ -43,7 +44,8 @@ export function fileInfo(raw) {
     const [lat, lon] = [coordinate(meta.location[0], 90), coordinate(meta.location[1], 180)];
     if (lat !== null && lon !== null) location = [lat, lon];
   }
-  const duration = typeof meta.duration === "number" && Number.isFinite(meta.duration) && meta.duration >= 0 ? meta.duration : null;
+  const duration =
+    typeof meta.duration === "number" && Number.isFinite(meta.duration) && meta.duration >= 0 ? meta.duration : null;
   return {
     name: text(meta.name, 255),
     mime: text(meta.mime, 100) || "application/octet-stream",
@@ -152,7 +154,7 @@ export function safeFileName(name, fallback = "file") {
   let clean = String(name || "")
     .normalize("NFC")
     .replace(BIDI, "")
-    .replace(/[\u0000-\u001f\u007f-\u009f/\\:*?"<>|]/g, "_")
+    .replace(/[\p{Cc}/\\:*?"<>|]/gu, "_")
     .replace(/^[.\s]+|[.\s]+$/g, "");
   if (/^(con|prn|aux|nul|com\d|lpt\d)(\.|$)/i.test(clean)) clean = `_${clean}`;
   return clean.slice(0, 200) || fallback;

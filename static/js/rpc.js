@@ -35,7 +35,7 @@ function rebuild(data) {
 
 /** Worker side: answer calls with `methods[method](args)`. */
 export function serve(methods) {
-  self.addEventListener("message", async (event) => {
+  self.addEventListener("message", async (/** @type {MessageEvent} */ event) => {
     const { id, method, args } = event.data;
     try {
       if (!Object.hasOwn(methods, method)) throw new Error(`unknown method ${method}`);

@@ -42,8 +42,12 @@ function registered(handlers) {
 
 export class ServiceWorkerBridge {
   /**
-   * @param {object} options  linkId; call (the album Worker's call(method, args, transfer));
-   *   token() (the current access token); renew(failedToken, code) (a fresh one)
+   * @param {object} options
+   * @param {string} options.linkId
+   * @param {(method: string, args?: object, transfer?: Transferable[]) => Promise<any>} [options.call]  the album Worker's
+   * @param {() => string} [options.token]  the current access token
+   * @param {(failedToken: string, code: string) => Promise<string>} [options.renew]  a fresh one
+   *   (forget() needs none of these three)
    */
   constructor({ linkId, call, token, renew }) {
     this.linkId = linkId;
@@ -206,7 +210,16 @@ export class ServiceWorkerBridge {
     await this.call("grantFiles", { fileIds: ids, port: keys.port1 }, [keys.port1]);
     const zipName = `${safeFileName(name, "album")}.zip`;
     controller.postMessage(
-      { type: "zip", id, linkId: this.linkId, files, name: zipName, token: this.token(), keys: keys.port2, control: control.port2 },
+      {
+        type: "zip",
+        id,
+        linkId: this.linkId,
+        files,
+        name: zipName,
+        token: this.token(),
+        keys: keys.port2,
+        control: control.port2,
+      },
       [keys.port2, control.port2],
     );
     await stored;

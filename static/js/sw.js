@@ -62,6 +62,9 @@ const NOT_A_PAGE = {
   zip: 'This download can only be started from the album page: go back to the album and use "Download all".',
 };
 
+// lib.webworker types `self` as any Worker's scope; this file runs only as a Service Worker.
+const worker = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+
 const sodium = C.ready();
 const streams = new Map(); // id -> Stream
 const zips = new Map(); // id -> Zip
@@ -69,8 +72,8 @@ const waiting = new Map(); // id -> [resolve] for streams the page is registerin
 
 // Take control at once, so the page that registered this worker can use it without
 // a reload (MDN, "Clients.claim()", "ServiceWorkerGlobalScope.skipWaiting()").
-self.addEventListener("install", (event) => event.waitUntil(self.skipWaiting()));
-self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+worker.addEventListener("install", (event) => event.waitUntil(worker.skipWaiting()));
+worker.addEventListener("activate", (event) => event.waitUntil(worker.clients.claim()));
 
 class HttpError extends Error {
   constructor(status, code, message) {
@@ -118,7 +121,7 @@ class Grant {
   }
 
   blobUrl(fileId) {
-    const root = new URL(self.registration.scope).pathname.replace(/\/a\/$/, "");
+    const root = new URL(worker.registration.scope).pathname.replace(/\/a\/$/, "");
     return `${root}/api/links/${encodeURIComponent(this.linkId)}/files/${encodeURIComponent(fileId)}/blobs/original`;
   }
 
@@ -156,7 +159,7 @@ class Grant {
   }
 }
 
-self.addEventListener("message", (event) => {
+worker.addEventListener("message", (event) => {
   const message = event.data || {};
   if (message.type === "stream") {
     streams.set(message.id, {
@@ -188,9 +191,9 @@ self.addEventListener("message", (event) => {
   }
 });
 
-self.addEventListener("fetch", (event) => {
+worker.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
-  const scope = new URL(self.registration.scope);
+  const scope = new URL(worker.registration.scope);
   if (url.origin !== scope.origin || !url.pathname.startsWith(scope.pathname)) return;
   const [kind, id] = url.pathname.slice(scope.pathname.length).split("/");
   const destination = event.request.destination;
@@ -222,7 +225,7 @@ function refused(message) {
 /** The stream, registered again by its page if this worker was restarted since. */
 async function findStream(id, clientId) {
   if (streams.has(id)) return streams.get(id);
-  const client = clientId ? await self.clients.get(clientId) : null;
+  const client = clientId ? await worker.clients.get(clientId) : null;
   if (!client) return null;
   const registered = new Promise((resolve) => {
     waiting.set(id, [...(waiting.get(id) || []), resolve]);
@@ -330,7 +333,8 @@ async function answerStream(request, id, clientId) {
     const range206 = { "Content-Length": String(body.length), "Content-Range": `bytes ${start}-${end - 1}/${size}` };
     return respond(body, 206, { ...common(), ...range206 });
   } catch (error) {
-    const name = error && error.name === "ApiError" ? "ApiError" : error && error.name === "TypeError" ? "NetworkError" : "DecryptionError";
+    const name =
+      error && error.name === "ApiError" ? "ApiError" : error && error.name === "TypeError" ? "NetworkError" : "DecryptionError";
     stream.grant.tell({ type: "error", id, name, message: String((error && error.message) || error) });
     return text(name === "ApiError" ? error.status || 502 : 502, "This video could not be decrypted.");
   }

@@ -7,6 +7,12 @@
 
 import { formatBytes, formatCount } from "./present.js";
 
+/**
+ * The first element under root that matches; any, as the template's elements are of many kinds.
+ * @param {string} selector
+ * @param {ParentNode} [root]
+ * @returns {any}
+ */
 function $(selector, root = document) {
   return root.querySelector(selector);
 }
@@ -54,9 +60,11 @@ function statusText(item) {
 }
 
 /**
+ * The upload panel; the page listens to the queue's "done" event to show a file that was added.
  * @param {object} options
- *   queue: UploadQueue, storage/prefix: where the guest's name is kept,
- *   onDone({item, entry, thumb}): a file was added (the page shows it in its grid)
+ * @param {import("./uploads.js").UploadQueue} options.queue
+ * @param {Storage} options.storage  with prefix: where the guest's name is kept
+ * @param {string} options.prefix
  */
 export function wireUploads({ queue, storage, prefix }) {
   const section = $("#uploads");
@@ -196,7 +204,8 @@ export function wireUploads({ queue, storage, prefix }) {
     limitsLine.textContent =
       files === 0 || bytes === 0
         ? "This link's upload space is full: no more files can be added."
-        : `Room for ${formatCount(files, "more file", "more files")} (${formatBytes(bytes)}), each up to ${formatBytes(limits.max_file_size)}.`;
+        : `Room for ${formatCount(files, "more file", "more files")} (${formatBytes(bytes)}),` +
+          ` each up to ${formatBytes(limits.max_file_size)}.`;
   }
 
   function showUnfinished() {
@@ -206,11 +215,12 @@ export function wireUploads({ queue, storage, prefix }) {
     section.hidden = false;
     const names = left.map((entry) => entry.name).join(", ");
     $("[data-slot=text]", unfinished).textContent =
-      `${formatCount(left.length, "upload", "uploads")} did not finish last time (${names}). Choose the same files again to continue where they stopped.`;
+      `${formatCount(left.length, "upload", "uploads")} did not finish last time (${names}).` +
+      " Choose the same files again to continue where they stopped.";
   }
 
   let scheduled = new Set();
-  queue.addEventListener("change", (event) => {
+  queue.addEventListener("change", (/** @type {CustomEvent} */ event) => {
     // Progress events come fast: draw at most once a frame.
     if (!scheduled.size) {
       requestAnimationFrame(() => {
@@ -221,11 +231,11 @@ export function wireUploads({ queue, storage, prefix }) {
     }
     scheduled.add(event.detail);
   });
-  queue.addEventListener("limits", (event) => showLimits(event.detail));
+  queue.addEventListener("limits", (/** @type {CustomEvent} */ event) => showLimits(event.detail));
 
   // --- adding files -----------------------------------------------------------------
 
-  for (const button of document.querySelectorAll("[data-action=add-photos]")) {
+  for (const button of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("[data-action=add-photos]"))) {
     button.hidden = false;
     button.addEventListener("click", () => fileInput.click());
   }

@@ -100,8 +100,8 @@ serve({
     if (!mime) throw Object.assign(new Error("Only photos and videos can be added."), { name: "NotMedia" });
     const kind = mime.startsWith("video/") ? "video" : "photo";
     let tags = null;
-    let width = null;
-    let height = null;
+    let width;
+    let height;
     let images;
     if (kind === "video") {
       width = sized(video && video.width);
@@ -207,7 +207,8 @@ serve({
       at = C.BLOB_HEADER_BYTES;
     }
     if (last >= first) {
-      const plain = new Uint8Array(await file.slice(first * chunkSize, Math.min(file.size, (last + 1) * chunkSize)).arrayBuffer());
+      const slice = file.slice(first * chunkSize, Math.min(file.size, (last + 1) * chunkSize));
+      const plain = new Uint8Array(await slice.arrayBuffer());
       for (let i = first; i <= last; i += 1) {
         const chunk = plain.subarray((i - first) * chunkSize, (i - first + 1) * chunkSize);
         const sealed = C.encryptChunk(fileKey, fileId, "original", header, i, chunk, i === count - 1);

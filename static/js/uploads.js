@@ -68,7 +68,9 @@ function explain(error) {
     }[error.code];
     return new UploadFailed(message || error.message, error.code);
   }
-  if (error.name === "WorkerFailed") return new UploadFailed("This browser stopped preparing the file. Reload the page and try again.");
+  if (error.name === "WorkerFailed") {
+    return new UploadFailed("This browser stopped preparing the file. Reload the page and try again.");
+  }
   console.warn("Fragment uploads:", error);
   return new UploadFailed("This file could not be prepared for upload.");
 }
@@ -76,14 +78,23 @@ function explain(error) {
 export class UploadQueue extends EventTarget {
   /**
    * @param {object} options
-   *   api: linkApi (with its token), worker: the upload Worker (WorkerClient),
-   *   renew(code): a fresh access token after token_expired/token_stale,
-   *   videoFacts(file): {poster, width, height, duration} from the page,
-   *   uploader(): the guest's name, storage: localStorage, prefix: its key prefix
+   * @param {ReturnType<typeof import("./api.js").linkApi>} options.api  with its token
+   * @param {import("./rpc.js").WorkerClient} options.worker  the upload Worker
+   * @param {(code: string) => Promise<unknown>} options.renew  a fresh access token after token_expired/token_stale
+   * @param {(file: File) => Promise<{poster, width, height, duration}>} options.videoFacts  from the page
+   * @param {() => string} options.uploader  the guest's name
+   * @param {Storage} options.storage  localStorage
+   * @param {string} options.prefix  its key prefix
    */
   constructor({ api, worker, renew, videoFacts, uploader, storage, prefix }) {
     super();
-    Object.assign(this, { api, worker, renew, videoFacts, uploader, storage, prefix: `${prefix}upload:` });
+    this.api = api;
+    this.worker = worker;
+    this.renew = renew;
+    this.videoFacts = videoFacts;
+    this.uploader = uploader;
+    this.storage = storage;
+    this.prefix = `${prefix}upload:`;
     this.items = [];
     this.limits = null;
     this.stopped = null; // a link-wide failure: nothing more is started until a retry
@@ -104,7 +115,20 @@ export class UploadQueue extends EventTarget {
     // Choosing files again is trying again: the link may have changed since a stop.
     if (this.stopped) this.stopped = this.limits = null;
     for (const file of files) {
-      const item = { id: this.next++, file, name: file.name, size: file.size, state: "waiting", sent: 0, total: 0, error: null, fileId: null, controller: null, thumb: null, info: null };
+      const item = {
+        id: this.next++,
+        file,
+        name: file.name,
+        size: file.size,
+        state: "waiting",
+        sent: 0,
+        total: 0,
+        error: null,
+        fileId: null,
+        controller: null,
+        thumb: null,
+        info: null,
+      };
       this.items.push(item);
       this.emit("change", item);
     }
@@ -287,7 +311,9 @@ export class UploadQueue extends EventTarget {
     }
     if (limits.files_left < 1) throw new UploadFailed("This link's upload space is full: it takes no more files.");
     if (item.size > limits.bytes_left) {
-      throw new UploadFailed(`This file is ${mb(item.size)}, and this link has only ${mb(limits.bytes_left)} of upload space left.`);
+      throw new UploadFailed(
+        `This file is ${mb(item.size)}, and this link has only ${mb(limits.bytes_left)} of upload space left.`,
+      );
     }
   }
 
@@ -314,11 +340,17 @@ export class UploadQueue extends EventTarget {
         const start = received[kind];
         const end = Math.min(size, start === 0 ? HEADER_BYTES + perPart : start + perPart);
         // A Blob either way: XMLHttpRequest sends it without the main thread copying it.
-        const part = kind === "original" ? await this.worker.call("part", { fileId: job.fileId, start, end }) : new Blob([job.blobs[kind].subarray(start, end)]);
+        const part =
+          kind === "original"
+            ? await this.worker.call("part", { fileId: job.fileId, start, end })
+            : new Blob([job.blobs[kind].subarray(start, end)]);
         if (signal.aborted) throw new DOMException("The upload was cancelled.", "AbortError");
         try {
           const answer = await this.attempt(item, signal, () =>
-            this.api.putPart(job.fileId, kind, start, part, { signal, onProgress: (loaded) => this.set(item, { sent: sentSoFar() + loaded }) }),
+            this.api.putPart(job.fileId, kind, start, part, {
+              signal,
+              onProgress: (loaded) => this.set(item, { sent: sentSoFar() + loaded }),
+            }),
           );
           received = receivedOf(answer);
         } catch (error) {
@@ -409,7 +441,8 @@ export class UploadQueue extends EventTarget {
       if (error.name !== "ApiError" || error.status !== 404) throw error;
     }
     const received = upload ? receivedOf(upload) : null;
-    const usable = upload && upload.state === "pending" && received.thumb === record.sizes.thumb && received.preview === record.sizes.preview;
+    const usable =
+      upload && upload.state === "pending" && received.thumb === record.sizes.thumb && received.preview === record.sizes.preview;
     if (!usable) {
       this.storage.removeItem(key);
       if (upload && upload.state === "pending") await this.api.cancel(record.fileId).catch(() => {});

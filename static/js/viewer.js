@@ -53,13 +53,20 @@ const listedIds = new Set();
 
 // --- what the page shows --------------------------------------------------------
 
+/**
+ * The first element under root that matches; any, as the template's elements are of many kinds.
+ * @param {string} selector
+ * @param {ParentNode} [root]
+ * @returns {any}
+ */
 function $(selector, root = document) {
   return root.querySelector(selector);
 }
 
 /** Show one of the template's states (and only that one); `detail` fills its detail line. */
 function show(state, detail) {
-  for (const section of app.querySelectorAll("[data-state]")) section.hidden = section.dataset.state !== state;
+  const sections = /** @type {NodeListOf<HTMLElement>} */ (app.querySelectorAll("[data-state]"));
+  for (const section of sections) section.hidden = section.dataset.state !== state;
   const section = $(`[data-state="${state}"]`, app);
   const slot = section && $("[data-slot=detail]", section);
   if (slot) {
@@ -178,7 +185,9 @@ function refreshToken() {
 
 /** A 429 whose Retry-After is at most a minute. */
 function isShortWait(error) {
-  return error && error.name === "ApiError" && error.status === 429 && Number.isSafeInteger(error.retryAfter) && error.retryAfter <= 60;
+  return (
+    error && error.name === "ApiError" && error.status === 429 && Number.isSafeInteger(error.retryAfter) && error.retryAfter <= 60
+  );
 }
 
 /** Reload the page; what was waiting for an answer waits for ever (the page goes away). */
@@ -246,7 +255,11 @@ async function openWithoutPassword() {
 
 /** A device-limited link is opened by a click, never by loading the page (a preview bot). */
 function confirmDevice(info) {
-  const section = show("confirm", `This link can be opened on ${formatCount(info.device_limit, "device", "devices")}. Opening it here uses one of them; this browser will remember it.`);
+  const section = show(
+    "confirm",
+    `This link can be opened on ${formatCount(info.device_limit, "device", "devices")}.` +
+      " Opening it here uses one of them; this browser will remember it.",
+  );
   return new Promise((resolve) => {
     $("[data-action=open]", section).addEventListener("click", resolve, { once: true });
   });
@@ -261,7 +274,8 @@ function askPassword(info, admitted) {
   const button = $("button[type=submit]", form);
   const devices = $("[data-slot=devices]", form);
   if (info.device_limit && !admitted) {
-    devices.textContent = `Opening it here uses one of the ${formatCount(info.device_limit, "device", "devices")} this link allows.`;
+    const allowed = formatCount(info.device_limit, "device", "devices");
+    devices.textContent = `Opening it here uses one of the ${allowed} this link allows.`;
     devices.hidden = false;
   }
   input.focus();
@@ -458,7 +472,7 @@ async function startUploads(info) {
     prefix: PREFIX,
   });
   uploader = { queue, worker: uploadWorker, ui: null };
-  queue.addEventListener("done", (event) => showUploaded(event.detail, info).catch(() => {}));
+  queue.addEventListener("done", (/** @type {CustomEvent} */ event) => showUploaded(event.detail, info).catch(() => {}));
   uploader.ui = wireUploads({ queue, storage: localStorage, prefix: PREFIX });
   await Promise.all([
     worker.call("grantUpload", { port: channel.port1 }, [channel.port1]),

@@ -45,8 +45,10 @@ function aborted(signal) {
 /**
  * Entries for client-zip's downloadZip.
  * @param {Array<{fileId, name, size, lastModified, kind}>} files  what to put in, in album order
- * @param {(file, signal) => Promise<ReadableStream<Uint8Array>>} open  the decrypted original
- * @param {(progress: {done, total, bytes, failed}) => void} report
+ * @param {object} options
+ * @param {(file, signal: AbortSignal | null) => Promise<ReadableStream<Uint8Array>>} options.open  the decrypted original
+ * @param {(progress: {done, total, bytes, failed}) => void} [options.report]
+ * @param {AbortSignal | null} [options.signal]  aborts the walk between files and the reads
  */
 export async function* zipEntries(files, { open, report = () => {}, signal = null }) {
   const names = new UniqueNames();
@@ -88,7 +90,8 @@ export async function* zipEntries(files, { open, report = () => {}, signal = nul
           onBytes: (n) => {
             bytes += n;
           },
-          onError: (error) => failed.push(`${name}: cut short, ${reason(error)}; the part in the zip is authentic but incomplete`),
+          onError: (error) =>
+            failed.push(`${name}: cut short, ${reason(error)}; the part in the zip is authentic but incomplete`),
         });
         yield { name, input, lastModified };
       }
