@@ -220,7 +220,7 @@ export function wireUploads({ queue, storage, prefix }) {
   }
 
   let scheduled = new Set();
-  queue.addEventListener("change", (/** @type {CustomEvent} */ event) => {
+  queue.addEventListener("change", (event) => {
     // Progress events come fast: draw at most once a frame.
     if (!scheduled.size) {
       requestAnimationFrame(() => {
@@ -229,9 +229,9 @@ export function wireUploads({ queue, storage, prefix }) {
         renderOverall();
       });
     }
-    scheduled.add(event.detail);
+    scheduled.add(/** @type {CustomEvent} */ (event).detail);
   });
-  queue.addEventListener("limits", (/** @type {CustomEvent} */ event) => showLimits(event.detail));
+  queue.addEventListener("limits", (event) => showLimits(/** @type {CustomEvent} */ (event).detail));
 
   // --- adding files -----------------------------------------------------------------
 

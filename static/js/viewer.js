@@ -472,7 +472,7 @@ async function startUploads(info) {
     prefix: PREFIX,
   });
   uploader = { queue, worker: uploadWorker, ui: null };
-  queue.addEventListener("done", (/** @type {CustomEvent} */ event) => showUploaded(event.detail, info).catch(() => {}));
+  queue.addEventListener("done", (event) => showUploaded(/** @type {CustomEvent} */ (event).detail, info).catch(() => {}));
   uploader.ui = wireUploads({ queue, storage: localStorage, prefix: PREFIX });
   await Promise.all([
     worker.call("grantUpload", { port: channel.port1 }, [channel.port1]),
