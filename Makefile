@@ -22,9 +22,10 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# The linters and type checker, pinned in pyproject.toml's lint extra.
+# The linters and type checker, pinned in pyproject.toml's lint extra; mypy checks tests/ and
+# bench/ too, so it needs what they import (the test extra).
 $(VENV)/.lint: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[lint]'
+	$(BIN)/pip install -q -e '.[test,lint]'
 	touch $@
 
 # npm ci installs exactly what package-lock.json pins, and only that.

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "tests"):
@@ -67,7 +68,7 @@ class Owner:
         token = servers.flask_cli(data_dir, "create-owner-token").strip()
         self("login", server_url, "--token-stdin", input=token + "\n")
 
-    def __call__(self, *args: str, input: str | None = None) -> str:
+    def __call__(self, *args: str | Path, input: str | None = None) -> str:
         result = CliRunner().invoke(cli.main, [str(a) for a in args], input=input, env=self.env, catch_exceptions=False)
         if result.exit_code != 0:
             raise SystemExit(f"Error: fragment {args[0]} failed:\n{result.output}")
@@ -79,7 +80,7 @@ class Owner:
 
 
 @contextmanager
-def chromium() -> Iterator[object]:
+def chromium() -> Iterator[Any]:
     """Debian's Chromium under Playwright, with the tests' flags."""
     from playwright.sync_api import sync_playwright
 

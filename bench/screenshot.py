@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
                 context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
                 page = context.new_page()
                 errors: list[str] = []
-                page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+                page.on("console", lambda m: errors.extend([m.text] if m.type == "error" else []))
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.goto(link)
                 page.wait_for_function(PAINTED, timeout=60_000)

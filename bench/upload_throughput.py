@@ -169,7 +169,7 @@ def upload(browser, url: str, files: list[Path], kind: str, link_id: str | None 
     errors: list[str] = []
     sent: list = []
     page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("console", lambda m: errors.extend([m.text] if m.type == "error" else []))
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: sent.append((time.monotonic(), r.method)))
     try:

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         context = browser.new_context()
         page = context.new_page()
         errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("console", lambda m: errors.extend([m.text] if m.type == "error" else []))
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{url}/")
         args_ = {"size": size, "chunkSizes": CHUNK_SIZES, "rounds": ROUNDS, "thumbBytes": THUMB_BYTES, "thumbCount": THUMB_COUNT}

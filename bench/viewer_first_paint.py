@@ -130,7 +130,8 @@ def decrypt_thumbs(link: str, out: Path, title: str) -> list[dict]:
     album_id = unlocked["album_id"]
     album_key = crypto.unwrap_album_key(keys.wrap_key, crypto.b64d(unlocked["wrapped_album_key"]), link_id)
     out.mkdir(parents=True, exist_ok=True)
-    thumbs, after = [], None
+    thumbs: list[dict] = []
+    after = None
     while True:
         page = http.get(f"{api}/files", params={"limit": 1000, **({"after": after} if after else {})}).json()
         for entry in page["files"]:
@@ -162,7 +163,7 @@ def load(browser, url: str, kind: str) -> dict:
     context.on("requestfinished", lambda request: finished.append(request))
     errors: list[str] = []
     page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("console", lambda m: errors.extend([m.text] if m.type == "error" else []))
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(url, wait_until="commit")
@@ -281,7 +282,7 @@ def report(results: dict[str, list[dict]], runs: int) -> None:
     for name in steps["encrypted"][0]:
         cells = []
         for kind in ("plaintext", "encrypted"):
-            values = [s[name] for s in steps[kind] if s[name] is not None]
+            values = [v for s in steps[kind] if (v := s[name]) is not None]
             cells.append(f"{common.median(values):.0f}" if values else "")
         print(f"| {name} | {cells[0]} | {cells[1]} |")
 

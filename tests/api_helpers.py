@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from flask.testing import FlaskClient
+
 from viewer import crypto
 
 FAST_PW = {"opslimit": crypto.PW_OPSLIMIT_MIN, "memlimit": crypto.PW_MEMLIMIT_MIN}
@@ -23,7 +25,7 @@ def b64(data: bytes) -> str:
 class Owner:
     """An owner talking to a Flask test client with an owner token."""
 
-    client: object
+    client: FlaskClient
     token: str
     albums: dict = field(default_factory=dict)
 
@@ -76,7 +78,7 @@ class Owner:
         """Create a link; return its id and secret."""
         link_id, secret = crypto.new_id(), os.urandom(32)
         params = crypto.PasswordParams.new(**FAST_PW) if password else None
-        keys = crypto.link_keys(secret, crypto.password_factor(password, params) if params else b"")
+        keys = crypto.link_keys(secret, crypto.password_factor(password, params) if password and params else b"")
         body = {
             "link_id": link_id,
             "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),

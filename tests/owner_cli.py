@@ -17,7 +17,7 @@ class Fragment:
     def __init__(self, keyring: Path):
         self.env = {"FRAGMENT_KEYRING": str(keyring)}
 
-    def __call__(self, *args: str, input: str | None = None, ok: bool = True):
+    def __call__(self, *args: str | Path, input: str | None = None, ok: bool = True):
         result = CliRunner().invoke(cli.main, [str(a) for a in args], input=input, env=self.env, catch_exceptions=False)
         # click's output holds stdout and stderr as a person would see them.
         if ok:
@@ -25,13 +25,13 @@ class Fragment:
         assert "Traceback" not in result.output
         return result.exit_code, result.output
 
-    def link(self, *args: str, input: str | None = None) -> str:
+    def link(self, *args: str | Path, input: str | None = None) -> str:
         """Run a command that makes a link (publish, links add); return the last line of its stdout."""
         result = CliRunner().invoke(cli.main, [str(a) for a in args], input=input, env=self.env, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return result.stdout.strip().splitlines()[-1]
 
-    def publish(self, *args: str, input: str | None = None) -> str:
+    def publish(self, *args: str | Path, input: str | None = None) -> str:
         return self.link("publish", *args, input=input)
 
 

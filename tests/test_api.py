@@ -17,15 +17,17 @@ PHOTO = os.urandom(150_000)  # three chunks of 64 KiB
 def state(app) -> tuple[int, int, list[str]]:
     """What the server holds: file rows, link quota use, and every file under the blob folder."""
     with app.app_context():
-        files = db.session().scalar(select(func.count()).select_from(db.File))
+        files = db.session().scalar(select(func.count()).select_from(db.File)) or 0
         used = db.session().scalar(select(func.coalesce(func.sum(db.Link.bytes_used), 0)))
     blobs = sorted(str(p.relative_to(app.config["BLOB_DIR"])) for p in Path(app.config["BLOB_DIR"]).rglob("*") if p.is_file())
-    return files, int(used), blobs
+    return files, int(used or 0), blobs
 
 
 def link_row(app, link_id: str) -> db.Link:
     with app.app_context():
-        return db.session().get(db.Link, link_id)
+        link = db.session().get(db.Link, link_id)
+    assert link is not None, link_id
+    return link
 
 
 @pytest.fixture
@@ -263,7 +265,7 @@ class Clock:
         self.now += seconds
 
 
-def junk_unlock(client, link_id: str) -> object:
+def junk_unlock(client, link_id: str):
     """An unlock by someone with only the link id: a real challenge, random proofs."""
     text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
     junk = b64(os.urandom(64))
@@ -382,7 +384,8 @@ def test_the_per_link_counter_counts_every_client_and_gives_a_success_back(monke
     assert unlock(client, link_id, secret, password="right").status_code == 200
     # The success gave its claimed attempt back: the link's count is still 3, not 4.
     with app_of(client).app_context():
-        assert db.session().get(db.UnlockCounter, f"link:{link_id}").failures == 3
+        counter = db.session().get(db.UnlockCounter, f"link:{link_id}")
+        assert counter is not None and counter.failures == 3
 
 
 def app_of(client):
@@ -431,7 +434,9 @@ def make_legacy(app, link_id: str) -> None:
     """Turn a link into one made before the link proof: no link_verifier."""
     with app.app_context():
         session = db.session()
-        session.get(db.Link, link_id).link_verifier = None
+        link = session.get(db.Link, link_id)
+        assert link is not None
+        link.link_verifier = None
         session.commit()
 
 

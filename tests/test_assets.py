@@ -31,7 +31,9 @@ def sri(data: bytes) -> str:
 
 
 def importmap_of(html: str) -> str:
-    return re.search(r'<script type="importmap">(.*?)</script>', html, re.DOTALL).group(1)
+    found = re.search(r'<script type="importmap">(.*?)</script>', html, re.DOTALL)
+    assert found, "no import map"
+    return found.group(1)
 
 
 def test_package_json_pins_exact_versions_that_the_lock_installs():
@@ -102,7 +104,9 @@ def test_pages_carry_integrity_on_every_script_and_stylesheet(web):
         tags = re.findall(r"<(?:script|link)\b[^>]*>", html)
         for tag in tags:
             if re.search(r"\bsrc=|rel=\"(?:stylesheet|modulepreload)\"", tag):
-                url = re.search(r'(?:src|href)="([^"]+)"', tag).group(1)
+                found = re.search(r'(?:src|href)="([^"]+)"', tag)
+                assert found, tag
+                url = found.group(1)
                 integrity = re.search(r'integrity="([^"]+)"', tag)
                 assert integrity, f"{path}: {tag}"
                 assert integrity.group(1) == sri(web.get(url).data), f"{path}: {url}"

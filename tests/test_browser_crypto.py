@@ -339,7 +339,7 @@ def test_a_webcrypto_device_key_signs_what_the_server_verifies(js):
 def test_padme_and_padded_metadata_follow_the_spec(js):
     lengths = [*range(1, 600), 1000, 1023, 1024, 1025, 4097, 65535, 65536, 65537, 10**6, 2**31 + 5, 2**40 + 1]
     album_key, album_id, file_id, nonce = os.urandom(32), crypto.new_id(), crypto.new_id(), os.urandom(24)
-    metas = [{}, {"title": "x" * 30}, {"name": "é" * 90, "size": 1}, {"title": "x" * 300}, {"title": "🌅" * 1000}]
+    metas: list[dict] = [{}, {"title": "x" * 30}, {"name": "é" * 90, "size": 1}, {"title": "x" * 300}, {"title": "🌅" * 1000}]
     out = js.run(
         """const key = b64d(arg.key), nonce = b64d(arg.nonce);
         return {
@@ -653,7 +653,7 @@ def test_chunk_span_decrypts_exactly_the_range(js):
     size = len(plaintext)
     rng = random.Random(3)
     ranges = [(0, 1), (0, size), (chunk - 1, chunk + 1), (chunk, 2 * chunk), (size - 1, size), (10 * chunk, size), (1500, 2100)]
-    ranges += [tuple(sorted(rng.sample(range(size + 1), 2))) for _ in range(40)]
+    ranges += [(start, end) for start, end in (sorted(rng.sample(range(size + 1), 2)) for _ in range(40))]
     out = js.run(
         """const fk = b64d(arg.fk), blob = b64d(arg.blob), header = c.parseBlobHeader(blob);
         const C = header.chunkSize, n = Math.max(1, Math.ceil(c.plaintextSize(blob.length, C) / C));

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -65,7 +66,7 @@ def retag(path: Path, ifd0: dict | None = None, exif_ifd: dict | None = None) ->
 
 
 # name -> (make_jpeg_with_orientation arguments, extra IFD0 tags, extra EXIF tags, what both must say)
-PHOTOS = {
+PHOTOS: dict[str, tuple[Any, ...]] = {
     "north-east.jpg": (
         {
             "size": (640, 480),
@@ -327,7 +328,7 @@ def python_rules(tags: dict) -> dict:
 
 RULES_SNIPPET = "return arg.map((tags) => ({ taken_at: p.takenAt(tags), camera: p.camera(tags), location: p.location(tags) }));"
 
-DATE_CASES = [
+DATE_CASES: list[dict] = [
     {"DateTimeOriginal": "2024:06:01 12:30:00"},
     {"DateTimeOriginal": "2024:06:01 12:30:00.123"},  # sub-seconds after the 19 characters
     {"DateTimeOriginal": "2024:06:01 12:30:00\x00\x00  "},
@@ -353,7 +354,7 @@ DATE_CASES = [
     {"CreateDate": "0000:00:00 00:00:00", "ModifyDate": "2019:11:11 11:11:11"},
 ]
 
-CAMERA_CASES = [
+CAMERA_CASES: list[dict] = [
     {"Make": "Canon", "Model": "Canon EOS R5"},
     {"Make": "Canon", "Model": "EOS R5"},
     {"Make": "CANON", "Model": "Canon EOS R5"},
@@ -366,7 +367,7 @@ CAMERA_CASES = [
     {},
 ]
 
-LOCATION_CASES = [
+LOCATION_CASES: list[dict] = [
     {"GPSLatitudeRef": "N", "GPSLatitude": [48, 51, 30.24], "GPSLongitudeRef": "E", "GPSLongitude": [2, 17, 40.2]},
     {"GPSLatitudeRef": "S", "GPSLatitude": [33, 51, 24.48], "GPSLongitudeRef": "W", "GPSLongitude": [151, 12, 55.08]},
     {"GPSLatitudeRef": "s", "GPSLatitude": [1, 2, 3], "GPSLongitudeRef": "w", "GPSLongitude": [4, 5, 6]},

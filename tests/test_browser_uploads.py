@@ -336,7 +336,7 @@ def test_an_upload_resumes_after_a_reload_when_the_same_file_is_chosen(page, net
     link = publish(owner_cli, live_server, tmp_path, "Reloaded", "--allow-uploads")
     big = big_photo(tmp_path, "long one.jpg")
     open_album(page, link, "Reloaded")
-    passed = []
+    passed: list = []
 
     def one_part_then_hang(route):
         if route.request.method == "PUT" and passed:
@@ -369,7 +369,7 @@ def test_resuming_with_another_file_of_the_same_name_size_and_date_starts_over(p
     link = publish(owner_cli, live_server, tmp_path, "Swapped", "--allow-uploads")
     big = big_photo(tmp_path, "same name.jpg")
     open_album(page, link, "Swapped")
-    passed = []
+    passed: list = []
 
     def one_part_then_hang(route):
         if route.request.method == "PUT" and passed:

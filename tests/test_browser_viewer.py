@@ -408,7 +408,9 @@ def test_six_wrong_passwords_from_one_browser_make_it_wait_without_running_argon
     assert argon2() == before, "no password hash for a refused attempt"
     assert refused and all(u.endswith("/challenge") for u in refused), refused
     # A delay, not a lock: once it has passed, the right password opens the album.
-    time.sleep(int(re.search(r"\d+", said).group()) + 1)
+    seconds = re.search(r"\d+", said)
+    assert seconds, said
+    time.sleep(int(seconds.group()) + 1)
     field.fill("right one")
     button.click()
     page.get_by_role("heading", name="Locked").wait_for(timeout=TIMEOUT)
@@ -478,7 +480,8 @@ def test_an_expired_access_token_is_renewed_without_asking_again(page, strict_se
     # Both unlocks proved the link key, the password and this browser's device key; no device token.
     bodies = [json.loads(r.body) for r in unlocks]
     assert all({"challenge", "link_proof", "proof", "device_key", "device_proof"} <= set(b) for b in bodies)
-    assert bodies[0]["device_key"] == bodies[1]["device_key"] == device_key(page, link)["publicKey"]
+    key = device_key(page, link)
+    assert key is not None and bodies[0]["device_key"] == bodies[1]["device_key"] == key["publicKey"]
     assert bodies[0]["challenge"] != bodies[1]["challenge"]
     assert not any("device_token" in b for b in bodies)
 
@@ -491,7 +494,7 @@ def test_a_renewal_told_to_wait_a_little_waits_and_renews(page, browser_context,
     page.get_by_role("button", name="Open").click()
     page.get_by_role("heading", name="Busy link").wait_for(timeout=TIMEOUT)
     wait_for_thumbs(page, 1)
-    refused = []
+    refused: list[str] = []
 
     def wait_once(route):
         if refused:
@@ -643,7 +646,7 @@ def test_device_limit_asks_before_taking_a_slot_and_refuses_the_next_device(brow
         # The slot is held by a key this browser made and cannot give out: WebCrypto refuses
         # to export its private half in any format.
         key = device_key(page, link)
-        assert key["extractable"] is False
+        assert key is not None and key["extractable"] is False
         assert key["exports"] == ["InvalidAccessError", "InvalidAccessError"]
         # The same browser comes back without asking and without a new slot: after a reload,
         # and in a new tab (no session storage), since the key lives in IndexedDB.
@@ -655,7 +658,8 @@ def test_device_limit_asks_before_taking_a_slot_and_refuses_the_next_device(brow
         tab.goto(link)
         tab.get_by_role("heading", name="Two eyes only").wait_for(timeout=TIMEOUT)
         assert devices_used(live_server, link) == 1
-        assert device_key(tab, link)["publicKey"] == key["publicKey"]
+        again = device_key(tab, link)
+        assert again is not None and again["publicKey"] == key["publicKey"]
 
         other = second.new_page()
         console.attach(other)

@@ -37,7 +37,7 @@ def fake_response(status: int, body: bytes | dict = b"", headers: dict | None = 
     response = requests.Response()
     response.status_code = status
     response._content = json.dumps(body).encode() if isinstance(body, dict) else body
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # requests' private flag, not in its stubs
     response.headers.update(headers or {})
     response.url = url
     return response
@@ -96,7 +96,8 @@ def test_expiry_iso_times_with_zone_and_naive_as_utc():
     assert cli.parse_expiry("2026-06-02T08:30:00+02:00", NOW) == datetime(2026, 6, 2, 6, 30, tzinfo=UTC)
     assert cli.parse_expiry("2026-06-02T08:30:00Z", NOW) == datetime(2026, 6, 2, 8, 30, tzinfo=UTC)
     assert cli.parse_expiry("2026-06-02T08:30", NOW) == datetime(2026, 6, 2, 8, 30, tzinfo=UTC)
-    assert cli.iso_time(cli.parse_expiry("2026-06-30", NOW)) == "2026-07-01T00:00:00Z"
+    end_of_june = cli.parse_expiry("2026-06-30", NOW)
+    assert end_of_june is not None and cli.iso_time(end_of_june) == "2026-07-01T00:00:00Z"
 
 
 def test_expiry_never_is_none():
@@ -318,7 +319,8 @@ def test_keyring_path_follows_xdg_config_home(monkeypatch, tmp_path):
 
 
 def test_password_change_reads_stdin_and_rewraps_from_the_kept_secret(logged_in, monkeypatch):
-    factors, sent = [], {}
+    factors: list = []
+    sent: dict = {}
 
     def fake_factor(password, params):
         factors.append(password)
@@ -356,7 +358,7 @@ def test_two_password_sources_are_refused(logged_in):
 
 
 def test_login_with_a_refused_token_says_so(ring_path, monkeypatch):
-    seen = {}
+    seen: dict = {}
 
     def fake_request(self, method, url, **kwargs):
         seen.update(url=url, auth=kwargs["headers"]["Authorization"], timeout=kwargs["timeout"])
@@ -449,12 +451,12 @@ def test_not_logged_in_says_what_to_run(ring_path):
 class FlakyServer:
     """Stores parts like the server does; can drop the connection after storing, or refuse big parts."""
 
-    def __init__(self, size: int, drop_after_store: set[int] = frozenset(), max_part: int | None = None):
+    def __init__(self, size: int, drop_after_store: frozenset[int] | set[int] = frozenset(), max_part: int | None = None):
         self.data = bytearray()
         self.size = size
         self.drop_after_store = set(drop_after_store)
         self.max_part = max_part
-        self.calls = []
+        self.calls: list = []
 
     def upload(self) -> dict:
         return {"blobs": {"original": {"size": self.size, "received": len(self.data)}}}
@@ -474,7 +476,9 @@ class FlakyServer:
 
 def test_upload_blob_resumes_from_the_servers_count_after_a_lost_answer():
     blob = os.urandom(10_000)
-    server, progress, sleeps = FlakyServer(len(blob), drop_after_store={3000}), [], []
+    server = FlakyServer(len(blob), drop_after_store={3000})
+    progress: list[int] = []
+    sleeps: list[float] = []
     client.upload_blob(
         server.put, server.upload, "original", blob, len(blob), part_size=3000, on_progress=progress.append, sleep=sleeps.append
     )
@@ -599,7 +603,12 @@ def test_a_locked_out_link_is_refused_before_argon2_runs(ring_path, tmp_path, mo
         raise ApiError(429, "too_many_attempts", "Too many wrong attempts.", retry_after=900)
 
     monkeypatch.setattr(client.LinkClient, "challenge", locked)
-    monkeypatch.setattr(crypto, "password_factor", lambda *args: calls.append(args) or b"f" * 32)
+
+    def factor(*args):
+        calls.append(args)
+        return b"f" * 32
+
+    monkeypatch.setattr(crypto, "password_factor", factor)
     link = f"{SERVER}/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)}"
     result = run(["open", link, "--password-stdin", "--out", tmp_path / "out"], input="guess\n")
     assert result.exit_code == 1
@@ -612,8 +621,17 @@ def test_weak_server_password_settings_are_refused_before_anything_runs(ring_pat
     params = {**crypto.PasswordParams.new().to_json(), **weak}
     calls = []
     monkeypatch.setattr(client.LinkClient, "info", lambda self: {"link_id": self.link_id, "format": 1, "password": params})
-    monkeypatch.setattr(client.LinkClient, "challenge", lambda self: calls.append("challenge") or {"challenge": "c"})
-    monkeypatch.setattr(crypto, "password_factor", lambda *args: calls.append("argon2") or b"f" * 32)
+
+    def challenge(self):
+        calls.append("challenge")
+        return {"challenge": "c"}
+
+    def factor(*args):
+        calls.append("argon2")
+        return b"f" * 32
+
+    monkeypatch.setattr(client.LinkClient, "challenge", challenge)
+    monkeypatch.setattr(crypto, "password_factor", factor)
     link = f"{SERVER}/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)}"
     result = run(["open", link, "--password-stdin", "--out", tmp_path / "out"], input="guess\n")
     assert result.exit_code == 1
@@ -649,6 +667,7 @@ def test_unlock_sends_the_link_proof_and_one_device_key_per_link(ring_path, monk
     # This machine is one device for a link, however often it opens it; another link gets another key.
     assert first["device_key"] == again["device_key"] != elsewhere["device_key"]
     seed = keyring.load(ring_path).device_seed(LINK_ID)
+    assert seed is not None
     assert crypto.b64e(crypto.DeviceKey.from_seed(seed).public_key) == first["device_key"]
 
 

@@ -20,6 +20,7 @@ def test_vectors_match_the_committed_file():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_vectors", Path(__file__).parent.parent / "scripts" / "make_vectors.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.build() == VECTORS
@@ -267,7 +268,8 @@ def test_streaming_reads_the_plaintext_once():
 def test_password_params_are_bounded():
     good = c.PasswordParams.new(2, 19 * 1024 * 1024).to_json()
     assert c.PasswordParams.from_json(good).memlimit == 19922944
-    for change in [{"opslimit": 11}, {"memlimit": 2**40}, {"salt": "AAAA"}, {"alg": "scrypt"}, {"opslimit": "x"}]:
+    changes: list[dict] = [{"opslimit": 11}, {"memlimit": 2**40}, {"salt": "AAAA"}, {"alg": "scrypt"}, {"opslimit": "x"}]
+    for change in changes:
         with pytest.raises(c.FormatError):
             c.PasswordParams.from_json({**good, **change})
 

@@ -40,6 +40,13 @@ def ffmpeg():
     require_ffmpeg()
 
 
+def alpha_at(im: Image.Image, xy: tuple[int, int]) -> int:
+    """The alpha of one pixel of an RGBA image."""
+    pixel = im.getpixel(xy)
+    assert isinstance(pixel, tuple), pixel
+    return pixel[3]
+
+
 def decode(data: bytes) -> Image.Image:
     """Decode WebP bytes fully, failing the test if they are not a valid WebP."""
     im = Image.open(io.BytesIO(data))
@@ -225,8 +232,8 @@ def test_png_alpha_is_preserved(tmp_path):
     for data in (r.thumb, r.preview):
         im = decode(data)
         assert im.mode == "RGBA"
-        assert im.getpixel((2, 100))[3] == 0  # the transparent left strip
-        assert im.getpixel((297, 100))[3] > 240  # the opaque right edge
+        assert alpha_at(im, (2, 100)) == 0  # the transparent left strip
+        assert alpha_at(im, (297, 100)) > 240  # the opaque right edge
 
 
 @pytest.mark.parametrize(
@@ -276,11 +283,12 @@ def test_other_modes_and_formats(tmp_path, mode, suffix, alpha):
     assert thumb.size == (200, 120)
     assert thumb.mode == ("RGBA" if alpha else "RGB")
     if alpha:
-        assert thumb.getpixel((5, 60))[3] == 0
-        assert thumb.getpixel((195, 60))[3] == 255
+        assert alpha_at(thumb, (5, 60)) == 0
+        assert alpha_at(thumb, (195, 60)) == 255
     if mode == "I;16":
         # 16-bit values are scaled down, not clipped to white.
-        assert thumb.convert("L").getextrema()[0] < 64
+        darkest = thumb.convert("L").getextrema()[0]
+        assert isinstance(darkest, int) and darkest < 64
 
 
 def test_animated_gif_uses_first_frame(tmp_path):
@@ -331,7 +339,8 @@ def test_mp4_video(tmp_path, ffmpeg):
     assert (r.thumb_type, r.preview_type) == ("image/webp", "image/webp")
     poster = decode(r.thumb).convert("RGB")
     assert poster.size == (320, 240)
-    assert len(poster.getcolors(320 * 240)) > 50  # a real test-pattern frame, not a blank one
+    colors = poster.getcolors(320 * 240)
+    assert colors is not None and len(colors) > 50  # a real test-pattern frame, not a blank one
     assert decode(r.preview).size == (320, 240)
     assert_no_metadata(r.preview)
 
@@ -392,7 +401,7 @@ def test_very_short_video_still_gets_a_poster(tmp_path, ffmpeg):
         timeout=60,
     )
     r = prepare(p)
-    assert r.duration < 0.5
+    assert r.duration is not None and r.duration < 0.5
     assert decode(r.thumb).size == (160, 120)
     assert r.taken_at is None
 

@@ -238,7 +238,12 @@ def test_wrong_passwords_then_429_without_running_argon2(strict_server, tmp_path
         assert code == 1 and "wrong password" in output.lower()
     calls = []
     real = crypto.password_factor
-    monkeypatch.setattr(crypto, "password_factor", lambda *a: calls.append(1) or real(*a))
+
+    def counted(*a):
+        calls.append(1)
+        return real(*a)
+
+    monkeypatch.setattr(crypto, "password_factor", counted)
     code, output = guest("open", link, "--password-stdin", "--out", tmp_path / "out", input="correct horse\n", ok=False)
     assert code == 1 and "too many" in output.lower()
     assert calls == []  # refused before the expensive key derivation ran
@@ -353,6 +358,7 @@ def _publish_killed_mid_way(live_server, ring_path: Path, folder: Path, title: s
             proc.kill()
         proc.communicate()
     assert proc.returncode == -signal.SIGKILL
+    assert album_id is not None
     return album_id
 
 
@@ -361,7 +367,7 @@ def test_a_publish_killed_mid_way_is_resumed_to_a_complete_album(live_server, ow
     ring_path = Path(owner_cli.env["FRAGMENT_KEYRING"])
     album_id = _publish_killed_mid_way(live_server, ring_path, folder, "Lyon")
     album = _album_on_server(live_server, ring_path, album_id)
-    assert 2 <= album["files"] < 12 and album["links"] == 0
+    assert album is not None and 2 <= album["files"] < 12 and album["links"] == 0
     _code, listing = owner_cli("albums")
     line = next(line for line in listing.splitlines() if line.startswith(album_id))
     hint = f"run `fragment publish {folder.resolve()}` again to finish, or `fragment albums delete {album_id}`"
@@ -369,12 +375,14 @@ def test_a_publish_killed_mid_way_is_resumed_to_a_complete_album(live_server, ow
 
     _code, output = owner_cli("publish", folder, "--title", "Lyon", "--server", live_server["url"])
     assert "Resuming the publish of 'Lyon' started on " in output
-    already = int(re.search(r": (\d+) of 12 files are already there", output)[1])
+    found = re.search(r": (\d+) of 12 files are already there", output)
+    assert found, output
+    already = int(found[1])
     assert already in (album["files"], album["files"] + 1)  # +1: a file the server completed as the kill landed
     link = output.strip().splitlines()[-1]
     assert link.startswith(live_server["url"] + "/a/")
     album = _album_on_server(live_server, ring_path, album_id)
-    assert album["files"] == 12 and album["links"] == 1  # nothing sent twice, one link made at the end
+    assert album is not None and album["files"] == 12 and album["links"] == 1  # nothing sent twice, one link made at the end
 
     out = tmp_path / "out"
     recipient(tmp_path)("open", link, "--out", out)
@@ -428,7 +436,8 @@ def test_albums_delete_removes_a_killed_publish_and_keeps_the_key_while_the_serv
         code, output = owner_cli("albums", "delete", album_id, "--yes", ok=False)
     assert code == 1 and f"the server did not delete album {album_id}" in output and "its key stays in your keyring" in output
     assert keyring.load(ring_path).album_key(album_id) and keyring.load(ring_path).publish_record(album_id)
-    assert _album_on_server(live_server, ring_path, album_id)["files"] >= 2
+    on_server = _album_on_server(live_server, ring_path, album_id)
+    assert on_server is not None and on_server["files"] >= 2
 
     code, output = owner_cli("albums", "delete", "Bern", input="n\n", ok=False)
     assert code == 1 and "Delete album 'Bern'" in output
@@ -446,7 +455,9 @@ def test_albums_delete_needs_only_the_owner_token_when_the_key_is_lost(live_serv
     ring_path = Path(owner_cli.env["FRAGMENT_KEYRING"])
     album_id = keyring.load(ring_path).find_album("Basel")
     lost = Fragment(tmp_path / "new-laptop.json")  # same owner token, no album keys
-    lost("login", live_server["url"], "--token-stdin", input=keyring.load(ring_path).owner_token(live_server["url"]) + "\n")
+    token = keyring.load(ring_path).owner_token(live_server["url"])
+    assert token is not None
+    lost("login", live_server["url"], "--token-stdin", input=token + "\n")
     _code, listing = lost("albums")
     assert f"{album_id}" in listing and "(key not in this keyring)" in listing
     lost("albums", "delete", album_id, "--yes")

@@ -58,6 +58,7 @@ def everything(store: BlobStore) -> list[str]:
     """Everything the backend holds, below the interface: files and folders, or objects and uploads."""
     if isinstance(store, LocalBlobStore):
         return sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*"))
+    assert isinstance(store, S3BlobStore) and store._endpoint_url  # the tests' S3 is moto's, at a URL
     client = s3_client(store._endpoint_url)
     objects = client.list_objects_v2(Bucket=store.bucket).get("Contents", [])
     uploads = client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
@@ -627,7 +628,7 @@ def test_store_from_config_errors(config, message):
 
 def test_storage_module_does_not_import_flask():
     source = Path(__file__).resolve().parents[1].joinpath("viewer", "storage.py").read_text()
-    imported = set()
+    imported: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)
@@ -710,7 +711,7 @@ def test_s3_storage_full_answers_are_storage_full(tmp_path):
                         "Code": "XMinioStorageFull",
                         "Message": "Storage backend has reached its minimum free drive threshold.",
                     },
-                    "ResponseMetadata": {"HTTPStatusCode": 507},
+                    "ResponseMetadata": {"HTTPStatusCode": 507},  # type: ignore[typeddict-item]  # only what MinIO sends
                 },
                 "PutObject",
             )

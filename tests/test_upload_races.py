@@ -72,7 +72,8 @@ class Server:
         return next(link["files_used"] for link in links if link["link_id"] == link_id)
 
     def listed(self) -> set[str]:
-        ids, after = set(), "0"
+        ids: set[str] = set()
+        after: str | None = "0"
         while after is not None:
             answer = requests.get(
                 f"{self.url}/api/owner/albums/{self.album_id}/files?limit=1000&after={after}", headers=self.auth

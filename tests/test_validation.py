@@ -24,7 +24,8 @@ def counts(app) -> dict[str, int]:
     with app.app_context():
         session = db.session()
         rows = {
-            model.__tablename__: session.scalar(select(func.count()).select_from(model)) for model in (db.Album, db.File, db.Link)
+            model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (db.Album, db.File, db.Link)
         }
     blob_dir = Path(app.config["BLOB_DIR"])
     rows["blobs"] = sum(1 for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else 0
@@ -156,7 +157,9 @@ def test_link_numbers_past_their_bounds_get_400_and_write_nothing(app, owner, al
     link_id, _secret = owner.link(album_id, ak)
     before = counts(app)
     with app.app_context():
-        version = db.session().get(db.Link, link_id).version
+        link = db.session().get(db.Link, link_id)
+        assert link is not None
+        version = link.version
     body = new_link_body(**{name: value})
     response = owner.call("POST", f"/api/owner/albums/{album_id}/links", json=body)
     assert response.status_code == 400, response.data[:200]
@@ -165,7 +168,8 @@ def test_link_numbers_past_their_bounds_get_400_and_write_nothing(app, owner, al
     assert response.status_code == 400 and response.json["error"] == "bad_field"
     assert counts(app) == before
     with app.app_context():
-        assert db.session().get(db.Link, link_id).version == version
+        link = db.session().get(db.Link, link_id)
+        assert link is not None and link.version == version
     assert owner.call("GET", f"/api/owner/albums/{album_id}/links").status_code == 200
 
 
