@@ -77,13 +77,15 @@ def test_nothing_else_under_vendor_is_served(web, path):
 
 
 def test_static_scripts_and_styles_come_from_the_hashed_snapshot(web):
+    page_policy = web.get("/").headers["Content-Security-Policy"]  # exact, by test_the_csp_allows_the_import_map...
     for path in ("/static/js/crypto.js", "/static/css/site.css"):
         response = web.get(path)
         assert response.status_code == 200 and response.headers["Cache-Control"] == "no-cache"
         assert response.data == (ROOT / path.lstrip("/")).read_bytes()
         assert web.get(path, headers={"If-None-Match": response.headers["ETag"]}).status_code == 304
         # A worker's policy is the one on its script's response: it must allow libsodium's WebAssembly.
-        assert "script-src 'self' 'wasm-unsafe-eval'" in response.headers["Content-Security-Policy"]
+        assert response.headers["Content-Security-Policy"] == page_policy
+        assert "script-src 'self' 'wasm-unsafe-eval'" in page_policy
     assert web.get("/static/js/nothing.js").status_code == 404
 
 

@@ -18,7 +18,6 @@ from .policy import bearer, password_params
 
 bp = Blueprint("owner", __name__, url_prefix="/api/owner")
 
-WRAPPED_ALBUM_KEY_BYTES = crypto.NONCE_BYTES + crypto.KEY_BYTES + crypto.TAG_BYTES
 VERIFIER_BYTES = 32
 
 
@@ -227,7 +226,7 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
     config = current_app.config
     if creating or "password" in data:
         params = _password(data)
-        link.wrapped_album_key = b64_field(data, "wrapped_album_key", WRAPPED_ALBUM_KEY_BYTES)
+        link.wrapped_album_key = b64_field(data, "wrapped_album_key", crypto.WRAPPED_KEY_BYTES)
         link.verifier = b64_field(data, "verifier", VERIFIER_BYTES)
         # The link proof's key depends on the link secret alone: required for a new link, and a
         # password change may send it to upgrade a link made before it (docs/format.md, "Link proof").

@@ -19,10 +19,6 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
-def _bool(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
-
-
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""

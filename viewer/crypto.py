@@ -47,6 +47,7 @@ ID_BYTES = 16  # 128-bit random ids: album, file, link (docs/design.md, "Key hie
 KEY_BYTES = 32
 NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
 TAG_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES  # 16
+WRAPPED_KEY_BYTES = NONCE_BYTES + KEY_BYTES + TAG_BYTES  # 72: a sealed AK or FK ("Sealed values")
 SALT_BYTES = 16  # crypto_pwhash_SALTBYTES
 SIGNATURE_BYTES = 64
 

@@ -38,12 +38,10 @@ from sqlalchemy.orm.exc import ObjectDeletedError
 from . import crypto, db
 from .errors import ApiError, bad_request
 from .inputs import b64_field, check_id, int_field, iso
-from .storage import BlobNotFound, StorageFull
+from .storage import READ_PIECE, BlobNotFound, StorageFull
 
 KINDS = ("thumb", "preview", "original")
-WRAPPED_KEY_BYTES = crypto.NONCE_BYTES + crypto.KEY_BYTES + crypto.TAG_BYTES
 MIN_BLOB_BYTES = crypto.BLOB_HEADER_BYTES + crypto.TAG_BYTES
-READ_PIECE = 256 * 1024
 
 
 def store():
@@ -128,7 +126,7 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
     """Create a pending file; for a guest, take its quota atomically first."""
     config = current_app.config
     file_id = check_id(data.get("file_id"), "file id")
-    wrapped_key = b64_field(data, "wrapped_key", WRAPPED_KEY_BYTES)
+    wrapped_key = b64_field(data, "wrapped_key", crypto.WRAPPED_KEY_BYTES)
     meta = b64_field(data, "meta", max_length=config["MAX_META_BYTES"])
     blobs = data.get("blobs")
     if not isinstance(blobs, dict) or set(blobs) != set(KINDS):
