@@ -428,7 +428,14 @@ def test_too_many_attempts_says_how_long_to_wait():
     error = ApiError.from_response(
         fake_response(429, {"error": "too_many_attempts", "message": "Too many wrong attempts."}, {"Retry-After": "900"})
     )
-    assert cli.describe(error) == "too many failed attempts on this link; try again in 15 minutes"
+    assert cli.describe(error) == "too many wrong passwords for this link; try again in 15 minutes"
+
+
+def test_a_link_key_the_server_does_not_accept_says_to_check_the_whole_link():
+    error = ApiError.from_response(fake_response(401, {"error": "bad_link_key", "message": "This link's key is not right."}))
+    assert cli.describe(error) == (
+        "this link's key was not accepted: check that you copied the whole link, including the part after '#'"
+    )
 
 
 def test_an_unexpected_bug_still_gives_one_line(logged_in, monkeypatch):
@@ -612,7 +619,7 @@ def test_a_locked_out_link_is_refused_before_argon2_runs(ring_path, tmp_path, mo
     link = f"{SERVER}/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)}"
     result = run(["open", link, "--password-stdin", "--out", tmp_path / "out"], input="guess\n")
     assert result.exit_code == 1
-    assert error_lines(result) == ["Error: too many failed attempts on this link; try again in 15 minutes"]
+    assert error_lines(result) == ["Error: too many wrong passwords for this link; try again in 15 minutes"]
     assert calls == []
 
 
@@ -993,10 +1000,11 @@ def test_albums_delete_needs_only_the_owner_token_for_an_album_whose_key_is_lost
     lost = crypto.new_id()
     server.create(lost)
     assert "(key not in this keyring)" in run(["albums"]).stdout
-    result = run(["albums", "delete", lost, "--yes"])
+    # "--": one random id in 64 starts with "-", which click would take for an option.
+    result = run(["albums", "delete", "--yes", "--", lost])
     assert result.exit_code == 0, result.output
     assert server.albums == {}
-    missing = run(["albums", "delete", lost, "--yes"])
+    missing = run(["albums", "delete", "--yes", "--", lost])
     assert error_lines(missing) == [f"Error: there is no album {lost} on {SERVER}"]
     nonsense = run(["albums", "delete", "Not a title", "--yes"])
     assert error_lines(nonsense)[0].startswith("Error: no album with id or title 'Not a title'")

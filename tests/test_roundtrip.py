@@ -419,7 +419,7 @@ def test_albums_delete_removes_a_killed_publish_and_keeps_the_key_while_the_serv
     data["servers"][live_server["url"]]["owner_token"] = "not-a-valid-token"
     refused_ring.write_text(json.dumps(data))
     refused_ring.chmod(0o600)
-    code, output = Fragment(refused_ring)("albums", "delete", album_id, "--yes", ok=False)
+    code, output = Fragment(refused_ring)("albums", "delete", "--yes", "--", album_id, ok=False)
     assert code == 1 and "the server refused this owner token" in output
     assert keyring.load(refused_ring).album_key(album_id)
 
@@ -433,7 +433,7 @@ def test_albums_delete_removes_a_killed_publish_and_keeps_the_key_while_the_serv
 
     with monkeypatch.context() as patched:
         patched.setattr(requests.Session, "request", proxy_refuses_deletes)
-        code, output = owner_cli("albums", "delete", album_id, "--yes", ok=False)
+        code, output = owner_cli("albums", "delete", "--yes", "--", album_id, ok=False)
     assert code == 1 and f"the server did not delete album {album_id}" in output and "its key stays in your keyring" in output
     assert keyring.load(ring_path).album_key(album_id) and keyring.load(ring_path).publish_record(album_id)
     on_server = _album_on_server(live_server, ring_path, album_id)
@@ -460,7 +460,7 @@ def test_albums_delete_needs_only_the_owner_token_when_the_key_is_lost(live_serv
     lost("login", live_server["url"], "--token-stdin", input=token + "\n")
     _code, listing = lost("albums")
     assert f"{album_id}" in listing and "(key not in this keyring)" in listing
-    lost("albums", "delete", album_id, "--yes")
+    lost("albums", "delete", "--yes", "--", album_id)
     assert _album_on_server(live_server, ring_path, album_id) is None
     code, _output = recipient(tmp_path)("open", link, "--out", tmp_path / "out", ok=False)
     assert code == 1

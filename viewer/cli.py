@@ -91,10 +91,11 @@ def describe_api_error(exc: ApiError) -> str:
         return f"{exc.message}; run `fragment login SERVER_URL` with a valid token"
     if exc.code == "wrong_password":
         return "wrong password"
-    if exc.code == "bad_proof":
+    if exc.code in ("bad_proof", "bad_link_key"):
         return "this link's key was not accepted: check that you copied the whole link, including the part after '#'"
     if exc.code == "too_many_attempts" and exc.retry_after:
-        return f"too many failed attempts on this link; try again in {human_seconds(exc.retry_after)}"
+        # Only wrong passwords are counted (docs/design.md, "Unlocking a link"), so say so.
+        return f"too many wrong passwords for this link; try again in {human_seconds(exc.retry_after)}"
     if exc.code == "revoked":
         return "this link was revoked by its owner"
     if exc.code == "expired":
