@@ -232,6 +232,23 @@ def test_a_settings_change_makes_old_tokens_stale(owner, client, album):
     assert unlock(client, link_id, secret).status_code == 200
 
 
+def change_password(owner, link_id: str, secret: bytes, ak: bytes, password: str):
+    """PATCH the link to a new password, with its new link verifier, as the owner's tool does; the answer and the keys."""
+    params = crypto.PasswordParams.new(**FAST_PW)
+    keys = crypto.link_keys(secret, crypto.password_factor(password, params))
+    changed = owner.call(
+        "PATCH",
+        f"/api/owner/links/{link_id}",
+        json={
+            "password": params.to_json(),
+            "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+            "verifier": b64(keys.verifier),
+            "link_verifier": b64(keys.link_verifier),
+        },
+    )
+    return changed, keys
+
+
 def test_a_password_change_locks_out_the_old_password(owner, client, album):
     album_id, ak, _ = album
     link_id, secret = owner.link(album_id, ak, password="old")
@@ -485,18 +502,7 @@ def test_a_password_change_upgrades_a_legacy_link(app, owner, client, album):
     album_id, ak, _ = album
     link_id, secret = owner.link(album_id, ak)
     make_legacy(app, link_id)
-    params = crypto.PasswordParams.new(**FAST_PW)
-    keys = crypto.link_keys(secret, crypto.password_factor("new", params))
-    changed = owner.call(
-        "PATCH",
-        f"/api/owner/links/{link_id}",
-        json={
-            "password": params.to_json(),
-            "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
-            "verifier": b64(keys.verifier),
-            "link_verifier": b64(keys.link_verifier),
-        },
-    )
+    changed, keys = change_password(owner, link_id, secret, ak, "new")
     assert changed.status_code == 200
     assert link_row(app, link_id).link_verifier == keys.link_verifier
     text = client.post(f"/api/links/{link_id}/challenge").json["challenge"]
@@ -564,18 +570,7 @@ def test_a_password_change_resets_the_devices(app, owner, client, album):
     link_id, secret = owner.link(album_id, ak, password="old", device_limit=1)
     phone, laptop = crypto.DeviceKey.new(), crypto.DeviceKey.new()
     token = unlock(client, link_id, secret, password="old", device=phone).json["access_token"]
-    params = crypto.PasswordParams.new(**FAST_PW)
-    keys = crypto.link_keys(secret, crypto.password_factor("new", params))
-    changed = owner.call(
-        "PATCH",
-        f"/api/owner/links/{link_id}",
-        json={
-            "password": params.to_json(),
-            "wrapped_album_key": b64(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
-            "verifier": b64(keys.verifier),
-            "link_verifier": b64(keys.link_verifier),
-        },
-    )
+    changed, _keys = change_password(owner, link_id, secret, ak, "new")
     assert changed.status_code == 200 and changed.json["devices_used"] == 0
     assert client.get(f"/api/links/{link_id}/files", headers=bearer(token)).status_code == 401
     # The slot is free again: the first device to unlock with the new password takes it.
