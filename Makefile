@@ -49,7 +49,7 @@ test: $(VENV)/.test $(JS) system-deps
 # with Playwright, a test dependency.
 bench: $(VENV)/.test $(JS)
 	@scripts/system-deps.sh chromium
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 # Style and types: ruff (lint, then the formatter as a check) and mypy for the Python;
 # lint-js runs ESLint and tsc --checkJs over static/js. All must be clean.

@@ -1,5 +1,5 @@
 """WSGI entry point: `gunicorn app:app` (see Procfile)."""
 
-from viewer import create_app
+from viewer.server import create_app
 
 app = create_app()

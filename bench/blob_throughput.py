@@ -2,18 +2,14 @@
 
 Prints one table: MB/s for encrypting and decrypting a blob with viewer/crypto.py
 at several chunk sizes, next to one-shot XChaCha20-Poly1305 over the same bytes
-(the ceiling: no chunking, no Python per chunk). Run: .venv/bin/python bench/blob_throughput.py
+(the ceiling: no chunking, no Python per chunk). Run: .venv/bin/python -m bench.blob_throughput
 """
 
 from __future__ import annotations
 
 import io
 import os
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nacl import bindings as sodium
 

@@ -1,16 +1,15 @@
 """What the browser benchmarks share: gunicorn from the Procfile, publishing, Chromium.
 
-The server is started by ``tests/servers.py`` exactly as the tests start it (the
+The server is started by ``tests/support/servers.py`` exactly as the tests start it (the
 Procfile's web line), optionally with another WSGI app spec in place of
 ``app:app`` (``bench/plain_app.py``: the real app plus a plaintext baseline).
 Albums are published with the owner's command line, run in-process with click's
 CliRunner and a keyring of their own, as ``tests/test_roundtrip.py`` does.
-Chromium is Debian's, launched with the tests' flags (``tests/browser.py``).
+Chromium is Debian's, launched with the tests' flags (``tests/support/browser.py``).
 """
 
 from __future__ import annotations
 
-import re
 import signal
 import statistics
 import sys
@@ -20,43 +19,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
+from tests.support import browser as browser_helpers
+from tests.support import servers
+from viewer.owner import cli
+from viewer.server import procfile
+
 ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "tests"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from click.testing import CliRunner  # noqa: E402
-
-import browser as browser_helpers  # noqa: E402  (tests/browser.py)
-import servers  # noqa: E402  (tests/servers.py)
-from viewer import cli  # noqa: E402
 
 # A benchmark stopped with SIGTERM still stops its gunicorn and Chromium (finally blocks run).
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
-APP_SPEC = "app:app"
-_procfile_command = servers.procfile_command
-
-
-def procfile_command(app_spec: str = APP_SPEC) -> str:
-    """The Procfile's web command, serving app_spec instead of app:app."""
-    command = _procfile_command()
-    replaced, count = re.subn(rf"(?<=\s){re.escape(APP_SPEC)}(?=\s|$)", app_spec, command)
-    if count != 1:
-        raise SystemExit(f"Error: expected one {APP_SPEC!r} in the Procfile's web line: {command!r}")
-    return replaced
+APP_SPEC = procfile.APP_SPEC
 
 
 @contextmanager
 def gunicorn(data_dir: Path, env: dict[str, str] | None = None, app_spec: str = APP_SPEC) -> Iterator[str]:
     """tests/servers.gunicorn, with app_spec in place of the Procfile's app:app; yields the URL."""
-    command = procfile_command(app_spec)
-    servers.procfile_command = lambda process="web": command
-    try:
-        with servers.gunicorn(data_dir, env) as url:
-            yield url
-    finally:
-        servers.procfile_command = _procfile_command
+    with servers.gunicorn(data_dir, env, app_spec) as url:
+        yield url
 
 
 class Owner:

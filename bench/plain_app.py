@@ -33,10 +33,10 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, jsonify, request, send_from_directory
 from markupsafe import Markup, escape
 
-from viewer import create_app
-from viewer.assets import stylesheet
-from viewer.storage import InvalidKey
-from viewer.uploads import READ_PIECE, store
+from viewer.server import create_app
+from viewer.server.assets import stylesheet
+from viewer.server.storage import InvalidKey
+from viewer.server.uploads import READ_PIECE, store
 
 THUMBS = Path(os.environ.get("BENCH_PLAIN_THUMBS", "bench-plain-thumbs"))
 GAP = 6  # grid.js: the gap between tiles on a wide screen

@@ -6,7 +6,7 @@ video (a slow zoom into one scene) when ffmpeg is installed; publishes them with
 the owner's command line to gunicorn started from the Procfile; opens the link in
 Debian's Chromium at 1280x800 and takes the screenshot once every thumbnail on
 screen has been decrypted and has faded in.
-Run: .venv/bin/python bench/screenshot.py [--out docs/screenshot.png]
+Run: .venv/bin/python -m bench.screenshot [--out docs/screenshot.png]
 """
 
 from __future__ import annotations
@@ -17,14 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from PIL import Image, ImageOps
 
-import common
-
-sys.path.insert(0, str(common.ROOT / "scripts"))
-from demo import make_photos
+from bench import common
+from scripts.demo import make_photos
 
 VIEWPORT = {"width": 1280, "height": 800}
 TITLE = "A summer in the hills"

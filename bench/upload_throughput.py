@@ -23,7 +23,7 @@ before the page's own (outside the page's CSP) records both. Alongside, the CPU 
 the Chromium and gunicorn processes used meanwhile (from /proc), and what was sent.
 
 Runs alternate which page goes first; one warm-up of each (5 files) is not counted.
-Run: .venv/bin/python bench/upload_throughput.py [--photos 50] [--runs 3]
+Run: .venv/bin/python -m bench.upload_throughput [--photos 50] [--runs 3]
 """
 
 from __future__ import annotations
@@ -39,12 +39,10 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from PIL import Image
 
-import common
-from media_fixtures import _exif
+from bench import common
+from tests.support.media_fixtures import _exif
 
 PHOTO_SIZE = (4000, 3000)  # 12 MP, a phone's
 QUALITY = 90

@@ -16,18 +16,15 @@ tests/test_browser_crypto.py does. On 64 MiB of random bytes it times:
 Every figure is the best of 7 rounds (the least disturbed by other load), in MB/s
 of plaintext; the cases take turns, one round of each at a time. Every case's
 output is first checked against the original bytes.
-Run: .venv/bin/python bench/viewer_decrypt_throughput.py [--mib 64]
+Run: .venv/bin/python -m bench.viewer_decrypt_throughput [--mib 64]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
+from bench import common
 
 CHUNK_SIZES = [16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024]
 ROUNDS = 7

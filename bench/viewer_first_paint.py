@@ -21,7 +21,7 @@ script Playwright adds before the page's own (it runs outside the page's CSP).
 The viewer's images then fade in for 0.25 s (viewer.css); that is not counted.
 
 Runs alternate which page goes first; one warm-up of each is not counted.
-Run: .venv/bin/python bench/viewer_first_paint.py [--photos 1000] [--runs 5]
+Run: .venv/bin/python -m bench.viewer_first_paint [--photos 1000] [--runs 5]
 """
 
 from __future__ import annotations
@@ -30,17 +30,14 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import requests
 from PIL import Image, ImageDraw, ImageFilter
 
-import common
+from bench import common
 from viewer import crypto
 
 VIEWPORT = {"width": 1280, "height": 800}

@@ -20,15 +20,10 @@ from pathlib import Path
 import requests
 from PIL import Image, ImageDraw, ImageFilter
 
+from viewer.server import procfile
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def procfile_web() -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith("web:"):
-            return line.split(":", 1)[1].strip()
-    raise SystemExit("Error: the Procfile has no web process")
 
 
 def make_photos(folder: Path) -> None:
@@ -79,7 +74,7 @@ def main() -> int:
         "PORT": port,
         "HOST": host,
     }
-    server = subprocess.Popen(["sh", "-c", "exec " + procfile_web()], cwd=ROOT, env=env, start_new_session=True)
+    server = subprocess.Popen(["sh", "-c", "exec " + procfile.command()], cwd=ROOT, env=env, start_new_session=True)
     try:
         for _ in range(300):
             if server.poll() is not None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import servers
-from api_helpers import Owner
-from owner_cli import Fragment
-from viewer import create_app
+from tests.support import servers
+from tests.support.api_helpers import Owner
+from tests.support.owner_cli import Fragment
+from viewer.server import create_app
 
 # CI sets this: a missing service (ffmpeg, PostgreSQL) is then a failure, not a skip.
 REQUIRE = os.environ.get("FRAGMENT_REQUIRE_SERVICES", "") not in ("", "0")
@@ -35,23 +35,13 @@ def pg_url():
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _fresh_pg_schema(url: str) -> None:
-    from sqlalchemy import create_engine
-
-    from viewer.db import Base
-
-    engine = create_engine(url)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app(request, tmp_path):
     """The app on a fresh data folder, with SQLite or a real PostgreSQL."""
     overrides = {"DATA_DIR": str(tmp_path / "data"), "SECRET_KEY": "test-secret"}
     if request.param == "postgresql":
         url = request.getfixturevalue("pg_url")
-        _fresh_pg_schema(url)
+        servers.fresh_pg_schema(url)
         overrides["DATABASE_URL"] = url
     marker = request.node.get_closest_marker("settings")
     if marker:
@@ -86,7 +76,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "settings(**overrides): app settings for this test")
 
 
-# --- the browser (tests/browser.py) -------------------------------------------------
+# --- the browser (tests/support/browser.py) -------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +91,7 @@ def owner_cli(live_server, tmp_path_factory):
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium under Playwright, one for the whole session."""
-    import browser as helpers
+    from tests.support import browser as helpers
 
     try:
         from playwright.sync_api import sync_playwright
@@ -134,7 +124,7 @@ def browser_context(browser):
 @pytest.fixture
 def console():
     """The page's console: any error fails the test, unless announced with console.expect(pattern)."""
-    import browser as helpers
+    from tests.support import browser as helpers
 
     log = helpers.ConsoleLog()
     yield log
@@ -146,7 +136,7 @@ def console():
 @pytest.fixture
 def network(browser_context):
     """Every request of the test's browser context: URL, method, headers and body."""
-    import browser as helpers
+    from tests.support import browser as helpers
 
     log = helpers.RequestLog()
     log.attach(browser_context)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, inspect, select, text
 
-from api_helpers import FAST_PW, b64, bearer, unlock, unlock_body
-from viewer import create_app, crypto, db, headers
+from tests.support.api_helpers import FAST_PW, b64, bearer, unlock, unlock_body
+from viewer import crypto
+from viewer.server import create_app, db, headers
 
 PHOTO = os.urandom(150_000)  # three chunks of 64 KiB
 
@@ -187,7 +188,7 @@ def test_expired_link_is_gone_for_everyone(app, owner, client, album):
 
 def test_a_revoke_landing_during_an_unlock_answers_410_not_500(owner, client, album, monkeypatch):
     """The owner revokes the link after the unlock loaded it: the guest reads "revoked", not a server error."""
-    from viewer import api_public
+    from viewer.server import api_public
 
     album_id, ak, _ = album
     link_id, secret = owner.link(album_id, ak)
@@ -272,7 +273,7 @@ def test_a_password_change_locks_out_the_old_password(owner, client, album):
 
 
 class Clock:
-    """The server's clock (viewer.db.now), stopped and moved by the test: delays without waiting."""
+    """The server's clock (viewer.server.db.now), stopped and moved by the test: delays without waiting."""
 
     def __init__(self, monkeypatch, start: int = 1_800_000_000):
         self.now = start
@@ -624,7 +625,7 @@ def _guest(owner, client, album, **settings):
 
 def test_a_guest_upload_racing_the_albums_deletion_answers_404_not_500(app, owner, client, album, monkeypatch):
     """The owner deletes the album (and its links) as a guest reserves: the quota update finds no link, then 404."""
-    from viewer import uploads
+    from viewer.server import uploads
 
     link_id, auth, base = _guest(owner, client, album, uploads=True)
     expire = uploads.expire_pending

@@ -1,4 +1,4 @@
-"""viewer/assets.py: which files are served, how, and the hashes that pin them."""
+"""viewer/server/assets.py: which files are served, how, and the hashes that pin them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from viewer import assets, create_app, headers
+from viewer.server import assets, create_app, headers
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBSODIUM = "vendor/libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs"
@@ -67,7 +67,7 @@ def test_each_allowed_vendor_file_is_served_with_its_hash(web, path):
         "/vendor/photoswipe/src/js/photoswipe.js",
         "/vendor/../pyproject.toml",
         "/vendor/%2e%2e/package-lock.json",
-        "/vendor/photoswipe/dist/../../../viewer/config.py",
+        "/vendor/photoswipe/dist/../../../viewer/server/config.py",
         "/vendor/",
         "/vendor/.package-lock.json",
     ],

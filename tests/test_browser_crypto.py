@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from browser import ModulePage
+from tests.support.browser import ModulePage
 from viewer import crypto
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import servers
-from browser import SLIDE_IMG, TIMEOUT, Held, current_slide_image, open_album, tile, wait_for_thumbs
-from media_fixtures import make_album_dir, make_jpeg_with_orientation, make_long_mp4, require_ffmpeg
-from owner_cli import Fragment
+from tests.support import servers
+from tests.support.browser import SLIDE_IMG, TIMEOUT, Held, current_slide_image, open_album, tile, wait_for_thumbs
+from tests.support.media_fixtures import make_album_dir, make_jpeg_with_orientation, make_long_mp4, require_ffmpeg
+from tests.support.owner_cli import Fragment
 
 pytestmark = pytest.mark.slow
 

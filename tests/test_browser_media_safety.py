@@ -18,9 +18,9 @@ import requests
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 
-from browser import TIMEOUT, Held, current_slide_image, open_album, tile
-from media_fixtures import make_jpeg_with_orientation, make_mp4_with_free_box, require_ffmpeg
-from owner_cli import split, unlock_link
+from tests.support.browser import TIMEOUT, Held, current_slide_image, open_album, tile
+from tests.support.media_fixtures import make_jpeg_with_orientation, make_mp4_with_free_box, require_ffmpeg
+from tests.support.owner_cli import split, unlock_link
 from viewer import crypto
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
-"""static/js/prepare.js in Chromium, against viewer/media.py on the same photos.
+"""static/js/prepare.js in Chromium, against viewer/owner/media.py on the same photos.
 
 A guest's browser and the owner's command line must describe the same photo alike
 (docs/format.md, "File metadata"). So each fixture JPEG is read twice: by Python's
-``viewer.media.prepare(path)``, and on a real page of the app under gunicorn (its
+``viewer.owner.media.prepare(path)``, and on a real page of the app under gunicorn (its
 real CSP) by what static/js/upload-worker.js runs: exifr's lite build with
 prepare.js's EXIF_OPTIONS, prepare.js's ``takenAt``/``camera``/``location``/``fileMeta``, and
 ``createImageBitmap`` for the upright size. The two must agree field for field.
@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from browser import ModulePage
-from media_fixtures import make_jpeg_with_orientation
-from viewer import media
+from tests.support.browser import ModulePage
+from tests.support.media_fixtures import make_jpeg_with_orientation
+from viewer.owner import media
 
 ROOT = Path(__file__).resolve().parent.parent
 PREPARE_JS = ROOT / "static" / "js" / "prepare.js"
@@ -257,7 +257,7 @@ def test_python_reads_the_fixtures_as_intended(photos):
 
 
 def test_browser_and_python_describe_each_photo_alike(js, photos):
-    """exifr + prepare.js + createImageBitmap == viewer.media.prepare, field for field."""
+    """exifr + prepare.js + createImageBitmap == viewer.owner.media.prepare, field for field."""
     browser = browser_read(js, photos)
     assert set(browser) == set(photos)
     for name, path in photos.items():
@@ -291,7 +291,7 @@ def test_file_meta_of_a_photo_is_the_owners(js, photos):
 
 # --- the same rules on EXIF values no camera here writes -----------------------------------
 
-EXIF_NAMES = {  # exifr's names -> (IFD, tag) as viewer/media.py reads them
+EXIF_NAMES = {  # exifr's names -> (IFD, tag) as viewer/owner/media.py reads them
     "DateTimeOriginal": (EXIF_IFD, 0x9003),
     "OffsetTimeOriginal": (EXIF_IFD, OFFSET_TIME_ORIGINAL),
     "CreateDate": (EXIF_IFD, DATETIME_DIGITIZED),

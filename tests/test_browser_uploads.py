@@ -20,9 +20,9 @@ import pytest
 import requests
 from PIL import Image, ImageStat
 
-from browser import TIMEOUT, Held, current_slide_image, open_album, wait_for_thumbs
-from media_fixtures import make_heic, make_jpeg_with_orientation, make_mp4, require_ffmpeg
-from owner_cli import publish, split, unlock_link
+from tests.support.browser import TIMEOUT, Held, current_slide_image, open_album, wait_for_thumbs
+from tests.support.media_fixtures import make_heic, make_jpeg_with_orientation, make_mp4, require_ffmpeg
+from tests.support.owner_cli import publish, split, unlock_link
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,8 @@ import pytest
 import requests
 from PIL import Image
 
-from browser import SLIDE_IMG, TIMEOUT, current_slide_image, open_album, tile, wait_for_thumbs
-from media_fixtures import (
+from tests.support.browser import SLIDE_IMG, TIMEOUT, current_slide_image, open_album, tile, wait_for_thumbs
+from tests.support.media_fixtures import (
     UNICODE_NAME,
     make_album_dir,
     make_jpeg_with_orientation,
@@ -32,9 +32,10 @@ from media_fixtures import (
     make_mp4,
     require_ffmpeg,
 )
-from owner_cli import Fragment, publish, split, unlock_link
-from servers import flask_cli
-from viewer import crypto, media
+from tests.support.owner_cli import Fragment, publish, split, unlock_link
+from tests.support.servers import flask_cli
+from viewer import crypto
+from viewer.owner import media
 
 pytestmark = pytest.mark.slow
 
@@ -353,7 +354,7 @@ def test_password_link_wrong_then_right(page, owner_cli, live_server, tmp_path, 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory):
     """A server whose access tokens live 3 seconds, with the default attempt counters (5 free per client)."""
-    import servers
+    from tests.support import servers
 
     base = tmp_path_factory.mktemp("viewer-strict")
     env = {"FRAGMENT_ACCESS_TOKEN_TTL": "3", "FRAGMENT_UNLOCK_FREE_ATTEMPTS_PER_CLIENT": "5"}
@@ -693,7 +694,7 @@ def test_a_browser_without_ed25519_opens_plain_links_and_says_why_it_cannot_open
         original = route.fetch()
         route.fulfill(response=original, body=NO_ED25519 + original.body())
 
-    # Workers have no integrity check (viewer/assets.py), so the patched script runs.
+    # Workers have no integrity check (viewer/server/assets.py), so the patched script runs.
     browser_context.route("**/static/js/album-worker.js", without_ed25519)
     open_album(page, plain, "Any browser")  # no device limit: it opens without a device key
     console.expect(r"status of 400")

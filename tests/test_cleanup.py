@@ -18,9 +18,10 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select, text
 
-import servers
-from api_helpers import b64
-from viewer import crypto, db
+from tests.support import servers
+from tests.support.api_helpers import b64
+from viewer import crypto
+from viewer.server import db
 
 MiB = 1024 * 1024
 

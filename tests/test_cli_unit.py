@@ -18,8 +18,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from viewer import cli, client, crypto, keyring
-from viewer.client import ApiError, BadLink, OwnerClient
+from viewer import crypto
+from viewer.owner import cli, client, keyring
+from viewer.owner.client import ApiError, BadLink, OwnerClient
 
 SERVER = "https://srv.example"
 LINK_ID = crypto.b64e(bytes(range(16)))

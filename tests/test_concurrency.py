@@ -10,9 +10,9 @@ import pytest
 import requests
 from sqlalchemy import create_engine
 
-import gunicorn_clock
-import servers
-from servers import flask_cli
+from tests.support import gunicorn_clock, servers
+from tests.support.api_helpers import make_link, unlock_body, unlock_live
+from tests.support.servers import flask_cli
 from viewer import crypto
 
 pytestmark = pytest.mark.slow
@@ -28,50 +28,18 @@ def album(live_server):
     return url, auth, album_id, ak
 
 
-def make_link(album, **settings) -> tuple[str, crypto.LinkKeys]:
-    url, auth, album_id, ak = album
-    link_id, keys = crypto.new_id(), crypto.link_keys(os.urandom(32))
-    body = {
-        "link_id": link_id,
-        "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
-        "verifier": crypto.b64e(keys.verifier),
-        "link_verifier": crypto.b64e(keys.link_verifier),
-        **settings,
-    }
-    assert requests.post(f"{url}/api/owner/albums/{album_id}/links", json=body, headers=auth).status_code == 201
-    return link_id, keys
-
-
-def unlock_body(link_id: str, keys: crypto.LinkKeys, challenge: str, device: crypto.DeviceKey) -> dict:
-    """An unlock request as a client makes it: link proof, password proof, device key and proof."""
-    return {
-        "challenge": challenge,
-        "link_proof": crypto.sign_link_proof(keys, link_id, challenge),
-        "proof": crypto.sign_proof(keys, link_id, challenge),
-        "device_key": crypto.b64e(device.public_key),
-        "device_proof": device.sign(link_id, challenge),
-    }
-
-
-def unlock(url: str, link_id: str, keys: crypto.LinkKeys, device: crypto.DeviceKey | None = None) -> requests.Response:
-    """One unlock; without `device`, as a new device (a fresh key)."""
-    challenge = requests.post(f"{url}/api/links/{link_id}/challenge").json()["challenge"]
-    body = unlock_body(link_id, keys, challenge, device or crypto.DeviceKey.new())
-    return requests.post(f"{url}/api/links/{link_id}/unlock", json=body)
-
-
 def test_parallel_unlocks_never_take_more_devices_than_the_limit(album):
     url = album[0]
     link_id, keys = make_link(album, device_limit=3)
     with ThreadPoolExecutor(12) as pool:
-        statuses = sorted(r.status_code for r in pool.map(lambda _: unlock(url, link_id, keys), range(12)))
+        statuses = sorted(r.status_code for r in pool.map(lambda _: unlock_live(url, link_id, keys), range(12)))
     assert statuses == [200] * 3 + [403] * 9
 
 
 def test_parallel_guest_reservations_never_pass_the_quota(album):
     url, _auth, album_id, ak = album
     link_id, keys = make_link(album, uploads=True, quota_files=2)
-    token = unlock(url, link_id, keys).json()["access_token"]
+    token = unlock_live(url, link_id, keys).json()["access_token"]
 
     def reserve(_):
         file_id, fk = crypto.new_id(), crypto.random_key()
@@ -95,7 +63,7 @@ def test_parallel_guest_reservations_never_pass_the_quota(album):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def clocked(request, tmp_path_factory):
-    """gunicorn on a stopped clock (tests/gunicorn_clock.py) behind one trusted proxy, on SQLite or PostgreSQL."""
+    """gunicorn on a stopped clock (tests/support/gunicorn_clock.py) behind one trusted proxy, on SQLite or PostgreSQL."""
     base = tmp_path_factory.mktemp(f"unlock-{request.param}")
     clock = gunicorn_clock.Clock(base / "clock")
     env = {"FRAGMENT_TRUST_PROXY": "1", **clock.env()}
@@ -142,7 +110,7 @@ def prepared(url: str, link_id: str, keys: crypto.LinkKeys, count: int, device: 
     bodies = []
     for _ in range(count):
         challenge = requests.post(f"{url}/api/links/{link_id}/challenge").json()["challenge"]
-        bodies.append(unlock_body(link_id, keys, challenge, device or crypto.DeviceKey.new()))
+        bodies.append(unlock_body(keys, link_id, challenge, device or crypto.DeviceKey.new()))
     return bodies
 
 
@@ -219,5 +187,5 @@ def test_one_device_key_unlocking_many_times_at_once_takes_one_slot(clocked):
         assert outcome(burst(url, link_id, prepared(url, link_id, keys, 10, device), ["192.0.2.3"] * 10)) == {"ok": 10}
         links = requests.get(f"{url}/api/owner/albums/{album_id}/links", headers=auth).json()["links"]
         assert next(link["devices_used"] for link in links if link["link_id"] == link_id) == 1
-        refused = unlock(url, link_id, keys)
+        refused = unlock_live(url, link_id, keys)
         assert refused.status_code == 403 and refused.json()["message"] == "This link can be opened on 1 device, and it is taken."

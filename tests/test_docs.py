@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from viewer import create_app
+from viewer.server import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

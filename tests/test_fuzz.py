@@ -28,7 +28,8 @@ import requests
 import sqlalchemy
 from hypothesis import HealthCheck, Phase, given, settings
 
-import servers
+from tests.support import servers
+from tests.support.api_helpers import unlock_body
 from viewer import crypto
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -54,18 +55,6 @@ WRITES_ON_REFUSAL = {"bad_blob"}  # complete discards a file whose blob is not v
 
 
 # --- unlock v2, as a client does it (docs/format.md, "Unlock") ------------------------
-
-
-def unlock_body(link_id: str, secret: bytes, device: crypto.DeviceKey, challenge: str) -> dict:
-    """A complete unlock body: link proof, proof, device key and device proof."""
-    keys = crypto.link_keys(secret)
-    return {
-        "challenge": challenge,
-        "link_proof": crypto.sign_link_proof(keys, link_id, challenge),
-        "proof": crypto.sign_proof(keys, link_id, challenge),
-        "device_key": crypto.b64e(device.public_key),
-        "device_proof": device.sign(link_id, challenge),
-    }
 
 
 # --- the world the fuzz aims at ---------------------------------------------------------
@@ -112,7 +101,10 @@ class World:
         self.device = crypto.DeviceKey.new()
         challenge = self.call("POST", f"/api/links/{link_id}/challenge", token="none").json()["challenge"]
         unlocked = self.call(
-            "POST", f"/api/links/{link_id}/unlock", token="none", json=unlock_body(link_id, self.secret, self.device, challenge)
+            "POST",
+            f"/api/links/{link_id}/unlock",
+            token="none",
+            json=unlock_body(crypto.link_keys(self.secret), link_id, challenge, self.device),
         )
         self.access_token = unlocked.json()["access_token"]
         guest = self.upload(f"/api/links/{link_id}/files", album_id, ak, self.access_token, finish=False)
@@ -175,7 +167,7 @@ def server(request, tmp_path_factory):
     env = {"FRAGMENT_UPLOAD_PART_BYTES": str(64 * 1024)}
     if request.param == "postgresql":
         url = request.getfixturevalue("pg_url")
-        request.getfixturevalue("_fresh_pg")(url)
+        servers.fresh_pg_schema(url)
         env["FRAGMENT_DATABASE_URL"] = url
     else:
         url = f"sqlite:///{data / 'fragment.db'}"
@@ -186,13 +178,6 @@ def server(request, tmp_path_factory):
         world.build()
         yield {"url": server_url, "data": data, "log": log, "world": world, "engine": engine}
         engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def _fresh_pg():
-    from conftest import _fresh_pg_schema
-
-    return _fresh_pg_schema
 
 
 def snapshot(server: dict) -> tuple:
@@ -260,7 +245,7 @@ class Fuzzer:
             link_id = case.path_parameters["link_id"]
             challenge = requests.post(f"{world.url}/api/links/{link_id}/challenge", timeout=30)
             if challenge.ok:
-                real = unlock_body(link_id, world.secret, world.device, challenge.json()["challenge"])
+                real = unlock_body(crypto.link_keys(world.secret), link_id, challenge.json()["challenge"], world.device)
                 for key in rng.sample(sorted(real), rng.randint(0, len(real))):
                     case.body[key] = real[key]
                 case.body["challenge"] = real["challenge"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from viewer import create_app, headers
+from viewer.server import create_app, headers
 
 EXPECTED_COMMON = {
     "Referrer-Policy": "no-referrer",

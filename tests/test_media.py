@@ -1,4 +1,4 @@
-"""Behaviour of viewer.media: upright, metadata-free previews and the metadata we read."""
+"""Behaviour of viewer.owner.media: upright, metadata-free previews and the metadata we read."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
-from media_fixtures import (
+from tests.support.media_fixtures import (
     REQUIRE_SERVICES_ENV,
     UNICODE_NAME,
     has_ffmpeg,
@@ -22,7 +22,7 @@ from media_fixtures import (
     make_png,
     require_ffmpeg,
 )
-from viewer.media import (
+from viewer.owner.media import (
     PHOTO_EXTENSIONS,
     PREVIEW_SIZE,
     THUMB_SIZE,

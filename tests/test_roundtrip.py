@@ -22,17 +22,17 @@ import pytest
 import requests
 from PIL import Image
 
-import gunicorn_clock
-import servers
-from media_fixtures import (
+from tests.support import gunicorn_clock, servers
+from tests.support.media_fixtures import (
     UNICODE_NAME,
     make_album_dir,
     make_jpeg_with_orientation,
     require_ffmpeg,
 )
-from owner_cli import Fragment
-from servers import flask_cli
-from viewer import crypto, keyring
+from tests.support.owner_cli import Fragment
+from tests.support.servers import flask_cli
+from viewer import crypto
+from viewer.owner import keyring
 
 pytestmark = pytest.mark.slow
 TITLE = "Sommer in Lyon ☀ – 2026"
@@ -255,7 +255,7 @@ def scale_server(pg_url, tmp_path_factory):
     """The app as it runs at scale: gunicorn on PostgreSQL and an S3 store (moto's real server)."""
     from sqlalchemy import create_engine
 
-    from s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
+    from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
 
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -279,7 +279,7 @@ def scale_server(pg_url, tmp_path_factory):
 
 
 def test_round_trip_on_postgresql_and_s3(scale_server, tmp_path):
-    from s3server import s3_client
+    from tests.support.s3server import s3_client
 
     env = scale_server["env"]
     token = servers.flask_cli(scale_server["data_dir"], "create-owner-token", env=env).strip()
@@ -339,7 +339,7 @@ def servers_error_response(status: int, url: str) -> requests.Response:
 def _publish_killed_mid_way(live_server, ring_path: Path, folder: Path, title: str, after_files: int = 2) -> str:
     """Run `fragment publish` as its own process and SIGKILL it once the server has `after_files` of its files; the album id."""
     env = {**os.environ, "FRAGMENT_KEYRING": str(ring_path)}
-    command = [sys.executable, "-m", "viewer.cli", "publish", str(folder), "--title", title, "--server", live_server["url"]]
+    command = [sys.executable, "-m", "viewer.owner.cli", "publish", str(folder), "--title", title, "--server", live_server["url"]]
     proc = subprocess.Popen(command, cwd=servers.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     album_id, deadline = None, time.monotonic() + 120
     try:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-import servers
+from tests.support import servers
 
 pytestmark = pytest.mark.slow
 SLOW_CLIENTS = 16  # twice the Procfile's threads (2 workers x 4 threads)

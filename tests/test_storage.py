@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-# tests/ is on sys.path under pytest's default "prepend" import mode, as for every other helper.
-from s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, moto_endpoint, s3_client
-from viewer.storage import (
+from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, moto_endpoint, s3_client
+from viewer.server.storage import (
     READ_PIECE,
     BlobNotFound,
     BlobStore,
@@ -627,7 +626,7 @@ def test_store_from_config_errors(config, message):
 
 
 def test_storage_module_does_not_import_flask():
-    source = Path(__file__).resolve().parents[1].joinpath("viewer", "storage.py").read_text()
+    source = Path(__file__).resolve().parents[1].joinpath("viewer", "server", "storage.py").read_text()
     imported: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):

@@ -16,8 +16,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-import servers
-from test_concurrency import make_link, unlock
+from tests.support import servers
+from tests.support.api_helpers import make_link, unlock_live
 from viewer import crypto
 
 pytestmark = pytest.mark.slow
@@ -58,14 +58,14 @@ class Server:
             return sorted(
                 p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".tmp" not in p.relative_to(root).parts
             )
-        from s3server import s3_client
+        from tests.support.s3server import s3_client
 
         pages = s3_client(self.s3).get_paginator("list_objects_v2").paginate(Bucket="races")
         return sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
 
     def link(self, **settings) -> tuple[str, str]:
         link_id, keys = make_link(self.album, uploads=True, **settings)
-        return link_id, unlock(self.url, link_id, keys).json()["access_token"]
+        return link_id, unlock_live(self.url, link_id, keys).json()["access_token"]
 
     def files_used(self, link_id: str) -> int:
         links = requests.get(f"{self.url}/api/owner/albums/{self.album_id}/links", headers=self.auth).json()["links"]
@@ -92,7 +92,7 @@ def server(request, tmp_path_factory):
         with servers.gunicorn(data, env=env) as url:
             yield Server(url, data, env, f"sqlite:///{data}/fragment.db", None)
         return
-    from s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
+    from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
 
     pg_url = request.getfixturevalue("pg_url")
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")

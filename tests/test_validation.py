@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
-from api_helpers import bearer, unlock
-from viewer import config, crypto, db, inputs
+from tests.support.api_helpers import bearer, unlock
+from viewer import crypto
+from viewer.server import config, db, inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "docs" / "openapi.yaml"

@@ -1,46 +1,9 @@
-"""Fragment: end-to-end encrypted photo album links.
+"""Fragment: end-to-end encrypted photo album links, in three wings.
 
-``create_app`` is the application factory (Flask docs, "Application Factories"):
-settings come from ``config.load`` (the environment, once), and each concern
-registers itself from its own module.
+- ``viewer.crypto``: the format (docs/format.md), which both other wings use; pure, no I/O.
+- ``viewer.server``: the Flask app (``create_app``), which holds only ciphertext.
+- ``viewer.owner``: the owner's command line, which encrypts and publishes albums.
+
+The server and the owner's tool never import each other (tests/test_layout.py), so each
+installs without the other's dependencies (pyproject.toml's ``server`` and ``owner`` extras).
 """
-
-from __future__ import annotations
-
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, cast
-
-from flask import Flask
-from flask.json.provider import DefaultJSONProvider
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from the environment, with `overrides` (tests) on top."""
-    from . import api_owner, api_public, assets, commands, config, db, errors, headers, pages, private, slowclients, storage
-
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    settings = config.load(overrides=overrides)
-    private.private_dir(Path(settings["DATA_DIR"]))
-    private.private_sqlite_file(settings["DATABASE_URL"])
-    if not settings["SECRET_KEY"]:
-        settings["SECRET_KEY"] = config.secret_key(Path(settings["DATA_DIR"]))
-    app.config.update(settings)
-    # Werkzeug refuses larger bodies before a view reads them; the views check
-    # their own, smaller limits too, with a clearer message.
-    app.config["MAX_CONTENT_LENGTH"] = max(settings["UPLOAD_PART_BYTES"], settings["MAX_JSON_BYTES"]) + 1024
-    cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's provider unless one is configured
-
-    db.init_app(app)
-    app.extensions["fragment.store"] = storage.store_from_config(settings)
-    errors.init_app(app)
-    assets.init_app(app)
-    headers.init_app(app)
-    app.register_blueprint(api_owner.bp)
-    app.register_blueprint(api_public.bp)
-    app.register_blueprint(pages.bp)
-    commands.init_app(app)
-    app.wsgi_app = slowclients.BodyPace(app.wsgi_app, settings["BODY_GRACE_SECONDS"], settings["BODY_MIN_RATE"])  # type: ignore[method-assign]
-    return app

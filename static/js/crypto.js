@@ -17,7 +17,7 @@
 //
 // libsodium is imported by a relative URL, not by its bare name: import maps do not
 // apply in workers (MDN, <script type="importmap">), and the server rewrites the one
-// bare import inside libsodium-wrappers for the same reason (viewer/assets.py). On
+// bare import inside libsodium-wrappers for the same reason (viewer/server/assets.py). On
 // a page this URL is the one the import map gives, so its integrity is checked there.
 import sodium from "../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs";
 

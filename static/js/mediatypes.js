@@ -74,7 +74,7 @@ const HEIF_BRANDS = ["heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "he
  *   draws them (their WebP or JPEG preview stays), they are only downloaded, but a
  *   browser that knows them renders them with an image decoder, so the type may stay;
  * - video/mp4, video/quicktime, video/webm: what the lightbox's <video> plays (.m4v is
- *   video/mp4 already, viewer/media.py); video/x-matroska and video/3gpp: what phones
+ *   video/mp4 already, viewer/owner/media.py); video/x-matroska and video/3gpp: what phones
  *   and the owner's tool label videos as, played where the browser can. Media
  *   elements pick the container from the bytes, never from this type.
  */

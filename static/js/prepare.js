@@ -1,6 +1,6 @@
 // A guest's file metadata, from what the browser and exifr tell: no DOM, no network.
 //
-// The browser half of viewer/media.py's metadata rules, so that a guest's photo and
+// The browser half of viewer/owner/media.py's metadata rules, so that a guest's photo and
 // the owner's copy of the same photo describe themselves alike (docs/format.md,
 // "File metadata"): the same capture-time fallbacks and offsets, the same "Make
 // Model" without a repeated make, GPS to 7 decimals.
@@ -36,7 +36,7 @@ const BY_EXTENSION = {
   tiff: "image/tiff",
   dng: "image/x-adobe-dng",
   mp4: "video/mp4",
-  // As viewer/media.py: an MP4 container, and "video/x-m4v" is refused by some browsers.
+  // As viewer/owner/media.py: an MP4 container, and "video/x-m4v" is refused by some browsers.
   m4v: "video/mp4",
   mov: "video/quicktime",
   webm: "video/webm",
@@ -79,7 +79,7 @@ function exifText(value) {
 export function takenAt(tags) {
   if (!tags) return null;
   // DateTimeOriginal is the shutter time; the others are fallbacks for scanners and
-  // editors, each with its own OffsetTime* companion (as viewer/media.py).
+  // editors, each with its own OffsetTime* companion (as viewer/owner/media.py).
   const candidates = [
     [tags.DateTimeOriginal, tags.OffsetTimeOriginal],
     [tags.CreateDate, tags.OffsetTimeDigitized],
@@ -91,7 +91,7 @@ export function takenAt(tags) {
     if (!match) continue;
     const [, y, mo, d, h, mi, s] = match.map(Number);
     // e.g. the "0000:00:00 00:00:00" some cameras write when unset, or a 30 February:
-    // the next candidate then, as viewer/media.py (whose strptime refuses both).
+    // the next candidate then, as viewer/owner/media.py (whose strptime refuses both).
     if (!(realDate(y, mo, d) && h <= 23 && mi <= 59 && s <= 59)) continue;
     const offset = exifText(rawOffset) || "";
     const zone = /^[+-]\d\d:\d\d$/.test(offset) ? offset : "";

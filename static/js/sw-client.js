@@ -103,7 +103,7 @@ export class ServiceWorkerBridge {
       this.problem = "unsupported";
       return null;
     }
-    // The album pages are /a/<link id>; the worker's scope is /a/ (viewer/pages.py allows it).
+    // The album pages are /a/<link id>; the worker's scope is /a/ (viewer/server/pages.py allows it).
     const scope = new URL("./", location.href).pathname;
     // A module worker: it imports crypto.js and client-zip (MDN, "ServiceWorkerContainer.register()", type).
     await container.register(new URL("./sw.js", import.meta.url), { type: "module", scope, updateViaCache: "none" });

@@ -26,7 +26,7 @@
 // Every answer made here is data, never a page: it carries a policy that runs nothing and
 // sandboxes the response if it is ever rendered (W3C CSP Level 3, "sandbox"), and nosniff
 // (WHATWG Fetch, "X-Content-Type-Options"), as the server's own API answers do
-// (viewer/headers.py). A stream's type is the file's declared one only if the allowlist
+// (viewer/server/headers.py). A stream's type is the file's declared one only if the allowlist
 // and the file's first bytes agree (mediatypes.js: a guest chooses that type). And the
 // stream and zip addresses answer only what they are for: a <video>'s requests, and the
 // hidden frame "download all" loads; a top-level navigation (a visitor choosing "Open
@@ -34,9 +34,9 @@
 // (Fetch, "request.destination"; OWASP "Unrestricted File Upload": serve user files
 // with Content-Disposition and nosniff, never as pages).
 //
-// Served from /static/js/ with "Service-Worker-Allowed: <root>/a/" (viewer/pages.py),
+// Served from /static/js/ with "Service-Worker-Allowed: <root>/a/" (viewer/server/pages.py),
 // so that relative imports resolve as everywhere else; import maps do not apply
-// to workers (viewer/assets.py), hence the relative URLs.
+// to workers (viewer/server/assets.py), hence the relative URLs.
 
 import * as C from "./crypto.js";
 import { downloadZip } from "../../vendor/client-zip/index.js";

@@ -13,7 +13,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import text
 
-from . import crypto, db
+from .. import crypto
+from . import db
 
 bp = Blueprint("pages", __name__)
 

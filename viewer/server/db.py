@@ -61,7 +61,7 @@ class Album(Base):
 
 
 #: A file's life, each step one conditional UPDATE/DELETE that only one request can win
-#: (viewer/uploads.py): pending -> completing -> complete; pending -> aborted (the row is deleted).
+#: (viewer/server/uploads.py): pending -> completing -> complete; pending -> aborted (the row is deleted).
 FILE_STATES = ("pending", "completing", "complete")
 
 
@@ -133,7 +133,7 @@ class UnlockCounter(Base):
     """Counted wrong passwords of one link (``link:<id>``) or of one client on one link (``client:<id>:<address>``).
 
     ``next_at`` is when the next attempt may be checked: claims are conditional UPDATEs on it
-    (viewer/policy.py), so concurrent requests cannot check more than the counter allows.
+    (viewer/server/policy.py), so concurrent requests cannot check more than the counter allows.
     """
 
     __tablename__ = "unlock_counters"

@@ -11,7 +11,8 @@ import hmac
 from flask import Blueprint, current_app, request
 from sqlalchemy import delete, func, select
 
-from . import crypto, db, inputs, tokens, uploads
+from .. import crypto
+from . import db, inputs, tokens, uploads
 from .errors import ApiError, bad_request, not_found
 from .inputs import b64_field, bool_field, check_id, int_field, iso, json_body, page_args, time_field
 from .policy import bearer, password_params

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import requests
 from flask.testing import FlaskClient
 
 from viewer import crypto
@@ -131,3 +132,28 @@ def unlock_body(keys: crypto.LinkKeys, link_id: str, challenge: str, device: cry
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+# --- the same against a live server (gunicorn), over HTTP ------------------------------------
+
+
+def make_link(album: tuple[str, dict, str, bytes], **settings) -> tuple[str, crypto.LinkKeys]:
+    """A new link (with `settings`) on a live server's album, given as (url, auth headers, album id, album key)."""
+    url, auth, album_id, ak = album
+    link_id, keys = crypto.new_id(), crypto.link_keys(os.urandom(32))
+    body = {
+        "link_id": link_id,
+        "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, ak, link_id)),
+        "verifier": crypto.b64e(keys.verifier),
+        "link_verifier": crypto.b64e(keys.link_verifier),
+        **settings,
+    }
+    assert requests.post(f"{url}/api/owner/albums/{album_id}/links", json=body, headers=auth).status_code == 201
+    return link_id, keys
+
+
+def unlock_live(url: str, link_id: str, keys: crypto.LinkKeys, device: crypto.DeviceKey | None = None) -> requests.Response:
+    """One unlock on a live server; without `device`, as a new device (a fresh key)."""
+    challenge = requests.post(f"{url}/api/links/{link_id}/challenge").json()["challenge"]
+    body = unlock_body(keys, link_id, challenge, device or crypto.DeviceKey.new())
+    return requests.post(f"{url}/api/links/{link_id}/unlock", json=body)

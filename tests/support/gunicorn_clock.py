@@ -1,8 +1,8 @@
 """A stopped clock for the app under gunicorn: tests of the unlock delays, without waiting or timing.
 
-Used two ways: as a gunicorn config file (``GUNICORN_CMD_ARGS=-c tests/gunicorn_clock.py``, which
+Used two ways: as a gunicorn config file (``GUNICORN_CMD_ARGS=-c tests/support/gunicorn_clock.py``, which
 gunicorn reads next to the Procfile's own arguments), whose ``post_fork`` hook makes every worker's
-``viewer.db.now`` read the time from a file; and as a module, whose ``Clock`` writes that file.
+``viewer.server.db.now`` read the time from a file; and as a module, whose ``Clock`` writes that file.
 A delay that has started then never ends by itself while a burst of requests or a slow command
 runs, and the test moves time forward by writing the file.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 def post_fork(server, worker) -> None:
     """In each gunicorn worker: read the app's clock from FRAGMENT_TEST_CLOCK."""
-    from viewer import db
+    from viewer.server import db
 
     path = Path(os.environ["FRAGMENT_TEST_CLOCK"])
 

@@ -18,7 +18,7 @@ import os
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from . import crypto
+from .. import crypto
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:

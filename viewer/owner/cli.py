@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 import click
 import requests
 
-from . import client, crypto, keyring, media
+from .. import crypto
+from . import client, keyring, media
 from .client import ApiError, BadLink, LinkClient, OwnerClient
 from .keyring import KeyringError
 

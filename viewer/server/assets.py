@@ -59,7 +59,7 @@ from pathlib import Path
 from flask import Flask, Response, abort, current_app, request, url_for
 from markupsafe import Markup
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
 
 # The only third-party files served: the ES module builds the pages need.

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import crypto
+from .. import crypto
 
 MiB = 1024 * 1024
 # Connect fast or fail; allow a slow server minutes to take a part or start a blob.

@@ -16,7 +16,7 @@ from typing import Any, Literal, overload
 
 from flask import current_app, request
 
-from . import crypto
+from .. import crypto
 from .errors import ApiError, bad_request
 
 INT32_MAX = 2**31 - 1  # SQL INTEGER: PostgreSQL int4, the type of every Integer column

@@ -19,22 +19,15 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from viewer.server import procfile
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def procfile_command(process: str = "web") -> str:
-    """The command line of one Procfile process."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == process:
-            return command.strip()
-    raise AssertionError(f"Procfile has no {process!r} process")
 
 
 def _die_with_parent() -> None:
@@ -60,8 +53,8 @@ def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None =
 
 
 @contextmanager
-def gunicorn(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run the app under gunicorn exactly as the Procfile's web line does; yield its URL."""
+def gunicorn(data_dir: Path, env: dict[str, str] | None = None, app_spec: str = procfile.APP_SPEC) -> Iterator[str]:
+    """Run the app (or `app_spec`, for the benchmarks) under gunicorn exactly as the Procfile's web line does; yield its URL."""
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "FRAGMENT_DATA_DIR": str(data_dir), **(env or {})}
     # The venv's gunicorn comes first on PATH, as it does for `make demo`.
@@ -69,7 +62,7 @@ def gunicorn(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]
     log = data_dir.parent / f"gunicorn-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["sh", "-c", "exec " + procfile_command()],
+            ["sh", "-c", "exec " + procfile.command("web", app_spec)],
             cwd=ROOT,
             env=full_env,
             stdout=out,
@@ -96,6 +89,17 @@ def _pg_bin() -> Path | None:
         return versions[-1].parent
     found = shutil.which("initdb")
     return Path(found).resolve().parent if found else None
+
+
+def fresh_pg_schema(url: str) -> None:
+    """Drop every table of the app on a PostgreSQL database, so that the next app starts on an empty schema."""
+    from sqlalchemy import create_engine
+
+    from viewer.server.db import Base
+
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
 
 
 @contextmanager

@@ -20,7 +20,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from . import crypto, db, tokens
+from .. import crypto
+from . import db, tokens
 from .errors import ApiError, bad_request
 from .inputs import check_id, iso
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from . import crypto, db, tokens, uploads
+from .. import crypto
+from . import db, tokens, uploads
 from .errors import ApiError
 from .inputs import json_body, page_args
 from .policy import (

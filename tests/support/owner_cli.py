@@ -7,8 +7,9 @@ from pathlib import Path
 import requests
 from click.testing import CliRunner
 
-from media_fixtures import make_jpeg_with_orientation
-from viewer import cli, crypto
+from tests.support.media_fixtures import make_jpeg_with_orientation
+from viewer import crypto
+from viewer.owner import cli
 
 
 class Fragment:

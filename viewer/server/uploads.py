@@ -18,7 +18,7 @@ blobs, so quota is given back exactly once. The blob store is written first and
 claimed second: a part goes to a key of its own, and the request whose UPDATE
 moves ``received`` on keeps it; a loser deletes only its own key. What a crash
 leaves behind (a part nobody claimed, blobs of a row that is gone) is removed
-by ``flask cleanup`` (viewer/commands.py).
+by ``flask cleanup`` (viewer/server/commands.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from . import crypto, db
+from .. import crypto
+from . import db
 from .errors import ApiError, bad_request
 from .inputs import b64_field, check_id, int_field, iso
 from .storage import READ_PIECE, BlobNotFound, StorageFull

@@ -27,7 +27,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import crypto
+from .. import crypto
 
 try:  # POSIX advisory locks keep two commands from losing each other's writes.
     import fcntl
