@@ -4,8 +4,8 @@
 import js from "@eslint/js";
 import globals from "globals";
 
-const WORKERS = ["static/js/*-worker.js"];
-const SERVICE_WORKER = ["static/js/sw.js"];
+const WORKERS = ["static/js/**/*-worker.js"];
+const SERVICE_WORKER = ["static/js/download/sw.js"];
 
 export default [
   {

@@ -37,11 +37,11 @@ def album(link_id: str):
     return render_template("album.html", bad_link=False, link_id=link_id), 200, NOINDEX
 
 
-# The album's Service Worker (static/js/sw.js) is served with the other scripts, so
+# The album's Service Worker (static/js/download/sw.js) is served with the other scripts, so
 # that its relative imports (crypto.js, libsodium, client-zip) resolve as they do
 # everywhere else; this header lets it control the album pages under /a/, above
 # its own folder (Service Workers, "Service-Worker-Allowed"; MDN, "Service-Worker-Allowed").
-SERVICE_WORKER = "js/sw.js"
+SERVICE_WORKER = "js/download/sw.js"
 
 
 @bp.after_app_request

@@ -11,8 +11,8 @@
 // application/octet-stream, which a tab opened on the URL downloads instead of
 // rendering. The types come from the file's metadata, which a guest may have written.
 
-import { allowedType, safeBlob } from "./mediatypes.js";
-import { safeFileName } from "./present.js";
+import { allowedType, safeBlob } from "../core/mediatypes.js";
+import { safeFileName } from "../core/present.js";
 
 /** A Map that forgets (and revokes) its oldest entries past `limit`. */
 class UrlCache {
@@ -48,7 +48,7 @@ class UrlCache {
 export class Media {
   /**
    * @param {(method: string, args: object) => Promise<any>} call  the album Worker, with token refresh
-   * @param {import("./sw-client.js").ServiceWorkerBridge | null} bridge  video streaming, where allowed
+   * @param {import("../download/sw-client.js").ServiceWorkerBridge | null} bridge  video streaming, where allowed
    */
   constructor(call, bridge = null) {
     this.call = call;

@@ -5,7 +5,7 @@
 // page's words. Every message is a sentence a person can act on; rows are built
 // from templates/album.html's <template id="upload-row"> and filled as text.
 
-import { formatBytes, formatCount } from "./present.js";
+import { formatBytes, formatCount } from "../core/present.js";
 
 /**
  * The first element under root that matches; any, as the template's elements are of many kinds.

@@ -12,14 +12,14 @@
 // file keys are made here; neither ever reaches the page, which gets back only the
 // ciphertext to send, the file key wrapped under the album key, and what it shows.
 
-import * as C from "./crypto.js";
+import * as C from "../core/crypto.js";
 // The same module crypto.js loads (one instance per worker), for the streaming BLAKE2b below.
-import sodium from "../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs";
+import sodium from "../../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs";
 // By relative URL: import maps do not apply in workers (see crypto.js).
-import exifr from "../../vendor/exifr/dist/lite.esm.mjs";
+import exifr from "../../../vendor/exifr/dist/lite.esm.mjs";
 import { placeholders, thumbAndPreview } from "./draw.js";
 import { EXIF_OPTIONS, fileMeta, mediaType } from "./prepare.js";
-import { serve, transfer } from "./rpc.js";
+import { serve, transfer } from "../core/rpc.js";
 
 let granted;
 let album = new Promise((resolve) => {
@@ -55,7 +55,7 @@ function sized(value) {
  */
 async function decodeHeif(file) {
   // By relative URL, as every import in a worker (see crypto.js).
-  const { default: libheif } = await import("../../vendor/libheif-js/libheif-wasm/libheif-bundle.mjs");
+  const { default: libheif } = await import("../../../vendor/libheif-js/libheif-wasm/libheif-bundle.mjs");
   const lib = await libheif();
   const images = new lib.HeifDecoder().decode(new Uint8Array(await file.arrayBuffer()));
   const image = images[0];

@@ -78,8 +78,8 @@ function explain(error) {
 export class UploadQueue extends EventTarget {
   /**
    * @param {object} options
-   * @param {ReturnType<typeof import("./api.js").linkApi>} options.api  with its token
-   * @param {import("./rpc.js").WorkerClient} options.worker  the upload Worker
+   * @param {ReturnType<typeof import("../core/api.js").linkApi>} options.api  with its token
+   * @param {import("../core/rpc.js").WorkerClient} options.worker  the upload Worker
    * @param {(code: string) => Promise<unknown>} options.renew  a fresh access token after token_expired/token_stale
    * @param {(file: File) => Promise<{poster, width, height, duration}>} options.videoFacts  from the page
    * @param {() => string} options.uploader  the guest's name

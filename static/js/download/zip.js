@@ -15,7 +15,7 @@
 // Either way the zip ends with a note file naming what is missing or cut, and the
 // page says so when the download ends.
 
-import { safeFileName } from "./present.js";
+import { safeFileName } from "../core/present.js";
 
 /** Decrypted whole, and so skipped cleanly on failure, up to this size. */
 export const BUFFER_LIMIT = 16 * 1024 * 1024;

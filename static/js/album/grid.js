@@ -10,7 +10,7 @@
 // before its turn (web.dev, "Lazy-loading images"). A few thumbnails are fetched at
 // once, so a fast scroll to the end does not queue thousands of requests.
 
-import { formatDuration } from "./present.js";
+import { formatDuration } from "../core/present.js";
 
 const BROKEN_TEXT = "This file could not be decrypted: it may be damaged or tampered with";
 const FAILED_TEXT = "This thumbnail could not be loaded.";

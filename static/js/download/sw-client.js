@@ -17,7 +17,7 @@
 // INSTALL_WAIT_MS it gives null, and `problem` says why, so that videos and "Download
 // all" say what happened instead of waiting; a worker that starts later is used then.
 
-import { safeFileName } from "./present.js";
+import { safeFileName } from "../core/present.js";
 
 const CONTROL_WAIT_MS = 5000;
 /**

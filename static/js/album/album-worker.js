@@ -7,11 +7,11 @@
 // shows: metadata objects and decrypted bytes (transferred, not copied), so a grid
 // of thousands of thumbnails never blocks scrolling (MDN, "Using Web Workers").
 
-import * as C from "./crypto.js";
-import { linkApi } from "./api.js";
-import { DeviceKeyUnavailable, markAdmitted, signWithDeviceKey } from "./device.js";
-import { serve, transfer } from "./rpc.js";
-import { safeBlob } from "./mediatypes.js";
+import * as C from "../core/crypto.js";
+import { linkApi } from "../core/api.js";
+import { DeviceKeyUnavailable, markAdmitted, signWithDeviceKey } from "../core/device.js";
+import { serve, transfer } from "../core/rpc.js";
+import { safeBlob } from "../core/mediatypes.js";
 
 let linkId = null;
 let secret = null;

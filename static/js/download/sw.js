@@ -38,11 +38,11 @@
 // so that relative imports resolve as everywhere else; import maps do not apply
 // to workers (viewer/server/assets.py), hence the relative URLs.
 
-import * as C from "./crypto.js";
-import { downloadZip } from "../../vendor/client-zip/index.js";
+import * as C from "../core/crypto.js";
+import { downloadZip } from "../../../vendor/client-zip/index.js";
 import { zipEntries } from "./zip.js";
-import { OCTET_STREAM, SNIFF_BYTES, safeType } from "./mediatypes.js";
-import { safeFileName } from "./present.js";
+import { OCTET_STREAM, SNIFF_BYTES, safeType } from "../core/mediatypes.js";
+import { safeFileName } from "../core/present.js";
 
 /** The most plaintext one Range answer carries (2 MiB, 32 chunks of 64 KiB). */
 const WINDOW = 2 * 1024 * 1024;

@@ -9,7 +9,7 @@
 // files that cannot be opened are custom content types.
 
 import PhotoSwipeLightbox from "photoswipe/lightbox";
-import { formatBytes, formatDateTime, formatDuration, formatLocation, showableOriginal } from "./present.js";
+import { formatBytes, formatDateTime, formatDuration, formatLocation, showableOriginal } from "../core/present.js";
 
 const BROKEN_TEXT = "This file could not be decrypted: it may be damaged or tampered with.";
 const FAILED_TEXT = "This photo could not be loaded. Check your connection, then try again.";

@@ -4,8 +4,8 @@
 // cannot freeze the page (which keeps its progress indicator moving), and the page
 // terminates this Worker afterwards, which gives the memory back at once.
 
-import { checkPasswordFloor, passwordFactor, ready } from "./crypto.js";
-import { serve, transfer } from "./rpc.js";
+import { checkPasswordFloor, passwordFactor, ready } from "../core/crypto.js";
+import { serve, transfer } from "../core/rpc.js";
 
 serve({
   async passwordFactor({ password, params }) {

@@ -17,18 +17,18 @@
 // live in album-worker.js. This module only orchestrates and shows (Send keeps
 // orchestration apart from keys and from fetch calls in the same way).
 
-import { linkApi } from "./api.js";
-import { forgetDeviceKey, isAdmitted } from "./device.js";
-import { wireDownloadAll } from "./download-all.js";
+import { linkApi } from "../core/api.js";
+import { forgetDeviceKey, isAdmitted } from "../core/device.js";
+import { wireDownloadAll } from "../download/download-all.js";
 import { Grid } from "./grid.js";
 import { createLightbox } from "./lightbox.js";
 import { Media } from "./media.js";
-import { albumInfo, fileInfo, formatCount, formatDayRange, formatMinutes, safeFileName } from "./present.js";
-import { WorkerClient } from "./rpc.js";
-import { ServiceWorkerBridge } from "./sw-client.js";
-import { videoFacts } from "./poster.js";
-import { wireUploads } from "./upload-ui.js";
-import { UploadQueue } from "./uploads.js";
+import { albumInfo, fileInfo, formatCount, formatDayRange, formatMinutes, safeFileName } from "../core/present.js";
+import { WorkerClient } from "../core/rpc.js";
+import { ServiceWorkerBridge } from "../download/sw-client.js";
+import { videoFacts } from "../upload/poster.js";
+import { wireUploads } from "../upload/upload-ui.js";
+import { UploadQueue } from "../upload/uploads.js";
 
 const app = document.getElementById("album-app");
 const linkId = app.dataset.linkId;
@@ -459,7 +459,7 @@ async function showAlbum(album, info) {
  * own. One: a second one made no difference on two cores (bench/upload_throughput.py).
  */
 async function startUploads(info) {
-  const uploadWorker = new WorkerClient(new URL("./upload-worker.js", import.meta.url));
+  const uploadWorker = new WorkerClient(new URL("../upload/upload-worker.js", import.meta.url));
   const channel = new MessageChannel();
   const queue = new UploadQueue({
     api,

@@ -19,7 +19,7 @@
 // apply in workers (MDN, <script type="importmap">), and the server rewrites the one
 // bare import inside libsodium-wrappers for the same reason (viewer/server/assets.py). On
 // a page this URL is the one the import map gives, so its integrity is checked there.
-import sodium from "../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs";
+import sodium from "../../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs";
 
 export const FORMAT_VERSION = 1;
 /** Blob kinds and their kind byte (docs/format.md, "Blobs"). */

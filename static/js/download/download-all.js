@@ -11,7 +11,7 @@
 // decrypt are skipped and named at the end, and in a note file in the zip.
 
 import { downloadZip } from "client-zip";
-import { formatBytes, formatCount } from "./present.js";
+import { formatBytes, formatCount } from "../core/present.js";
 import { zipEntries } from "./zip.js";
 
 /**
