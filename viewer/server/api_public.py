@@ -14,7 +14,7 @@ from flask import Blueprint, current_app
 from .. import crypto
 from . import db, tokens, uploads
 from .errors import ApiError
-from .inputs import json_body, page_args
+from .inputs import iso, json_body, page_args
 from .policy import (
     admit_device,
     authorize,
@@ -22,12 +22,26 @@ from .policy import (
     device_key,
     forgive_attempt,
     load_link,
+    password_params,
     peek_attempts,
-    public_info,
     spend_challenge,
 )
 
 bp = Blueprint("public", __name__, url_prefix="/api/links")
+
+
+def public_info(link: db.Link) -> dict:
+    """All that someone who knows only the link id may learn."""
+    return {
+        "link_id": link.id,
+        "format": crypto.FORMAT_VERSION,
+        "password": password_params(link),
+        "expires_at": iso(link.expires_at),
+        "downloads": link.downloads,
+        "uploads": link.uploads,
+        "upload_only": link.upload_only,
+        "device_limit": link.device_limit,
+    }
 
 
 @bp.get("/<link_id>")

@@ -50,20 +50,6 @@ def load_link(link_id: str, *, lock: bool = False) -> db.Link:
     return link
 
 
-def public_info(link: db.Link) -> dict:
-    """All that someone who knows only the link id may learn."""
-    return {
-        "link_id": link.id,
-        "format": crypto.FORMAT_VERSION,
-        "password": password_params(link),
-        "expires_at": iso(link.expires_at),
-        "downloads": link.downloads,
-        "uploads": link.uploads,
-        "upload_only": link.upload_only,
-        "device_limit": link.device_limit,
-    }
-
-
 def password_params(link: db.Link) -> dict | None:
     """The public Argon2id parameters, or None for a link without a password."""
     if link.pw_salt is None:
