@@ -78,7 +78,7 @@ def test_nothing_else_under_vendor_is_served(web, path):
 
 def test_static_scripts_and_styles_come_from_the_hashed_snapshot(web):
     page_policy = web.get("/").headers["Content-Security-Policy"]  # exact, by test_the_csp_allows_the_import_map...
-    for path in ("/static/js/crypto.js", "/static/css/site.css"):
+    for path in ("/static/js/core/crypto.js", "/static/js/download/sw.js", "/static/css/site.css"):
         response = web.get(path)
         assert response.status_code == 200 and response.headers["Cache-Control"] == "no-cache"
         assert response.data == (ROOT / path.lstrip("/")).read_bytes()
@@ -87,6 +87,22 @@ def test_static_scripts_and_styles_come_from_the_hashed_snapshot(web):
         assert response.headers["Content-Security-Policy"] == page_policy
         assert "script-src 'self' 'wasm-unsafe-eval'" in page_policy
     assert web.get("/static/js/nothing.js").status_code == 404
+
+
+def test_every_module_in_the_wing_folders_is_pinned_by_the_import_map(web):
+    """static/js/core, album, upload, download: each file is served and its hash is in the map."""
+    integrity = json.loads(web.application.extensions["fragment.assets"].importmap("")[0])["integrity"]
+    modules = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "static" / "js").rglob("*.js"))
+    assert {m.split("/")[2] for m in modules} == {"core", "album", "upload", "download"}
+    for module in modules:
+        assert f"/{module}" in integrity, module
+        assert web.get(f"/{module}").status_code == 200, module
+
+
+def test_the_service_worker_may_control_the_album_pages_from_its_folder(web):
+    """It is served from static/js/download/, and its scope is /a/ (viewer/server/pages.py)."""
+    assert web.get("/static/js/download/sw.js").headers["Service-Worker-Allowed"] == "/a/"
+    assert "Service-Worker-Allowed" not in web.get("/static/js/core/crypto.js").headers
 
 
 def test_libsodium_wrappers_resolve_libsodium_without_an_import_map(web):

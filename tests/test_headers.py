@@ -38,7 +38,7 @@ def test_pages_get_the_page_policy_and_every_common_header(tmp_path):
     assert csp.startswith("default-src 'none'; script-src 'self' 'wasm-unsafe-eval' 'sha256-")
     assert csp.endswith(
         "; style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; "
-        "worker-src 'self' blob:; frame-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; "
+        "worker-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"
     )
     for name, value in EXPECTED_COMMON.items():

@@ -31,8 +31,8 @@ a page loads is pinned by a hash the page itself carries (docs/design.md, "Threa
   so a hash (not a per-response nonce) suffices and the pages stay cacheable.
 * **Workers.** Import maps do not apply to workers (MDN, ``<script type="importmap">``:
   "it does not apply ... to modules loaded into workers or worklets"; the
-  proposal is WICG/import-maps#2). ``static/js/crypto.js`` therefore imports
-  libsodium by relative URL, and libsodium-wrappers' one bare import of
+  proposal is WICG/import-maps#2). ``static/js/core/crypto.js`` therefore imports
+  libsodium by relative URL (``../../../vendor/…``, from its folder), and libsodium-wrappers' one bare import of
   ``"libsodium-sumo"`` is rewritten here, when the file is read, to the relative
   URL of the file the import map gives for it (``REWRITES``). The hash covers the
   rewritten bytes. Workers get no integrity check (there is no attribute for
@@ -42,7 +42,7 @@ a page loads is pinned by a hash the page itself carries (docs/design.md, "Threa
   and never run a stale copy. A content hash in the URL (``?v=…``) would allow
   ``immutable`` caching, but module URLs must stay stable: the module map and the
   import map's integrity map are keyed by URL, and relative imports between
-  modules (``./crypto.js``, libsodium's own) cannot carry our query, so one
+  modules (``../core/crypto.js``, libsodium's own) cannot carry our query, so one
   module would load twice under two URLs.
 """
 
@@ -100,7 +100,7 @@ REWRITES = {
 # What pages load, by suffix. A module needs a JavaScript MIME type, or (with
 # nosniff) the browser refuses it (HTML Standard, "fetch a single module script").
 MIMETYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css"}
-# Our own files that pages load (static/js, static/css): each gets an integrity value.
+# Our own files that pages load (static/js and static/css, subfolders included): each gets an integrity value.
 STATIC_FOLDERS = ("js", "css")
 
 
@@ -112,7 +112,7 @@ class AssetError(RuntimeError):
 class Asset:
     """One served file, as this process serves it."""
 
-    path: str  # below the app root: "static/js/crypto.js", "vendor/photoswipe/dist/photoswipe.css"
+    path: str  # below the app root: "static/js/core/crypto.js", "vendor/photoswipe/dist/photoswipe.css"
     body: bytes
     mimetype: str
     integrity: str  # "sha384-<base64>"

@@ -34,13 +34,13 @@ CSP = "; ".join(
         "img-src 'self' blob: data:",
         "media-src 'self' blob:",
         "connect-src 'self'",
-        "worker-src 'self' blob:",
+        # Workers and the Service Worker are our own scripts, never blob: or data: URLs.
+        "worker-src 'self'",
         # "Download all" streams its zip through the Service Worker as the download of a
-        # hidden frame (static/js/download-all.js), so that the worker can refuse every
+        # hidden frame (static/js/download/download-all.js), so that the worker can refuse every
         # top-level navigation to its addresses. Every page and API answer here still
         # says frame-ancestors 'none', and the worker's own answers are sandboxed.
         "frame-src 'self'",
-        "manifest-src 'self'",
         "base-uri 'none'",
         "form-action 'self'",
         "frame-ancestors 'none'",

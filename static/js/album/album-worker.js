@@ -1,26 +1,38 @@
-// Everything secret about one album, kept off the page's main thread.
+// Everything secret about one album, kept off the page's main thread, and its one API client.
 //
-// This Worker holds the link secret, the link keys, the album key and every file
-// key; the page holds none of them. It unlocks the link (the link proof, the password
-// proof and this browser's device proof over one challenge), opens the album and
-// file metadata, and fetches and decrypts blobs. The page gets back only what it
-// shows: metadata objects and decrypted bytes (transferred, not copied), so a grid
-// of thousands of thumbnails never blocks scrolling (MDN, "Using Web Workers").
+// This Worker holds the link secret, the link keys, the album key and every file key;
+// the page holds none of them. It also holds the visit's one linkApi and with it the
+// access token: it unlocks the link (the link proof, the password proof and this
+// browser's device proof over one challenge), renews the token when the server refuses
+// it, and makes every call that needs it, for the page (the listing, blobs, a guest's
+// uploads) and for the Service Worker (which asks it for the token on the port of each
+// grant). The page asks twice to open an album: `open` (the link's info) and `unlock`
+// (with the password, if any); it gets back only what it shows: metadata objects and
+// decrypted bytes (transferred, not copied), so a grid of thousands of thumbnails never
+// blocks scrolling (MDN, "Using Web Workers").
 
 import * as C from "../core/crypto.js";
 import { linkApi } from "../core/api.js";
-import { DeviceKeyUnavailable, markAdmitted, signWithDeviceKey } from "../core/device.js";
-import { serve, transfer } from "../core/rpc.js";
+import { DeviceKeyUnavailable, isAdmitted, markAdmitted, signWithDeviceKey } from "../core/device.js";
+import { WorkerClient, notify, serve, transfer } from "../core/rpc.js";
 import { safeBlob } from "../core/mediatypes.js";
+
+// The answers that mean "this access token is not good (any more)" (docs/api.md).
+const TOKEN_REFUSED = new Set(["token_expired", "token_stale", "unauthorized"]);
+// What a guest's upload queue may call through this Worker (uploads.js linkCalls).
+const UPLOAD_CALLS = new Set(["uploadLimits", "reserve", "uploadStatus", "complete", "cancel"]);
 
 let linkId = null;
 let secret = null;
+let info = null; // the link's info, from open
 let keys = null;
-let api = null;
+let api = null; // the one linkApi of this visit; api.token is the access token
+let refreshing = null;
 let albumId = null;
 let albumKey = null;
 const fileKeys = new Map();
 const blobSizes = new Map(); // file id -> the original's ciphertext length, from the listing
+const grants = new Set(); // ports to the Service Worker, open while it may ask for a token
 
 function need(value, what) {
   if (!value) throw new Error(`${what} is not ready yet.`);
@@ -76,6 +88,96 @@ async function unlockWith(challenge) {
   }
 }
 
+/**
+ * Sign `challenge` (or a fresh one) with the keys derived so far and POST it. A challenge
+ * that expired or was used meanwhile (a slow phone, two tabs) is replaced once. Keeps the
+ * access token; answers what the server answered.
+ */
+async function signedUnlock(challenge) {
+  need(keys, "The link keys");
+  let answer;
+  try {
+    answer = await unlockWith(challenge || (await api.challenge()).challenge);
+  } catch (error) {
+    if (error.code !== "bad_challenge") throw error;
+    answer = await unlockWith((await api.challenge()).challenge);
+  }
+  api.token = answer.access_token;
+  // The next visit then opens at once instead of asking to take a slot (viewer.js).
+  await markAdmitted(linkId).catch(() => {});
+  return answer;
+}
+
+/** Argon2id in a Worker of its own, which is stopped afterwards to free its memory (keys-worker.js). */
+async function passwordFactor(password, params) {
+  const keysWorker = new WorkerClient(new URL("./keys-worker.js", import.meta.url));
+  try {
+    return new Uint8Array(await keysWorker.call("passwordFactor", { password, params }));
+  } finally {
+    keysWorker.terminate();
+  }
+}
+
+/** A 429 whose Retry-After is at most a minute. */
+function isShortWait(error) {
+  return (
+    error && error.name === "ApiError" && error.status === 429 && Number.isSafeInteger(error.retryAfter) && error.retryAfter <= 60
+  );
+}
+
+/**
+ * A new access token with the keys already derived (expired or stale token): the same
+ * unlock as the first one, link proof, password proof and device proof over a fresh
+ * challenge, so a token alone never outlives this browser's device key. One at a time.
+ */
+function refresh() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      try {
+        await signedUnlock(null);
+      } catch (error) {
+        // A password link whose counters make everyone wait a little (others' wrong passwords):
+        // wait it out once, rather than fail the photo or video that needed the token.
+        if (!isShortWait(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, error.retryAfter * 1000));
+        await signedUnlock(null);
+      }
+    })().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+/**
+ * After the server refused the token `failed` with `code`: a fresh token (unless another
+ * call renewed it meanwhile). The page hears of what it must act on: "stale" (the owner
+ * changed the link: it reloads with the new settings, unless uploads would stop) and
+ * "locked" (the password changed: it reloads and asks for the new one).
+ */
+async function renewAfter(failed, code) {
+  if (code === "token_stale") notify("stale");
+  try {
+    if (api.token === failed) await refresh();
+  } catch (error) {
+    if (error.code === "wrong_password") notify("locked");
+    throw error;
+  }
+  return api.token;
+}
+
+/** A call that needs the access token, made again once with a renewed one if it was refused. */
+async function authed(step) {
+  const token = api.token;
+  try {
+    return await step();
+  } catch (error) {
+    if (error.name !== "ApiError" || !TOKEN_REFUSED.has(error.code)) throw error;
+    await renewAfter(token, error.code);
+    return step();
+  }
+}
+
 function plainBuffer(bytes) {
   // Transfer only a buffer that holds exactly these bytes.
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
@@ -83,65 +185,50 @@ function plainBuffer(bytes) {
 }
 
 serve({
-  /** Check the fragment (strictly, before any request) and keep it for this link. */
+  /**
+   * Start a visit: keep the link's key (the page checked that it is well-formed), ask for
+   * the link's info while libsodium loads, and refuse Argon2 parameters below the floor
+   * before anything is computed (WeakPasswordParams; docs/format.md, "Argon2id floor").
+   * Answers {info, admitted}: admitted if this browser already holds one of the link's
+   * device slots (device.js).
+   */
   async open({ linkId: id, fragment }) {
-    secret = C.decodeLinkSecret(fragment); // plain base64url: no libsodium needed
+    secret = C.decodeLinkSecret(fragment); // plain base64url (format.js): no libsodium needed
     linkId = id;
     api = linkApi(id);
-    return true;
-  },
-
-  /** Load libsodium (compiling its WebAssembly takes a while: the page asks for the link's info meanwhile). */
-  async ready() {
-    await C.ready();
-    return true;
-  },
-
-  /**
-   * Refuse a server's Argon2 parameters below the floor, before anything is computed
-   * (WeakPasswordParams; docs/format.md, "Argon2id floor").
-   */
-  async checkPassword({ params }) {
-    C.checkPasswordFloor(params);
-    return true;
+    const [answer] = await Promise.all([api.info(), C.ready()]);
+    info = answer;
+    if (info.upload_only && !info.uploads) return { info, admitted: false };
+    if (info.password) C.checkPasswordFloor(info.password);
+    return { info, admitted: info.device_limit ? await isAdmitted(id) : false };
   },
 
   /**
-   * Unlock: derive the link keys first if `derive` (with the password factor, if any),
-   * sign `challenge` (or a fresh one: a token refresh) with the link key, the password
-   * key and this browser's device key, and POST it. A challenge that expired or was
-   * used meanwhile (a slow phone, two tabs) is replaced once. Keeps the access token;
-   * answers what the server answered.
+   * Unlock and open the album, all in one call: with a password, the challenge first (a
+   * client that must wait is refused there, with 429, before Argon2 runs), then the
+   * password factor, then the signed unlock; the album key unwrapped and the album
+   * metadata opened. Answers {album, info}: the album's metadata and the link's settings.
    */
-  async unlock({ challenge = null, derive = false, pwFactor = null }) {
+  async unlock({ password = null }) {
     need(secret, "The link key");
-    if (derive) keys = C.linkKeys(secret, pwFactor ? new Uint8Array(pwFactor) : undefined);
-    need(keys, "The link keys");
-    let answer;
-    try {
-      answer = await unlockWith(challenge || (await api.challenge()).challenge);
-    } catch (error) {
-      if (error.code !== "bad_challenge") throw error;
-      answer = await unlockWith((await api.challenge()).challenge);
+    let challenge = null;
+    if (password !== null) {
+      C.checkPasswordFloor(need(info, "The link's info").password);
+      challenge = (await api.challenge()).challenge;
+      keys = C.linkKeys(secret, await passwordFactor(password, info.password));
+    } else {
+      keys = C.linkKeys(secret);
     }
-    api.token = answer.access_token;
-    // The next visit then opens at once instead of asking to take a slot (viewer.js).
-    await markAdmitted(linkId).catch(() => {});
-    return answer;
-  },
-
-  /** Take the unlock answer: unwrap the album key, open the album metadata. */
-  async unlocked({ albumId: album, wrappedAlbumKey, albumMeta }) {
-    need(keys, "The link keys");
-    albumId = album;
-    albumKey = C.unwrapAlbumKey(keys.wrapKey, C.b64d(wrappedAlbumKey), linkId);
-    return C.openAlbumMeta(albumKey, albumId, C.b64d(albumMeta));
+    const answer = await signedUnlock(challenge);
+    albumId = answer.album_id;
+    albumKey = C.unwrapAlbumKey(keys.wrapKey, C.b64d(answer.wrapped_album_key), linkId);
+    return { album: C.openAlbumMeta(albumKey, albumId, C.b64d(answer.album_meta)), info: answer.info || {} };
   },
 
   /** One page of the listing, every entry opened. */
   async page({ after, limit }) {
     need(albumKey, "The album key");
-    const page = await api.files(after, limit);
+    const page = await authed(() => api.files(after, limit));
     const files = Array.isArray(page.files) ? page.files.map(openEntry) : [];
     return { files, next: typeof page.next === "string" ? page.next : null };
   },
@@ -154,7 +241,7 @@ serve({
   async blob({ fileId, kind, type }) {
     const fileKey = fileKeys.get(fileId);
     if (!fileKey) throw new Error("This file has no key.");
-    const response = await api.blob(fileId, kind);
+    const response = await authed(() => api.blob(fileId, kind));
     if (kind === "original") {
       const plain = response.body.pipeThrough(C.decryptBlobStream(fileKey, fileId, kind));
       const blob = await new Response(plain).blob();
@@ -173,38 +260,69 @@ serve({
   async originalStream({ fileId }) {
     const fileKey = fileKeys.get(fileId);
     if (!fileKey) throw new Error("This file has no key.");
-    const response = await api.blob(fileId, "original");
+    const response = await authed(() => api.blob(fileId, "original"));
     const plain = response.body.pipeThrough(C.decryptBlobStream(fileKey, fileId, "original"));
     return transfer(plain, [plain]);
   },
 
   /**
-   * Post one file's key and blob size on a port whose other end goes to the
-   * Service Worker (static/js/sw.js), so that it never crosses the page.
+   * Grant the Service Worker (static/js/download/sw.js) what one stream or zip needs, on a
+   * port whose other end goes to it, so that no key crosses the page: {keys: {file id:
+   * key}, blobSizes: {file id: size}, token}. The port stays open for the one other
+   * thing it asks, {ask, failed, code}: a token instead of one the server refused,
+   * answered {reply, token} (null if the link died meanwhile).
    */
-  async grantFile({ fileId, port }) {
-    port.postMessage({ fileKey: fileKeys.get(fileId) || null, blobSize: blobSizes.get(fileId) ?? null });
-    port.close();
-    return true;
-  },
-
-  /** The keys of many files on such a port ("download all"). */
-  async grantFiles({ fileIds, port }) {
+  async grant({ fileIds, port }) {
     const granted = {};
-    for (const id of fileIds) if (fileKeys.has(id)) granted[id] = fileKeys.get(id);
-    port.postMessage({ keys: granted });
-    port.close();
+    const sizes = {};
+    for (const id of fileIds) {
+      if (fileKeys.has(id)) granted[id] = fileKeys.get(id);
+      if (blobSizes.has(id)) sizes[id] = blobSizes.get(id);
+    }
+    grants.add(port);
+    port.onmessage = async (event) => {
+      const { ask, failed, code } = event.data || {};
+      let token = null;
+      try {
+        token = await renewAfter(failed, code);
+      } catch {
+        // The link died meanwhile: the Service Worker answers its request with the error.
+      }
+      port.postMessage({ reply: ask, token });
+    };
+    port.postMessage({ keys: granted, blobSizes: sizes, token: api.token });
     return true;
   },
 
   /**
    * Post the album id and key on a port whose other end goes to the upload Worker
-   * (static/js/upload-worker.js), so that the key never crosses the page.
+   * (static/js/upload/upload-worker.js), so that the key never crosses the page.
    */
   async grantUpload({ port }) {
     port.postMessage({ albumId: need(albumId, "The album"), albumKey: need(albumKey, "The album key") });
     port.close();
     return true;
+  },
+
+  /** A guest upload's call to the API (uploads.js linkCalls), with the token. */
+  async call({ method, args = [] }) {
+    if (!UPLOAD_CALLS.has(method)) throw new Error(`unknown API call ${method}`);
+    return authed(() => api[method](...args));
+  },
+
+  /**
+   * PUT one part of an upload (a Blob, which crossed as a handle, not as bytes). Its
+   * progress (bytes sent) goes back on `port`, and any message on it cancels the part.
+   */
+  async putPart({ fileId, kind, offset, body, port }) {
+    const abort = new AbortController();
+    port.onmessage = () => abort.abort();
+    try {
+      const options = { signal: abort.signal, onProgress: (loaded) => port.postMessage(loaded) };
+      return await authed(() => api.putPart(fileId, kind, offset, body, options));
+    } finally {
+      port.close();
+    }
   },
 
   /** A file this visitor just uploaded, opened like a listed one (its thumb then decrypts as usual). */
@@ -213,9 +331,12 @@ serve({
     return openEntry(entry);
   },
 
-  /** Drop every key (Forget this album). */
+  /** Drop every key and the token (Forget this album). */
   async forget() {
     secret = keys = albumKey = null;
+    if (api) api.token = null;
+    for (const port of grants) port.close();
+    grants.clear();
     fileKeys.clear();
     blobSizes.clear();
     return true;

@@ -100,7 +100,7 @@ export class Media {
   }
 
   /**
-   * The URL a <video> plays. Through the album's Service Worker (static/js/sw.js)
+   * The URL a <video> plays. Through the album's Service Worker (static/js/download/sw.js)
    * where there is one: the player's Range requests are answered by decrypting
    * just the chunks they cover, so it starts and seeks without the whole file.
    * Without one, the whole original is decrypted into a Blob first.

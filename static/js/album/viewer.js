@@ -2,23 +2,24 @@
 //
 // Order of work (docs/api.md, "Public link API"):
 //   1. the key is read from the fragment, here and nowhere else, and checked
-//      strictly before any request (docs/format.md, "The link");
-//   2. GET info, while libsodium loads: a dead link gets its page at once; a
-//      password link gets a form, unless its Argon2 parameters are below the floor
-//      (refused before anything is hashed: docs/format.md, "Argon2id floor");
-//   3. POST challenge *before* Argon2: a client that must wait is refused there
-//      (429, Retry-After), before it spends seconds on the password hash;
-//   4. the Worker signs the challenge with the link key, the password key and this
-//      browser's device key (device.js), and POSTs unlock;
-//   5. the Worker unwraps the album key and opens the metadata; the grid fills in
-//      page by page while thumbnails near the screen are decrypted.
+//      strictly before any request (docs/format.md, "The link"; format.js, no libsodium);
+//   2. the album Worker's `open`: GET info while libsodium loads: a dead link gets its
+//      page at once; a password link gets a form, unless its Argon2 parameters are below
+//      the floor (refused before anything is hashed: docs/format.md, "Argon2id floor");
+//   3. the album Worker's `unlock`, one call: POST challenge *before* Argon2 (a client
+//      that must wait is refused there, 429 with Retry-After, before it spends seconds on
+//      the password hash), sign it with the link key, the password key and this
+//      browser's device key (device.js), POST unlock, unwrap the album key and open the
+//      metadata;
+//   4. the grid fills in page by page while thumbnails near the screen are decrypted.
 //
-// The page itself holds no key: the link secret, the album key and the file keys
-// live in album-worker.js. This module only orchestrates and shows (Send keeps
-// orchestration apart from keys and from fetch calls in the same way).
+// The page itself holds no key and no access token: the link secret, the album key, the
+// file keys and the token live in album-worker.js, which makes every API call. This
+// module only orchestrates and shows (Send keeps orchestration apart from keys and from
+// fetch calls in the same way).
 
-import { linkApi } from "../core/api.js";
-import { forgetDeviceKey, isAdmitted } from "../core/device.js";
+import { forgetDeviceKey } from "../core/device.js";
+import { decodeLinkSecret } from "../core/format.js";
 import { wireDownloadAll } from "../download/download-all.js";
 import { Grid } from "./grid.js";
 import { createLightbox } from "./lightbox.js";
@@ -28,11 +29,10 @@ import { WorkerClient } from "../core/rpc.js";
 import { ServiceWorkerBridge } from "../download/sw-client.js";
 import { videoFacts } from "../upload/poster.js";
 import { wireUploads } from "../upload/upload-ui.js";
-import { UploadQueue } from "../upload/uploads.js";
+import { UploadQueue, linkCalls } from "../upload/uploads.js";
 
 const app = document.getElementById("album-app");
 const linkId = app.dataset.linkId;
-const api = linkApi(linkId);
 const PREFIX = `fragment:${linkId}:`;
 const FIRST_PAGE = 200; // a small first page paints the first screen sooner
 const PAGE = 1000; // the API's largest page
@@ -41,13 +41,9 @@ let worker = null;
 let media = null;
 let grid = null;
 let lightbox = null;
-let refreshing = null;
 let bridge = null;
 let downloadAll = null;
 let uploader = null; // {queue, ui, worker} where the link allows uploads
-// The current access token. Not a key: the page receives it from unlock anyway; the
-// Service Worker asks for it (sw-client.js), the album Worker holds its own copy.
-let accessToken = null;
 const files = [];
 const listedIds = new Set();
 
@@ -147,79 +143,19 @@ function readKey() {
 
 // --- unlocking --------------------------------------------------------------------
 
-/** Argon2id in a Worker of its own, which is stopped afterwards to free its memory. */
-async function passwordFactor(password, params) {
-  const keysWorker = new WorkerClient(new URL("./keys-worker.js", import.meta.url));
-  try {
-    return await keysWorker.call("passwordFactor", { password, params });
-  } finally {
-    keysWorker.terminate();
-  }
-}
-
-/**
- * A new access token with the keys the Worker already has (expired or stale token):
- * the same unlock as the first one, link proof, password proof and device proof over
- * a fresh challenge, so a token alone never outlives this browser's device key.
- */
-function refreshToken() {
-  if (!refreshing) {
-    refreshing = (async () => {
-      let answer;
-      try {
-        answer = await worker.call("unlock", {});
-      } catch (error) {
-        // A password link whose counters make everyone wait a little (others' wrong passwords):
-        // wait it out once, rather than fail the photo or video that needed the token.
-        if (!isShortWait(error)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, error.retryAfter * 1000));
-        answer = await worker.call("unlock", {});
-      }
-      accessToken = api.token = answer.access_token;
-    })().finally(() => {
-      refreshing = null;
-    });
-  }
-  return refreshing;
-}
-
-/** A 429 whose Retry-After is at most a minute. */
-function isShortWait(error) {
-  return (
-    error && error.name === "ApiError" && error.status === 429 && Number.isSafeInteger(error.retryAfter) && error.retryAfter <= 60
-  );
-}
-
 /** Reload the page; what was waiting for an answer waits for ever (the page goes away). */
 function reload() {
   location.reload();
   return new Promise(() => {});
 }
 
-/** A Worker call that needs the access token, unlocking again once if it ran out. */
-async function tokenCall(method, args) {
-  try {
-    return await worker.call(method, args);
-  } catch (error) {
-    if (error.name !== "ApiError" || !["token_expired", "token_stale", "unauthorized"].includes(error.code)) throw error;
-    // The owner changed the link (downloads, password...): start over with what it is now,
-    // unless that would stop uploads; they learn what changed from their next answer.
-    if (error.code === "token_stale" && !(uploader && uploader.queue.busy)) return reload();
-    try {
-      await refreshToken();
-    } catch (again) {
-      // The password was changed: start over, and the form will ask for the new one.
-      if (again.code === "wrong_password") return reload();
-      throw again;
-    }
-    return worker.call(method, args);
-  }
-}
-
-/** tokenCall, and if the link died meanwhile (revoked, expired), its page instead of the album. */
+/**
+ * An album Worker call, and if the link died meanwhile (revoked, expired), its page instead
+ * of the album. The Worker renews a refused access token itself (album-worker.js).
+ */
 async function withToken(method, args) {
   try {
-    return await tokenCall(method, args);
+    return await worker.call(method, args);
   } catch (error) {
     // One file gone (the owner deleted it meanwhile) is that file's problem, not the album's.
     if (isFatal(error) && !(method === "blob" && error.status === 404)) fail(error);
@@ -232,25 +168,20 @@ function isFatal(error) {
   return error && error.name === "ApiError" && [403, 404, 410].includes(error.status) && error.code !== "downloads_off";
 }
 
-/** A fresh access token for the Service Worker, whose request with `failed` was refused. */
-async function renewToken(failed, code) {
-  if (code === "token_stale") return reload();
-  if (failed === accessToken) await refreshToken();
-  return accessToken;
-}
-
-async function enter(answer) {
-  accessToken = api.token = answer.access_token;
-  const meta = await worker.call("unlocked", {
-    albumId: answer.album_id,
-    wrappedAlbumKey: answer.wrapped_album_key,
-    albumMeta: answer.album_meta,
+/** What the album Worker says unasked, when it had to renew the access token. */
+function wireWorkerEvents() {
+  // The owner changed the link (downloads, password...): start over with what it is now,
+  // unless that would stop uploads; they learn what changed from their next answer.
+  worker.addEventListener("stale", () => {
+    if (!(uploader && uploader.queue.busy)) reload();
   });
-  await showAlbum(albumInfo(meta), answer.info || {});
+  // The password was changed: start over, and the form will ask for the new one.
+  worker.addEventListener("locked", () => reload());
 }
 
-async function openWithoutPassword() {
-  await enter(await worker.call("unlock", { derive: true, pwFactor: null }));
+/** The album Worker's unlock answer: the album's metadata and the link's settings. */
+async function enter({ album, info }) {
+  await showAlbum(albumInfo(album), info);
 }
 
 /** A device-limited link is opened by a click, never by loading the page (a preview bot). */
@@ -303,10 +234,8 @@ function askPassword(info, admitted) {
     busy(true);
     let answer;
     try {
-      // The challenge first: a client that must wait stops here, before Argon2 runs.
-      const { challenge } = await api.challenge();
-      const factor = await passwordFactor(password, info.password);
-      answer = await worker.call("unlock", { challenge, derive: true, pwFactor: factor }, [factor]);
+      // One call: the challenge first (a client that must wait stops there, before Argon2 runs).
+      answer = await worker.call("unlock", { password });
     } catch (error) {
       busy(false);
       if (error.code === "wrong_password") {
@@ -412,12 +341,7 @@ async function showAlbum(album, info) {
     listingDone = resolve;
   });
   if (downloads) {
-    bridge = new ServiceWorkerBridge({
-      linkId,
-      call: (method, args, transfer) => worker.call(method, args, transfer),
-      token: () => accessToken,
-      renew: renewToken,
-    });
+    bridge = new ServiceWorkerBridge({ linkId, call: (method, args, transfer) => worker.call(method, args, transfer) });
     bridge.ready(); // register early, so the first video starts at once
     downloadAll = wireDownloadAll({
       button: $("#download-all"),
@@ -462,10 +386,10 @@ async function startUploads(info) {
   const uploadWorker = new WorkerClient(new URL("../upload/upload-worker.js", import.meta.url));
   const channel = new MessageChannel();
   const queue = new UploadQueue({
-    api,
+    // Through the album Worker, which renews any refused token, even a stale one (a reload
+    // would stop the uploads: wireWorkerEvents).
+    api: linkCalls((method, args, transfer) => worker.call(method, args, transfer)),
     worker: uploadWorker,
-    // Any refused token is renewed, even a stale one: a reload would stop the uploads.
-    renew: () => refreshToken(),
     videoFacts,
     uploader: () => localStorage.getItem(`${PREFIX}guest-name`) || "",
     storage: localStorage,
@@ -566,27 +490,23 @@ async function main() {
   const key = readKey();
   if (!key) return show(history.state && history.state.forgotten === linkId ? "forgotten" : "nokey");
 
-  worker = new WorkerClient(new URL("./album-worker.js", import.meta.url));
   try {
-    await worker.call("open", { linkId, fragment: key.text });
-  } catch (error) {
-    if (error.name === "FormatError") return show("badkey");
-    throw error;
+    decodeLinkSecret(key.text); // strictly, before any request (format.js: no libsodium to wait for)
+  } catch {
+    return show("badkey");
   }
   key.keep();
 
-  // The key is known to be well-formed: the first request can go while libsodium loads.
-  const [info] = await Promise.all([api.info(), worker.call("ready")]);
+  worker = new WorkerClient(new URL("./album-worker.js", import.meta.url));
+  wireWorkerEvents();
+  // The key is known to be well-formed: the first request goes while libsodium loads. Below
+  // the Argon2 floor the Worker refuses the link here, so the form is never shown.
+  const { info, admitted } = await worker.call("open", { linkId, fragment: key.text });
   if (info.upload_only && !info.uploads) return show("uploadonly", "Its owner has turned off adding photos for now.");
-  const admitted = info.device_limit ? await isAdmitted(linkId) : false;
-  if (info.password) {
-    // Below the floor, no password is hashed at all: the form is never shown.
-    await worker.call("checkPassword", { params: info.password });
-    return askPassword(info, admitted);
-  }
+  if (info.password) return askPassword(info, admitted);
   if (info.device_limit && !admitted) await confirmDevice(info);
   show("loading");
-  await openWithoutPassword();
+  await enter(await worker.call("unlock", {}));
 }
 
 main().catch(fail);

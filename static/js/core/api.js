@@ -1,9 +1,11 @@
 // The public link API (docs/api.md), as fetch calls with typed errors.
 //
-// No DOM and no crypto, so the page and its Workers share it (Send's api.js keeps
-// fetch calls apart from keys and from orchestration in the same way). Every error
-// the server sends is JSON {"error", "message"}; a person reads `message`, the
-// code decides what the page does.
+// No DOM and no crypto, so every scope can import it (Send's api.js keeps fetch calls
+// apart from keys and from orchestration in the same way). The album Worker holds the
+// one linkApi of a visit, and with it the access token (album-worker.js); the Service
+// Worker builds its blob URLs and reads its errors with the same functions (blobUrl,
+// request). Every error the server sends is JSON {"error", "message"}; a person reads
+// `message`, the code decides what the page does.
 
 /** An answer from the server that was not a success. */
 export class ApiError extends Error {
@@ -48,7 +50,13 @@ async function failure(response) {
   return failureOf(response.status, response.statusText, body, response.headers.get("Retry-After"));
 }
 
-async function send(url, init) {
+/**
+ * fetch() with the API's manners (no credentials, no cache, no referrer); an ApiError for
+ * any answer that is not a success, a NetworkError when there is no answer at all.
+ * @param {string} url
+ * @param {RequestInit} init
+ */
+export async function request(url, init) {
   let response;
   try {
     response = await fetch(url, { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer", ...init });
@@ -60,22 +68,41 @@ async function send(url, init) {
   return response;
 }
 
-/** The calls one link allows; `token` is set after an unlock. */
-export function linkApi(linkId) {
-  const base = `/api/links/${encodeURIComponent(linkId)}`;
+/** The API address of one link, below `root` (the app's script root: "" at the top of a host). */
+export function linkUrl(linkId, root = "") {
+  return `${root}/api/links/${encodeURIComponent(linkId)}`;
+}
+
+/** The address of one blob of a file, for GET (download) and PUT (upload). */
+export function blobUrl(linkId, fileId, kind, root = "") {
+  return `${linkUrl(linkId, root)}/files/${encodeURIComponent(fileId)}/blobs/${encodeURIComponent(kind)}`;
+}
+
+/** The Authorization header for an access token (none without one). */
+export function bearer(token) {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+/**
+ * The calls one link allows; `token` is set after an unlock.
+ * @param {string} linkId
+ * @param {{root?: string}} [options]
+ */
+export function linkApi(linkId, { root = "" } = {}) {
+  const base = linkUrl(linkId, root);
   const api = {
     token: null,
 
     auth() {
-      return api.token ? { Authorization: `Bearer ${api.token}` } : {};
+      return bearer(api.token);
     },
 
     async info() {
-      return (await send(base, {})).json();
+      return (await request(base, {})).json();
     },
 
     async challenge() {
-      return (await send(`${base}/challenge`, { method: "POST" })).json();
+      return (await request(`${base}/challenge`, { method: "POST" })).json();
     },
 
     /**
@@ -86,17 +113,17 @@ export function linkApi(linkId) {
       const fields = { challenge, link_proof: linkProof, proof };
       if (deviceKey) Object.assign(fields, { device_key: deviceKey, device_proof: deviceProof });
       const body = JSON.stringify(fields);
-      return (await send(`${base}/unlock`, { method: "POST", body, headers: { "Content-Type": "application/json" } })).json();
+      return (await request(`${base}/unlock`, { method: "POST", body, headers: { "Content-Type": "application/json" } })).json();
     },
 
     async files(after, limit) {
       const query = new URLSearchParams({ limit: String(limit) });
       if (after) query.set("after", after);
-      return (await send(`${base}/files?${query}`, { headers: api.auth() })).json();
+      return (await request(`${base}/files?${query}`, { headers: api.auth() })).json();
     },
 
     blobUrl(fileId, kind) {
-      return `${base}/files/${encodeURIComponent(fileId)}/blobs/${encodeURIComponent(kind)}`;
+      return blobUrl(linkId, fileId, kind, root);
     },
 
     /**
@@ -106,24 +133,24 @@ export function linkApi(linkId) {
      * @param {{signal?: AbortSignal}} [options]
      */
     async blob(fileId, kind, { signal } = {}) {
-      return send(api.blobUrl(fileId, kind), { headers: api.auth(), signal });
+      return request(api.blobUrl(fileId, kind), { headers: api.auth(), signal });
     },
 
     // --- guest uploads (docs/api.md, "Uploads") ---
 
     /** What this link still takes: {max_file_size, files_left, bytes_left, part_size, ...}. */
     async uploadLimits() {
-      return (await send(`${base}/uploads`, { headers: api.auth() })).json();
+      return (await request(`${base}/uploads`, { headers: api.auth() })).json();
     },
 
     /** Reserve a file (and its quota); the answer says where its upload stands. */
     async reserve(body) {
       const init = { method: "POST", body: JSON.stringify(body), headers: { ...api.auth(), "Content-Type": "application/json" } };
-      return (await send(`${base}/files`, init)).json();
+      return (await request(`${base}/files`, init)).json();
     },
 
     async uploadStatus(fileId) {
-      return (await send(`${base}/files/${encodeURIComponent(fileId)}/upload`, { headers: api.auth() })).json();
+      return (await request(`${base}/files/${encodeURIComponent(fileId)}/upload`, { headers: api.auth() })).json();
     },
 
     /**
@@ -136,7 +163,7 @@ export function linkApi(linkId) {
      * @param {{onProgress?: (loaded: number) => void, signal?: AbortSignal | null}} [options]
      */
     putPart(fileId, kind, offset, body, { onProgress = () => {}, signal = null } = {}) {
-      const url = `${base}/files/${encodeURIComponent(fileId)}/blobs/${encodeURIComponent(kind)}`;
+      const url = api.blobUrl(fileId, kind);
       return new Promise((resolve, reject) => {
         const xhr = new XMLHttpRequest();
         xhr.open("PUT", url);
@@ -168,12 +195,13 @@ export function linkApi(linkId) {
     },
 
     async complete(fileId) {
-      return (await send(`${base}/files/${encodeURIComponent(fileId)}/complete`, { method: "POST", headers: api.auth() })).json();
+      const url = `${base}/files/${encodeURIComponent(fileId)}/complete`;
+      return (await request(url, { method: "POST", headers: api.auth() })).json();
     },
 
     /** Drop a pending upload and give its quota back. */
     async cancel(fileId) {
-      return (await send(`${base}/files/${encodeURIComponent(fileId)}`, { method: "DELETE", headers: api.auth() })).json();
+      return (await request(`${base}/files/${encodeURIComponent(fileId)}`, { method: "DELETE", headers: api.auth() })).json();
     },
   };
   return api;

@@ -1,6 +1,8 @@
 // Promise calls between the page and its module Workers.
 //
-// A call is {id, method, args}; the answer is {id, result} or {id, error}. Errors
+// A call is {id, method, args}; the answer is {id, result} or {id, error}. A Worker may
+// also tell its page something unasked, {event, detail}, which the WorkerClient
+// dispatches as a CustomEvent (the album Worker says so when the link changed). Errors
 // cross as plain objects (structured clone drops an Error's class) and are rebuilt
 // on the page side with their name, code and status, so the page can tell an
 // ApiError from a DecryptionError. Results list their own ArrayBuffers to transfer
@@ -22,11 +24,16 @@ function flatten(error) {
     status: error && error.status,
     code: error && error.code,
     retryAfter: error && error.retryAfter,
+    body: error && error.name === "ApiError" ? error.body : null, // 409 offset_mismatch says where an upload stands
   };
 }
 
 function rebuild(data) {
-  if (data.name === "ApiError") return new ApiError(data.status, data.code, data.message, data.retryAfter);
+  if (data.name === "ApiError") {
+    const error = new ApiError(data.status, data.code, data.message, data.retryAfter);
+    error.body = data.body;
+    return error;
+  }
   if (data.name === "NetworkError") return new NetworkError(data.message);
   const error = new Error(data.message);
   error.name = data.name;
@@ -48,13 +55,23 @@ export function serve(methods) {
   });
 }
 
-/** Page side: a module Worker whose methods return promises. */
-export class WorkerClient {
+/** Worker side: tell the page `event` (a CustomEvent on its WorkerClient, with `detail`). */
+export function notify(event, detail = null) {
+  self.postMessage({ event, detail });
+}
+
+/** Page side (or a Worker's, for one it starts): a module Worker whose methods return promises. */
+export class WorkerClient extends EventTarget {
   constructor(url) {
+    super();
     this.worker = new Worker(url, { type: "module" });
     this.pending = new Map();
     this.next = 1;
     this.worker.addEventListener("message", (event) => {
+      if (typeof event.data.event === "string") {
+        this.dispatchEvent(new CustomEvent(event.data.event, { detail: event.data.detail }));
+        return;
+      }
       const { id, result, error } = event.data;
       const call = this.pending.get(id);
       if (!call) return;

@@ -5,7 +5,7 @@
 // reaches it):
 //   1. the File System Access API where there is one (MDN, "Window.showSaveFilePicker()"):
 //      the visitor picks a file, and the zip is piped into its writable stream here;
-//   2. otherwise the album's Service Worker (static/js/sw.js) produces the zip as the
+//   2. otherwise the album's Service Worker (static/js/download/sw.js) produces the zip as the
 //      response to a download of a URL it answers, and reports progress back.
 // Progress shows files done and bytes written; Cancel stops it. Files that fail to
 // decrypt are skipped and named at the end, and in a note file in the zip.

@@ -1,11 +1,12 @@
-// The page's side of the album Service Worker (static/js/sw.js).
+// The page's side of the album Service Worker (static/js/download/sw.js).
 //
 // Registers the worker for the album pages' scope, waits until it controls this
 // page, and registers with it, under random ids, the videos it should stream and
-// the zips it should build. Keys never cross this page: for each registration a
-// MessageChannel goes to the album Worker, which posts the file keys on it
-// straight to the Service Worker; a second channel carries access tokens (which
-// the page has anyway), errors and progress. Nothing secret is in any URL.
+// the zips it should build. Neither keys nor the access token cross this page: for each
+// registration a MessageChannel goes to the album Worker, which posts the file keys,
+// blob sizes and token on it straight to the Service Worker, and answers there when it
+// asks for a fresh token (album-worker.js `grant`); a second channel, to this page,
+// carries errors and progress. Nothing secret is in any URL.
 //
 // Where there is no Service Worker (a browser without one, a private window that
 // refuses it, a hard reload the worker may not claim), `ready()` gives null and
@@ -44,16 +45,12 @@ export class ServiceWorkerBridge {
   /**
    * @param {object} options
    * @param {string} options.linkId
-   * @param {(method: string, args?: object, transfer?: Transferable[]) => Promise<any>} [options.call]  the album Worker's
-   * @param {() => string} [options.token]  the current access token
-   * @param {(failedToken: string, code: string) => Promise<string>} [options.renew]  a fresh one
-   *   (forget() needs none of these three)
+   * @param {(method: string, args?: object, transfer?: Transferable[]) => Promise<any>} [options.call]  the album
+   *   Worker's (forget() needs none)
    */
-  constructor({ linkId, call, token, renew }) {
+  constructor({ linkId, call }) {
     this.linkId = linkId;
     this.call = call;
-    this.token = token;
-    this.renew = renew;
     this.streams = new Map(); // id -> {file, url, failure}
     this.byFile = new Map(); // file id -> stream id
     this.starting = null;
@@ -125,21 +122,11 @@ export class ServiceWorkerBridge {
     return container.controller;
   }
 
-  /** A control channel's page end: token requests, and the other messages to `handlers`. */
+  /** A control channel's page end: its messages (registered, error, progress, finished) to `handlers`. */
   listen(port, handlers = {}) {
-    port.onmessage = async (event) => {
+    port.onmessage = (event) => {
       const message = event.data || {};
-      if (message.type === "token") {
-        let token = null;
-        try {
-          token = await this.renew(message.failed, message.code);
-        } catch {
-          // The link died meanwhile: the worker answers the request with the error.
-        }
-        port.postMessage({ reply: message.ask, token });
-      } else if (handlers[message.type]) {
-        handlers[message.type](message);
-      }
+      if (handlers[message.type]) handlers[message.type](message);
     };
   }
 
@@ -156,7 +143,7 @@ export class ServiceWorkerBridge {
     };
     const stored = registered(handlers);
     this.listen(control.port1, handlers);
-    await this.call("grantFile", { fileId: entry.file.id, port: keys.port1 }, [keys.port1]);
+    await this.call("grant", { fileIds: [entry.file.id], port: keys.port1 }, [keys.port1]);
     controller.postMessage(
       {
         type: "stream",
@@ -164,7 +151,6 @@ export class ServiceWorkerBridge {
         linkId: this.linkId,
         fileId: entry.file.id,
         mime: entry.file.info.mime,
-        token: this.token(),
         keys: keys.port2,
         control: control.port2,
       },
@@ -207,7 +193,7 @@ export class ServiceWorkerBridge {
     const stored = registered(handlers);
     this.listen(control.port1, handlers);
     const ids = files.map((file) => file.fileId).filter(Boolean);
-    await this.call("grantFiles", { fileIds: ids, port: keys.port1 }, [keys.port1]);
+    await this.call("grant", { fileIds: ids, port: keys.port1 }, [keys.port1]);
     const zipName = `${safeFileName(name, "album")}.zip`;
     controller.postMessage(
       {
@@ -216,7 +202,6 @@ export class ServiceWorkerBridge {
         linkId: this.linkId,
         files,
         name: zipName,
-        token: this.token(),
         keys: keys.port2,
         control: control.port2,
       },

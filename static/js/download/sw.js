@@ -34,11 +34,12 @@
 // (Fetch, "request.destination"; OWASP "Unrestricted File Upload": serve user files
 // with Content-Disposition and nosniff, never as pages).
 //
-// Served from /static/js/ with "Service-Worker-Allowed: <root>/a/" (viewer/server/pages.py),
+// Served from /static/js/download/ with "Service-Worker-Allowed: <root>/a/" (viewer/server/pages.py),
 // so that relative imports resolve as everywhere else; import maps do not apply
 // to workers (viewer/server/assets.py), hence the relative URLs.
 
 import * as C from "../core/crypto.js";
+import { bearer, blobUrl, request } from "../core/api.js";
 import { downloadZip } from "../../../vendor/client-zip/index.js";
 import { zipEntries } from "./zip.js";
 import { OCTET_STREAM, SNIFF_BYTES, safeType } from "../core/mediatypes.js";
@@ -75,44 +76,46 @@ const waiting = new Map(); // id -> [resolve] for streams the page is registerin
 worker.addEventListener("install", (event) => event.waitUntil(worker.skipWaiting()));
 worker.addEventListener("activate", (event) => event.waitUntil(worker.clients.claim()));
 
-class HttpError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.name = "ApiError";
-    this.status = status;
-    this.code = code;
-  }
+/** The app's script root, from this worker's scope (<root>/a/): the API is at <root>/api/. */
+function appRoot() {
+  return new URL(worker.registration.scope).pathname.replace(/\/a\/$/, "");
 }
 
-/** What one page granted: its link, an access token, the keys (from the album Worker) and a port back. */
+/**
+ * What one page granted: its link, the keys, blob sizes and access token (from the album
+ * Worker, on `keys`, which stays open for fresh tokens) and a port back to the page.
+ */
 class Grant {
-  constructor({ linkId, token, keys, control }) {
+  constructor({ linkId, keys, control }) {
     this.linkId = linkId;
-    this.token = token;
+    this.port = keys;
     this.control = control;
     this.asks = new Map();
     this.next = 1;
+    this.token = null;
     this.keys = new Promise((resolve) => {
       keys.onmessage = (event) => {
-        resolve(event.data);
-        keys.close();
+        const message = event.data || {};
+        if (message.keys) {
+          this.token = message.token;
+          resolve(message);
+          return;
+        }
+        const answer = this.asks.get(message.reply);
+        if (answer) {
+          this.asks.delete(message.reply);
+          answer(message);
+        }
       };
     });
-    control.onmessage = (event) => {
-      const answer = event.data || {};
-      const resolve = this.asks.get(answer.reply);
-      if (resolve) {
-        this.asks.delete(answer.reply);
-        resolve(answer);
-      }
-    };
   }
 
-  ask(message) {
+  /** A fresh access token from the album Worker, for one the server refused. */
+  renew(code) {
     return new Promise((resolve) => {
-      const id = this.next++;
-      this.asks.set(id, resolve);
-      this.control.postMessage({ ...message, ask: id });
+      const ask = this.next++;
+      this.asks.set(ask, resolve);
+      this.port.postMessage({ ask, failed: this.token, code });
     });
   }
 
@@ -120,41 +123,27 @@ class Grant {
     this.control.postMessage(message);
   }
 
-  blobUrl(fileId) {
-    const root = new URL(worker.registration.scope).pathname.replace(/\/a\/$/, "");
-    return `${root}/api/links/${encodeURIComponent(this.linkId)}/files/${encodeURIComponent(fileId)}/blobs/original`;
+  close() {
+    this.port.close();
   }
 
-  /** GET an original (or a range of it) with the bearer token; a token that ran out is renewed once by the page. */
+  /**
+   * GET an original (or a range of it) with the access token (api.js request: ApiError,
+   * NetworkError); a token the server refused is renewed once by the album Worker.
+   */
   async fetch(fileId, range, signal) {
+    await this.keys;
+    const url = blobUrl(this.linkId, fileId, "original", appRoot());
     for (let attempt = 0; ; attempt += 1) {
-      const headers = { Authorization: `Bearer ${this.token}` };
-      if (range) headers.Range = range;
-      const response = await fetch(this.blobUrl(fileId), {
-        headers,
-        signal,
-        credentials: "omit",
-        cache: "no-store",
-        referrerPolicy: "no-referrer",
-      });
-      if (response.ok) return response;
-      let code = `http_${response.status}`;
-      let message = `The server answered ${response.status}.`;
+      const headers = { ...bearer(this.token), ...(range ? { Range: range } : {}) };
       try {
-        const body = await response.json();
-        code = body.error || code;
-        message = body.message || message;
-      } catch {
-        // not JSON: keep the generic message
+        return await request(url, { headers, signal });
+      } catch (error) {
+        if (error.name !== "ApiError" || error.status !== 401 || attempt > 0) throw error;
+        const answer = await this.renew(error.code);
+        if (!answer.token) throw error;
+        this.token = answer.token;
       }
-      if (response.status === 401 && attempt === 0) {
-        const answer = await this.ask({ type: "token", failed: this.token, code });
-        if (answer.token) {
-          this.token = answer.token;
-          continue;
-        }
-      }
-      throw new HttpError(response.status, code, message);
     }
   }
 }
@@ -181,9 +170,14 @@ worker.addEventListener("message", (event) => {
     zips.delete(message.id);
   } else if (message.type === "forget") {
     // Forget this album: drop every key and token this worker holds for the link.
-    for (const [id, stream] of streams) if (stream.grant.linkId === message.linkId) streams.delete(id);
+    for (const [id, stream] of streams) {
+      if (stream.grant.linkId !== message.linkId) continue;
+      stream.grant.close();
+      streams.delete(id);
+    }
     for (const [id, zip] of zips) {
       if (zip.grant.linkId !== message.linkId) continue;
+      zip.grant.close();
       zip.abort.abort(new DOMException("The album was forgotten.", "AbortError"));
       zips.delete(id);
     }
@@ -241,7 +235,7 @@ async function findStream(id, clientId) {
  * "bytes=a-" or "bytes=-n". null: no usable Range (answer the whole file, as
  * section 14.2 says a server may ignore one it does not understand); "unsatisfiable": 416.
  */
-export function parseRange(value, size) {
+function parseRange(value, size) {
   const match = /^bytes=(\d*)-(\d*)$/.exec((value || "").trim());
   if (!match || (match[1] === "" && match[2] === "")) return null;
   if (match[1] === "") {
@@ -276,7 +270,9 @@ async function streamType(stream, fileKey, blobSize, head) {
     const span = C.chunkSpan(0, Math.min(size, SNIFF_BYTES), blobSize, head.chunkSize);
     const response = await stream.grant.fetch(stream.fileId, `bytes=${span.ctStart}-${span.ctEnd - 1}`);
     const cipher = new Uint8Array(await response.arrayBuffer());
-    const first = C.decryptChunk(fileKey, stream.fileId, "original", head, 0, cipher, C.chunkCount(size, head.chunkSize) === 1);
+    const [chunk] = C.spanChunks(span, blobSize, head.chunkSize);
+    const piece = cipher.subarray(chunk.start, chunk.end);
+    const first = C.decryptChunk(fileKey, stream.fileId, "original", head, 0, piece, chunk.last);
     stream.type = safeType(stream.mime, first);
   }
   return stream.type;
@@ -287,7 +283,9 @@ async function answerStream(request, id, clientId) {
   if (!stream) return text(404, "This video is no longer available here: reload the page.");
   try {
     await sodium;
-    const { fileKey, blobSize } = await stream.grant.keys;
+    const granted = await stream.grant.keys;
+    const fileKey = granted.keys[stream.fileId];
+    const blobSize = granted.blobSizes[stream.fileId];
     if (!fileKey) return text(403, "This file has no key.");
     const head = await header(stream);
     const size = C.plaintextSize(blobSize, head.chunkSize);
@@ -316,15 +314,12 @@ async function answerStream(request, id, clientId) {
     const response = await stream.grant.fetch(stream.fileId, `bytes=${span.ctStart}-${span.ctEnd - 1}`);
     const cipher = new Uint8Array(await response.arrayBuffer());
     if (cipher.length !== span.ctEnd - span.ctStart) throw new C.DecryptionError("the server sent a different length");
-    const chunks = C.chunkCount(size, head.chunkSize);
-    const stride = head.chunkSize + C.TAG_BYTES;
-    const plain = new Uint8Array((span.last - span.first) * head.chunkSize + stride);
+    const plain = new Uint8Array((span.last - span.first + 1) * head.chunkSize);
     let at = 0;
-    for (let index = span.first; index <= span.last; index += 1) {
-      const offset = (index - span.first) * stride;
-      const piece = cipher.subarray(offset, Math.min(offset + stride, cipher.length));
-      // The last flag comes from the blob's chunk count, never from the last piece fetched.
-      const chunk = C.decryptChunk(fileKey, stream.fileId, "original", head, index, piece, index === chunks - 1);
+    // Each chunk's place in the fetched bytes, and its last flag from the blob's chunk count,
+    // never from the last piece fetched (format.js spanChunks).
+    for (const { index, start: from, end: to, last } of C.spanChunks(span, blobSize, head.chunkSize)) {
+      const chunk = C.decryptChunk(fileKey, stream.fileId, "original", head, index, cipher.subarray(from, to), last);
       plain.set(chunk, at);
       at += chunk.length;
     }
@@ -333,8 +328,8 @@ async function answerStream(request, id, clientId) {
     const range206 = { "Content-Length": String(body.length), "Content-Range": `bytes ${start}-${end - 1}/${size}` };
     return respond(body, 206, { ...common(), ...range206 });
   } catch (error) {
-    const name =
-      error && error.name === "ApiError" ? "ApiError" : error && error.name === "TypeError" ? "NetworkError" : "DecryptionError";
+    // api.js names what went wrong on the way (ApiError, NetworkError); anything else is the bytes'.
+    const name = error && ["ApiError", "NetworkError"].includes(error.name) ? error.name : "DecryptionError";
     stream.grant.tell({ type: "error", id, name, message: String((error && error.message) || error) });
     return text(name === "ApiError" ? error.status || 502 : 502, "This video could not be decrypted.");
   }

@@ -1,5 +1,5 @@
 // A photo's thumb and preview, drawn with OffscreenCanvas: no DOM, so a Worker runs it
-// (static/js/upload-worker.js), and so does bench/upload_throughput.py, which times it.
+// (static/js/upload/upload-worker.js), and so does bench/upload_throughput.py, which times it.
 
 import { PREVIEW_EDGE, THUMB_EDGE, fitWithin } from "./prepare.js";
 

@@ -194,13 +194,10 @@ serve({
       throw new RangeError("part outside the blob");
     }
     const { chunkSize } = header;
-    const stride = chunkSize + C.TAG_BYTES;
+    // The chunks that overlap [start, end) (format.js), after the header when the part begins in it.
+    const { first, last, base } = C.cipherRange(start, end, file.size, chunkSize);
     const count = C.chunkCount(file.size, chunkSize);
-    // The chunks that overlap [start, end); the header when the part begins in it.
-    const first = Math.max(0, Math.floor((start - C.BLOB_HEADER_BYTES) / stride));
-    const last = Math.min(count - 1, Math.floor((end - 1 - C.BLOB_HEADER_BYTES) / stride));
-    const base = start < C.BLOB_HEADER_BYTES ? 0 : C.BLOB_HEADER_BYTES + first * stride;
-    const out = new Uint8Array(C.BLOB_HEADER_BYTES + (last - first + 1) * stride);
+    const out = new Uint8Array(C.BLOB_HEADER_BYTES + (last - first + 1) * (chunkSize + C.TAG_BYTES));
     let at = 0;
     if (base === 0) {
       out.set(header.bytes);

@@ -15,15 +15,14 @@
 // The queue reports every change as a "change" event whose detail is the item, and
 // a finished file as a "done" event; upload-ui.js shows them.
 
+// format.js, not crypto.js: only the chunk arithmetic, without loading libsodium on the page.
+import { partEnd } from "../core/format.js";
 import { mediaType } from "./prepare.js";
 
 const PARALLEL = 3; // files in flight at once: enough to fill the link, few enough to keep memory low
 const PART_TARGET = 4 * 1024 * 1024; // smaller than the server's limit, so a lost part costs less
 const RETRIES = 4; // automatic attempts after a network error, 1, 2, 4 and 8 s apart
-const TAG_BYTES = 16; // docs/format.md, "Blobs"
-const HEADER_BYTES = 24;
 const TRANSPORT = new Set([408, 429, 500, 502, 503, 504]);
-const TOKEN = new Set(["token_expired", "token_stale", "unauthorized"]);
 // Answers that end the upload of every file, not only this one (the link changed).
 // Not not_found: a reservation that expired is one file's problem.
 const LINK_GONE = new Set(["uploads_off", "expired", "revoked", "device_limit"]);
@@ -78,19 +77,17 @@ function explain(error) {
 export class UploadQueue extends EventTarget {
   /**
    * @param {object} options
-   * @param {ReturnType<typeof import("../core/api.js").linkApi>} options.api  with its token
+   * @param {ReturnType<typeof linkCalls>} options.api  the link's API, through the album Worker
    * @param {import("../core/rpc.js").WorkerClient} options.worker  the upload Worker
-   * @param {(code: string) => Promise<unknown>} options.renew  a fresh access token after token_expired/token_stale
    * @param {(file: File) => Promise<{poster, width, height, duration}>} options.videoFacts  from the page
    * @param {() => string} options.uploader  the guest's name
    * @param {Storage} options.storage  localStorage
    * @param {string} options.prefix  its key prefix
    */
-  constructor({ api, worker, renew, videoFacts, uploader, storage, prefix }) {
+  constructor({ api, worker, videoFacts, uploader, storage, prefix }) {
     super();
     this.api = api;
     this.worker = worker;
-    this.renew = renew;
     this.videoFacts = videoFacts;
     this.uploader = uploader;
     this.storage = storage;
@@ -282,17 +279,13 @@ export class UploadQueue extends EventTarget {
     if (this.limits) this.refreshLimits().catch(() => {});
   }
 
-  /** A step against the server: token renewal and network retries around `step`. */
+  /** A step against the server, with network retries (the album Worker renews a refused token). */
   async attempt(item, signal, step) {
     for (let tries = 0; ; tries += 1) {
       try {
         return await step();
       } catch (error) {
         if (signal.aborted) throw error;
-        if (error.name === "ApiError" && TOKEN.has(error.code) && tries === 0) {
-          await this.renew(error.code);
-          continue;
-        }
         const transport = error.name === "NetworkError" || (error.name === "ApiError" && TRANSPORT.has(error.status));
         if (!transport || tries >= RETRIES) throw error;
         const seconds = error.retryAfter || 2 ** tries;
@@ -334,11 +327,10 @@ export class UploadQueue extends EventTarget {
     this.set(item, { sent: sentSoFar() });
     for (const kind of ["thumb", "preview", "original"]) {
       const size = job.sizes[kind];
-      const stride = job.chunkSize + TAG_BYTES;
-      const perPart = Math.max(1, Math.floor((Math.min(job.partSize, PART_TARGET) - HEADER_BYTES) / stride)) * stride;
       while (received[kind] < size) {
         const start = received[kind];
-        const end = Math.min(size, start === 0 ? HEADER_BYTES + perPart : start + perPart);
+        // Whole chunks a part, the header with the first (format.js partEnd).
+        const end = partEnd(start, size, Math.min(job.partSize, PART_TARGET), job.chunkSize);
         // A Blob either way: XMLHttpRequest sends it without the main thread copying it.
         const part =
           kind === "original"
@@ -481,3 +473,40 @@ function receivedOf(upload) {
   return { thumb: of("thumb"), preview: of("preview"), original: of("original") };
 }
 
+/**
+ * The link API calls of a guest's upload, made by the album Worker, which holds the access
+ * token and renews it when the server refuses it (album-worker.js): the same methods as
+ * api.js linkApi's, for what uploads need. A part's progress and its cancelling cross on
+ * a MessageChannel of its own.
+ * @param {(method: string, args?: object, transfer?: Transferable[]) => Promise<any>} call  the album Worker's
+ */
+export function linkCalls(call) {
+  const via = (method) => (...args) => call("call", { method, args });
+  return {
+    uploadLimits: via("uploadLimits"),
+    reserve: via("reserve"),
+    uploadStatus: via("uploadStatus"),
+    complete: via("complete"),
+    cancel: via("cancel"),
+    /**
+     * @param {string} fileId
+     * @param {string} kind
+     * @param {number} offset
+     * @param {Blob} body
+     * @param {{onProgress?: (loaded: number) => void, signal?: AbortSignal | null}} [options]
+     */
+    async putPart(fileId, kind, offset, body, { onProgress = () => {}, signal = null } = {}) {
+      if (signal && signal.aborted) throw new DOMException("The upload was cancelled.", "AbortError");
+      const channel = new MessageChannel();
+      channel.port1.onmessage = (event) => onProgress(event.data);
+      const abort = () => channel.port1.postMessage("abort");
+      if (signal) signal.addEventListener("abort", abort, { once: true });
+      try {
+        return await call("putPart", { fileId, kind, offset, body, port: channel.port2 }, [channel.port2]);
+      } finally {
+        if (signal) signal.removeEventListener("abort", abort);
+        channel.port1.close();
+      }
+    },
+  };
+}
