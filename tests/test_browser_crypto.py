@@ -1,8 +1,8 @@
-"""static/js/crypto.js in Chromium, against docs/vectors.json and viewer/crypto.py.
+"""static/js/core/crypto.js and core/format.js in Chromium, against docs/vectors.json and viewer/crypto.py.
 
 Everything runs on a real page of the app under gunicorn, with its real CSP: the
 test opens ``/`` and imports the module as any page script would
-(``await import('/static/js/crypto.js')``, allowed by script-src 'self'), so the
+(``await import('/static/js/core/crypto.js')``, allowed by script-src 'self'), so the
 import map, its integrity values and the server's vendor files are all in play.
 Bytes cross between Python and the page as base64url text.
 """
@@ -30,7 +30,8 @@ pytestmark = pytest.mark.slow
 
 # Shared by every snippet: the module, and a way to name the error a call throws.
 PRELUDE = """
-const c = await import('/static/js/crypto.js');
+const c = await import('/static/js/core/crypto.js');
+const f = await import('/static/js/core/format.js');
 await c.ready();
 const { b64e, b64d } = c;
 const name = (e) => e instanceof c.DecryptionError ? 'DecryptionError' :
@@ -69,9 +70,10 @@ def fixed(start: int, n: int) -> bytes:
     return bytes((start + i) % 256 for i in range(n))
 
 
-def test_crypto_js_is_pure():
+@pytest.mark.parametrize("module", ["crypto.js", "format.js"])
+def test_crypto_js_is_pure(module):
     """Bytes in, bytes out: usable in a Worker and a Service Worker (no DOM, no network, no dynamic import)."""
-    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", (ROOT / "static" / "js" / "crypto.js").read_text(), flags=re.DOTALL)
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", (ROOT / "static" / "js" / "core" / module).read_text(), flags=re.DOTALL)
     for word in (
         "document",
         "window",
@@ -84,8 +86,13 @@ def test_crypto_js_is_pure():
         "eval(",
     ):
         assert word not in code, word
-    imports = re.findall(r"^import .* from \"([^\"]+)\";", code, re.MULTILINE)
-    assert imports == ["../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs"]
+    imports = re.findall(r"^(?:import|export) [^;]*? from \"([^\"]+)\";", code, re.MULTILINE)
+    if module == "crypto.js":
+        sodium = "../../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs"
+        assert imports == [sodium, "./format.js", "./format.js"]  # libsodium, then format.js's names and re-exports
+    else:
+        # No libsodium: page code that needs only sizes and constants (uploads.js) loads no WebAssembly.
+        assert imports == []
 
 
 # --- the vectors -----------------------------------------------------------------
@@ -197,18 +204,104 @@ def test_crypto_js_opens_every_vector(js):
 def test_sizes_and_spans_match_the_documented_examples(js):
     out = js.run(
         """return {
-          sizes: [0, 65536, 65537].map((p) => c.ciphertextSize(p)),
-          back: [40, 65576, 65593].map((b) => c.plaintextSize(b)),
-          span: c.chunkSpan(1500, 2100, 2572, 1024),
-          impossible: [23, 39, 65577, 65592].map((b) => fails(() => c.plaintextSize(b))),
-          outside: [[0, 0], [-1, 5], [2000, 2501], [5, 3]].map(([s, e]) => fails(() => c.chunkSpan(s, e, 2572, 1024))),
+          sizes: [0, 65536, 65537].map((p) => f.ciphertextSize(p)),
+          back: [40, 65576, 65593].map((b) => f.plaintextSize(b)),
+          span: f.chunkSpan(1500, 2100, 2572, 1024),
+          impossible: [23, 39, 65577, 65592].map((b) => fails(() => f.plaintextSize(b))),
+          outside: [[0, 0], [-1, 5], [2000, 2501], [5, 3]].map(([s, e]) => fails(() => f.chunkSpan(s, e, 2572, 1024))),
+          // One copy: crypto.js hands out format.js's own functions.
+          same: [c.chunkSpan === f.chunkSpan, c.plaintextSize === f.plaintextSize, c.b64e === f.b64e],
         };"""
     )
+    assert out["same"] == [True, True, True]
     assert out["sizes"] == [40, 65576, 65593]
     assert out["back"] == [0, 65536, 65537]
     assert out["span"] == {"first": 1, "last": 2, "ctStart": 1064, "ctEnd": 2572, "skip": 476}
     assert out["impossible"] == ["FormatError"] * 4
     assert out["outside"] == ["FormatError"] * 4
+
+
+def test_span_chunks_cut_the_fetched_bytes_as_the_format_says(js):
+    """docs/format.md, "Random access", on the blob vector: [1500, 2100) is chunk 1 (1040 bytes, not last)
+    and chunk 2 (468 bytes, last)."""
+    v = VECTORS["blob"]
+    out = js.run(
+        """const blob = b64d(arg.blob), fk = b64d(arg.fk), header = f.parseBlobHeader(blob);
+        const span = f.chunkSpan(1500, 2100, blob.length, header.chunkSize);
+        const pieces = f.spanChunks(span, blob.length, header.chunkSize);
+        const fetched = blob.slice(span.ctStart, span.ctEnd);
+        const plain = pieces.map((p) =>
+          c.decryptChunk(fk, arg.file, 'original', header, p.index, fetched.subarray(p.start, p.end), p.last));
+        const joined = new Uint8Array(plain.reduce((n, p) => n + p.length, 0));
+        plain.reduce((at, p) => (joined.set(p, at), at + p.length), 0);
+        return { pieces, kept: b64e(joined.slice(span.skip, span.skip + 600)),
+                 whole: f.spanChunks(f.chunkSpan(0, 2500, blob.length, 1024), blob.length, 1024) };""",
+        {"blob": v["blob"], "fk": VECTORS["inputs"]["file_key"], "file": VECTORS["inputs"]["file_id"]},
+    )
+    assert out["pieces"] == [
+        {"index": 1, "start": 0, "end": 1040, "last": False},
+        {"index": 2, "start": 1040, "end": 1508, "last": True},
+    ]
+    assert crypto.b64d(out["kept"]) == crypto.b64d(v["plaintext"])[1500:2100]
+    assert [(p["index"], p["end"] - p["start"], p["last"]) for p in out["whole"]] == [
+        (0, 1040, False),
+        (1, 1040, False),
+        (2, 468, True),
+    ]
+
+
+def test_upload_parts_reencrypt_the_blob_vector_byte_for_byte(js):
+    """format.js partEnd and cipherRange, as uploads.js and upload-worker.js use them: any part size gives whole
+    chunks a part (the header with the first), and the parts, encrypted on their own, are the vector's blob."""
+    v = VECTORS["blob"]
+    out = js.run(
+        """const v = arg.v, blob = b64d(v.blob), plain = b64d(v.plaintext), fk = b64d(arg.fk);
+        const header = f.parseBlobHeader(blob), C = header.chunkSize, n = f.chunkCount(plain.length, C);
+        // upload-worker.js's part(): the chunks under [start, end), after the header when it begins there.
+        const part = (start, end) => {
+          const { first, last, base } = f.cipherRange(start, end, plain.length, C);
+          const pieces = base === 0 ? [header.bytes] : [];
+          for (let i = first; i <= last; i += 1) {
+            pieces.push(c.encryptChunk(fk, arg.file, 'original', header, i, plain.subarray(i * C, (i + 1) * C), i === n - 1));
+          }
+          const out = new Uint8Array(pieces.reduce((s, p) => s + p.length, 0));
+          pieces.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+          return out.slice(start - base, end - base);
+        };
+        const byPartSize = arg.maxParts.map((max) => {
+          const ends = [];
+          for (let start = 0; start < blob.length; start = ends[ends.length - 1]) {
+            ends.push(f.partEnd(start, blob.length, max, C));
+          }
+          return ends;
+        });
+        // Any cut at all (a resumed upload starts where the server stopped), not only part boundaries.
+        const cuts = arg.cuts.map((points) => {
+          const bounds = [0, ...points, blob.length];
+          const joined = bounds.slice(1).map((end, k) => part(bounds[k], end));
+          return b64e(new Uint8Array(joined.flatMap((p) => [...p])));
+        });
+        const outside = [[0, 0], [5, 3], [0, blob.length + 1]].map(([s, e]) => fails(() => f.cipherRange(s, e, plain.length, C)));
+        return { byPartSize, cuts, outside };""",
+        {
+            "v": v,
+            "fk": VECTORS["inputs"]["file_key"],
+            "file": VECTORS["inputs"]["file_id"],
+            "maxParts": [1, 1064, 1100, 2103, 2104, 2200, 4096],
+            "cuts": [[], [1], [23], [24], [25], [1064], [1063, 1065], [10, 1000, 2000, 2571], [2104], [2571]],
+        },
+    )
+    assert out["byPartSize"] == [
+        [1064, 2104, 2572],  # at least one chunk a part, however small the limit
+        [1064, 2104, 2572],
+        [1064, 2104, 2572],
+        [1064, 2104, 2572],
+        [2104, 2572],  # 24 + 2 * 1040: the header and two whole chunks
+        [2104, 2572],
+        [2572],
+    ]
+    assert out["cuts"] == [v["blob"]] * 10
+    assert out["outside"] == ["FormatError"] * 3
 
 
 def test_plaintext_size_agrees_with_python_for_every_blob_length(js):
@@ -300,7 +393,7 @@ def test_a_webcrypto_device_key_signs_what_the_server_verifies(js):
 
     link_id, challenge = crypto.new_id(), "AAAAAAAAAAAAAAAAAAAAAA.1700000000.xyz"
     out = js.run(
-        """const d = await import('/static/js/device.js');
+        """const d = await import('/static/js/core/device.js');
         const message = c.deviceProofMessage(arg.link, arg.challenge);
         const first = await d.signWithDeviceKey(arg.link, message);
         const again = await d.signWithDeviceKey(arg.link, message);
@@ -408,8 +501,8 @@ def test_argon2_parameters_below_the_owasp_floor_are_refused(js):
 def test_the_keys_worker_refuses_weak_parameters_before_hashing(js):
     """The last guard: even asked directly, the Argon2 Worker computes nothing below the floor."""
     out = js.run(
-        """const { WorkerClient } = await import('/static/js/rpc.js');
-        const worker = new WorkerClient(new URL('/static/js/keys-worker.js', location.origin));
+        """const { WorkerClient } = await import('/static/js/core/rpc.js');
+        const worker = new WorkerClient(new URL('/static/js/album/keys-worker.js', location.origin));
         try {
           return await worker.call('passwordFactor', { password: 'x', params: arg }).then(() => 'computed', (e) => e.name);
         } finally { worker.terminate(); }""",
@@ -655,10 +748,10 @@ def test_chunk_span_decrypts_exactly_the_range(js):
     ranges = [(0, 1), (0, size), (chunk - 1, chunk + 1), (chunk, 2 * chunk), (size - 1, size), (10 * chunk, size), (1500, 2100)]
     ranges += [(start, end) for start, end in (sorted(rng.sample(range(size + 1), 2)) for _ in range(40))]
     out = js.run(
-        """const fk = b64d(arg.fk), blob = b64d(arg.blob), header = c.parseBlobHeader(blob);
-        const C = header.chunkSize, n = Math.max(1, Math.ceil(c.plaintextSize(blob.length, C) / C));
+        """const fk = b64d(arg.fk), blob = b64d(arg.blob), header = f.parseBlobHeader(blob);
+        const C = header.chunkSize, n = Math.max(1, Math.ceil(f.plaintextSize(blob.length, C) / C));
         return arg.ranges.map(([start, end]) => {
-          const span = c.chunkSpan(start, end, blob.length, C);
+          const span = f.chunkSpan(start, end, blob.length, C);
           const fetched = blob.slice(span.ctStart, span.ctEnd);  // what a Range request returns
           const parts = [];
           for (let k = 0, at = 0; at < fetched.length; k++, at += C + 16) {
@@ -667,7 +760,11 @@ def test_chunk_span_decrypts_exactly_the_range(js):
           }
           const joined = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
           parts.reduce((at, p) => (joined.set(p, at), at + p.length), 0);
-          return { span, bytes: b64e(joined.slice(span.skip, span.skip + (end - start))) };
+          // format.js spanChunks, as sw.js cuts a Range answer: the same pieces and last flags.
+          const same = f.spanChunks(span, blob.length, C).every((p, k) =>
+            p.index === span.first + k && p.start === k * (C + 16) && p.end === Math.min((k + 1) * (C + 16), fetched.length)
+            && p.last === (p.index === n - 1)) && f.spanChunks(span, blob.length, C).length === parts.length;
+          return { span, same, bytes: b64e(joined.slice(span.skip, span.skip + (end - start))) };
         });""",
         {"fk": b64(fk), "file": file_id, "blob": b64(blob), "ranges": ranges},
     )
@@ -681,6 +778,7 @@ def test_chunk_span_decrypts_exactly_the_range(js):
             "skip": expected.skip,
         }, (start, end)
         assert crypto.b64d(got["bytes"]) == plaintext[start:end], (start, end)
+        assert got["same"] is True, (start, end)
 
 
 def test_stream_decryption_equals_whole_decryption_for_any_split(js):
@@ -827,18 +925,30 @@ def test_the_browser_encrypts_python_decrypts(js):
     assert len(d(out["streamedEmpty"])) == 40
 
 
-def test_crypto_js_runs_in_a_worker_without_the_import_map(js, live_server):
-    """Workers have no import map (MDN): crypto.js and libsodium must resolve by URL alone."""
+WORKER_SOURCE = """
+import * as c from '/static/js/core/crypto.js';
+onmessage = async ({ data }) => {
+  await c.ready();
+  const plain = c.decryptBlob(c.b64d(data.fk), data.file, 'original', c.b64d(data.blob));
+  postMessage({ plain: c.b64e(plain), secret: c.b64e(c.decodeLinkSecret(data.fragment)) });
+};
+"""
+
+
+def test_crypto_js_runs_in_a_worker_without_the_import_map(js, page, live_server):
+    """Workers have no import map (MDN): crypto.js and libsodium must resolve by URL alone.
+
+    The test's Worker script is served from this origin, with a static file's own headers
+    (its CSP included): the page policy's worker-src allows only 'self', no blob: Workers."""
+
+    def serve_worker(route):
+        original = route.fetch(url=live_server["url"] + "/static/js/core/format.js")
+        route.fulfill(response=original, body=WORKER_SOURCE)
+
+    page.context.route("**/static/js/test-only-worker.js", serve_worker)
     v = VECTORS
     out = js.run(
-        """const source = `
-          import * as c from '${location.origin}/static/js/crypto.js';
-          onmessage = async ({ data }) => {
-            await c.ready();
-            const plain = c.decryptBlob(c.b64d(data.fk), data.file, 'original', c.b64d(data.blob));
-            postMessage({ plain: c.b64e(plain), secret: c.b64e(c.decodeLinkSecret(data.fragment)) });
-          };`;
-        const worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })), { type: 'module' });
+        """const worker = new Worker('/static/js/test-only-worker.js', { type: 'module' });
         const answer = new Promise((resolve, reject) => {
           worker.onmessage = ({ data }) => resolve(data);
           worker.onerror = (e) => reject(new Error(e.message || 'worker failed'));
@@ -852,6 +962,23 @@ def test_crypto_js_runs_in_a_worker_without_the_import_map(js, live_server):
         v,
     )
     assert out == {"plain": v["blob"]["plaintext"], "secret": v["inputs"]["link_secret"]}
+
+
+def test_a_blob_worker_is_refused_by_the_page_policy(js, console):
+    """worker-src 'self' and nothing else: a Worker from a blob: URL never starts."""
+    console.expect(r"Content Security Policy|worker-src")
+    out = js.run(
+        """const url = URL.createObjectURL(new Blob(['postMessage(1)'], { type: 'text/javascript' }));
+        try {
+          const worker = new Worker(url, { type: 'module' });
+          return await new Promise((resolve) => {
+            worker.onmessage = () => resolve('ran');
+            worker.onerror = () => resolve('refused');
+            setTimeout(() => resolve('refused'), 3000);
+          });
+        } catch (e) { return e.name === 'SecurityError' ? 'refused' : String(e); }"""
+    )
+    assert out == "refused"
 
 
 # --- the page: CSP, import map, Subresource Integrity ------------------------------------------
@@ -895,7 +1022,7 @@ def test_home_page_loads_under_the_csp_with_every_file_pinned(page, live_server,
         "exifr",
     }
     assert set(importmap["imports"].values()) <= set(importmap["integrity"])
-    assert "/static/js/crypto.js" in importmap["integrity"]
+    assert "/static/js/core/crypto.js" in importmap["integrity"]
     for module, value in importmap["integrity"].items():
         served = requests.get(url + module, timeout=10)
         assert served.ok and served.headers["Content-Type"].startswith("text/javascript"), module
@@ -919,7 +1046,8 @@ def test_every_bare_specifier_loads_through_the_import_map(page, live_server):
     [
         "/vendor/libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs",  # imported by a module that crypto.js imports
         "/vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs",
-        "/static/js/crypto.js",
+        "/static/js/core/crypto.js",
+        "/static/js/core/format.js",  # imported by crypto.js
     ],
 )
 def test_a_changed_module_is_refused(page, console, live_server, target):
@@ -933,7 +1061,7 @@ def test_a_changed_module_is_refused(page, console, live_server, target):
     page.route(url + target, tamper)
     console.expect(r"integrity|digest")
     page.goto(url + "/")
-    error = page.evaluate("() => import('/static/js/crypto.js').then(() => 'loaded', (e) => String(e))")
+    error = page.evaluate("() => import('/static/js/core/crypto.js').then(() => 'loaded', (e) => String(e))")
     assert error != "loaded"
 
 

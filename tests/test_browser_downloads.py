@@ -1,11 +1,11 @@
 """The "Download all" button and video streaming in Chromium, where test_browser_viewer.py does not go.
 
-* "Download all" through the File System Access API (static/js/download-all.js,
+* "Download all" through the File System Access API (static/js/download/download-all.js,
   pickFile/toFile). Headless Chromium has no save dialog, so a stand-in
   `showSaveFilePicker` is installed before the page loads: it records what it was
   asked and keeps what is written to the "file" in page memory, and whether that
   file was closed (kept) or aborted (thrown away), as a real one would be.
-* Cancel, on that path and on the Service Worker path (static/js/sw.js, a zip
+* Cancel, on that path and on the Service Worker path (static/js/download/sw.js, a zip
   streamed as a download), while the originals' requests are held unanswered.
 * An access token that runs out while a video streams through the Service Worker:
   the worker gets a fresh one from the page (viewer.js renewToken) and plays on.
@@ -91,7 +91,7 @@ VIDEO_STATUS = ".pswp__item[aria-hidden='false'] .fragment-video-status"
 
 
 def format_bytes(n: int) -> str:
-    """static/js/present.js formatBytes, for the exact text the page shows."""
+    """static/js/core/present.js formatBytes, for the exact text the page shows."""
     units = ["bytes", "KB", "MB", "GB", "TB"]
     value, unit = float(n), 0
     while value >= 1000 and unit < len(units) - 1:

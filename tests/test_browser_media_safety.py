@@ -251,7 +251,7 @@ def test_the_allowlist_and_the_first_bytes_decide_the_type(page, hostile):
     open_album(page, hostile["link"], TITLE)
     got = page.evaluate(
         """async (table) => {
-             const { safeType } = await import('/static/js/mediatypes.js');
+             const { safeType } = await import('/static/js/core/mediatypes.js');
              const bytes = (hex) => new Uint8Array((hex.match(/../g) || []).map((b) => parseInt(b, 16)));
              return table.map(([declared, hex]) => safeType(declared, bytes(hex)));
            }""",
@@ -260,7 +260,7 @@ def test_the_allowlist_and_the_first_bytes_decide_the_type(page, hostile):
     assert got == [expected for _, _, expected in TYPES]
     # The module is served like every other, pinned by the import map's integrity list.
     importmap = page.evaluate("() => JSON.parse(document.querySelector('script[type=importmap]').textContent)")
-    assert any(url.endswith("/static/js/mediatypes.js") for url in importmap["integrity"])
+    assert any(url.endswith("/static/js/core/mediatypes.js") for url in importmap["integrity"])
 
 
 def test_an_svg_thumb_is_never_an_svg_blob(page, browser_context, hostile, network, console):
@@ -346,7 +346,7 @@ def test_a_service_worker_that_never_installs_gives_a_clear_message(page, browse
     page.add_init_script(NO_FILE_PICKER)  # no File System Access API: "Download all" needs the Service Worker
     # The worker's script never arrives, so it never installs (context routes cover the
     # browser's own fetch of it; a page route does not).
-    worker = Held(browser_context, "**/static/js/sw.js")
+    worker = Held(browser_context, "**/static/js/download/sw.js")
     originals = Held(browser_context, "**/blobs/original")
     try:
         open_album(page, hostile["link"], TITLE)

@@ -1,14 +1,14 @@
-"""static/js/prepare.js in Chromium, against viewer/owner/media.py on the same photos.
+"""static/js/upload/prepare.js in Chromium, against viewer/owner/media.py on the same photos.
 
 A guest's browser and the owner's command line must describe the same photo alike
 (docs/format.md, "File metadata"). So each fixture JPEG is read twice: by Python's
 ``viewer.owner.media.prepare(path)``, and on a real page of the app under gunicorn (its
-real CSP) by what static/js/upload-worker.js runs: exifr's lite build with
+real CSP) by what static/js/upload/upload-worker.js runs: exifr's lite build with
 prepare.js's EXIF_OPTIONS, prepare.js's ``takenAt``/``camera``/``location``/``fileMeta``, and
 ``createImageBitmap`` for the upright size. The two must agree field for field.
 
 As in test_browser_crypto.py, the modules are imported by the page itself
-(``await import('/static/js/prepare.js')``) and bytes cross as base64.
+(``await import('/static/js/upload/prepare.js')``) and bytes cross as base64.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from tests.support.media_fixtures import make_jpeg_with_orientation
 from viewer.owner import media
 
 ROOT = Path(__file__).resolve().parent.parent
-PREPARE_JS = ROOT / "static" / "js" / "prepare.js"
+PREPARE_JS = ROOT / "static" / "js" / "upload" / "prepare.js"
 
 pytestmark = pytest.mark.slow
 
 PRELUDE = """
-const p = await import('/static/js/prepare.js');
+const p = await import('/static/js/upload/prepare.js');
 const { default: exifr } = await import('/vendor/exifr/dist/lite.esm.mjs');
 const bytesOf = (b64) => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
 """

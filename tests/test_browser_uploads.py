@@ -312,7 +312,9 @@ def test_a_failing_network_is_retried_then_explained_and_retry_continues_where_i
         sent.append(route.request.headers.get("upload-offset"))
         return route.continue_() if len(sent) == 1 else route.abort("connectionreset")
 
-    page.route("**/blobs/original", first_part_only)
+    # The album Worker's request (it makes every API call), so routed on the context.
+
+    page.context.route("**/blobs/original", first_part_only)
     choose(page, [big])
     item = row(page, "flaky.jpg")
     item.get_by_text("Connection lost, trying again").wait_for(timeout=TIMEOUT)
@@ -321,7 +323,7 @@ def test_a_failing_network_is_retried_then_explained_and_retry_continues_where_i
     assert len(sent) == 6 and set(sent[1:]) == {sent[1]} and int(sent[1]) > 0
     assert guest_files_stored(live_server, link) == {"complete": 0, "pending": 1}
 
-    page.unroute("**/blobs/original")
+    page.context.unroute("**/blobs/original")
     item.get_by_role("button", name="Retry").click()
     wait_summary(page, "1 of 1 file added")
     # It went on from the part the server had, not from the start.
@@ -344,10 +346,12 @@ def test_an_upload_resumes_after_a_reload_when_the_same_file_is_chosen(page, net
         passed.append(route.request.url)
         return route.continue_()
 
-    page.route("**/blobs/original", one_part_then_hang)
+    # The album Worker's request (it makes every API call), so routed on the context.
+
+    page.context.route("**/blobs/original", one_part_then_hang)
     choose(page, [big])
     wait_until(lambda: page.wait_for_timeout(50) or len(original_offsets(network)) >= 2)
-    page.unroute("**/blobs/original")
+    page.context.unroute("**/blobs/original")
     page.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" while uploading
     page.reload()
     page.get_by_role("heading", name="Reloaded").wait_for(timeout=TIMEOUT)
@@ -377,10 +381,12 @@ def test_resuming_with_another_file_of_the_same_name_size_and_date_starts_over(p
         passed.append(route.request.url)
         return route.continue_()
 
-    page.route("**/blobs/original", one_part_then_hang)
+    # The album Worker's request (it makes every API call), so routed on the context.
+
+    page.context.route("**/blobs/original", one_part_then_hang)
     choose(page, [big])
     wait_until(lambda: page.wait_for_timeout(50) or len(original_offsets(network)) >= 2)
-    page.unroute("**/blobs/original")
+    page.context.unroute("**/blobs/original")
     page.on("dialog", lambda dialog: dialog.accept())
     page.reload()
     page.get_by_role("heading", name="Swapped").wait_for(timeout=TIMEOUT)
@@ -420,7 +426,8 @@ def test_a_full_server_is_explained_and_the_part_is_not_sent_again(page, console
         )
 
     more = [big_photo(tmp_path, f"waiting {i}.jpg", size=(1200, 800)) for i in range(3)]
-    page.route("**/blobs/original", full)
+    # The album Worker's request (it makes every API call), so routed on the context.
+    page.context.route("**/blobs/original", full)
     choose(page, [big, *more])  # three files at a time: the fourth is still waiting when the first 507 comes
     for name in ["no room.jpg"] + [f.name for f in more]:
         row(page, name).get_by_text(message).wait_for(timeout=TIMEOUT)
@@ -429,7 +436,7 @@ def test_a_full_server_is_explained_and_the_part_is_not_sent_again(page, console
     assert sent == [0] * len(sent) and len(sent) <= 3  # each part at most once, and the waiting file never started
     assert page.locator("#uploads").get_by_text("trying again").count() == 0
     wait_until(lambda: guest_files_stored(live_server, link) == {"complete": 0, "pending": 0})  # reservations given back
-    page.unroute("**/blobs/original")
+    page.context.unroute("**/blobs/original")
 
 
 def test_cancel_gives_everything_back(page, live_server, owner_cli, tmp_path):

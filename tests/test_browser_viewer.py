@@ -71,7 +71,7 @@ def api_files(link: str) -> tuple[str, dict[str, str]]:
     return album_id, names
 
 
-# This browser's device key for a link (static/js/device.js), read by the page itself:
+# This browser's device key for a link (static/js/core/device.js), read by the page itself:
 # null if there is none; else whether WebCrypto lets the private key out.
 DEVICE_KEY = r"""async (linkId) => {
   const db = await new Promise((resolve, reject) => {
@@ -421,7 +421,8 @@ def test_the_wait_is_said_in_minutes_from_retry_after(page, owner_cli, live_serv
     link = publish(owner_cli, live_server, tmp_path, "Wait a bit", "--password-stdin", input="pw\n")
     console.expect(r"status of 429")
     body = {"error": "too_many_attempts", "message": "Too many wrong passwords. Try again in 2 minutes."}
-    page.route(
+    # The album Worker's request (it makes every API call), so routed on the context.
+    page.context.route(
         "**/challenge",
         lambda route: route.fulfill(
             status=429, headers={"Retry-After": "120"}, content_type="application/json", body=json.dumps(body)
@@ -447,7 +448,9 @@ def test_argon2_parameters_below_the_floor_are_refused_before_any_hashing(page, 
         info["password"] = {**info["password"], "opslimit": 1, "memlimit": 8192}
         route.fulfill(response=answer, json=info)
 
-    page.route(f"**/api/links/{link_id}", weaken)
+    # The album Worker's request (it makes every API call), so routed on the context.
+
+    page.context.route(f"**/api/links/{link_id}", weaken)
     page.goto(link)
     page.get_by_role("heading", name="This link's password settings are too weak").wait_for(timeout=TIMEOUT)
     assert page.get_by_text(
@@ -570,10 +573,11 @@ def test_a_link_changed_during_the_visit_reloads_with_its_new_settings(page, own
 
 def test_a_network_failure_says_so_and_offers_to_try_again(page, album, console):
     console.expect(r"ERR_FAILED|ERR_INTERNET_DISCONNECTED")
-    page.route("**/api/links/**", lambda route: route.abort())
+    # The album Worker's request (it makes every API call), so routed on the context.
+    page.context.route("**/api/links/**", lambda route: route.abort())
     page.goto(album["link"])
     page.get_by_role("heading", name="Could not reach the server").wait_for(timeout=TIMEOUT)
-    page.unroute("**/api/links/**")
+    page.context.unroute("**/api/links/**")
     page.get_by_role("button", name="Try again").click()
     page.get_by_role("heading", name=TITLE).wait_for(timeout=TIMEOUT)
 
@@ -695,7 +699,7 @@ def test_a_browser_without_ed25519_opens_plain_links_and_says_why_it_cannot_open
         route.fulfill(response=original, body=NO_ED25519 + original.body())
 
     # Workers have no integrity check (viewer/server/assets.py), so the patched script runs.
-    browser_context.route("**/static/js/album-worker.js", without_ed25519)
+    browser_context.route("**/static/js/album/album-worker.js", without_ed25519)
     open_album(page, plain, "Any browser")  # no device limit: it opens without a device key
     console.expect(r"status of 400")
     page.goto(limited)
