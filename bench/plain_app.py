@@ -17,7 +17,7 @@ style: the CSP has ``style-src 'self'``).
 and a progress line like its ``#uploads [data-slot=summary]``. Its script,
 ``/bench/plain-upload.js`` (a file of its own: the CSP allows no inline script), sends
 each chosen file as it is, its ``File`` as the body of one ``PUT``, three files at a
-time as static/js/uploads.js does, and says "N of N files added" when the server has
+time as static/js/upload/uploads.js does, and says "N of N files added" when the server has
 answered for all of them. The server streams each body into the app's own blob store
 (``bench-plain/<run>/<n>``), as it stores a guest's parts: written to a temporary
 file, fsynced and renamed into place. Each file must fit in one request
@@ -118,7 +118,7 @@ def thumb(name: str):
 
 # --- upload ---------------------------------------------------------------------
 
-# Three files in flight, as static/js/uploads.js (PARALLEL); each sent whole, as it is.
+# Three files in flight, as static/js/upload/uploads.js (PARALLEL); each sent whole, as it is.
 UPLOAD_JS = """// The plaintext upload baseline of bench/upload_throughput.py (served by bench/plain_app.py).
 const PARALLEL = 3;
 const input = document.getElementById("file-input");

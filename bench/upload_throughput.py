@@ -7,7 +7,7 @@ and makes 50 phone-sized photos once (4000x3000 JPEG, quality 90, with EXIF: abo
 
 * **encrypted**: the album link, opened by a guest whose name the page already knows
   (``fragment:<link_id>:guest-name`` in localStorage, as after their first upload).
-  The 50 files are chosen with the page's own ``#file-input``; static/js/uploads.js
+  The 50 files are chosen with the page's own ``#file-input``; static/js/upload/uploads.js
   prepares each in the upload Worker (EXIF, a 480 px JPEG thumb and a 2048 px JPEG
   preview, encryption) and sends it as docs/api.md says (reserve, PUT parts,
   complete), three files at a time. Each run has a fresh link (``fragment links add
@@ -46,7 +46,7 @@ from tests.support.media_fixtures import _exif
 
 PHOTO_SIZE = (4000, 3000)  # 12 MP, a phone's
 QUALITY = 90
-THUMB_EDGE, PREVIEW_EDGE = 480, 2048  # static/js/prepare.js
+THUMB_EDGE, PREVIEW_EDGE = 480, 2048  # static/js/upload/prepare.js
 GUEST = "Bench Guest"
 WARMUP_FILES = 5
 SETTLE = 1.0  # seconds of quiet before choosing the files
@@ -71,11 +71,11 @@ TIMING_JS = """
 """
 
 # upload-worker.js's drawing of one photo, step by step with the same code
-# (static/js/draw.js), for the files of a file input: where a photo's preparation goes.
+# (static/js/upload/draw.js), for the files of a file input: where a photo's preparation goes.
 STEPS_JS = """
 async (input) => {
-  const draw = await import("/static/js/draw.js");
-  const { PREVIEW_EDGE, THUMB_EDGE } = await import("/static/js/prepare.js");
+  const draw = await import("/static/js/upload/draw.js");
+  const { PREVIEW_EDGE, THUMB_EDGE } = await import("/static/js/upload/prepare.js");
   const steps = [];
   for (const file of input.files) {
     const type = draw.imageTypeFor(file.type === "image/jpeg");

@@ -1,8 +1,8 @@
-"""Blob decryption in the browser: static/js/crypto.js against raw libsodium, in the same page.
+"""Blob decryption in the browser: static/js/core/crypto.js against raw libsodium, in the same page.
 
 Opens a page of the real app under gunicorn (the Procfile's web line), with its
 real CSP, in Debian's Chromium, and imports the modules as the viewer does
-(``/static/js/crypto.js``, and the libsodium.js build it uses), as
+(``/static/js/core/crypto.js``, and the libsodium.js build it uses), as
 tests/test_browser_crypto.py does. On 64 MiB of random bytes it times:
 
 * the baseline: libsodium.js's one-shot ``crypto_aead_xchacha20poly1305_ietf_decrypt``
@@ -36,7 +36,7 @@ THUMB_COUNT = 2000
 # each, not all rounds of one), keeping each case's fastest round.
 PAGE_JS = """
 async ({ size, chunkSizes, rounds, thumbBytes, thumbCount }) => {
-  const c = await import('/static/js/crypto.js');
+  const c = await import('/static/js/core/crypto.js');
   await c.ready();
   // The very module crypto.js imports (one URL, one module instance).
   const sodium = (await import('/vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs')).default;

@@ -7,7 +7,7 @@ gallery page), and opens both pages in Debian's Chromium, each in a fresh contex
 
 * **encrypted**: the album link. The page loads its modules, a Worker compiles
   libsodium, unlocks the link, lists the files, then fetches and decrypts the
-  thumbnails near the viewport (static/js/grid.js).
+  thumbnails near the viewport (static/js/album/grid.js).
 * **plaintext** (baseline): the same thumbnails, the very bytes the viewer decrypts,
   as plain ``<img loading=lazy>`` tags in rows of the same tile size, under the
   same header and stylesheets, from the same server process. (Lazy, as a good
