@@ -17,9 +17,10 @@
 //
 // No key ever appears in a URL. The page registers each stream or zip under a
 // random id and hands over, by postMessage, MessagePorts: one from the album
-// Worker, which posts the file keys and blob sizes on it (the page's main thread
-// holds no key), and one to the page, for fresh access tokens, errors and
-// progress. State lives in memory only: nothing is stored, and a browser that
+// Worker, which posts the file keys, blob sizes and access token on it and answers
+// there when this worker asks for a fresh token (the page's main thread holds neither),
+// and one to the page, for errors and progress. API addresses and errors are api.js's,
+// the chunk arithmetic format.js's (through crypto.js). State lives in memory only: nothing is stored, and a browser that
 // stops this worker when idle drops it; a request for a stream it no longer knows
 // asks the page to register it again.
 //
