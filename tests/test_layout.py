@@ -158,7 +158,7 @@ print(result.exit_code, "publish" in result.output)
 """
 
 
-def run_blocked(blocked: list[str], program: str) -> str:
+def run_blocked(blocked: list[str], program: str) -> list[str]:
     done = subprocess.run(
         [sys.executable, "-c", BLOCK + program, ",".join(blocked)], cwd=ROOT, capture_output=True, text=True, timeout=120
     )

@@ -1,7 +1,7 @@
 """Format v1: the keys, wrappings and blob encryption shared with the browser.
 
 This module is the Python half of the byte-level contract in ``docs/format.md``;
-``static/js/crypto.js`` is the other half, and both are tested against the same
+``static/js/core/crypto.js`` is the other half, and both are tested against the same
 vectors. It touches neither Flask nor files: bytes in, bytes out.
 
 Primitives all come from libsodium (through PyNaCl), so that the browser can use
