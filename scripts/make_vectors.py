@@ -130,7 +130,80 @@ def build() -> dict:
             "prefix": c.b64e(prefix),
             "blob": c.b64e(c.encrypt_blob_bytes(file_key, file_id, "thumb", b"", prefix=prefix)),
         },
+        # Added last, so regenerating shows only additions to the file.
+        "account": account(album_id, album_key, link_id, link_secret),
     }
+
+
+def account(album_id: str, album_key: bytes, link_id: str, link_secret: bytes) -> dict:
+    """docs/format.md, "Accounts": a sign-up, a password change and the owner's copies of a key and a secret."""
+    account_id = c.b64e(fixed(0x50, 16))
+    password = "an account pa\u0308ssword"  # decomposed on purpose: NFC makes it "p\u00e4ssword"
+    params = c.PasswordParams(fixed(0xB0, 16), opslimit=2, memlimit=65536)  # cheap, for tests only
+    new_password = "a new password"
+    new_params = c.PasswordParams(fixed(0xB8, 16), opslimit=2, memlimit=65536)
+    master_key, rk, seed = fixed(0xF0, 32), fixed(0x90, 32), fixed(0x08, 32)
+    keys, recovery = c.account_keys(password, params), c.recovery_keys(rk)
+    new_keys = c.account_keys(new_password, new_params)
+    identity = c.identity_keypairs(seed)
+    nonces = {name: fixed(0xD4 + i, 24) for i, name in enumerate(SEALED_ACCOUNT_VALUES)}
+    sealed = {
+        "sealed_master_key": c.seal_master_key(keys.kek, master_key, account_id, nonces["sealed_master_key"]),
+        "sealed_master_key_recovery": c.seal_master_key_recovery(
+            recovery.kek, master_key, account_id, nonces["sealed_master_key_recovery"]
+        ),
+        "sealed_recovery_key": c.seal_recovery_key(master_key, rk, account_id, nonces["sealed_recovery_key"]),
+        "sealed_identity": c.seal_identity(master_key, seed, account_id, nonces["sealed_identity"]),
+        "owner_album_key": c.seal_owner_album_key(master_key, album_key, album_id, nonces["owner_album_key"]),
+        "owner_link_secret": c.seal_owner_link_secret(master_key, link_secret, link_id, nonces["owner_link_secret"]),
+        "new_sealed_master_key": c.seal_master_key(new_keys.kek, master_key, account_id, nonces["new_sealed_master_key"]),
+    }
+    return {
+        "inputs": {
+            "account_id": account_id,
+            "password": password,
+            "password_params": params.to_json(),
+            "master_key": c.b64e(master_key),
+            "recovery_key": c.b64e(rk),
+            "identity": c.b64e(seed),
+            "new_password": new_password,
+            "new_password_params": new_params.to_json(),
+            # The owner's copies seal the top-level inputs' album key (for album_id) and link secret (for link_id).
+        },
+        "root": c.b64e(c.password_factor(password, params)),
+        "kek": c.b64e(keys.kek),
+        "login_key": c.b64e(keys.login_key),
+        "recovery_words": c.recovery_words(rk),
+        "rk_kek": c.b64e(recovery.kek),
+        "recovery_login_key": c.b64e(recovery.login_key),
+        "identity_keys": {
+            "box_seed": c.b64e(c.kdf(seed, c.SUBKEY_BOX, c.KDF_CONTEXT_IDENTITY)),
+            "box_public_key": c.b64e(identity.box_public_key),
+            "box_secret_key": c.b64e(identity.box_secret_key),
+            "sign_seed": c.b64e(c.kdf(seed, c.SUBKEY_SIGN, c.KDF_CONTEXT_IDENTITY)),
+            "sign_public_key": c.b64e(identity.sign_public_key),
+            "fingerprint_hash": c.b64e(c.fingerprint_hash(identity.box_public_key, identity.sign_public_key)),
+            "fingerprint": identity.fingerprint,
+        },
+        "password_change": {
+            "root": c.b64e(c.password_factor(new_password, new_params)),
+            "kek": c.b64e(new_keys.kek),
+            "login_key": c.b64e(new_keys.login_key),
+        },
+        **{name: {"nonce": c.b64e(nonces[name]), "sealed": c.b64e(value)} for name, value in sealed.items()},
+    }
+
+
+# Each sealed account value and its fixed nonce, fixed(0xD4 + i, 24) in this order.
+SEALED_ACCOUNT_VALUES = (
+    "sealed_master_key",
+    "sealed_master_key_recovery",
+    "sealed_recovery_key",
+    "sealed_identity",
+    "owner_album_key",
+    "owner_link_secret",
+    "new_sealed_master_key",
+)
 
 
 if __name__ == "__main__":

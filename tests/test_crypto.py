@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,243 @@ def test_password_params_below_the_owasp_floor_are_refused_before_hashing(change
     with pytest.raises(c.WeakPasswordParams):
         c.PasswordParams.from_json({**good, **change})
     assert "weaker than Fragment allows" in c.WEAK_PARAMS_MESSAGE
+
+
+# --- accounts (docs/format.md, "Accounts") ------------------------------------------
+
+ACCOUNT = VECTORS["account"]
+CHEAP = c.PasswordParams(bytes(range(16)), 2, 65536)  # below the floor on purpose, as the vectors
+
+
+def account_params(entry: dict) -> c.PasswordParams:
+    return c.PasswordParams(c.b64d(entry["salt"], 16), entry["opslimit"], entry["memlimit"])
+
+
+def test_account_vectors_from_the_documented_inputs():
+    """Every derived account value, recomputed from the inputs, partly with other implementations than crypto.py's."""
+    import hashlib
+
+    argon2_low_level = pytest.importorskip("argon2.low_level")
+    v, inp = ACCOUNT, ACCOUNT["inputs"]
+    params = account_params(inp["password_params"])
+    # The password in the file is decomposed (a + U+0308) on purpose; NFC makes it the composed "ä".
+    assert "a\u0308" in inp["password"] and c.normalize_password(inp["password"]) == "an account p\u00e4ssword".encode()
+    # root: the reference Argon2 library (argon2-cffi, memory in KiB), not libsodium.
+    root = argon2_low_level.hash_secret_raw(
+        c.normalize_password(inp["password"]),
+        params.salt,
+        time_cost=params.opslimit,
+        memory_cost=params.memlimit // 1024,
+        parallelism=1,
+        hash_len=32,
+        type=argon2_low_level.Type.ID,
+        version=19,
+    )
+    assert c.b64e(root) == v["root"]
+
+    def kdf(key: bytes, subkey_id: int, context: bytes) -> str:  # libsodium's crypto_kdf, in hashlib's BLAKE2b
+        salt, person = subkey_id.to_bytes(8, "little") + bytes(8), context + bytes(8)
+        return c.b64e(hashlib.blake2b(b"", digest_size=32, key=key, salt=salt, person=person).digest())
+
+    assert (kdf(root, 1, b"fragacct"), kdf(root, 2, b"fragacct")) == (v["kek"], v["login_key"])
+    keys = c.account_keys(inp["password"], params)
+    assert (c.b64e(keys.kek), c.b64e(keys.login_key)) == (v["kek"], v["login_key"])
+    rk = c.b64d(inp["recovery_key"], 32)
+    assert (kdf(rk, 1, b"fragrcvr"), kdf(rk, 2, b"fragrcvr")) == (v["rk_kek"], v["recovery_login_key"])
+    recovery = c.recovery_keys(rk)
+    assert (c.b64e(recovery.kek), c.b64e(recovery.login_key)) == (v["rk_kek"], v["recovery_login_key"])
+    assert c.recovery_words(rk) == v["recovery_words"] and c.recovery_key(v["recovery_words"]) == rk
+
+    ids, seed = v["identity_keys"], c.b64d(inp["identity"], 32)
+    assert (kdf(seed, 1, b"fragidty"), kdf(seed, 2, b"fragidty")) == (ids["box_seed"], ids["sign_seed"])
+    identity = c.identity_keypairs(seed)
+    # crypto_box_seed_keypair: sk = SHA-512(seed)[:32], pk = X25519(sk, base point).
+    box_sk = hashlib.sha512(c.b64d(ids["box_seed"])).digest()[:32]
+    assert c.b64e(box_sk) == ids["box_secret_key"] == c.b64e(identity.box_secret_key)
+    assert c.b64e(c.sodium.crypto_scalarmult_base(box_sk)) == ids["box_public_key"] == c.b64e(identity.box_public_key)
+    sign_pk, _ = c.sodium.crypto_sign_seed_keypair(c.b64d(ids["sign_seed"]))
+    assert c.b64e(sign_pk) == ids["sign_public_key"] == c.b64e(identity.sign_public_key)
+    digest = hashlib.blake2b(identity.box_public_key + identity.sign_public_key, digest_size=32).digest()
+    assert c.b64e(digest) == ids["fingerprint_hash"]
+    digits = str(int.from_bytes(digest, "big") % 10**60).zfill(60)
+    assert ids["fingerprint"] == " ".join(digits[i : i + 5] for i in range(0, 60, 5)) == identity.fingerprint
+
+    change, new_params = v["password_change"], account_params(inp["new_password_params"])
+    assert c.b64e(c.password_factor(inp["new_password"], new_params)) == change["root"]
+    new_keys = c.account_keys(inp["new_password"], new_params)
+    assert (c.b64e(new_keys.kek), c.b64e(new_keys.login_key)) == (change["kek"], change["login_key"])
+
+
+def test_account_sealed_vectors_open_to_their_inputs():
+    """Each sealed account value: 72 bytes, opens under its documented key and AD, and nothing else opens it."""
+    v, inp, top = ACCOUNT, ACCOUNT["inputs"], VECTORS["inputs"]
+    account_id, mk = inp["account_id"], c.b64d(inp["master_key"], 32)
+    kek, rk_kek = c.b64d(v["kek"]), c.b64d(v["rk_kek"])
+    new_kek = c.b64d(v["password_change"]["kek"])
+    opened = {
+        "sealed_master_key": (c.open_master_key, kek, account_id, inp["master_key"]),
+        "sealed_master_key_recovery": (c.open_master_key_recovery, rk_kek, account_id, inp["master_key"]),
+        "sealed_recovery_key": (c.open_recovery_key, mk, account_id, inp["recovery_key"]),
+        "sealed_identity": (c.open_identity, mk, account_id, inp["identity"]),
+        "owner_album_key": (c.open_owner_album_key, mk, top["album_id"], top["album_key"]),
+        "owner_link_secret": (c.open_owner_link_secret, mk, top["link_id"], top["link_secret"]),
+        "new_sealed_master_key": (c.open_master_key, new_kek, account_id, inp["master_key"]),
+    }
+    ads = {
+        "sealed_master_key": b"fragment/v1/master-key\x00",
+        "sealed_master_key_recovery": b"fragment/v1/master-key-recovery\x00",
+        "sealed_recovery_key": b"fragment/v1/recovery-key\x00",
+        "sealed_identity": b"fragment/v1/identity\x00",
+        "owner_album_key": b"fragment/v1/owner-album-key\x00",
+        "owner_link_secret": b"fragment/v1/owner-link-secret\x00",
+        "new_sealed_master_key": b"fragment/v1/master-key\x00",
+    }
+    for name, (open_, key, the_id, expected) in opened.items():
+        sealed = c.b64d(v[name]["sealed"])
+        assert len(sealed) == 72 and sealed[:24] == c.b64d(v[name]["nonce"]), name
+        assert c.b64e(open_(key, sealed, the_id)) == expected, name
+        # The documented AD, spelled out here rather than taken from crypto.py's constants.
+        assert c.b64e(c.open_sealed(key, sealed, ads[name] + c.b64d(the_id))) == expected, name
+        with pytest.raises(c.DecryptionError):
+            open_(key, sealed, c.new_id())  # another account, album or link
+        with pytest.raises(c.DecryptionError):
+            open_(c.random_key(), sealed, the_id)
+    # The same key and id under another label: a value cannot change roles.
+    with pytest.raises(c.DecryptionError):
+        c.open_master_key_recovery(kek, c.b64d(v["sealed_master_key"]["sealed"]), account_id)
+    with pytest.raises(c.DecryptionError):
+        c.open_identity(mk, c.b64d(v["sealed_recovery_key"]["sealed"]), account_id)
+    with pytest.raises(c.DecryptionError):  # the old password does not open the new sealed_mk
+        c.open_master_key(kek, c.b64d(v["new_sealed_master_key"]["sealed"]), account_id)
+
+
+def test_recovery_words_match_the_bip39_reference_vectors():
+    """BIP-0039's published vectors for 256-bit entropy (trezor/python-mnemonic, vectors.json, "english")."""
+    reference = {
+        0x00: "abandon " * 23 + "art",
+        0x7F: "legal winner thank year wave sausage worth useful " * 2 + "legal winner thank year wave sausage worth title",
+        0x80: "letter advice cage absurd amount doctor acoustic avoid " * 2
+        + "letter advice cage absurd amount doctor acoustic bless",
+        0xFF: "zoo " * 23 + "vote",
+    }
+    for byte, words in reference.items():
+        assert c.recovery_words(bytes([byte]) * 32) == words
+        assert c.recovery_key(words) == bytes([byte]) * 32
+
+
+def test_recovery_words_forgive_case_and_spacing_but_not_the_list_or_the_checksum():
+    words = ACCOUNT["recovery_words"].split()
+    rk = c.b64d(ACCOUNT["inputs"]["recovery_key"])
+    assert len(words) == 24
+    assert c.recovery_key("  " + "\n ".join(w.upper() if i % 2 else w.title() for i, w in enumerate(words)) + "\t") == rk
+    for bad in (" ".join(words[:23]), " ".join([*words, "abandon"]), "", None):
+        with pytest.raises(c.RecoveryWordsError, match="This is not a recovery key: it has"):
+            c.recovery_key(bad)  # type: ignore[arg-type]
+    typo = [*words[:6], words[6][:-1] + "q", *words[7:]]
+    with pytest.raises(c.RecoveryWordsError) as info:
+        c.recovery_key(" ".join(typo))
+    assert str(info.value) == "This is not a recovery key: word 7 is not in the list"
+    swapped = [words[1], words[0], *words[2:]]
+    with pytest.raises(c.RecoveryWordsError) as info:
+        c.recovery_key(" ".join(swapped))
+    assert str(info.value) == "The words do not match: check for a typo"
+    assert isinstance(info.value, c.FormatError)
+    with pytest.raises(c.FormatError):
+        c.recovery_words(bytes(16))  # BIP39 allows 16 bytes; a recovery key is always 32
+
+
+def test_new_account_opens_with_the_password_and_with_the_recovery_words():
+    account = c.new_account("right password", CHEAP)
+    aid = account.account_id
+    assert c.is_id(aid) and account.params == CHEAP
+    assert {len(account.master_key), len(account.recovery_key), len(account.identity.seed)} == {32}
+    sealed = (account.sealed_master_key, account.sealed_master_key_recovery, account.sealed_recovery_key, account.sealed_identity)
+    assert {len(s) for s in sealed} == {72}
+    # Five different keys: nothing sent or stored doubles as a key that seals.
+    secrets = {account.keys.kek, account.keys.login_key, account.recovery.kek, account.recovery.login_key, account.master_key}
+    assert len(secrets) == 5
+
+    keys = c.account_keys("right password", CHEAP)
+    assert keys == account.keys
+    mk = c.open_master_key(keys.kek, account.sealed_master_key, aid)
+    assert mk == account.master_key
+    seed = c.open_identity(mk, account.sealed_identity, aid)
+    assert c.identity_keypairs(seed) == account.identity
+    words = c.recovery_words(c.open_recovery_key(mk, account.sealed_recovery_key, aid))
+    assert words == account.recovery_words
+    recovery = c.recovery_keys(c.recovery_key(words))
+    assert recovery == account.recovery
+    assert c.open_master_key_recovery(recovery.kek, account.sealed_master_key_recovery, aid) == mk
+
+    with pytest.raises(c.DecryptionError):
+        c.open_master_key(c.account_keys("wrong password", CHEAP).kek, account.sealed_master_key, aid)
+    with pytest.raises(c.DecryptionError):  # the same password with another salt is another key
+        c.open_master_key(
+            c.account_keys("right password", c.PasswordParams(bytes(16), 2, 65536)).kek, account.sealed_master_key, aid
+        )
+    with pytest.raises(c.DecryptionError):
+        c.open_master_key_recovery(c.recovery_keys(c.random_key()).kek, account.sealed_master_key_recovery, aid)
+    with pytest.raises(c.DecryptionError):  # the login key is not the kek
+        c.open_master_key(keys.login_key, account.sealed_master_key, aid)
+    other = c.new_account("right password", CHEAP)
+    with pytest.raises(c.DecryptionError):  # another account's sealed_mk, even under the same password and salt
+        c.open_master_key(keys.kek, other.sealed_master_key, aid)
+
+
+def test_a_password_change_or_a_recovery_reseals_the_master_key_only():
+    account = c.new_account("old password", CHEAP)
+    aid = account.account_id
+    change = c.change_password(account.master_key, aid, "new password", c.PasswordParams(bytes(16), 2, 65536))
+    assert change.params.salt != account.params.salt and change.keys.login_key != account.keys.login_key
+    assert (
+        c.open_master_key(c.account_keys("new password", change.params).kek, change.sealed_master_key, aid) == account.master_key
+    )
+    with pytest.raises(c.DecryptionError):
+        c.open_master_key(c.account_keys("old password", account.params).kek, change.sealed_master_key, aid)
+    # Forgot the password: the words give MK, and MK gets a new password; the rest still opens with that MK.
+    rk = c.recovery_key(account.recovery_words)
+    mk = c.open_master_key_recovery(c.recovery_keys(rk).kek, account.sealed_master_key_recovery, aid)
+    reset = c.change_password(mk, aid, "after recovery", CHEAP)
+    assert c.open_master_key(c.account_keys("after recovery", CHEAP).kek, reset.sealed_master_key, aid) == account.master_key
+    assert c.identity_keypairs(c.open_identity(mk, account.sealed_identity, aid)) == account.identity
+    # Default parameters for a new password: a fresh salt and the link defaults, which pass the floor.
+    default = c.PasswordParams.new()
+    assert (default.opslimit, default.memlimit) == (3, 64 * 1024 * 1024)
+    assert c.PasswordParams.from_json(default.to_json()) == default
+
+
+def test_owner_copies_are_bound_to_their_album_or_link():
+    mk, ak, secret, album_id, link_id = c.random_key(), c.random_key(), c.random_key(), c.new_id(), c.new_id()
+    sealed_ak = c.seal_owner_album_key(mk, ak, album_id)
+    sealed_secret = c.seal_owner_link_secret(mk, secret, link_id)
+    assert len(sealed_ak) == len(sealed_secret) == 72
+    assert c.open_owner_album_key(mk, sealed_ak, album_id) == ak
+    assert c.open_owner_link_secret(mk, sealed_secret, link_id) == secret
+    with pytest.raises(c.DecryptionError):
+        c.open_owner_album_key(mk, sealed_ak, c.new_id())
+    with pytest.raises(c.DecryptionError):
+        c.open_owner_album_key(c.random_key(), sealed_ak, album_id)
+    with pytest.raises(c.DecryptionError):  # a link's copy is not an album's, even with the same id bytes
+        c.open_owner_album_key(mk, c.seal_owner_link_secret(mk, secret, album_id), album_id)
+    with pytest.raises(c.DecryptionError):  # nor the link's wrapped AK (its own label, its own key)
+        c.open_owner_link_secret(mk, c.wrap_album_key(mk, ak, link_id), link_id)
+    with pytest.raises(c.FormatError):
+        c.seal_owner_album_key(mk, ak[:31], album_id)
+    with pytest.raises(c.FormatError):  # authentic, but not a key: refused all the same
+        c.open_owner_album_key(mk, c.seal(mk, b"short", c.AD_OWNER_ALBUM_KEY + c.b64d(album_id)), album_id)
+
+
+def test_fingerprints_are_twelve_groups_of_five_digits_and_change_with_either_key():
+    identity = c.identity_keypairs(c.random_key())
+    printed = identity.fingerprint
+    assert re.fullmatch(r"\d{5}( \d{5}){11}", printed)
+    other = c.identity_keypairs(c.random_key())
+    assert c.fingerprint(other.box_public_key, identity.sign_public_key) != printed
+    assert c.fingerprint(identity.box_public_key, other.sign_public_key) != printed
+    assert c.fingerprint(identity.sign_public_key, identity.box_public_key) != printed  # order matters
+    with pytest.raises(c.FormatError):
+        c.fingerprint(identity.box_public_key, b"")
+    with pytest.raises(c.FormatError):
+        c.identity_keypairs(bytes(31))
+    with pytest.raises(c.FormatError):
+        c.recovery_keys(bytes(31))

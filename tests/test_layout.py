@@ -81,7 +81,7 @@ def test_a_wing_never_imports_the_other(wing, other):
 def test_the_format_imports_no_wing_and_no_io_framework():
     names = imports(VIEWER / "crypto.py")
     assert {n for n in names if within(n, "viewer")} == set()
-    assert third_party(names) == {"nacl"}
+    assert third_party(names) == {"nacl", "mnemonic"}  # the recovery words: BIP39 (docs/format.md, "Accounts")
 
 
 def test_the_blob_stores_do_not_import_flask():

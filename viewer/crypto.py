@@ -16,6 +16,9 @@ the very same functions from libsodium.js:
 * Argon2id13 (``crypto_pwhash``) for the password factor.
 * Ed25519 for the unlock proofs (link, password, device), so the server keeps
   public keys as verifiers and never anything that could stand in for a secret.
+* For accounts (docs/format.md, "Accounts"): the same Argon2id, KDF and sealing, an
+  X25519 (``crypto_box``) and an Ed25519 key pair per account, and BIP39 words
+  (the ``mnemonic`` package, the reference implementation) for the recovery key.
 
 Blobs use the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár,
 "Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", 2015),
@@ -36,8 +39,10 @@ import struct
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import BinaryIO
 
+from mnemonic import Mnemonic
 from nacl import bindings as sodium
 from nacl.exceptions import BadSignatureError, CryptoError
 
@@ -81,6 +86,26 @@ LINK_PROOF_PREFIX = b"fragment/v1/unlock-link\x00"
 DEVICE_PROOF_PREFIX = b"fragment/v1/device\x00"
 DEVICE_ID_BYTES = 16  # BLAKE2b-128 of the device public key, written like every id
 
+# Accounts (docs/format.md, "Accounts"). Each context is 8 bytes, as crypto_kdf requires.
+KDF_CONTEXT_ACCOUNT = b"fragacct"  # of root = Argon2id(password): 1 kek, 2 login_key
+KDF_CONTEXT_RECOVERY = b"fragrcvr"  # of the recovery key: 1 rk_kek, 2 recovery_login_key
+KDF_CONTEXT_IDENTITY = b"fragidty"  # of the identity seed: 1 X25519 seed, 2 Ed25519 seed
+SUBKEY_KEK = 1
+SUBKEY_LOGIN = 2
+SUBKEY_BOX = 1
+SUBKEY_SIGN = 2
+AD_MASTER_KEY = b"fragment/v1/master-key\x00"
+AD_MASTER_KEY_RECOVERY = b"fragment/v1/master-key-recovery\x00"
+AD_RECOVERY_KEY = b"fragment/v1/recovery-key\x00"
+AD_IDENTITY = b"fragment/v1/identity\x00"
+AD_OWNER_ALBUM_KEY = b"fragment/v1/owner-album-key\x00"
+AD_OWNER_LINK_SECRET = b"fragment/v1/owner-link-secret\x00"
+RECOVERY_WORD_COUNT = 24  # BIP39: 256 bits of entropy + 8 checksum bits = 24 words of 11 bits
+# 12 groups of 5 digits: 60 decimal digits (about 199 bits) of H32(box_pk || sign_pk), as
+# Signal's safety numbers show 5-digit groups (Signal, "Safety number updates", 2016).
+FINGERPRINT_GROUPS = 12
+FINGERPRINT_GROUP_DIGITS = 5
+
 # Sealed metadata is padded with spaces to padme(max(L, META_PAD_MIN)) bytes (docs/format.md, "Padding").
 META_PAD_MIN = 256
 
@@ -113,6 +138,10 @@ WEAK_PARAMS_MESSAGE = (
 
 class DecryptionError(Exception):
     """Authentication failed: a wrong key, or tampered, truncated or reordered data."""
+
+
+class RecoveryWordsError(FormatError):
+    """Words that are not a recovery key; the message is meant for the person who typed them."""
 
 
 # --- encodings --------------------------------------------------------------
@@ -455,6 +484,249 @@ def open_file_meta(file_key: bytes, album_id: str, file_id: str, sealed: bytes) 
     """Decrypt and parse file metadata."""
     ad = AD_FILE_META + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES)
     return _load(open_sealed(file_key, sealed, ad))
+
+
+# --- accounts -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountKeys:
+    """The two subkeys of a secret: kek seals the master key, login_key signs in (docs/format.md, "Accounts").
+
+    Of the password: kek and login_key. Of the recovery key: rk_kek and recovery_login_key.
+    """
+
+    kek: bytes  # never leaves the client
+    login_key: bytes  # sent at sign-in; the server keeps only an Argon2id hash of it
+
+
+def _account_subkeys(root: bytes, context: bytes) -> AccountKeys:
+    return AccountKeys(kdf(root, SUBKEY_KEK, context), kdf(root, SUBKEY_LOGIN, context))
+
+
+def account_keys(password: str, params: PasswordParams) -> AccountKeys:
+    """kek and login_key of a password: subkeys 1 and 2 of root = Argon2id(NFC(password), salt, cost).
+
+    root is password_factor's Argon2id (no floor here, for the vectors); callers parse server-sent
+    parameters with PasswordParams.from_json, which refuses any below the floor.
+    """
+    return _account_subkeys(password_factor(password, params), KDF_CONTEXT_ACCOUNT)
+
+
+def recovery_keys(recovery_key: bytes) -> AccountKeys:
+    """rk_kek and recovery_login_key of the recovery key (256 random bits: no Argon2id needed)."""
+    if len(recovery_key) != KEY_BYTES:
+        raise FormatError("a recovery key is 32 bytes")
+    return _account_subkeys(recovery_key, KDF_CONTEXT_RECOVERY)
+
+
+def _account_ad(prefix: bytes, the_id: str) -> bytes:
+    return prefix + b64d(the_id, ID_BYTES)
+
+
+def _seal_key(key: bytes, value: bytes, ad: bytes, nonce: bytes | None) -> bytes:
+    """Seal a 32-byte value: always 72 bytes, like a wrapped AK."""
+    if len(value) != KEY_BYTES:
+        raise FormatError("the sealed value must be 32 bytes")
+    return seal(key, value, ad, nonce)
+
+
+def _open_key(key: bytes, sealed: bytes, ad: bytes) -> bytes:
+    value = open_sealed(key, sealed, ad)
+    if len(value) != KEY_BYTES:  # only a key holder could have sealed it, but say so plainly
+        raise FormatError("the sealed value is not a 32-byte key")
+    return value
+
+
+def seal_master_key(kek: bytes, master_key: bytes, account_id: str, nonce: bytes | None = None) -> bytes:
+    """sealed_mk: MK under the password's kek, bound to the account."""
+    return _seal_key(kek, master_key, _account_ad(AD_MASTER_KEY, account_id), nonce)
+
+
+def open_master_key(kek: bytes, sealed: bytes, account_id: str) -> bytes:
+    """MK from sealed_mk; DecryptionError for a wrong password (or another account's copy)."""
+    return _open_key(kek, sealed, _account_ad(AD_MASTER_KEY, account_id))
+
+
+def seal_master_key_recovery(rk_kek: bytes, master_key: bytes, account_id: str, nonce: bytes | None = None) -> bytes:
+    """sealed_mk_rk: MK under the recovery key's rk_kek."""
+    return _seal_key(rk_kek, master_key, _account_ad(AD_MASTER_KEY_RECOVERY, account_id), nonce)
+
+
+def open_master_key_recovery(rk_kek: bytes, sealed: bytes, account_id: str) -> bytes:
+    """MK from sealed_mk_rk; DecryptionError for a wrong recovery key."""
+    return _open_key(rk_kek, sealed, _account_ad(AD_MASTER_KEY_RECOVERY, account_id))
+
+
+def seal_recovery_key(master_key: bytes, recovery_key: bytes, account_id: str, nonce: bytes | None = None) -> bytes:
+    """sealed_rk: RK under MK, so the account page can show the words again after the password."""
+    return _seal_key(master_key, recovery_key, _account_ad(AD_RECOVERY_KEY, account_id), nonce)
+
+
+def open_recovery_key(master_key: bytes, sealed: bytes, account_id: str) -> bytes:
+    """RK from sealed_rk."""
+    return _open_key(master_key, sealed, _account_ad(AD_RECOVERY_KEY, account_id))
+
+
+def seal_identity(master_key: bytes, identity: bytes, account_id: str, nonce: bytes | None = None) -> bytes:
+    """sealed_identity: the identity seed (both secret keys) under MK."""
+    return _seal_key(master_key, identity, _account_ad(AD_IDENTITY, account_id), nonce)
+
+
+def open_identity(master_key: bytes, sealed: bytes, account_id: str) -> bytes:
+    """The identity seed from sealed_identity."""
+    return _open_key(master_key, sealed, _account_ad(AD_IDENTITY, account_id))
+
+
+def seal_owner_album_key(master_key: bytes, album_key: bytes, album_id: str, nonce: bytes | None = None) -> bytes:
+    """The owner's copy of AK on the server, under MK and bound to the album."""
+    return _seal_key(master_key, album_key, _account_ad(AD_OWNER_ALBUM_KEY, album_id), nonce)
+
+
+def open_owner_album_key(master_key: bytes, sealed: bytes, album_id: str) -> bytes:
+    """AK from the owner's copy."""
+    return _open_key(master_key, sealed, _account_ad(AD_OWNER_ALBUM_KEY, album_id))
+
+
+def seal_owner_link_secret(master_key: bytes, link_secret: bytes, link_id: str, nonce: bytes | None = None) -> bytes:
+    """The owner's copy of a link secret on the server, under MK and bound to the link."""
+    return _seal_key(master_key, link_secret, _account_ad(AD_OWNER_LINK_SECRET, link_id), nonce)
+
+
+def open_owner_link_secret(master_key: bytes, sealed: bytes, link_id: str) -> bytes:
+    """A link secret from the owner's copy."""
+    return _open_key(master_key, sealed, _account_ad(AD_OWNER_LINK_SECRET, link_id))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An account's two key pairs, both from one 32-byte seed sealed under MK."""
+
+    seed: bytes
+    box_public_key: bytes  # X25519, in clear on the server (sharing)
+    box_secret_key: bytes
+    sign_public_key: bytes  # Ed25519, in clear on the server (comments)
+    sign_secret_key: bytes  # libsodium's 64 bytes (seed || public key)
+
+    @property
+    def fingerprint(self) -> str:
+        """What two people compare to know they have the same keys."""
+        return fingerprint(self.box_public_key, self.sign_public_key)
+
+
+def identity_keypairs(identity: bytes) -> Identity:
+    """crypto_box_seed_keypair(KDF(identity, 1, "fragidty")), crypto_sign_seed_keypair(KDF(identity, 2, "fragidty"))."""
+    if len(identity) != KEY_BYTES:
+        raise FormatError("an identity seed is 32 bytes")
+    box_pk, box_sk = sodium.crypto_box_seed_keypair(kdf(identity, SUBKEY_BOX, KDF_CONTEXT_IDENTITY))
+    sign_pk, sign_sk = sodium.crypto_sign_seed_keypair(kdf(identity, SUBKEY_SIGN, KDF_CONTEXT_IDENTITY))
+    return Identity(identity, box_pk, box_sk, sign_pk, sign_sk)
+
+
+def fingerprint_hash(box_public_key: bytes, sign_public_key: bytes) -> bytes:
+    """H32(box_pk || sign_pk): both keys are 32 bytes, so the concatenation is unambiguous."""
+    if len(box_public_key) != KEY_BYTES or len(sign_public_key) != KEY_BYTES:
+        raise FormatError("public keys are 32 bytes")
+    return sodium.crypto_generichash_blake2b_salt_personal(box_public_key + sign_public_key, digest_size=KEY_BYTES)
+
+
+def fingerprint(box_public_key: bytes, sign_public_key: bytes) -> str:
+    """The hash as a big-endian integer mod 10^60, in 12 groups of 5 digits separated by spaces.
+
+    2^256 / 10^60 is about 10^17, so the reduction's bias is about 10^-17: every digit is as good as random.
+    """
+    digits = FINGERPRINT_GROUPS * FINGERPRINT_GROUP_DIGITS
+    number = int.from_bytes(fingerprint_hash(box_public_key, sign_public_key), "big") % 10**digits
+    text = str(number).zfill(digits)
+    return " ".join(text[i : i + FINGERPRINT_GROUP_DIGITS] for i in range(0, digits, FINGERPRINT_GROUP_DIGITS))
+
+
+@cache
+def _bip39() -> Mnemonic:
+    """The BIP39 English list (read once from the mnemonic package's own data)."""
+    return Mnemonic("english")
+
+
+def recovery_words(recovery_key: bytes) -> str:
+    """The 24 BIP39 English words of a 32-byte recovery key, separated by single spaces."""
+    if len(recovery_key) != KEY_BYTES:
+        raise FormatError("a recovery key is 32 bytes")
+    return _bip39().to_mnemonic(recovery_key)
+
+
+def recovery_key(words: str) -> bytes:
+    """The recovery key of 24 words: any case and spacing, but every word on the list and the checksum right."""
+    typed = words.lower().split() if isinstance(words, str) else []
+    if len(typed) != RECOVERY_WORD_COUNT:
+        raise RecoveryWordsError(
+            f"This is not a recovery key: it has {len(typed)} words, a recovery key has {RECOVERY_WORD_COUNT}"
+        )
+    listed = set(_bip39().wordlist)
+    for number, word in enumerate(typed, 1):
+        if word not in listed:
+            raise RecoveryWordsError(f"This is not a recovery key: word {number} is not in the list")
+    try:
+        return bytes(_bip39().to_entropy(typed))
+    except ValueError as exc:  # the 8 checksum bits (SHA-256 of the key) do not match
+        raise RecoveryWordsError("The words do not match: check for a typo") from exc
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """Everything a sign-up makes. The server gets the public and sealed parts and the two login keys."""
+
+    account_id: str
+    params: PasswordParams
+    keys: AccountKeys  # of the password
+    recovery: AccountKeys  # of the recovery key
+    master_key: bytes
+    recovery_key: bytes
+    identity: Identity
+    sealed_master_key: bytes
+    sealed_master_key_recovery: bytes
+    sealed_recovery_key: bytes
+    sealed_identity: bytes
+
+    @property
+    def recovery_words(self) -> str:
+        """What the sign-up shows once (and the account page again, after the password)."""
+        return recovery_words(self.recovery_key)
+
+
+def new_account(password: str, params: PasswordParams | None = None) -> NewAccount:
+    """A fresh account: random id, salt, MK, RK and identity, each sealed as docs/format.md, "Accounts" says."""
+    params = PasswordParams.new() if params is None else params
+    account_id, master_key, rk, seed = new_id(), random_key(), random_key(), random_key()
+    keys, recovery = account_keys(password, params), recovery_keys(rk)
+    return NewAccount(
+        account_id=account_id,
+        params=params,
+        keys=keys,
+        recovery=recovery,
+        master_key=master_key,
+        recovery_key=rk,
+        identity=identity_keypairs(seed),
+        sealed_master_key=seal_master_key(keys.kek, master_key, account_id),
+        sealed_master_key_recovery=seal_master_key_recovery(recovery.kek, master_key, account_id),
+        sealed_recovery_key=seal_recovery_key(master_key, rk, account_id),
+        sealed_identity=seal_identity(master_key, seed, account_id),
+    )
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    """What a new password replaces on the server: the parameters, the login key's hash and sealed_mk."""
+
+    params: PasswordParams
+    keys: AccountKeys
+    sealed_master_key: bytes
+
+
+def change_password(master_key: bytes, account_id: str, password: str, params: PasswordParams | None = None) -> PasswordChange:
+    """Re-seal MK under a new password with a new salt; nothing else changes (also the end of a recovery)."""
+    params = PasswordParams.new() if params is None else params
+    keys = account_keys(password, params)
+    return PasswordChange(params, keys, seal_master_key(keys.kek, master_key, account_id))
 
 
 # --- blobs (STREAM) ---------------------------------------------------------------
