@@ -1,4 +1,4 @@
-"""static/js/core/crypto.js and core/format.js in Chromium, against docs/vectors.json and viewer/crypto.py.
+"""static/js/core/crypto.js, core/format.js and core/account.js in Chromium, against docs/vectors.json and viewer/crypto.py.
 
 Everything runs on a real page of the app under gunicorn, with its real CSP: the
 test opens ``/`` and imports the module as any page script would
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.slow
 PRELUDE = """
 const c = await import('/static/js/core/crypto.js');
 const f = await import('/static/js/core/format.js');
+const a = await import('/static/js/core/account.js');
 await c.ready();
 const { b64e, b64d } = c;
 const name = (e) => e instanceof c.DecryptionError ? 'DecryptionError' :
@@ -70,7 +71,7 @@ def fixed(start: int, n: int) -> bytes:
     return bytes((start + i) % 256 for i in range(n))
 
 
-@pytest.mark.parametrize("module", ["crypto.js", "format.js"])
+@pytest.mark.parametrize("module", ["crypto.js", "format.js", "account.js"])
 def test_crypto_js_is_pure(module):
     """Bytes in, bytes out: usable in a Worker and a Service Worker (no DOM, no network, no dynamic import)."""
     code = re.sub(r"//[^\n]*|/\*.*?\*/", "", (ROOT / "static" / "js" / "core" / module).read_text(), flags=re.DOTALL)
@@ -90,6 +91,11 @@ def test_crypto_js_is_pure(module):
     if module == "crypto.js":
         sodium = "../../../vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs"
         assert imports == [sodium, "./format.js", "./format.js"]  # libsodium, then format.js's names and re-exports
+    elif module == "account.js":
+        # @scure/bip39 by its served URL (Workers have no import map); every primitive is crypto.js's.
+        bip39 = "../../../vendor/@scure/bip39"
+        assert imports == [f"{bip39}/index.js", f"{bip39}/wordlists/english.js", "./crypto.js", "./format.js"]
+        assert "mnemonicToSeed" not in code  # the words are the key: no PBKDF2 (docs/format.md, "Recovery words")
     else:
         # No libsodium: page code that needs only sizes and constants (uploads.js) loads no WebAssembly.
         assert imports == []
@@ -925,6 +931,374 @@ def test_the_browser_encrypts_python_decrypts(js):
     assert len(d(out["streamedEmpty"])) == 40
 
 
+# --- accounts (docs/format.md, "Accounts") ---------------------------------------------------
+
+ACCOUNT = VECTORS["account"]
+CHEAP = {"alg": "argon2id13", "salt": crypto.b64e(fixed(0, 16)), "opslimit": 2, "memlimit": 65536}  # below the floor
+
+
+def cheap(params: dict) -> crypto.PasswordParams:
+    """Python's parameters from the API shape without the floor (the vectors' cost is cheap on purpose)."""
+    return crypto.PasswordParams(crypto.b64d(params["salt"], 16), params["opslimit"], params["memlimit"])
+
+
+ACCOUNT_VECTOR_SNIPPET = """
+const v = arg.account, i = v.inputs, top = arg.top;
+const k = (text) => b64d(text, 32);
+const mk = k(i.master_key), rk = k(i.recovery_key), seed = k(i.identity);
+const keys = a.accountKeys(i.password, i.password_params);
+const recovery = a.recoveryKeys(rk);
+const id = a.identityKeypairs(seed);
+const newKeys = a.accountKeys(i.new_password, i.new_password_params);
+const nonce = (entry) => b64d(v[entry].nonce);
+return {
+  root: b64e(c.passwordFactor(i.password, i.password_params)),
+  kek: b64e(keys.kek),
+  login_key: b64e(keys.loginKey),
+  recovery_words: a.recoveryWords(rk),
+  words_back: b64e(a.recoveryKey(v.recovery_words)),
+  rk_kek: b64e(recovery.kek),
+  recovery_login_key: b64e(recovery.loginKey),
+  identity_keys: {
+    box_seed: b64e(c.kdf(seed, 1, 'fragidty')),
+    box_public_key: b64e(id.boxPublicKey),
+    box_secret_key: b64e(id.boxSecretKey),
+    sign_seed: b64e(c.kdf(seed, 2, 'fragidty')),
+    sign_public_key: b64e(id.signPublicKey),
+    fingerprint_hash: b64e(a.fingerprintHash(id.boxPublicKey, id.signPublicKey)),
+    fingerprint: id.fingerprint,
+  },
+  fingerprint: a.fingerprint(id.boxPublicKey, id.signPublicKey),
+  seed: b64e(id.seed),
+  sign_secret_key: b64e(id.signSecretKey),
+  password_change: {
+    root: b64e(c.passwordFactor(i.new_password, i.new_password_params)),
+    kek: b64e(newKeys.kek),
+    login_key: b64e(newKeys.loginKey),
+  },
+  sealed_master_key: b64e(a.sealMasterKey(keys.kek, mk, i.account_id, nonce('sealed_master_key'))),
+  sealed_master_key_recovery: b64e(
+    a.sealMasterKeyRecovery(recovery.kek, mk, i.account_id, nonce('sealed_master_key_recovery'))),
+  sealed_recovery_key: b64e(a.sealRecoveryKey(mk, rk, i.account_id, nonce('sealed_recovery_key'))),
+  sealed_identity: b64e(a.sealIdentity(mk, seed, i.account_id, nonce('sealed_identity'))),
+  owner_album_key: b64e(a.sealOwnerAlbumKey(mk, k(top.album_key), top.album_id, nonce('owner_album_key'))),
+  owner_link_secret: b64e(a.sealOwnerLinkSecret(mk, k(top.link_secret), top.link_id, nonce('owner_link_secret'))),
+  new_sealed_master_key: b64e(a.sealMasterKey(newKeys.kek, mk, i.account_id, nonce('new_sealed_master_key'))),
+};
+"""
+
+SEALED_ACCOUNT_VALUES = (
+    "sealed_master_key",
+    "sealed_master_key_recovery",
+    "sealed_recovery_key",
+    "sealed_identity",
+    "owner_album_key",
+    "owner_link_secret",
+    "new_sealed_master_key",
+)
+
+
+def test_account_js_reproduces_every_account_vector(js):
+    """Every derived value and every sealed value of the "account" vectors, byte for byte, from the inputs."""
+    v = ACCOUNT
+    out = js.run(ACCOUNT_VECTOR_SNIPPET, {"account": v, "top": VECTORS["inputs"]})
+    # The password in the file is decomposed (a + U+0308): NFC is what makes root match.
+    assert "a\u0308" in v["inputs"]["password"]
+    for entry in ("root", "kek", "login_key", "recovery_words", "rk_kek", "recovery_login_key", "password_change"):
+        assert out[entry] == v[entry], entry
+    assert out["words_back"] == v["inputs"]["recovery_key"]
+    assert out["identity_keys"] == v["identity_keys"]
+    assert out["fingerprint"] == v["identity_keys"]["fingerprint"]
+    assert out["seed"] == v["inputs"]["identity"]
+    ids = v["identity_keys"]
+    # libsodium's 64-byte Ed25519 secret key: the seed, then the public key.
+    assert crypto.b64d(out["sign_secret_key"]) == crypto.b64d(ids["sign_seed"]) + crypto.b64d(ids["sign_public_key"])
+    for entry in SEALED_ACCOUNT_VALUES:
+        assert out[entry] == v[entry]["sealed"], entry
+
+
+def test_account_js_opens_every_account_vector_and_nothing_moved(js):
+    """Each sealed account value opens to its input under its key, label and id; another id, another key, a cut
+    or changed byte, or any other label (the same key and id, another role) is refused."""
+    out = js.run(
+        """const v = arg.account, i = v.inputs, top = arg.top;
+        const mk = b64d(i.master_key), kek = b64d(v.kek), rkKek = b64d(v.rk_kek), newKek = b64d(v.password_change.kek);
+        const opens = {
+          'master-key': a.openMasterKey, 'master-key-recovery': a.openMasterKeyRecovery,
+          'recovery-key': a.openRecoveryKey, identity: a.openIdentity,
+          'owner-album-key': a.openOwnerAlbumKey, 'owner-link-secret': a.openOwnerLinkSecret,
+        };
+        const table = {
+          sealed_master_key: ['master-key', kek, i.account_id, i.master_key],
+          sealed_master_key_recovery: ['master-key-recovery', rkKek, i.account_id, i.master_key],
+          sealed_recovery_key: ['recovery-key', mk, i.account_id, i.recovery_key],
+          sealed_identity: ['identity', mk, i.account_id, i.identity],
+          owner_album_key: ['owner-album-key', mk, top.album_id, top.album_key],
+          owner_link_secret: ['owner-link-secret', mk, top.link_id, top.link_secret],
+          new_sealed_master_key: ['master-key', newKek, i.account_id, i.master_key],
+        };
+        const result = {};
+        for (const [entry, [label, key, id, expected]] of Object.entries(table)) {
+          const sealed = b64d(v[entry].sealed), open = opens[label];
+          const flipped = sealed.slice(); flipped[40] ^= 1;
+          result[entry] = {
+            length: sealed.length,
+            opens: b64e(open(key, sealed, id)) === expected,
+            otherId: fails(() => open(key, sealed, c.newId())),
+            otherKey: fails(() => open(c.randomKey(), sealed, id)),
+            cut: fails(() => open(key, sealed.subarray(0, 71), id)),
+            short: fails(() => open(key, sealed.subarray(0, 39), id)),
+            flipped: fails(() => open(key, flipped, id)),
+            otherLabels: Object.entries(opens).filter(([l]) => l !== label).map(([, o]) => fails(() => o(key, sealed, id))),
+          };
+        }
+        return {
+          result,
+          oldPassword: fails(() => a.openMasterKey(kek, b64d(v.new_sealed_master_key.sealed), i.account_id)),
+          loginKeyIsNotKek: fails(() => a.openMasterKey(b64d(v.login_key), b64d(v.sealed_master_key.sealed), i.account_id)),
+          badId: fails(() => a.openMasterKey(kek, b64d(v.sealed_master_key.sealed), 'not an id')),
+          notAKey: fails(() => a.sealMasterKey(kek, new Uint8Array(31), i.account_id)),
+          sealedNotAKey: fails(() => a.openMasterKey(kek, c.seal(kek, new Uint8Array(33),
+            new Uint8Array([...new TextEncoder().encode('fragment/v1/master-key\\0'), ...b64d(i.account_id)])), i.account_id)),
+        };""",
+        {"account": ACCOUNT, "top": VECTORS["inputs"]},
+    )
+    refused = "DecryptionError"
+    for entry in SEALED_ACCOUNT_VALUES:
+        assert out["result"][entry] == {
+            "length": 72,
+            "opens": True,
+            "otherId": refused,
+            "otherKey": refused,
+            "cut": refused,
+            "short": refused,
+            "flipped": refused,
+            "otherLabels": [refused] * 5,
+        }, entry
+    assert out["oldPassword"] == out["loginKeyIsNotKek"] == refused
+    assert out["badId"] == out["notAKey"] == out["sealedNotAKey"] == "FormatError"
+
+
+def test_recovery_words_match_the_bip39_reference_vectors_in_the_browser(js):
+    """BIP-0039's published vectors for 256-bit entropy (trezor/python-mnemonic, vectors.json, "english"), as
+    tests/test_crypto.py checks the Python side."""
+    reference = {
+        0x00: "abandon " * 23 + "art",
+        0x7F: "legal winner thank year wave sausage worth useful " * 2 + "legal winner thank year wave sausage worth title",
+        0x80: "letter advice cage absurd amount doctor acoustic avoid " * 2
+        + "letter advice cage absurd amount doctor acoustic bless",
+        0xFF: "zoo " * 23 + "vote",
+    }
+    out = js.run(
+        """return arg.map(([byte, words]) => [a.recoveryWords(new Uint8Array(32).fill(byte)), b64e(a.recoveryKey(words))]);""",
+        [[byte, words] for byte, words in reference.items()],
+    )
+    assert out == [[words, b64(bytes([byte]) * 32)] for byte, words in reference.items()]
+
+
+def test_recovery_words_forgive_case_and_spacing_but_not_the_list_or_the_checksum_in_the_browser(js):
+    """The same words and the same messages as crypto.recovery_key (docs/format.md, "Recovery words")."""
+    words = ACCOUNT["recovery_words"].split()
+    rk = ACCOUNT["inputs"]["recovery_key"]
+    messy = "  " + "\n ".join(w.upper() if i % 2 else w.title() for i, w in enumerate(words)) + "\t"
+    typo = [*words[:6], words[6][:-1] + "q", *words[7:]]
+    swapped = [words[1], words[0], *words[2:]]
+    bad = {
+        "short": " ".join(words[:23]),
+        "long": " ".join([*words, "abandon"]),
+        "empty": "",
+        "none": None,
+        "typo": " ".join(typo),
+        "swapped": " ".join(swapped),
+        "last": " ".join([*words[:23], "zoo"]),  # on the list, but not the checksum's word
+    }
+    out = js.run(
+        """const outcome = (words) => {
+          try { return { key: b64e(a.recoveryKey(words)) }; } catch (e) {
+            return { name: e.name, message: e.message, isFormat: e instanceof c.FormatError,
+                     isWords: e instanceof a.RecoveryWordsError };
+          }
+        };
+        return {
+          messy: outcome(arg.messy), tabs: outcome(arg.words.join('\\t\\t')), bad: Object.fromEntries(
+            Object.entries(arg.bad).map(([k, w]) => [k, outcome(w)])),
+          notAKey: fails(() => a.recoveryWords(new Uint8Array(16))),  // BIP39 allows 16 bytes; a recovery key is 32
+          count: a.RECOVERY_WORD_COUNT,
+        };""",
+        {"messy": messy, "words": words, "bad": bad},
+    )
+    assert out["messy"] == out["tabs"] == {"key": rk}
+    assert crypto.recovery_key(messy) == crypto.b64d(rk)  # Python reads the same messy text the same way
+
+    def error(message):
+        return {"name": "RecoveryWordsError", "message": message, "isFormat": True, "isWords": True}
+
+    assert out["bad"]["short"] == error("This is not a recovery key: it has 23 words, a recovery key has 24")
+    assert out["bad"]["long"] == error("This is not a recovery key: it has 25 words, a recovery key has 24")
+    assert out["bad"]["empty"] == out["bad"]["none"] == error("This is not a recovery key: it has 0 words, a recovery key has 24")
+    assert out["bad"]["typo"] == error("This is not a recovery key: word 7 is not in the list")
+    assert out["bad"]["swapped"] == out["bad"]["last"] == error("The words do not match: check for a typo")
+    for key, words_text in bad.items():  # Python says the very same
+        with pytest.raises(crypto.RecoveryWordsError) as info:
+            crypto.recovery_key(words_text)  # type: ignore[arg-type]
+        assert str(info.value) == out["bad"][key]["message"], key
+    assert out["notAKey"] == "FormatError"
+    assert out["count"] == 24
+
+
+def test_account_params_below_the_owasp_floor_are_refused(js):
+    """As for links (PasswordParams.from_json), with the account's own message; the vectors' cost is refused too."""
+    salt = crypto.b64e(bytes(16))
+    floor = {"alg": "argon2id13", "salt": salt, "opslimit": 2, "memlimit": 19 * 1024 * 1024}
+    weak = [{**floor, "opslimit": 1}, {**floor, "memlimit": 19 * 1024 * 1024 - 1}, ACCOUNT["inputs"]["password_params"]]
+    out = js.run(
+        """const outcome = (p) => {
+          try { a.checkAccountParams(p); return 'ok'; }
+          catch (e) { return e.name === 'WeakPasswordParams' ? e.message : name(e); }
+        };
+        const fresh = [f.newPasswordParams(), f.newPasswordParams()];
+        return {
+          floor: outcome(arg.floor), weak: arg.weak.map(outcome),
+          garbage: [{ ...arg.floor, opslimit: 11 }, { ...arg.floor, salt: 'AAAA' }, { ...arg.floor, alg: 'scrypt' }, null]
+            .map(outcome),
+          fresh, freshOk: fresh.map(outcome), sameAsCrypto: c.newPasswordParams === f.newPasswordParams,
+          outOfBounds: fails(() => f.newPasswordParams(0)),
+        };""",
+        {"floor": floor, "weak": weak},
+    )
+    message = (
+        "This account's password settings are weaker than Fragment allows, so the password could be guessed offline. "
+        "Your password was not used."
+    )
+    assert out["floor"] == "ok"
+    assert out["weak"] == [message] * len(weak)
+    assert out["garbage"] == ["FormatError"] * 4
+    # New parameters: the defaults of PasswordParams.new (which pass the floor), a fresh salt each time.
+    assert out["freshOk"] == ["ok", "ok"] and out["sameAsCrypto"] is True
+    for params in out["fresh"]:
+        assert crypto.PasswordParams.from_json(params) == crypto.PasswordParams(crypto.b64d(params["salt"]), 3, 64 * 1024 * 1024)
+    assert out["fresh"][0]["salt"] != out["fresh"][1]["salt"]
+    assert out["outOfBounds"] == "FormatError"
+
+
+def test_a_browser_account_opens_in_python_with_the_password_and_the_words(js):
+    """newAccount in the browser: Python derives the same keys, opens every sealed value, and reads the words."""
+    out = js.run(
+        """const n = a.newAccount('right pässword', arg);
+        const e = (x) => b64e(x);
+        return {
+          account_id: n.accountId, params: n.params, kek: e(n.keys.kek), login_key: e(n.keys.loginKey),
+          rk_kek: e(n.recovery.kek), recovery_login_key: e(n.recovery.loginKey), master_key: e(n.masterKey),
+          recovery_key: e(n.recoveryKey), words: n.recoveryWords, seed: e(n.identity.seed),
+          box_pk: e(n.identity.boxPublicKey), sign_pk: e(n.identity.signPublicKey), fingerprint: n.identity.fingerprint,
+          sealed_mk: e(n.sealedMasterKey), sealed_mk_rk: e(n.sealedMasterKeyRecovery), sealed_rk: e(n.sealedRecoveryKey),
+          sealed_identity: e(n.sealedIdentity),
+          again: e(a.accountKeys('right pässword', n.params).kek),
+          other: a.newAccount('right pässword', arg).accountId,
+        };""",
+        CHEAP,
+    )
+    d = crypto.b64d
+    aid = out["account_id"]
+    assert crypto.is_id(aid) and out["params"] == CHEAP and out["other"] != aid
+    keys = crypto.account_keys("right pässword", cheap(CHEAP))
+    assert (crypto.b64e(keys.kek), crypto.b64e(keys.login_key)) == (out["kek"], out["login_key"]) and out["again"] == out["kek"]
+    # Five different keys: nothing sent or stored doubles as a key that seals.
+    assert len({out[k] for k in ("kek", "login_key", "rk_kek", "recovery_login_key", "master_key")}) == 5
+    for sealed in ("sealed_mk", "sealed_mk_rk", "sealed_rk", "sealed_identity"):
+        assert len(d(out[sealed])) == 72, sealed
+    mk = crypto.open_master_key(keys.kek, d(out["sealed_mk"]), aid)
+    assert crypto.b64e(mk) == out["master_key"]
+    rk = crypto.open_recovery_key(mk, d(out["sealed_rk"]), aid)
+    assert crypto.b64e(rk) == out["recovery_key"] and crypto.recovery_words(rk) == out["words"]
+    recovery = crypto.recovery_keys(crypto.recovery_key(out["words"]))
+    assert (crypto.b64e(recovery.kek), crypto.b64e(recovery.login_key)) == (out["rk_kek"], out["recovery_login_key"])
+    assert crypto.open_master_key_recovery(recovery.kek, d(out["sealed_mk_rk"]), aid) == mk
+    identity = crypto.identity_keypairs(crypto.open_identity(mk, d(out["sealed_identity"]), aid))
+    assert crypto.b64e(identity.seed) == out["seed"]
+    assert (crypto.b64e(identity.box_public_key), crypto.b64e(identity.sign_public_key)) == (out["box_pk"], out["sign_pk"])
+    assert identity.fingerprint == out["fingerprint"]
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_master_key(crypto.account_keys("wrong password", cheap(CHEAP)).kek, d(out["sealed_mk"]), aid)
+
+
+def test_a_python_account_opens_in_the_browser_and_changes_its_password_there(js):
+    """crypto.new_account in Python: the browser signs in, recovers with the (messy) words, checks the published
+    public keys, opens the owner's copies, and sets a new password that Python opens; wrong ones are refused."""
+    account = crypto.new_account("pässword one", cheap(CHEAP))
+    aid, mk = account.account_id, account.master_key
+    album_id, link_id, album_key, link_secret = crypto.new_id(), crypto.new_id(), os.urandom(32), os.urandom(32)
+    new_params = {**CHEAP, "salt": crypto.b64e(fixed(0x70, 16))}
+    out = js.run(
+        """const d = (x) => b64d(x);
+        const keys = a.accountKeys(arg.password, arg.params);
+        const mk = a.openMasterKey(keys.kek, d(arg.sealed_mk), arg.id);
+        const rk = a.recoveryKey(arg.words.toUpperCase().split(' ').join('  \\n'));
+        const recovered = a.openMasterKeyRecovery(a.recoveryKeys(rk).kek, d(arg.sealed_mk_rk), arg.id);
+        const identity = a.identityKeypairs(a.openIdentity(mk, d(arg.sealed_identity), arg.id));
+        const checked = a.checkIdentity(identity, d(arg.box_pk), d(arg.sign_pk)) === identity;
+        const change = a.changePassword(recovered, arg.id, 'pässword two', arg.new_params);
+        return {
+          login_key: b64e(keys.loginKey), mk: b64e(mk), recovered: b64e(recovered),
+          words: a.recoveryWords(a.openRecoveryKey(mk, d(arg.sealed_rk), arg.id)),
+          fingerprint: identity.fingerprint, checked,
+          swappedBox: fails(() => a.checkIdentity(identity, d(arg.sign_pk), d(arg.sign_pk))),
+          swappedSign: fails(() => a.checkIdentity(identity, d(arg.box_pk), c.randomKey())),
+          album_key: b64e(a.openOwnerAlbumKey(mk, d(arg.owner_ak), arg.album)),
+          link_secret: b64e(a.openOwnerLinkSecret(mk, d(arg.owner_ls), arg.link)),
+          owner_ak: b64e(a.sealOwnerAlbumKey(mk, d(arg.album_key), arg.album)),
+          owner_ls: b64e(a.sealOwnerLinkSecret(mk, d(arg.link_secret), arg.link)),
+          change: { params: change.params, kek: b64e(change.keys.kek), login_key: b64e(change.keys.loginKey),
+                    sealed_mk: b64e(change.sealedMasterKey) },
+          wrongPassword: fails(() => a.openMasterKey(a.accountKeys('pässword 1', arg.params).kek, d(arg.sealed_mk), arg.id)),
+          otherSalt: fails(() => a.openMasterKey(a.accountKeys(arg.password, arg.new_params).kek, d(arg.sealed_mk), arg.id)),
+          wrongWords: fails(() => a.openMasterKeyRecovery(a.recoveryKeys(a.recoveryKey(arg.other_words)).kek,
+            d(arg.sealed_mk_rk), arg.id)),
+          oldPasswordOnNew: fails(() => a.openMasterKey(keys.kek, change.sealedMasterKey, arg.id)),
+          changeBadId: fails(() => a.changePassword(recovered, 'x', 'p', arg.new_params)),
+        };""",
+        {
+            "password": "pa\u0308ssword one",  # decomposed here, composed in Python: NFC makes them one password
+            "params": CHEAP,
+            "new_params": new_params,
+            "id": aid,
+            "words": account.recovery_words,
+            "other_words": crypto.recovery_words(os.urandom(32)),
+            "sealed_mk": b64(account.sealed_master_key),
+            "sealed_mk_rk": b64(account.sealed_master_key_recovery),
+            "sealed_rk": b64(account.sealed_recovery_key),
+            "sealed_identity": b64(account.sealed_identity),
+            "box_pk": b64(account.identity.box_public_key),
+            "sign_pk": b64(account.identity.sign_public_key),
+            "album": album_id,
+            "link": link_id,
+            "album_key": b64(album_key),
+            "link_secret": b64(link_secret),
+            "owner_ak": b64(crypto.seal_owner_album_key(mk, album_key, album_id)),
+            "owner_ls": b64(crypto.seal_owner_link_secret(mk, link_secret, link_id)),
+        },
+    )
+    d = crypto.b64d
+    assert out["login_key"] == b64(account.keys.login_key)
+    assert out["mk"] == out["recovered"] == b64(mk)
+    assert out["words"] == account.recovery_words
+    assert out["fingerprint"] == account.identity.fingerprint and out["checked"] is True
+    assert out["swappedBox"] == out["swappedSign"] == "FormatError"
+    assert (out["album_key"], out["link_secret"]) == (b64(album_key), b64(link_secret))
+    assert crypto.open_owner_album_key(mk, d(out["owner_ak"]), album_id) == album_key
+    assert crypto.open_owner_link_secret(mk, d(out["owner_ls"]), link_id) == link_secret
+    change = out["change"]
+    assert change["params"] == new_params
+    new_keys = crypto.account_keys("pässword two", cheap(new_params))
+    assert (b64(new_keys.kek), b64(new_keys.login_key)) == (change["kek"], change["login_key"])
+    assert crypto.open_master_key(new_keys.kek, d(change["sealed_mk"]), aid) == mk
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_master_key(account.keys.kek, d(change["sealed_mk"]), aid)
+    refused = ("wrongPassword", "otherSalt", "wrongWords", "oldPasswordOnNew")
+    assert [out[k] for k in refused] == ["DecryptionError"] * len(refused)
+    assert out["changeBadId"] == "FormatError"
+
+
 WORKER_SOURCE = """
 import * as c from '/static/js/core/crypto.js';
 onmessage = async ({ data }) => {
@@ -962,6 +1336,53 @@ def test_crypto_js_runs_in_a_worker_without_the_import_map(js, page, live_server
         v,
     )
     assert out == {"plain": v["blob"]["plaintext"], "secret": v["inputs"]["link_secret"]}
+
+
+ACCOUNT_WORKER_SOURCE = """
+import * as c from '/static/js/core/crypto.js';
+import * as a from '/static/js/core/account.js';
+onmessage = async ({ data }) => {
+  await c.ready();
+  const keys = a.accountKeys(data.inputs.password, data.inputs.password_params);
+  const mk = a.openMasterKey(keys.kek, c.b64d(data.sealed_master_key.sealed), data.inputs.account_id);
+  const rk = a.recoveryKey(data.recovery_words);
+  postMessage({
+    kek: c.b64e(keys.kek), master_key: c.b64e(mk), words: a.recoveryWords(rk), recovery_key: c.b64e(rk),
+    fingerprint: a.identityKeypairs(c.b64d(data.inputs.identity)).fingerprint,
+  });
+};
+"""
+
+
+def test_account_js_runs_in_a_worker_without_the_import_map(js, page, live_server):
+    """The owner's Argon2id runs in a Worker, which has no import map: account.js, @scure/bip39 and the
+    @noble/hashes files it imports (rewritten to relative URLs by assets.py) must resolve by URL alone."""
+
+    def serve_worker(route):
+        original = route.fetch(url=live_server["url"] + "/static/js/core/format.js")
+        route.fulfill(response=original, body=ACCOUNT_WORKER_SOURCE)
+
+    page.context.route("**/static/js/test-only-account-worker.js", serve_worker)
+    v = ACCOUNT
+    out = js.run(
+        """const worker = new Worker('/static/js/test-only-account-worker.js', { type: 'module' });
+        const answer = new Promise((resolve, reject) => {
+          worker.onmessage = ({ data }) => resolve(data);
+          worker.onerror = (e) => reject(new Error(e.message || 'worker failed'));
+        });
+        worker.postMessage(arg);
+        const result = await answer;
+        worker.terminate();
+        return result;""",
+        v,
+    )
+    assert out == {
+        "kek": v["kek"],
+        "master_key": v["inputs"]["master_key"],
+        "words": v["recovery_words"],
+        "recovery_key": v["inputs"]["recovery_key"],
+        "fingerprint": v["identity_keys"]["fingerprint"],
+    }
 
 
 def test_a_blob_worker_is_refused_by_the_page_policy(js, console):
@@ -1020,9 +1441,17 @@ def test_home_page_loads_under_the_csp_with_every_file_pinned(page, live_server,
         "photoswipe/lightbox",
         "client-zip",
         "exifr",
+        "@scure/bip39",
+        "@scure/bip39/wordlists/english.js",
+        "@noble/hashes/pbkdf2.js",
+        "@noble/hashes/sha2.js",
+        "@noble/hashes/utils.js",
+        "@noble/hashes/webcrypto.js",
     }
     assert set(importmap["imports"].values()) <= set(importmap["integrity"])
     assert "/static/js/core/crypto.js" in importmap["integrity"]
+    assert "/static/js/core/account.js" in importmap["integrity"]
+    assert "/vendor/@noble/hashes/_u64.js" in importmap["integrity"]  # imported by a module that bip39 imports
     for module, value in importmap["integrity"].items():
         served = requests.get(url + module, timeout=10)
         assert served.ok and served.headers["Content-Type"].startswith("text/javascript"), module
@@ -1034,23 +1463,30 @@ def test_every_bare_specifier_loads_through_the_import_map(page, live_server):
     page.goto(live_server["url"] + "/")
     loaded = page.evaluate(
         """async () => {
-          const names = ['libsodium-wrappers-sumo', 'photoswipe', 'photoswipe/lightbox', 'client-zip', 'exifr'];
+          const names = ['libsodium-wrappers-sumo', 'photoswipe', 'photoswipe/lightbox', 'client-zip', 'exifr',
+            '@scure/bip39', '@scure/bip39/wordlists/english.js', '@noble/hashes/pbkdf2.js', '@noble/hashes/sha2.js',
+            '@noble/hashes/utils.js', '@noble/hashes/webcrypto.js'];
           return Object.fromEntries(await Promise.all(names.map(async (n) => [n, Object.keys(await import(n)).length > 0])));
         }"""
     )
-    assert loaded == dict.fromkeys(loaded, True) and len(loaded) == 5
+    assert loaded == dict.fromkeys(loaded, True) and len(loaded) == 11
 
 
 @pytest.mark.parametrize(
-    "target",
+    ("target", "module"),
     [
-        "/vendor/libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs",  # imported by a module that crypto.js imports
-        "/vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs",
-        "/static/js/core/crypto.js",
-        "/static/js/core/format.js",  # imported by crypto.js
+        # imported by a module that crypto.js imports
+        ("/vendor/libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs", "crypto.js"),
+        ("/vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs", "crypto.js"),
+        ("/static/js/core/crypto.js", "crypto.js"),
+        ("/static/js/core/format.js", "crypto.js"),  # imported by crypto.js
+        ("/static/js/core/account.js", "account.js"),
+        ("/vendor/@scure/bip39/index.js", "account.js"),
+        ("/vendor/@scure/bip39/wordlists/english.js", "account.js"),
+        ("/vendor/@noble/hashes/_u64.js", "account.js"),  # three imports deep: bip39, sha2.js, _u64.js
     ],
 )
-def test_a_changed_module_is_refused(page, console, live_server, target):
+def test_a_changed_module_is_refused(page, console, live_server, target, module):
     """A module whose bytes differ from its integrity value never runs, however deep in the graph."""
     url = live_server["url"]
 
@@ -1061,7 +1497,7 @@ def test_a_changed_module_is_refused(page, console, live_server, target):
     page.route(url + target, tamper)
     console.expect(r"integrity|digest")
     page.goto(url + "/")
-    error = page.evaluate("() => import('/static/js/core/crypto.js').then(() => 'loaded', (e) => String(e))")
+    error = page.evaluate(f"() => import('/static/js/core/{module}').then(() => 'loaded', (e) => String(e))")
     assert error != "loaded"
 
 

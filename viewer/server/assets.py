@@ -16,7 +16,7 @@ a page loads is pinned by a hash the page itself carries (docs/design.md, "Threa
   edit does not need a restart.
 * **The import map** in ``templates/base.html`` resolves the bare specifiers
   (``"libsodium-wrappers-sumo"``, ``"photoswipe"``, ``"photoswipe/lightbox"``,
-  ``"client-zip"``, ``"exifr"``) and carries an ``integrity`` map with the hash of
+  ``"client-zip"``, ``"exifr"``, ``"@scure/bip39"``…: ``IMPORTS``) and carries an ``integrity`` map with the hash of
   every module URL, so that a module imported by a module, which has no
   ``integrity`` attribute of its own, is checked too (HTML Standard, "resolving a
   module integrity metadata", whatwg/html#10269; Chrome 127). ``<script src>`` and
@@ -32,9 +32,11 @@ a page loads is pinned by a hash the page itself carries (docs/design.md, "Threa
 * **Workers.** Import maps do not apply to workers (MDN, ``<script type="importmap">``:
   "it does not apply ... to modules loaded into workers or worklets"; the
   proposal is WICG/import-maps#2). ``static/js/core/crypto.js`` therefore imports
-  libsodium by relative URL (``../../../vendor/…``, from its folder), and libsodium-wrappers' one bare import of
-  ``"libsodium-sumo"`` is rewritten here, when the file is read, to the relative
-  URL of the file the import map gives for it (``REWRITES``). The hash covers the
+  libsodium by relative URL (``../../../vendor/…``, from its folder), and ``core/account.js``
+  imports @scure/bip39 the same way. libsodium-wrappers' one bare import of
+  ``"libsodium-sumo"`` and @scure/bip39's four of ``"@noble/hashes/…"`` are rewritten here,
+  when the file is read, to the relative URL of the file the import map gives for each
+  (``REWRITES``). The hash covers the
   rewritten bytes. Workers get no integrity check (there is no attribute for
   them); ``script-src``/``worker-src 'self'`` still limit them to this origin.
 * **Caching.** Every file is served with a strong content-hash ``ETag`` and
@@ -75,6 +77,13 @@ VENDOR_FILES = {
     # HEIC decoding for guests' iPhone photos, which only Safari draws itself; loaded by
     # the upload Worker only when it meets one (the WebAssembly is inside, 2 MB).
     "libheif-js": ["libheif-wasm/libheif-bundle.mjs"],
+    # BIP39 recovery words for accounts (static/js/core/account.js; docs/format.md, "Recovery
+    # words"): the module and its English list only, none of the other languages.
+    "@scure/bip39": ["index.js", "wordlists/english.js"],
+    # What @scure/bip39's index.js imports, and what those import: SHA-256 for the checksum, and
+    # PBKDF2 and the WebCrypto wrappers for mnemonicToSeed, which Fragment never calls but which a
+    # static import loads all the same. No other file of the package is served.
+    "@noble/hashes": ["utils.js", "sha2.js", "_md.js", "_u64.js", "hmac.js", "pbkdf2.js", "webcrypto.js"],
 }
 
 # Bare specifier -> file under /vendor/ (package.json "exports" of each package).
@@ -85,15 +94,28 @@ IMPORTS = {
     "photoswipe/lightbox": "photoswipe/dist/photoswipe-lightbox.esm.js",
     "client-zip": "client-zip/index.js",
     "exifr": "exifr/dist/lite.esm.mjs",
+    "@scure/bip39": "@scure/bip39/index.js",
+    "@scure/bip39/wordlists/english.js": "@scure/bip39/wordlists/english.js",
+    # The four names @scure/bip39 imports, for the same reason as "libsodium-sumo": REWRITES
+    # turns each into the relative URL of the file given here.
+    "@noble/hashes/pbkdf2.js": "@noble/hashes/pbkdf2.js",
+    "@noble/hashes/sha2.js": "@noble/hashes/sha2.js",
+    "@noble/hashes/utils.js": "@noble/hashes/utils.js",
+    "@noble/hashes/webcrypto.js": "@noble/hashes/webcrypto.js",
 }
 
-# libsodium-wrappers' ESM build imports "libsodium-sumo" by its bare name, which
-# only an import map can resolve, and workers have none (see above). Each rewrite
-# must match exactly once, so a new libsodium build that changes the import fails
-# at startup instead of in the browser.
+# libsodium-wrappers' ESM build imports "libsodium-sumo" by its bare name, and
+# @scure/bip39 imports four files of "@noble/hashes" by theirs; only an import map can
+# resolve a bare name, and workers have none (see above). Each rewrite must match
+# exactly once, so a new build that changes an import fails at startup instead of in
+# the browser.
 REWRITES = {
     "libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs": [
         (b'from"libsodium-sumo"', b'from"../../../libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs"'),
+    ],
+    "@scure/bip39/index.js": [
+        (f"from '@noble/hashes/{name}.js';".encode(), f"from '../../@noble/hashes/{name}.js';".encode())
+        for name in ("pbkdf2", "sha2", "utils", "webcrypto")
     ],
 }
 

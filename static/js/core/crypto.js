@@ -1,4 +1,5 @@
-// Format v1 in the browser: link keys, wrapped keys, sealed metadata and STREAM blobs.
+// Format v1 in the browser: link keys, wrapped keys, sealed metadata and STREAM blobs, and the
+// sealing, hashing and key-pair primitives that account.js (the owner's account keys) builds on.
 //
 // This is the JavaScript half of the byte-level contract in docs/format.md; the
 // Python half is viewer/crypto.py, and both are tested against docs/vectors.json
@@ -63,7 +64,9 @@ export {
   MAX_CHUNK_SIZE,
   MIN_CHUNK_SIZE,
   NONCE_BYTES,
+  PW_MEMLIMIT,
   PW_MEMLIMIT_FLOOR,
+  PW_OPSLIMIT,
   PW_OPSLIMIT_FLOOR,
   SALT_BYTES,
   SIGNATURE_BYTES,
@@ -81,6 +84,7 @@ export {
   encodeLinkSecret,
   isId,
   newId,
+  newPasswordParams,
   padme,
   paddedMetaLength,
   parseBlobHeader,
@@ -242,9 +246,51 @@ export function deviceId(devicePublicKey) {
   return b64e(need().crypto_generichash(DEVICE_ID_BYTES, sized(devicePublicKey, 32, "device public key"), null));
 }
 
+// --- key pairs and hashing (docs/format.md, "Primitives") ------------------------
+
+/**
+ * H32(m): unkeyed BLAKE2b-256, crypto_generichash(32, m, null).
+ * @param {Uint8Array} data
+ * @returns {Uint8Array}
+ */
+export function hash32(data) {
+  return need().crypto_generichash(KEY_BYTES, bytes(data, "data"), null);
+}
+
+/**
+ * The X25519 key pair of a 32-byte seed, libsodium's crypto_box_seed_keypair (secret key = the
+ * first 32 bytes of SHA-512(seed)): {publicKey, privateKey}, 32 bytes each.
+ * @param {Uint8Array} seed
+ * @returns {{publicKey: Uint8Array, privateKey: Uint8Array}}
+ */
+export function boxSeedKeypair(seed) {
+  const { publicKey, privateKey } = need().crypto_box_seed_keypair(sized(seed, KEY_BYTES, "X25519 seed"));
+  return { publicKey, privateKey };
+}
+
+/**
+ * The Ed25519 key pair of a 32-byte seed, crypto_sign_seed_keypair: {publicKey} of 32 bytes and
+ * {privateKey} of 64 (libsodium's seed ‖ public key).
+ * @param {Uint8Array} seed
+ * @returns {{publicKey: Uint8Array, privateKey: Uint8Array}}
+ */
+export function signSeedKeypair(seed) {
+  const { publicKey, privateKey } = need().crypto_sign_seed_keypair(sized(seed, KEY_BYTES, "Ed25519 seed"));
+  return { publicKey, privateKey };
+}
+
 // --- sealed values (docs/format.md, "Sealed values") ---------------------------
 
-function seal(key, plaintext, ad, nonce) {
+/**
+ * seal(key, plaintext, ad) = nonce ‖ XChaCha20-Poly1305(plaintext, ad): 24 + len + 16 bytes,
+ * with a fresh random nonce unless one is given (the test vectors only).
+ * @param {Uint8Array} key
+ * @param {Uint8Array} plaintext
+ * @param {Uint8Array} ad
+ * @param {Uint8Array | null} [nonce]
+ * @returns {Uint8Array}
+ */
+export function seal(key, plaintext, ad, nonce) {
   sized(key, KEY_BYTES, "key");
   // A random 192-bit nonce needs no counter (libsodium docs, "XChaCha20-Poly1305
   // construction"); a fixed one is for the test vectors only.
@@ -252,7 +298,15 @@ function seal(key, plaintext, ad, nonce) {
   return concat(nonce, need().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key));
 }
 
-function openSealed(key, sealed, ad) {
+/**
+ * The plaintext of seal(key, plaintext, ad); DecryptionError for a wrong key, a changed value
+ * or another ad, and for anything shorter than 40 bytes.
+ * @param {Uint8Array} key
+ * @param {Uint8Array} sealed
+ * @param {Uint8Array} ad
+ * @returns {Uint8Array}
+ */
+export function openSealed(key, sealed, ad) {
   sized(key, KEY_BYTES, "key");
   // One error for everything, too short included: "wrong key, or the data was changed".
   if (bytes(sealed, "sealed value").length < NONCE_BYTES + TAG_BYTES) throw new DecryptionError();

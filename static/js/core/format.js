@@ -41,6 +41,10 @@ const PW_MEMLIMIT_MAX = 1024 * 1024 * 1024;
 // minimums, so that the test vectors stay cheap.
 export const PW_OPSLIMIT_FLOOR = 2;
 export const PW_MEMLIMIT_FLOOR = 19 * 1024 * 1024;
+// The cost of new parameters, as PasswordParams.new: libsodium's "interactive" memory with
+// one more pass (docs/format.md, "Password factor"; 64 MiB stays usable on phones).
+export const PW_OPSLIMIT = 3;
+export const PW_MEMLIMIT = 64 * 1024 * 1024;
 
 export const encoder = new TextEncoder();
 export const ascii = (text) => encoder.encode(text);
@@ -65,13 +69,17 @@ export class DecryptionError extends Error {
   }
 }
 
-/** The server sent Argon2 parameters below the floor: refused before anything is computed. */
+/**
+ * The server sent Argon2 parameters below the floor: refused before anything is computed. The
+ * message is a link's unless given (account.js gives an account's).
+ */
 export class WeakPasswordParams extends Error {
-  constructor() {
-    super(
-      "This link's password settings are weaker than Fragment allows, so the password could be guessed offline. " +
-        "Ask the owner for a new link.",
-    );
+  /** @param {string} [message] */
+  constructor(
+    message = "This link's password settings are weaker than Fragment allows, so the password could be guessed offline. " +
+      "Ask the owner for a new link.",
+  ) {
+    super(message);
     this.name = "WeakPasswordParams";
   }
 }
@@ -196,6 +204,19 @@ export function passwordParams(params) {
   if (opslimit < PW_OPSLIMIT_MIN || opslimit > PW_OPSLIMIT_MAX) throw new FormatError("password opslimit out of range");
   if (memlimit < PW_MEMLIMIT_MIN || memlimit > PW_MEMLIMIT_MAX) throw new FormatError("password memlimit out of range");
   return { salt, opslimit, memlimit };
+}
+
+/**
+ * Fresh parameters in the API's shape, with a random salt (PasswordParams.new): for a new
+ * account or a new password. The default cost passes the floor.
+ * @param {number} [opslimit]
+ * @param {number} [memlimit]
+ * @returns {{alg: string, salt: string, opslimit: number, memlimit: number}}
+ */
+export function newPasswordParams(opslimit = PW_OPSLIMIT, memlimit = PW_MEMLIMIT) {
+  const params = { alg: "argon2id13", salt: b64e(randomBytes(SALT_BYTES)), opslimit, memlimit };
+  passwordParams(params); // a cost out of bounds is the caller's mistake: say so now, not at sign-in
+  return params;
 }
 
 /**
