@@ -16,6 +16,9 @@ from viewer.server import assets, create_app, headers
 ROOT = Path(__file__).resolve().parent.parent
 LIBSODIUM = "vendor/libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs"
 WRAPPERS = "vendor/libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs"
+BIP39 = "vendor/@scure/bip39/index.js"
+# Static imports at the start of a line (the packages' JSDoc examples are indented, inside comments).
+STATIC_IMPORT = re.compile(r"""^(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']|^import\s*["']([^"']+)["']""", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +73,19 @@ def test_each_allowed_vendor_file_is_served_with_its_hash(web, path):
         "/vendor/photoswipe/dist/../../../viewer/server/config.py",
         "/vendor/",
         "/vendor/.package-lock.json",
+        # Of @scure/bip39 and @noble/hashes, only what the English recovery words import.
+        "/vendor/@scure/bip39/package.json",
+        "/vendor/@scure/bip39/index.d.ts",
+        "/vendor/@scure/bip39/src/index.ts",
+        "/vendor/@scure/bip39/wordlists/french.js",
+        "/vendor/@scure/bip39/wordlists/japanese.js",
+        "/vendor/@noble/hashes/package.json",
+        "/vendor/@noble/hashes/index.js",
+        "/vendor/@noble/hashes/argon2.js",
+        "/vendor/@noble/hashes/blake2.js",
+        "/vendor/@noble/hashes/sha3.js",
+        "/vendor/@noble/hashes/src/sha2.ts",
+        "/vendor/@noble/hashes/../../package-lock.json",
     ],
 )
 def test_nothing_else_under_vendor_is_served(web, path):
@@ -113,6 +129,46 @@ def test_libsodium_wrappers_resolve_libsodium_without_an_import_map(web):
     assert (Path("/" + WRAPPERS).parent / "../../../libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs").resolve() == Path(
         "/" + LIBSODIUM
     )
+
+
+def test_bip39_and_noble_hashes_resolve_without_an_import_map(web):
+    """@scure/bip39 imports four @noble/hashes files by their bare names: served, each is the relative URL of the
+    file the import map gives for that name, so a Worker (no import map) loads the same modules as a page."""
+    body = web.get("/" + BIP39).data.decode()
+    assert "from '@noble" not in body
+    for name in ("pbkdf2", "sha2", "utils", "webcrypto"):
+        relative = f"../../@noble/hashes/{name}.js"
+        assert f"from '{relative}';" in body
+        assert (Path("/" + BIP39).parent / relative).resolve() == Path("/vendor/" + assets.IMPORTS[f"@noble/hashes/{name}.js"])
+    # What the server rewrote is exactly the file on disk otherwise: only the four import lines differ.
+    on_disk = (ROOT / "node_modules" / BIP39.removeprefix("vendor/")).read_text().splitlines()
+    changed = [line for line, served in zip(on_disk, body.splitlines(), strict=True) if line != served]
+    assert len(changed) == 4 and all(line.startswith("import ") and "from '@noble/hashes/" in line for line in changed)
+
+
+def test_the_recovery_words_modules_are_served_pinned_and_nothing_else_of_their_packages(web):
+    """Following the static imports of account.js's two entry points through the served files reaches every
+    served file of @scure/bip39 and @noble/hashes and only those; each is in the import map's integrity map."""
+    integrity = json.loads(web.application.extensions["fragment.assets"].importmap("")[0])["integrity"]
+    entries = ["/" + BIP39, "/vendor/@scure/bip39/wordlists/english.js"]
+    account = (ROOT / "static" / "js" / "core" / "account.js").read_text()
+    for entry in entries:  # account.js imports them by these URLs (../../../ from static/js/core/)
+        assert f'from "../../..{entry}";' in account, entry
+    reached, todo = set(), list(entries)
+    while todo:
+        url = todo.pop()
+        if url in reached:
+            continue
+        reached.add(url)
+        response = web.get(url)
+        assert response.status_code == 200 and response.mimetype == "text/javascript", url
+        assert integrity[url] == sri(response.data), url
+        for found in STATIC_IMPORT.finditer(response.get_data(as_text=True)):
+            target = found.group(1) or found.group(2)
+            assert target.startswith("."), f"{url}: bare import {target!r} (a Worker could not resolve it)"
+            todo.append(str((Path(url).parent / target).resolve()))
+    served = {f"/vendor/{p}/{n}" for p in ("@scure/bip39", "@noble/hashes") for n in assets.VENDOR_FILES[p]}
+    assert reached == served
 
 
 def test_pages_carry_integrity_on_every_script_and_stylesheet(web):
