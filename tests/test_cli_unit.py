@@ -1,4 +1,4 @@
-"""The `fragment` command line without a server: parsing, names, keyring, uploads and errors.
+"""The `fragment` command line and the operations under it, without a server: parsing, names, keyring, uploads, errors.
 
 Network calls are replaced at the requests or client level, so each test runs in
 milliseconds; the end-to-end tests against gunicorn live in test_roundtrip.py.
@@ -19,8 +19,9 @@ import requests
 from click.testing import CliRunner
 
 from viewer import crypto
-from viewer.owner import cli, client, keyring
-from viewer.owner.client import ApiError, BadLink, OwnerClient
+from viewer.owner import albums, cli, client, disk, keyring, links, media
+from viewer.owner.client import ApiError, OwnerClient
+from viewer.owner.links import BadLink
 
 SERVER = "https://srv.example"
 LINK_ID = crypto.b64e(bytes(range(16)))
@@ -145,7 +146,7 @@ def test_device_limit_of_a_change_takes_none_or_a_count():
 
 def test_parse_link_splits_server_id_and_secret():
     fragment = crypto.encode_link_secret(SECRET)
-    assert client.parse_link(f"https://photos.example.org/a/{LINK_ID}#{fragment}") == (
+    assert links.parse_link(f"https://photos.example.org/a/{LINK_ID}#{fragment}") == (
         "https://photos.example.org",
         LINK_ID,
         SECRET,
@@ -154,40 +155,40 @@ def test_parse_link_splits_server_id_and_secret():
 
 def test_parse_link_keeps_a_path_prefix_and_port():
     url = f"  http://host.example:8080/fragment/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)}\n"
-    assert client.parse_link(url) == ("http://host.example:8080/fragment", LINK_ID, SECRET)
+    assert links.parse_link(url) == ("http://host.example:8080/fragment", LINK_ID, SECRET)
 
 
 def test_parse_link_without_fragment_says_to_copy_the_whole_link():
     with pytest.raises(BadLink, match="including the part after '#'"):
-        client.parse_link(f"https://photos.example.org/a/{LINK_ID}")
+        links.parse_link(f"https://photos.example.org/a/{LINK_ID}")
     with pytest.raises(BadLink, match="including the part after '#'"):
-        client.parse_link(f"https://photos.example.org/a/{LINK_ID}#")
+        links.parse_link(f"https://photos.example.org/a/{LINK_ID}#")
 
 
 @pytest.mark.parametrize("bad_id", ["short", LINK_ID + "A", LINK_ID[:-1] + "!", "../" + LINK_ID[3:]])
 def test_parse_link_with_a_malformed_id_is_refused(bad_id):
     with pytest.raises(BadLink, match="link id in this link is malformed"):
-        client.parse_link(f"https://photos.example.org/a/{bad_id}#{crypto.encode_link_secret(SECRET)}")
+        links.parse_link(f"https://photos.example.org/a/{bad_id}#{crypto.encode_link_secret(SECRET)}")
 
 
 def test_parse_link_with_a_cut_secret_is_refused():
     with pytest.raises(BadLink, match="damaged"):
-        client.parse_link(f"https://photos.example.org/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)[:-3]}")
+        links.parse_link(f"https://photos.example.org/a/{LINK_ID}#{crypto.encode_link_secret(SECRET)[:-3]}")
 
 
 @pytest.mark.parametrize("url", ["photos.example.org/a/x#y", "ftp://h/a/x#y", f"https://h/b/{LINK_ID}#x"])
 def test_parse_link_refuses_what_is_not_a_fragment_link(url):
     with pytest.raises(BadLink):
-        client.parse_link(url)
+        links.parse_link(url)
 
 
 def test_link_url_uses_the_servers_url_and_appends_the_secret():
     fragment = crypto.encode_link_secret(SECRET)
     assert (
-        client.link_url(SERVER, LINK_ID, SECRET, {"url": f"https://public.example/a/{LINK_ID}"})
+        links.link_url(SERVER, LINK_ID, SECRET, {"url": f"https://public.example/a/{LINK_ID}"})
         == f"https://public.example/a/{LINK_ID}#{fragment}"
     )
-    assert client.link_url(SERVER + "/", LINK_ID, SECRET) == f"{SERVER}/a/{LINK_ID}#{fragment}"
+    assert links.link_url(SERVER + "/", LINK_ID, SECRET) == f"{SERVER}/a/{LINK_ID}#{fragment}"
 
 
 def test_open_with_a_link_missing_its_key_fails_in_one_line(ring_path, tmp_path):
@@ -224,15 +225,15 @@ def test_open_with_a_link_missing_its_key_fails_in_one_line(ring_path, tmp_path)
     ],
 )
 def test_safe_name_keeps_files_inside_the_folder(name, safe):
-    assert cli.safe_name(name) == safe
+    assert disk.safe_name(name) == safe
 
 
 def test_safe_name_uses_the_fallback_given():
-    assert cli.safe_name("../", "guest") == "guest"
+    assert disk.safe_name("../", "guest") == "guest"
 
 
 def test_safe_name_shortens_long_names_and_keeps_the_extension():
-    name = cli.safe_name("é" * 300 + ".jpeg")
+    name = disk.safe_name("é" * 300 + ".jpeg")
     assert len(name.encode()) <= 255
     assert name.endswith("é.jpeg")
 
@@ -241,15 +242,15 @@ def test_unique_path_adds_a_number_instead_of_overwriting(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"first")
     (tmp_path / "a (2).jpg").write_bytes(b"second")
     taken = {tmp_path / "a (3).jpg"}
-    assert cli.unique_path(tmp_path, "a.jpg", taken) == tmp_path / "a (4).jpg"
-    assert cli.unique_path(tmp_path, "b.jpg") == tmp_path / "b.jpg"
+    assert disk.unique_path(tmp_path, "a.jpg", taken) == tmp_path / "a (4).jpg"
+    assert disk.unique_path(tmp_path, "b.jpg") == tmp_path / "b.jpg"
     (tmp_path / "README").write_bytes(b"")
-    assert cli.unique_path(tmp_path, "README") == tmp_path / "README (2)"
+    assert disk.unique_path(tmp_path, "README") == tmp_path / "README (2)"
     assert (tmp_path / "a.jpg").read_bytes() == b"first"
 
 
 def test_preview_names_say_what_they_are():
-    assert cli.preview_name("IMG_1.HEIC", "image/webp") == "IMG_1 (preview).webp"
+    assert disk.preview_name("IMG_1.HEIC", "image/webp") == "IMG_1 (preview).webp"
 
 
 # --- keyring ------------------------------------------------------------------------
@@ -273,12 +274,14 @@ def test_keyring_is_private_and_round_trips(ring_path):
 
 
 def test_keyring_write_is_atomic(ring_path, monkeypatch):
-    keyring.write_atomic(ring_path, b'{"version": 1}')
+    ring_path.parent.mkdir(mode=0o700)
+    with disk.atomic_file(ring_path) as out:
+        out.write(b'{"version": 1}')
 
     def crash(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(keyring.os, "replace", crash)
+    monkeypatch.setattr(disk.os, "replace", crash)
     with pytest.raises(OSError), keyring.edit() as ring:
         ring.set_server(SERVER, "new")
     assert ring_path.read_bytes() == b'{"version": 1}'
@@ -546,7 +549,7 @@ def encrypted(data: bytes, file_id: str, key: bytes) -> bytes:
 def test_save_blob_writes_only_checked_plaintext(tmp_path):
     key, file_id, data = crypto.random_key(), crypto.new_id(), os.urandom(5000)
     dest = tmp_path / "photo.jpg"
-    written = client.save_blob(fake_response(200, encrypted(data, file_id, key)), key, file_id, "original", dest, len(data))
+    written = albums.save_blob(fake_response(200, encrypted(data, file_id, key)), key, file_id, "original", dest, len(data))
     assert (written, dest.read_bytes()) == (len(data), data)
     assert [p.name for p in tmp_path.iterdir()] == ["photo.jpg"]
 
@@ -562,24 +565,23 @@ def test_save_blob_leaves_nothing_behind_when_the_data_was_tampered_with(tmp_pat
     else:
         blob[0:4] = b"XXXX"
     with pytest.raises(crypto.DecryptionError):
-        client.save_blob(fake_response(200, bytes(blob)), key, file_id, "original", tmp_path / "photo.jpg", 5000)
+        albums.save_blob(fake_response(200, bytes(blob)), key, file_id, "original", tmp_path / "photo.jpg", 5000)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_save_blob_refuses_a_size_other_than_the_metadata_says(tmp_path):
     key, file_id = crypto.random_key(), crypto.new_id()
     with pytest.raises(crypto.DecryptionError, match="metadata says 4999"):
-        client.save_blob(
+        albums.save_blob(
             fake_response(200, encrypted(os.urandom(5000), file_id, key)), key, file_id, "original", tmp_path / "x", 4999
         )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_damaged_file_is_named_in_the_one_error_line():
-    with pytest.raises(click.ClickException) as caught, cli.about("IMG_0001.jpg"):
-        raise crypto.DecryptionError("chunk 3 failed to authenticate")
-    assert (
-        caught.value.message == "IMG_0001.jpg: the downloaded data is damaged or has been tampered with; nothing was saved for it"
+    failed = albums.FileError("IMG_0001.jpg", crypto.DecryptionError("chunk 3 failed to authenticate"))
+    assert cli.describe(failed) == (
+        "IMG_0001.jpg: the downloaded data is damaged or has been tampered with; nothing was saved for it"
     )
 
 
@@ -592,7 +594,7 @@ def test_the_album_key_is_in_the_keyring_before_anything_is_sent(logged_in, tmp_
 
     def server_down(self, album_id, meta):
         saved = keyring.load().album(album_id)  # the key must already be on disk here
-        assert crypto.open_album_meta(crypto.b64d(saved["album_key"]), album_id, meta) == {"v": 1, "title": "photos"}
+        assert crypto.open_album_meta(crypto.b64d(saved["album_key"]), album_id, crypto.b64d(meta)) == {"v": 1, "title": "photos"}
         raise requests.ConnectionError("down", request=requests.Request("POST", SERVER + "/api/owner/albums").prepare())
 
     monkeypatch.setattr(OwnerClient, "create_album", server_down)
@@ -664,7 +666,7 @@ def test_unlock_sends_the_link_proof_and_one_device_key_per_link(ring_path, monk
     sent = unlock_bodies(monkeypatch)
     keys, other = crypto.link_keys(SECRET), crypto.new_id()
     for link_id in (LINK_ID, LINK_ID, other):
-        cli.unlock(client.LinkClient(SERVER, link_id), keys)
+        links.unlock(client.LinkClient(SERVER, link_id), keys)
     first, again, elsewhere = sent
     for body, link_id in ((first, LINK_ID), (again, LINK_ID), (elsewhere, other)):
         challenge = body["challenge"]
@@ -683,13 +685,13 @@ def test_a_v1_device_token_in_the_keyring_is_replaced_by_a_device_key(ring_path,
     with keyring.edit(ring_path) as ring:
         ring.data["devices"][LINK_ID] = "an-old-device-token"
     sent = unlock_bodies(monkeypatch)
-    cli.unlock(client.LinkClient(SERVER, LINK_ID), crypto.link_keys(SECRET))
+    links.unlock(client.LinkClient(SERVER, LINK_ID), crypto.link_keys(SECRET))
     assert "device_token" not in sent[0]
     assert keyring.load(ring_path).device_seed(LINK_ID) is not None
 
 
 def test_new_link_fields_carry_the_link_verifier():
-    fields = cli.password_fields(SECRET, bytes(32), LINK_ID, None)
+    fields = links.password_fields(SECRET, bytes(32), LINK_ID, None)
     assert crypto.b64d(fields["link_verifier"]) == crypto.link_keys(SECRET).link_verifier
     assert fields["password"] is None
 
@@ -789,7 +791,7 @@ class FakeOwnerServer:
         self.refuse_delete: ApiError | None = None
         self.sends: list[str] = []
         server = self
-        monkeypatch.setattr(cli.media, "prepare", lambda path: object())
+        monkeypatch.setattr(media, "prepare", lambda path: object())
         monkeypatch.setattr(OwnerClient, "create_album", lambda self, album_id, meta: server.create(album_id, meta))
         monkeypatch.setattr(OwnerClient, "get_album", lambda self, album_id: server.album_json(album_id))
         monkeypatch.setattr(OwnerClient, "list_albums", lambda self: [server.album_json(a) for a in server.albums])
@@ -799,12 +801,12 @@ class FakeOwnerServer:
         monkeypatch.setattr(OwnerClient, "create_link", lambda self, album_id, body: server.add_link(album_id, body))
         monkeypatch.setattr(OwnerClient, "json", lambda self, method, path, body=None, **kw: server.owner_json(method, path))
         monkeypatch.setattr(client.UploadTarget, "reserve", lambda target, body: server.reserve(target, body))
-        monkeypatch.setattr(client, "send_file", server.send_file)
+        monkeypatch.setattr(albums, "send_file", server.send_file)
 
-    def create(self, album_id: str, meta: bytes = b"") -> dict:
+    def create(self, album_id: str, meta: str = "") -> dict:
         if album_id in self.albums:
             raise ApiError(409, "exists", "An album with this id exists already.")
-        self.albums[album_id] = {"files": {}, "links": [], "meta": crypto.b64e(meta)}
+        self.albums[album_id] = {"files": {}, "links": [], "meta": meta}
         return {"album_id": album_id}
 
     def album(self, album_id: str) -> dict:
@@ -855,7 +857,7 @@ class FakeOwnerServer:
         self.albums[album_id]["files"][file_id]["complete"] = True
         if self.kill_at == (path.name, "completed"):
             raise Killed()
-        return client.SentFile(file_id, {}, {})
+        return albums.SentFile(file_id, {}, {})
 
 
 @pytest.fixture
@@ -960,9 +962,9 @@ def test_publish_of_unreadable_files_keeps_the_key_when_the_server_does_not_dele
     server = FakeOwnerServer(monkeypatch)
 
     def unreadable(path):
-        raise cli.media.MediaError(f"{path}: not a picture")
+        raise media.MediaError(f"{path}: not a picture")
 
-    monkeypatch.setattr(cli.media, "prepare", unreadable)
+    monkeypatch.setattr(media, "prepare", unreadable)
     server.refuse_delete = ApiError(500, "internal", "Something went wrong on the server.")
     result = run(["publish", photos])
     assert error_lines(result)[-1] == "Error: none of the 5 file(s) could be read; nothing was published"
@@ -976,7 +978,7 @@ def test_publish_of_unreadable_files_keeps_the_key_when_the_server_does_not_dele
 def test_albums_delete_asks_and_drops_the_key_only_once_the_server_confirmed(logged_in, photos, monkeypatch):
     server = FakeOwnerServer(monkeypatch)
     album_id = "A" * 22
-    server.create(album_id, crypto.seal_album_meta(bytes(32), album_id, {"title": "Holidays"}))
+    server.create(album_id, crypto.b64e(crypto.seal_album_meta(bytes(32), album_id, {"title": "Holidays"})))
     declined = run(["albums", "delete", "Holidays"], input="n\n")
     assert declined.exit_code == 1
     assert f"Delete album 'Holidays' ({album_id}) from {SERVER}, with its 0 file(s)" in declined.stderr

@@ -1,50 +1,46 @@
 """`fragment`: the owner's command line, and a recipient's way to open a link without a browser.
 
 Owners `login`, `publish` a folder as an album, manage its `links`, and `pull` guest
-uploads back to disk. Anyone with a link can `open` it or `upload` to it. Everything
-is encrypted or decrypted here, on the person's machine, with ``viewer.crypto``;
-the server only ever sees ciphertext (docs/design.md, "Threat model").
+uploads back to disk. Anyone with a link can `open` it or `upload` to it. This module
+is the presentation only: commands, options, prompts, messages and exit statuses. The
+work is done by ``albums.py`` (publish, upload, save), ``links.py`` (link keys, unlock),
+``client.py`` (HTTP), ``keyring.py`` and ``disk.py``; all encryption happens on the
+person's machine, with ``viewer.crypto`` (docs/design.md, "Threat model").
 
 Output rules: links and listings go to stdout (so ``URL=$(fragment publish ...)``
-works); progress, notes and warnings go to stderr. No stack trace reaches a person:
-every expected failure ends as one ``Error: ...`` line and exit status 1
+works); progress, notes and warnings go to stderr (``Terminal``). No stack trace reaches
+a person: every expected failure ends as one ``Error: ...`` line and exit status 1
 (``FragmentGroup.invoke``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shlex
 import sys
-import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol, overload
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 import click
 import requests
 
 from .. import crypto
-from . import client, keyring, media
-from .client import ApiError, BadLink, LinkClient, OwnerClient
+from . import albums as ops
+from . import keyring
+from . import links as linking
+from .albums import AlbumError, AlbumNotDeleted, FileError
+from .client import ApiError, OwnerClient, iso_time, origin
+from .disk import clean_text
 from .keyring import KeyringError
+from .links import BadLink, LinkError
+from .report import one_line, quoted
 
 MB = 1_000_000  # the server reports sizes in decimal megabytes too
-EXPECTED_ERRORS = (
-    ApiError,
-    BadLink,
-    KeyringError,
-    crypto.DecryptionError,
-    crypto.FormatError,
-    media.MediaError,
-    requests.RequestException,
-    OSError,
-)
-
+EXPECTED_ERRORS = (*ops.EXPECTED, BadLink, LinkError, AlbumError)
 
 # --- errors -------------------------------------------------------------------
 
@@ -69,6 +65,17 @@ class FragmentGroup(click.Group):
 
 def describe(exc: BaseException) -> str:
     """One line that tells a person what went wrong, without internals."""
+    if isinstance(exc, FileError):
+        if isinstance(exc.cause, crypto.DecryptionError):
+            return f"{exc.name}: the downloaded data is damaged or has been tampered with; nothing was saved for it"
+        return f"{exc.name}: {describe(exc.cause)}"
+    if isinstance(exc, AlbumNotDeleted):
+        return (
+            f"the server did not delete album {exc.album_id} ({describe(exc.cause)}); its key stays in your keyring, "
+            f"so `fragment albums delete {exc.album_id}` can try again"
+        )
+    if isinstance(exc, (AlbumError, LinkError)):
+        return str(exc)  # a whole sentence already
     if isinstance(exc, ApiError):
         return describe_api_error(exc)
     if isinstance(exc, requests.Timeout):
@@ -106,13 +113,7 @@ def describe_api_error(exc: ApiError) -> str:
 
 def _origin_of(exc: requests.RequestException) -> str:
     url = getattr(getattr(exc, "request", None), "url", None)
-    return client._origin(url) if url else "the server"
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """Squash whitespace so an error stays on its one line."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return origin(url) if url else "the server"
 
 
 def human_seconds(seconds: int) -> str:
@@ -122,19 +123,6 @@ def human_seconds(seconds: int) -> str:
             n = -(-seconds // size)
             return f"{n} {unit}{'s' if n != 1 else ''}"
     return f"{seconds} second{'s' if seconds != 1 else ''}"
-
-
-@contextlib.contextmanager
-def about(name: str) -> Iterator[None]:
-    """Name the file in any error raised for it."""
-    try:
-        yield
-    except crypto.DecryptionError:
-        raise click.ClickException(
-            f"{name}: the downloaded data is damaged or has been tampered with; nothing was saved for it"
-        ) from None
-    except EXPECTED_ERRORS as exc:
-        raise click.ClickException(f"{name}: {describe(exc)}") from None
 
 
 def note(message: str) -> None:
@@ -185,11 +173,6 @@ def parse_expiry(text: str, now: datetime | None = None) -> datetime | None:
     return when.astimezone(UTC)
 
 
-def iso_time(when: datetime) -> str:
-    """ISO 8601 UTC with a Z, as docs/api.md spells times."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class ExpiryType(click.ParamType):
     """--expires: a datetime, or NEVER."""
 
@@ -223,69 +206,6 @@ class DeviceLimitType(click.ParamType):
 
 def api_expiry(value: Any) -> str | None:
     return iso_time(value) if isinstance(value, datetime) else None
-
-
-# --- file names ---------------------------------------------------------------
-
-# Bidirectional overrides (U+202E...) can make a name ending in "gpj.exe" display as "exe.jpg" (CVE-2021-42574 family).
-_INVISIBLE = {"\u200e", "\u200f", "\u061c"} | {chr(c) for c in range(0x202A, 0x202F)} | {chr(c) for c in range(0x2066, 0x206A)}
-MAX_NAME_BYTES = 255
-
-
-def clean_text(text: Any) -> str:
-    """Untrusted text without control or bidi characters, safe to print on a terminal."""
-    return "".join(ch for ch in str(text) if unicodedata.category(ch) != "Cc" and ch not in _INVISIBLE)
-
-
-def safe_name(name: Any, fallback: str = "file") -> str:
-    """A file name from untrusted metadata that can only land inside the output folder.
-
-    Basename only (either slash), no control or bidi characters, no '.'/'..', no
-    leading dots (nothing hidden), at most 255 bytes; `fallback` when nothing is left.
-    """
-    if not isinstance(name, str):
-        return fallback
-    base = clean_text(name).replace("\\", "/").split("/")[-1]
-    base = base.strip().lstrip(".").rstrip(". ")
-    if not base:
-        return fallback
-    return _truncate(base)
-
-
-def _truncate(name: str) -> str:
-    """Keep the extension and cut the stem until the UTF-8 name fits a file system."""
-    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
-        return name
-    stem, dot, ext = name.rpartition(".")
-    if not dot or len(ext) > 16:
-        stem, ext = name, ""
-    suffix = f".{ext}" if ext else ""
-    while stem and len((stem + suffix).encode("utf-8")) > MAX_NAME_BYTES:
-        stem = stem[:-1]
-    return (stem + suffix) if stem else name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore")
-
-
-def unique_path(directory: Path, name: str, taken: set[Path] | None = None) -> Path:
-    """`directory/name`, or `name (2).ext`, `name (3).ext`... so nothing is overwritten."""
-    taken = taken if taken is not None else set()
-    candidate = directory / name
-    stem, ext = _split_ext(name)
-    n = 2
-    while candidate.exists() or candidate.is_symlink() or candidate in taken:
-        candidate = directory / _truncate(f"{stem} ({n}){ext}")
-        n += 1
-    return candidate
-
-
-def _split_ext(name: str) -> tuple[str, str]:
-    stem, dot, ext = name.rpartition(".")
-    return (stem, f".{ext}") if dot and stem else (name, "")
-
-
-def preview_name(name: str, mime: Any) -> str:
-    """A preview is a WebP (or the type the metadata names), whatever the original was."""
-    ext = {"image/webp": ".webp", "image/jpeg": ".jpg", "image/png": ".png"}.get(str(mime), ".webp")
-    return f"{_split_ext(name)[0]} (preview){ext}"
 
 
 # --- keyring and servers --------------------------------------------------------
@@ -367,22 +287,6 @@ def read_password(prompt: bool, stdin: bool, value: str | None, *, confirm: bool
     return None
 
 
-def password_fields(secret: bytes, album_key: bytes, link_id: str, password: str | None) -> dict:
-    """The crypto half of a link body: password params, wrapped album key, verifier and link verifier."""
-    params, factor = None, b""
-    if password is not None:
-        params = crypto.PasswordParams.new()
-        factor = crypto.password_factor(password, params)
-    keys = crypto.link_keys(secret, factor)
-    return {
-        "password": params.to_json() if params else None,
-        "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, album_key, link_id)),
-        "verifier": crypto.b64e(keys.verifier),
-        # Sent with every password change too, so a link made before the link proof is upgraded.
-        "link_verifier": crypto.b64e(keys.link_verifier),
-    }
-
-
 # --- link settings ---------------------------------------------------------------
 
 
@@ -421,50 +325,35 @@ def new_link_settings(opts: dict) -> dict:
     }
 
 
-def create_link(owner: OwnerClient, album_id: str, album_key: bytes, settings: dict, password: str | None) -> str:
-    """Make a link and return the URL to share; its secret is saved to the keyring first."""
-    link_id, secret = crypto.new_id(), crypto.random_key()
-    body = {"link_id": link_id, **password_fields(secret, album_key, link_id, password), **settings}
-    with keyring.edit() as ring:
-        ring.add_link(album_id, link_id, secret)
-    link = owner.create_link(album_id, body)
-    return client.link_url(owner.server_url, link_id, secret, link)
+# --- what a person sees -------------------------------------------------------------
 
 
-def link_id_of(ref: str) -> str:
-    """A link id from a bare id or a full link (with or without its '#' part)."""
-    ref = ref.strip()
-    if crypto.is_id(ref):
-        return ref
-    return client.split_link(ref)[1]
+class Terminal:
+    """The report.Report of the command line: notes and warnings on stderr, click's progress bars."""
+
+    def note(self, message: str) -> None:
+        note(message)
+
+    def warn(self, message: str) -> None:
+        warn(message)
+
+    def progress(self, total: int, label: str):
+        """A progress bar over bytes on stderr, naming the current file."""
+        return click.progressbar(
+            length=max(total, 1),
+            label=label,
+            file=sys.stderr,
+            item_show_func=lambda name: clean_text(name) if name else None,
+            show_eta=True,
+        )
 
 
-# --- progress -------------------------------------------------------------------
-
-
-class _Bar(Protocol):
-    def update(self, n_steps: int, current_item: Any = None) -> None: ...
-
-
-def naming(bar: _Bar, name: str) -> client.ProgressFn:
-    """A progress callback that advances `bar` by its bytes and shows `name`."""
-    return lambda n: bar.update(n, name)
+TERMINAL = Terminal()
 
 
 def parent_server(ctx: click.Context) -> str | None:
     """The --server given to the command group, if any."""
     return ctx.parent.params.get("server") if ctx.parent is not None else None
-
-
-def progress(total: int, label: str):
-    """A progress bar over bytes on stderr, naming the current file."""
-    return click.progressbar(
-        length=max(total, 1),
-        label=label,
-        file=sys.stderr,
-        item_show_func=lambda name: clean_text(name) if name else None,
-        show_eta=True,
-    )
 
 
 # --- commands ---------------------------------------------------------------------
@@ -528,263 +417,12 @@ def publish(directory: Path, title: str | None, restart: bool, server: str | Non
     owner = owner_client(ring, server)
     settings = new_link_settings(opts)
     password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
-    folder = str(directory.resolve())
-    with keyring.publish_lock(ring.path, owner.server_url, folder):
-        publish_into(ring, owner, directory, folder, title, restart, settings, password)
-
-
-def publish_into(
-    ring: keyring.Keyring,
-    owner: OwnerClient,
-    directory: Path,
-    folder: str,
-    title: str | None,
-    restart: bool,
-    settings: dict,
-    password: str | None,
-) -> None:
-    """`publish`, under its lock: resume or start the album, upload what is missing, make the link."""
-    ring = keyring.load(ring.path)  # read again under the lock: a run that just ended may have finished the album
-    album_id = ring.unfinished_publish(owner.server_url, folder)
-    if album_id and restart:
-        note(f"Deleting the unfinished album {quoted(ring.album(album_id).get('title', ''))} ({album_id}) to start over.")
-        delete_album_everywhere(owner, album_id)
-        album_id = None
-    paths, ignored = find_media(directory)
-    if not paths:
-        raise click.ClickException(f"no photos or videos in {directory}")
-    if ignored:
-        note(f"Skipping {ignored} file(s) that are not photos or videos.")
-    if album_id:
-        album_key, title, done = resume_publish(owner, keyring.load(ring.path), album_id, paths, title)
-    else:
-        title = title or directory.resolve().name
-        album_id, album_key, done = crypto.new_id(), crypto.random_key(), {}
-        # The key and the progress record go to disk before any byte leaves: a crash later never strands an album.
-        with keyring.edit(ring.path) as saved:
-            saved.add_album(album_id, owner.server_url, album_key, title)
-            saved.start_publish(album_id, folder, iso_time(datetime.now(UTC)))
-        owner.create_album(album_id, crypto.seal_album_meta(album_key, album_id, {"title": title}))
-    target = PublishTarget(owner, album_id, ring.path)
-    todo = [path for path in paths if path.name not in done]
-    done_bytes = sum(crypto.ciphertext_size(path.stat().st_size) for path in paths if path.name in done)
-    sent, failed = upload_files(
-        target, album_key, album_id, todo, done_bytes=done_bytes, on_start=target.begin, on_sent=target.sent
-    )
-    if not sent and not done:
-        with contextlib.suppress(click.ClickException):
-            delete_album_everywhere(owner, album_id)  # a refusal keeps the key; `fragment albums` shows the album
-        raise click.ClickException(f"none of the {len(paths)} file(s) could be read; nothing was published")
-    # The link comes last: an album without one is unfinished, and `fragment albums` says so.
-    url = finish_link(owner, album_id, album_key, settings, password, resumed=bool(done))
-    with keyring.edit(ring.path) as saved:
-        saved.finish_publish(album_id)
-    summary = f"Published {sent + len(done)} file(s) as album {quoted(title)} ({album_id})."
-    if failed:
-        summary += f" {len(failed)} file(s) were skipped: {', '.join(failed)}."
+    done = ops.publish(ring, owner, directory, title, restart, settings, password, TERMINAL)
+    summary = f"Published {done.files} file(s) as album {quoted(done.title)} ({done.album_id})."
+    if done.skipped:
+        summary += f" {len(done.skipped)} file(s) were skipped: {', '.join(done.skipped)}."
     note(summary)
-    click.echo(url)
-
-
-def quoted(title: str) -> str:
-    """A title as messages show it: 'Lyon'."""
-    return f"'{clean_text(title)}'"
-
-
-def file_state(path: Path) -> dict:
-    """What tells a file published earlier from one changed since: size and modification time."""
-    info = path.stat()
-    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
-
-
-def started_on(iso: Any) -> str:
-    """'2026-12-02 13:04 UTC' from the ISO time a publish record keeps."""
-    try:
-        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    except ValueError:
-        return "an earlier run"
-
-
-def resume_publish(
-    owner: OwnerClient, ring: keyring.Keyring, album_id: str, paths: list[Path], title: str | None
-) -> tuple[bytes, str, dict[str, str]]:
-    """(album key, title, {name: file id} of the files already there) of an unfinished publish, squared with the server."""
-    record = ring.publish_record(album_id) or {}
-    album_key = ring.album_key(album_id)
-    kept = str(ring.album(album_id).get("title", ""))
-    if title and title != kept:
-        note(f"The album keeps the title {quoted(kept)} it was started with.")
-    if owner.find_album(album_id) is None:  # killed before the server heard of the album
-        owner.create_album(album_id, crypto.seal_album_meta(album_key, album_id, {"title": kept}))
-        on_server: set[str] = set()
-    else:
-        on_server = {str(entry.get("file_id")) for entry in owner.iter_files(album_id)}
-    recorded = dict(record.get("files") or {})
-    completed, abandoned = None, None
-    pending = record.get("pending") or None
-    if pending and pending.get("file_id") in on_server:
-        completed = pending  # the server completed it just before the crash: not sent twice
-        recorded[pending["name"]] = pending
-    elif pending:
-        abandoned = pending
-        with contextlib.suppress(*EXPECTED_ERRORS):
-            owner.delete_file(album_id, pending["file_id"])  # frees its reservation now rather than at cleanup
-    present = {path.name: path for path in paths}
-    done, resend, gone = {}, [], 0
-    for name, entry in recorded.items():
-        path = present.get(name)
-        if entry.get("file_id") not in on_server:
-            resend.append(name)  # gone from the server (deleted by hand?): send it again
-        elif path is None:
-            gone += 1
-        elif file_state(path) != {"size": entry.get("size"), "mtime_ns": entry.get("mtime_ns")}:
-            note(f"{clean_text(name)} changed since it was uploaded: sending the new version.")
-            with contextlib.suppress(*EXPECTED_ERRORS):
-                owner.delete_file(album_id, entry["file_id"])
-            resend.append(name)
-        else:
-            done[name] = str(entry["file_id"])
-    with keyring.edit(ring.path) as saved:
-        if completed:
-            state = {key: completed.get(key) for key in ("size", "mtime_ns")}
-            saved.publish_done(album_id, completed["name"], completed["file_id"], state)
-        if abandoned:
-            saved.publish_forget(album_id, abandoned["name"])
-        for name in resend:
-            saved.publish_forget(album_id, name)
-    note(
-        f"Resuming the publish of {quoted(kept)} started on {started_on(record.get('started_at'))}: "
-        f"{len(done)} of {len(paths)} files are already there (`--restart` deletes them and starts over)."
-    )
-    if gone:
-        note(f"{gone} file(s) uploaded before are no longer in the folder; they stay in the album.")
-    return album_key, kept, done
-
-
-class PublishTarget(client.UploadTarget):
-    """An album's upload routes that keep the keyring's publish record in step with the server."""
-
-    def __init__(self, owner: OwnerClient, album_id: str, ring_path: Path):
-        super().__init__(owner, owner.album_path(album_id))
-        self.album_id, self.ring_path = album_id, ring_path
-        self.path: Path | None = None
-        self.state: dict = {}
-
-    def begin(self, path: Path) -> None:
-        """The file about to be read; its state is taken before reading, so a later change shows."""
-        self.path, self.state = path, file_state(path)
-
-    def reserve(self, body: dict) -> dict:
-        # Noted before the server hears of the file: if this process dies from here on, the next
-        # run knows which reservation to abandon, or finds the file complete and does not send it twice.
-        assert self.path is not None
-        with keyring.edit(self.ring_path) as ring:
-            ring.publish_pending(self.album_id, self.path.name, body["file_id"], self.state)
-        return super().reserve(body)
-
-    def sent(self, path: Path, sent: client.SentFile) -> None:
-        """The server completed the file: note it as done."""
-        with keyring.edit(self.ring_path) as ring:
-            ring.publish_done(self.album_id, path.name, sent.file_id, self.state)
-
-
-def finish_link(owner: OwnerClient, album_id: str, album_key: bytes, settings: dict, password: str | None, resumed: bool) -> str:
-    """The album's link: one made just before an interruption if the server and keyring both have it, else a new one."""
-    if resumed:
-        ring = keyring.load()
-        for link in owner.list_links(album_id):
-            secret = ring.link_secret(album_id, str(link.get("link_id")))
-            if secret and not link.get("revoked_at"):
-                note("Its link was made before the interruption; here it is again.")
-                return client.link_url(owner.server_url, link["link_id"], secret, link)
-    return create_link(owner, album_id, album_key, settings, password)
-
-
-def find_media(directory: Path) -> tuple[list[Path], int]:
-    """Top-level photos and videos sorted by name, and how many other files were left out (hidden ones silently)."""
-    paths, ignored = [], 0
-    for path in sorted(directory.iterdir(), key=lambda p: p.name):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        if media.is_media(path):
-            paths.append(path)
-        else:
-            ignored += 1
-    return paths, ignored
-
-
-def upload_files(
-    target: client.UploadTarget,
-    album_key: bytes,
-    album_id: str,
-    paths: list[Path],
-    extra_meta: dict | None = None,
-    *,
-    done_bytes: int = 0,
-    on_start: Callable[[Path], None] | None = None,
-    on_sent: Callable[[Path, client.SentFile], None] | None = None,
-) -> tuple[int, list[str]]:
-    """Prepare, encrypt and upload each file; a file media cannot read is skipped with a warning.
-
-    `done_bytes` starts the bar where an earlier run stopped; `on_start` and `on_sent` see each file go.
-    """
-    sizes = {path: path.stat().st_size for path in paths}
-    total = sum(crypto.ciphertext_size(size) for size in sizes.values())
-    sent, failed = 0, []
-    with progress(done_bytes + total, "Uploading") as bar:
-        if done_bytes:
-            bar.update(done_bytes)
-        for path in paths:
-            bar.update(0, path.name)
-            try:
-                prepared = media.prepare(path)
-            except media.MediaError as exc:
-                warn(f"skipped {clean_text(path.name)}: {media_reason(exc, path)}")
-                failed.append(clean_text(path.name))
-                bar.update(crypto.ciphertext_size(sizes[path]), path.name)
-                continue
-            if on_start:
-                on_start(path)
-            with about(clean_text(path.name)):
-                done = client.send_file(
-                    target,
-                    album_key,
-                    album_id,
-                    path,
-                    prepared,
-                    extra_meta,
-                    on_progress=naming(bar, path.name),
-                )
-            if on_sent:
-                on_sent(path, done)
-            sent += 1
-    return sent, failed
-
-
-def media_reason(exc: media.MediaError, path: Path) -> str:
-    """MediaError messages start with the path; the warning names the file already."""
-    text = str(exc)
-    prefix = f"{path}: "
-    return one_line(text.removeprefix(prefix))
-
-
-def delete_album_everywhere(owner: OwnerClient, album_id: str) -> bool:
-    """Delete an album on the server, and only once the server confirmed, its key and link secrets here.
-
-    The keyring holds the only copy of the album key (docs/design.md, "Key hierarchy"): dropping it
-    while the server still holds the album would leave files nobody can open or delete by title.
-    False when the server had no such album (any more).
-    """
-    try:
-        existed = owner.delete_album(album_id)
-    except EXPECTED_ERRORS as exc:
-        raise click.ClickException(
-            f"the server did not delete album {album_id} ({describe(exc)}); its key stays in your keyring, "
-            f"so `fragment albums delete {album_id}` can try again"
-        ) from None
-    with keyring.edit() as ring:
-        ring.remove_album(album_id)
-    return existed
+    click.echo(done.url)
 
 
 @main.group(invoke_without_command=True)
@@ -841,12 +479,10 @@ def album_state(ring: keyring.Keyring, album_id: str, album: dict | None) -> str
 
 def album_title(ring: keyring.Keyring, album: dict) -> str:
     """The title decrypted from the server's sealed metadata (the keyring's copy if that fails)."""
-    album_id = album["album_id"]
-    try:
-        meta = crypto.open_album_meta(ring.album_key(album_id), album_id, crypto.b64d(album.get("meta", "")))
-        return clean_text(meta.get("title", ""))
-    except (crypto.DecryptionError, crypto.FormatError):
-        return f"{clean_text(ring.album(album_id).get('title', ''))} (metadata on the server does not decrypt!)"
+    title = ops.sealed_title(ring, album)
+    if title is None:
+        return f"{clean_text(ring.album(album['album_id']).get('title', ''))} (metadata on the server does not decrypt!)"
+    return clean_text(title)
 
 
 @albums.command("delete")
@@ -882,7 +518,7 @@ def albums_delete(ctx: click.Context, album: str, yes: bool, server: str | None)
     if not yes:
         click.confirm(question, abort=True, err=True)
     if known:
-        delete_album_everywhere(owner, album_id)
+        ops.delete_album(owner, album_id)
     elif not owner.delete_album(album_id):
         raise click.ClickException(f"there is no album {album_id} on {owner.server_url}")
     click.echo(f"Deleted album {name}.")
@@ -914,7 +550,7 @@ def links_list(album: str) -> None:
 def format_link(server_url: str, link: dict, secret: bytes | None) -> str:
     """A few lines about one link, as `links list` shows it."""
     link_id = link.get("link_id", "?")
-    url = client.link_url(server_url, link_id, secret, link) if secret else "(its secret is not in this keyring)"
+    url = linking.link_url(server_url, link_id, secret, link) if secret else "(its secret is not in this keyring)"
     limit = link.get("device_limit")
     uploads = "no"
     if link.get("uploads"):
@@ -943,7 +579,7 @@ def links_add(album: str, **opts: Any) -> None:
     owner = album_owner(ring, album_id)
     settings = new_link_settings(opts)
     password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
-    click.echo(create_link(owner, album_id, ring.album_key(album_id), settings, password))
+    click.echo(linking.create_link(owner, album_id, ring.album_key(album_id), settings, password))
 
 
 @links.command("change")
@@ -961,7 +597,7 @@ def links_add(album: str, **opts: Any) -> None:
 @server_option
 def links_change(link: str, server: str | None, **opts: Any) -> None:
     """Change the settings of LINK (a link or its id); the link itself stays the same."""
-    link_id = link_id_of(link)
+    link_id = linking.link_id_of(link)
     ring = load_keyring()
     try:
         album_id, secret = ring.find_link(link_id)
@@ -1009,7 +645,7 @@ def password_change(ring: keyring.Keyring, album_id: str | None, link_id: str, s
     password = None
     if not opts["no_password"]:
         password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
-    return password_fields(secret, ring.album_key(album_id), link_id, password)
+    return linking.password_fields(secret, ring.album_key(album_id), link_id, password)
 
 
 @links.command("revoke")
@@ -1018,7 +654,7 @@ def password_change(ring: keyring.Keyring, album_id: str | None, link_id: str, s
 @server_option
 def links_revoke(link: str, yes: bool, server: str | None) -> None:
     """Revoke LINK (a link or its id) at once; nothing is re-encrypted."""
-    link_id = link_id_of(link)
+    link_id = linking.link_id_of(link)
     ring = load_keyring()
     try:
         album_id = ring.find_link(link_id)[0]
@@ -1042,188 +678,32 @@ def pull(album: str, out: Path) -> None:
     ring = load_keyring()
     album_id = ring.find_album(album)
     owner = album_owner(ring, album_id)
-    album_key = ring.album_key(album_id)
-    files = list(owner.iter_files(album_id, source="guest"))
-    if not files:
+    done = ops.pull(owner, ring, album_id, out, TERMINAL)
+    if done is None:
         note("No guest uploads in this album yet.")
         return
-    out.mkdir(parents=True, exist_ok=True)
-    saved, present = 0, 0
-    taken: set[Path] = set()
-    with progress(sum(blob_size(f, "original") for f in files), "Downloading") as bar:
-        for entry in files:
-            file_id, file_key, meta = open_file(album_key, album_id, entry)
-            folder = out / safe_name(meta.get("uploader"), "guest")
-            folder.mkdir(exist_ok=True)
-            name = safe_name(meta.get("name"))
-            if already_there(folder / name, meta, taken):
-                present += 1
-                bar.update(blob_size(entry, "original"), name)
-                continue
-            dest = unique_path(folder, name, taken)
-            bar.update(0, name)
-            with about(name):
-                response = owner.download_blob(album_id, file_id, "original")
-                client.save_blob(response, file_key, file_id, "original", dest, meta_size(meta), naming(bar, name))
-            keep_taken_time(dest, meta)
-            taken.add(dest)
-            saved += 1
-    extra = f"; {present} were already there" if present else ""
-    note(f"Saved {saved} guest file(s) to {out}{extra}.")
-
-
-def taken_timestamp(meta: dict) -> float | None:
-    """The POSIX time of the metadata's `taken_at`, or None when it is missing or unreadable."""
-    value = meta.get("taken_at")
-    if not isinstance(value, str):
-        return None
-    try:
-        # Without an offset it is the camera's wall clock, so a naive time is read as local time.
-        return datetime.fromisoformat(value).timestamp()
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def keep_taken_time(path: Path, meta: dict) -> None:
-    """Give a saved file its capture time as mtime, so it sorts by date in a file manager."""
-    when = taken_timestamp(meta)
-    if when is None:
-        return
-    # A time the file system cannot hold (guest metadata is untrusted): keep the download time.
-    with contextlib.suppress(ValueError, OverflowError, OSError):
-        os.utime(path, (when, when))
-
-
-def open_file(album_key: bytes, album_id: str, entry: dict) -> tuple[str, bytes, dict]:
-    """(file id, file key, metadata) of a listed file; an error that names the file id if it does not decrypt."""
-    file_id = str(entry.get("file_id", "?"))
-    try:
-        file_key = crypto.unwrap_file_key(album_key, crypto.b64d(entry["wrapped_key"]), album_id, file_id)
-        meta = crypto.open_file_meta(file_key, album_id, file_id, crypto.b64d(entry["meta"]))
-    except (crypto.DecryptionError, crypto.FormatError, KeyError, TypeError):
-        raise click.ClickException(f"file {file_id}: its key or metadata is damaged or has been tampered with") from None
-    return file_id, file_key, meta
-
-
-def blob_size(entry: dict, kind: str) -> int:
-    size = (entry.get("blobs") or {}).get(kind)
-    return size if isinstance(size, int) else 0
-
-
-def meta_size(meta: dict) -> int | None:
-    size = meta.get("size")
-    return size if isinstance(size, int) and not isinstance(size, bool) else None
-
-
-def already_there(path: Path, meta: dict, taken: set[Path]) -> bool:
-    """A file of the same name and size from an earlier run: do not fetch it twice."""
-    size = meta_size(meta)
-    return size is not None and path not in taken and path.is_file() and path.stat().st_size == size
+    extra = f"; {done.present} were already there" if done.present else ""
+    note(f"Saved {done.saved} guest file(s) to {out}{extra}.")
 
 
 # --- recipients and guests -------------------------------------------------------------
-
-
-class Unlocked:
-    """An unlocked link: its client, keys, info and album key."""
-
-    def __init__(self, link: LinkClient, keys: crypto.LinkKeys, info: dict, answer: dict):
-        self.link, self.keys, self.info, self.answer = link, keys, info, answer
-        self.album_id = need(answer, "album_id")
-        wrapped = crypto.b64d(need(answer, "wrapped_album_key"))
-        self.album_key = crypto.unwrap_album_key(keys.wrap_key, wrapped, link.link_id)
-        self.album_meta = crypto.open_album_meta(self.album_key, self.album_id, crypto.b64d(need(answer, "album_meta")))
-
-    def relock(self) -> None:
-        """Unlock again with the same keys, after the access token timed out."""
-        unlock(self.link, self.keys)
-
-
-def need(data: dict, key: str) -> Any:
-    """A field the server must send."""
-    if data.get(key) is None:
-        raise ApiError(200, "bad_answer", f"the server's answer lacks {key!r}; is it a Fragment server of the same version?")
-    return data[key]
-
-
-def open_link(url: str, password_opts: tuple[bool, str | None], refuse: Callable[[dict], str | None]) -> Unlocked:
-    """Parse the link, derive its keys (asking for a password if it has one), unlock, and open the album key.
-
-    `refuse(info)` may name a reason to stop before unlocking, so a link that cannot
-    serve this command neither costs a device slot nor asks for a password.
-    """
-    base, link_id, secret = client.parse_link(url)
-    link = LinkClient(base, link_id)
-    info = link.info()
-    if info.get("format", crypto.FORMAT_VERSION) != crypto.FORMAT_VERSION:
-        raise click.ClickException(f"this link uses format {info.get('format')}; update fragment to open it")
-    reason = refuse(info)
-    if reason:
-        raise click.ClickException(reason)
-    stdin, value = password_opts
-    password = params = None
-    if info.get("password"):
-        # Checked before the password is asked for or hashed: weak parameters from a malicious
-        # server would make the proof cheap to brute-force offline (docs/format.md, "Argon2id floor").
-        try:
-            params = crypto.PasswordParams.from_json(info["password"])
-        except crypto.WeakPasswordParams:
-            raise click.ClickException(crypto.WEAK_PARAMS_MESSAGE) from None
-        except crypto.FormatError as exc:
-            raise click.ClickException(
-                f"this link's password settings are not valid ({exc}); ask the owner for a new link"
-            ) from None
-        password = read_password(False, stdin, value, confirm=False, required=True)
-    elif stdin or value is not None:
-        warn("this link has no password; ignoring the one given")
-    # The challenge is where the server checks attempt limits: ask for it before
-    # Argon2, so a locked-out client is refused without the expensive work (docs/api.md, "Unlock").
-    challenge = need(link.challenge(), "challenge")
-    # Both or neither: a link with password settings made read_password require one.
-    factor = crypto.password_factor(password, params) if params is not None and password is not None else b""
-    keys = crypto.link_keys(secret, factor)
-    answer = unlock(link, keys, challenge)
-    return Unlocked(link, keys, answer.get("info") or info, answer)
-
-
-def unlock(link: LinkClient, keys: crypto.LinkKeys, challenge: str | None = None) -> dict:
-    """Sign the challenge with the link, password and device keys, and unlock (docs/api.md, "Unlock")."""
-    if challenge is None:
-        challenge = need(link.challenge(), "challenge")
-    device = device_key(link.link_id)
-    return link.unlock(
-        {
-            "challenge": challenge,
-            "link_proof": crypto.sign_link_proof(keys, link.link_id, challenge),
-            "proof": crypto.sign_proof(keys, link.link_id, challenge),
-            "device_key": crypto.b64e(device.public_key),
-            "device_proof": device.sign(link.link_id, challenge),
-        }
-    )
-
-
-def device_key(link_id: str) -> crypto.DeviceKey:
-    """This machine's key for a link, kept in the keyring: it takes one device slot however often it opens the link."""
-    with contextlib.suppress(KeyringError, OSError):
-        seed = keyring.load().device_seed(link_id)
-        if seed is not None:
-            return crypto.DeviceKey.from_seed(seed)
-    try:
-        with keyring.edit() as ring:
-            seed = ring.device_seed(link_id)  # read again under the lock: a parallel command may have made one
-            if seed is None:
-                seed = crypto.DeviceKey.new().seed
-                ring.set_device_seed(link_id, seed)
-        return crypto.DeviceKey.from_seed(seed)
-    except (KeyringError, OSError) as exc:
-        warn(f"cannot keep this device's key ({exc}); opening this link again may take another device slot")
-        return crypto.DeviceKey.new()
 
 
 def link_password_options(f: Callable) -> Callable:
     """--password-stdin and --password P for opening a link; without them it asks when the link needs one."""
     f = click.option("--password", "password_value", metavar="P", help="The link's password (else asked for when needed).")(f)
     return click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")(f)
+
+
+def open_link(link: str, password_stdin: bool, password_value: str | None, refuse: Callable[[dict], str | None]):
+    """Unlock LINK, asking for its password (or reading the one given) only if it has one."""
+    return linking.open_link(
+        link,
+        refuse,
+        TERMINAL,
+        password=lambda: read_password(False, password_stdin, password_value, confirm=False, required=True),
+        password_given=password_stdin or password_value is not None,
+    )
 
 
 @main.command("open")
@@ -1233,56 +713,14 @@ def link_password_options(f: Callable) -> Callable:
 @link_password_options
 def open_command(link: str, out: Path, previews: bool, password_stdin: bool, password_value: str | None) -> None:
     """Download and decrypt a whole album from LINK, checking every byte."""
-    opened = open_link(link, (password_stdin, password_value), refuse_upload_only)
+    opened = open_link(link, password_stdin, password_value, linking.refuse_upload_only)
     click.echo(f"Album: {clean_text(opened.album_meta.get('title', ''))}")
     kind = "preview" if previews or not opened.info.get("downloads", True) else "original"
     if kind == "preview" and not previews:
         note("The owner turned downloads off for this link: saving screen-size previews (WebP), not the original files.")
-    files = list(opened.link.iter_files())
-    out.mkdir(parents=True, exist_ok=True)
-    saved, present = 0, 0
-    taken: set[Path] = set()
-    with progress(sum(blob_size(f, kind) for f in files), "Downloading") as bar:
-        for entry in files:
-            file_id, file_key, meta = open_file(opened.album_key, opened.album_id, entry)
-            name = safe_name(meta.get("name"))
-            if kind == "preview":
-                name = preview_name(name, meta.get("preview_type"))
-            elif already_there(out / name, meta, taken):
-                present += 1
-                bar.update(blob_size(entry, kind), name)
-                continue
-            dest = unique_path(out, name, taken)
-            bar.update(0, name)
-            with about(name):
-                response = fetch_blob(opened, file_id, kind)
-                size = meta_size(meta) if kind == "original" else None
-                client.save_blob(response, file_key, file_id, kind, dest, size, naming(bar, name))
-            taken.add(dest)
-            saved += 1
-    extra = f"; {present} were already there" if present else ""
-    note(f"Saved {saved} file(s) to {out}{extra}.")
-
-
-def refuse_upload_only(info: dict) -> str | None:
-    if info.get("upload_only"):
-        return "this link only accepts uploads; it shows no photos (use `fragment upload`)"
-    return None
-
-
-def refuse_no_uploads(info: dict) -> str | None:
-    return None if info.get("uploads") else "this link does not accept uploads"
-
-
-def fetch_blob(opened: Unlocked, file_id: str, kind: str) -> requests.Response:
-    """Start a blob download, unlocking again once if the access token timed out meanwhile."""
-    try:
-        return opened.link.download_blob(file_id, kind)
-    except ApiError as exc:
-        if exc.code not in ("token_expired", "token_stale"):
-            raise
-    opened.relock()
-    return opened.link.download_blob(file_id, kind)
+    done = ops.open_album(opened, out, kind, TERMINAL)
+    extra = f"; {done.present} were already there" if done.present else ""
+    note(f"Saved {done.saved} file(s) to {out}{extra}.")
 
 
 @main.command()
@@ -1292,9 +730,9 @@ def fetch_blob(opened: Unlocked, file_id: str, kind: str) -> requests.Response:
 @link_password_options
 def upload(link: str, files: tuple[Path, ...], name: str | None, password_stdin: bool, password_value: str | None) -> None:
     """Add FILES to the album behind LINK (if its owner allows uploads)."""
-    opened = open_link(link, (password_stdin, password_value), refuse_no_uploads)
+    opened = open_link(link, password_stdin, password_value, linking.refuse_no_uploads)
     extra = {"uploader": name.strip()} if name and name.strip() else None
-    sent, failed = upload_files(opened.link.uploads(), opened.album_key, opened.album_id, list(files), extra)
+    sent, failed = ops.upload_files(opened.link.uploads(), opened.album_key, opened.album_id, list(files), TERMINAL, extra)
     if not sent:
         raise click.ClickException("none of the files could be read; nothing was uploaded")
     skipped = f"; {len(failed)} skipped" if failed else ""

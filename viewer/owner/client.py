@@ -1,31 +1,25 @@
-"""HTTP clients for the owner API and the public link API (docs/api.md).
+"""HTTP clients for the owner API and the public link API (docs/api.md): HTTP and nothing else.
 
-No click and no printing here: the command line (``viewer.cli``) decides what a
-person sees. Every request has a timeout, every error answer becomes one
-``ApiError`` carrying the server's sentence, and uploads resume where the server
-says it stands, so a dropped connection costs at most one part.
+No click and no printing here: the command line (``cli.py``) decides what a person
+sees. No keys either: bodies go out and come back as the API spells them (base64
+text included), and the encryption around them is in ``links.py`` and ``albums.py``;
+nor any file of the person's, since what is saved where is ``albums.py``'s business.
 
-The two halves of encrypt-and-upload and download-and-decrypt also live here
-(``send_file``, ``save_blob``), built only from ``viewer.crypto`` functions, so
-``publish``, ``upload``, ``open`` and ``pull`` share one tested path.
+Every request has a timeout, every error answer becomes one ``ApiError`` carrying
+the server's sentence, and uploads resume where the server says it stands, so a
+dropped connection costs at most one part.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import requests
-
-from .. import crypto
 
 MiB = 1024 * 1024
 # Connect fast or fail; allow a slow server minutes to take a part or start a blob.
@@ -36,7 +30,6 @@ MIN_PART_SIZE = 64 * 1024
 UPLOAD_RETRIES = 5
 DOWNLOAD_PIECE = 256 * 1024
 USER_AGENT = "fragment-cli/0.1"
-KINDS = ("thumb", "preview", "original")
 
 ProgressFn = Callable[[int], None]
 
@@ -62,12 +55,13 @@ class ApiError(Exception):
             message = str(body.get("message") or body["error"])
             return cls(response.status_code, body["error"], message, body, retry_after)
         reason = f"{response.status_code} {response.reason or ''}".strip()
-        message = f"the server answered {reason} without an API error; is {_origin(response.url)} a Fragment server?"
+        message = f"the server answered {reason} without an API error; is {origin(response.url)} a Fragment server?"
         return cls(response.status_code, "http_error", message, None, retry_after)
 
 
-class BadLink(ValueError):
-    """A link that cannot be parsed; the message says what is wrong with it."""
+def iso_time(when: datetime) -> str:
+    """ISO 8601 UTC with a Z, as docs/api.md spells times."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -77,43 +71,10 @@ def _int_or_none(text: str | None) -> int | None:
         return None  # an HTTP-date Retry-After: we only show seconds
 
 
-def _origin(url: str | None) -> str:
+def origin(url: str | None) -> str:
+    """`https://host:port` of a URL, for messages."""
     parts = urlsplit(url or "")
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "this address"
-
-
-# --- links ----------------------------------------------------------------------
-
-
-def parse_link(url: str) -> tuple[str, str, bytes]:
-    """Split `https://host[/prefix]/a/<link_id>#<secret>` into (server base, link id, secret)."""
-    base, link_id, fragment = split_link(url)
-    if not fragment:
-        raise BadLink("the link has no key: copy the whole link, including the part after '#'")
-    try:
-        secret = crypto.decode_link_secret(fragment)
-    except crypto.FormatError:
-        raise BadLink("the key after '#' in the link is damaged: copy the whole link again") from None
-    return base, link_id, secret
-
-
-def split_link(url: str) -> tuple[str, str, str]:
-    """(server base, link id, fragment or "") of a link, checking everything but the secret."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BadLink("a link starts with https:// (or http://) and a host name")
-    head, sep, link_id = parts.path.rstrip("/").rpartition("/a/")
-    if not sep:
-        raise BadLink("this is not a Fragment link: its path has no /a/<link id>")
-    if not crypto.is_id(link_id):
-        raise BadLink("the link id in this link is malformed: ids are 22 characters of base64url")
-    return f"{parts.scheme}://{parts.netloc}{head}", link_id, parts.fragment
-
-
-def link_url(server_url: str, link_id: str, secret: bytes, link: dict | None = None) -> str:
-    """The full link to share: the server's own `url` if it gave one, with the secret as fragment."""
-    base = (link or {}).get("url") or f"{server_url.rstrip('/')}/a/{link_id}"
-    return f"{base.split('#', 1)[0]}#{crypto.encode_link_secret(secret)}"
 
 
 # --- transport -------------------------------------------------------------------
@@ -221,8 +182,9 @@ class OwnerClient(_Http):
     def album_path(self, album_id: str) -> str:
         return f"/api/owner/albums/{album_id}"
 
-    def create_album(self, album_id: str, meta: bytes) -> dict:
-        return self.json("POST", "/api/owner/albums", {"album_id": album_id, "meta": crypto.b64e(meta)})
+    def create_album(self, album_id: str, meta: str) -> dict:
+        """POST a new album with its sealed metadata (base64, docs/api.md)."""
+        return self.json("POST", "/api/owner/albums", {"album_id": album_id, "meta": meta})
 
     def list_albums(self) -> list[dict]:
         return self.json("GET", "/api/owner/albums").get("albums") or []
@@ -239,9 +201,6 @@ class OwnerClient(_Http):
                 return None
             raise
 
-    def patch_album(self, album_id: str, meta: bytes) -> dict:
-        return self.json("PATCH", self.album_path(album_id), {"meta": crypto.b64e(meta)})
-
     def delete_album(self, album_id: str) -> bool:
         """Delete an album with its files, blobs and links; False when the server had no such album (404)."""
         try:
@@ -255,18 +214,6 @@ class OwnerClient(_Http):
     def uploads(self, album_id: str) -> UploadTarget:
         """The upload routes of one album."""
         return UploadTarget(self, self.album_path(album_id))
-
-    def reserve_file(self, album_id: str, body: dict) -> dict:
-        return self.uploads(album_id).reserve(body)
-
-    def put_blob_part(self, album_id: str, file_id: str, kind: str, offset: int, data: bytes) -> dict:
-        return self.uploads(album_id).put_part(file_id, kind, offset, data)
-
-    def upload_status(self, album_id: str, file_id: str) -> dict:
-        return self.uploads(album_id).status(file_id)
-
-    def complete_file(self, album_id: str, file_id: str) -> dict:
-        return self.uploads(album_id).complete(file_id)
 
     def delete_file(self, album_id: str, file_id: str) -> dict:
         return self.uploads(album_id).delete(file_id)
@@ -324,21 +271,6 @@ class LinkClient(_Http):
     def uploads(self) -> UploadTarget:
         """The guest upload routes of this link."""
         return UploadTarget(self, self.prefix)
-
-    def reserve_file(self, body: dict) -> dict:
-        return self.uploads().reserve(body)
-
-    def put_blob_part(self, file_id: str, kind: str, offset: int, data: bytes) -> dict:
-        return self.uploads().put_part(file_id, kind, offset, data)
-
-    def upload_status(self, file_id: str) -> dict:
-        return self.uploads().status(file_id)
-
-    def complete_file(self, file_id: str) -> dict:
-        return self.uploads().complete(file_id)
-
-    def delete_file(self, file_id: str) -> dict:
-        return self.uploads().delete(file_id)
 
 
 # --- resumable upload -------------------------------------------------------------
@@ -428,93 +360,11 @@ def _resume_offset(status: Callable[[], dict], kind: str, retries: int, sleep: C
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-# --- encrypt and send one file ---------------------------------------------------
-
-
-@dataclass
-class SentFile:
-    """What `send_file` uploaded."""
-
-    file_id: str
-    meta: dict
-    file: dict
-
-
-def file_meta(path: Path, prepared: Any, extra: dict | None = None) -> dict:
-    """The file metadata that is sealed under FK (docs: everything a viewer shows)."""
-    meta = {
-        "name": path.name,
-        "mime": prepared.mime,
-        "size": path.stat().st_size,
-        # media says "image"; the metadata says "photo", the word people use.
-        "kind": "video" if prepared.kind == "video" else "photo",
-        "width": prepared.width,
-        "height": prepared.height,
-        "duration": prepared.duration,
-        "taken_at": prepared.taken_at,
-        "camera": prepared.camera,
-        "location": list(prepared.location) if prepared.location else None,
-        "thumb_type": prepared.thumb_type,
-        "preview_type": prepared.preview_type,
-    }
-    meta.update(extra or {})
-    return meta
-
-
-def send_file(
-    target: UploadTarget,
-    album_key: bytes,
-    album_id: str,
-    path: Path,
-    prepared: Any,
-    extra_meta: dict | None = None,
-    on_progress: ProgressFn | None = None,
-) -> SentFile:
-    """Encrypt a prepared file (thumb, preview, exact original bytes) and upload it: reserve, send, complete."""
-    file_id, file_key = crypto.new_id(), crypto.random_key()
-    meta = file_meta(path, prepared, extra_meta)
-    thumb = crypto.encrypt_blob_bytes(file_key, file_id, "thumb", prepared.thumb)
-    preview = crypto.encrypt_blob_bytes(file_key, file_id, "preview", prepared.preview)
-    # Originals may be gigabytes: encrypt once to a temporary file and send parts from it.
-    with tempfile.TemporaryFile(prefix="fragment-") as original, open(path, "rb") as source:
-        for piece in crypto.encrypt_blob(file_key, file_id, "original", source):
-            original.write(piece)
-        original_size = original.tell()
-        if original_size != crypto.ciphertext_size(meta["size"]):
-            raise OSError(f"{path.name} changed while it was being read; publish it again")
-        blobs: dict[str, tuple[bytes | BinaryIO, int]] = {
-            "thumb": (thumb, len(thumb)),
-            "preview": (preview, len(preview)),
-            "original": (original, original_size),
-        }
-        reservation = target.reserve(
-            {
-                "file_id": file_id,
-                "wrapped_key": crypto.b64e(crypto.wrap_file_key(album_key, file_key, album_id, file_id)),
-                "meta": crypto.b64e(crypto.seal_file_meta(file_key, album_id, file_id, meta)),
-                "blobs": {kind: size for kind, (_, size) in blobs.items()},
-            }
-        )
-        if isinstance(reservation.get("part_size"), int) and reservation["part_size"] > 0:
-            target.part_size = min(target.part_size, reservation["part_size"])  # a server may say its limit
-        for kind, (data, size) in blobs.items():
-            target.part_size = upload_blob(
-                lambda k, off, part: target.put_part(file_id, k, off, part),
-                lambda: target.status(file_id),
-                kind,
-                data,
-                size,
-                part_size=target.part_size,
-                on_progress=on_progress if kind == "original" else None,
-            )
-    return SentFile(file_id, {"v": crypto.FORMAT_VERSION, **meta}, target.complete(file_id))
-
-
-# --- download and decrypt one blob ----------------------------------------------
+# --- streamed downloads -----------------------------------------------------------
 
 
 class ResponseReader(io.RawIOBase):
-    """A streamed response as a file, so crypto.decrypt_blob can read it chunk by chunk."""
+    """A streamed response as a file, so a decrypting reader (crypto.decrypt_blob) can read it chunk by chunk."""
 
     def __init__(self, response: requests.Response, on_progress: ProgressFn | None = None):
         self._pieces = response.iter_content(DOWNLOAD_PIECE)
@@ -538,39 +388,6 @@ class ResponseReader(io.RawIOBase):
         return n
 
 
-def save_blob(
-    response: requests.Response,
-    file_key: bytes,
-    file_id: str,
-    kind: str,
-    dest: Path,
-    expected_size: int | None = None,
-    on_progress: ProgressFn | None = None,
-) -> int:
-    """Decrypt a streamed blob into a temporary file beside `dest`, and rename it only once all of it checked out.
-
-    Raises crypto.DecryptionError (nothing is left on disk) when any chunk fails, or
-    when the plaintext is not `expected_size` bytes long.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=".fragment-", suffix=".part", dir=dest.parent)
-    written = 0
-    try:
-        with os.fdopen(fd, "wb") as out, response:
-            reader = io.BufferedReader(ResponseReader(response, on_progress), DOWNLOAD_PIECE)
-            try:
-                for chunk in crypto.decrypt_blob(file_key, file_id, kind, reader):
-                    out.write(chunk)
-                    written += len(chunk)
-            except crypto.FormatError as exc:  # a mangled header is tampering too
-                raise crypto.DecryptionError(str(exc)) from exc
-            if expected_size is not None and written != expected_size:
-                raise crypto.DecryptionError(f"decrypted {written} bytes where the metadata says {expected_size}")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, dest)
-    except BaseException:
-        # Half a photo is worse than none: never leave a partial or unauthenticated file.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    return written
+def reader(response: requests.Response, on_progress: ProgressFn | None = None) -> io.BufferedReader:
+    """The body of a streamed response as a buffered binary file; `on_progress` sees each piece's bytes."""
+    return io.BufferedReader(ResponseReader(response, on_progress), DOWNLOAD_PIECE)

@@ -1,8 +1,8 @@
 """The owner's local keyring: owner tokens, album keys and link secrets, in one JSON file.
 
 Album keys and link secrets exist nowhere else (docs/design.md, "Key hierarchy"), so the
-file is written the way a crash cannot corrupt it: a temporary file in the same
-folder, fsync, then os.replace, which is atomic on POSIX (rename(2)). It is
+file is written the way a crash cannot corrupt it (``disk.atomic_file``: a temporary file
+in the same folder, fsync, then os.replace, which is atomic on POSIX, rename(2)). It is
 created 0600 in a 0700 folder, like ~/.ssh, because whoever reads it can open
 every album. Passwords are never stored: a password link keeps only its secret,
 and the password stays in the owner's head.
@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .. import crypto
+from . import disk
 
 try:  # POSIX advisory locks keep two commands from losing each other's writes.
     import fcntl
@@ -218,7 +219,9 @@ class Keyring:
 
     def save(self) -> None:
         """Write atomically, 0600, in a 0700 folder."""
-        write_atomic(self.path, (json.dumps(self.data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        _make_dir(self.path.parent)
+        with disk.atomic_file(self.path) as out:
+            out.write((json.dumps(self.data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def load(path: Path | None = None) -> Keyring:
@@ -301,36 +304,3 @@ def _make_dir(directory: Path) -> None:
     """Create the keyring's folder private; leave an existing folder as its owner set it."""
     if not directory.exists():
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    """Replace `path` with `content` so that readers see the old file or the new one, never a mix."""
-    _make_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, FILE_MODE)  # a left-over tmp file could have had another mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX: fsync the directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
