@@ -36,7 +36,7 @@ APP_SPEC = procfile.APP_SPEC
 
 @contextmanager
 def gunicorn(data_dir: Path, env: dict[str, str] | None = None, app_spec: str = APP_SPEC) -> Iterator[str]:
-    """tests/servers.gunicorn, with app_spec in place of the Procfile's app:app; yields the URL."""
+    """``gunicorn`` of tests/support/servers.py, with app_spec in place of the Procfile's app:app; yields the URL."""
     with servers.gunicorn(data_dir, env, app_spec) as url:
         yield url
 
