@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from PIL import Image, ImageOps
 
 from bench import common
 from scripts.demo import make_photos
+from tests.support.media_fixtures import run_ffmpeg
 
 VIEWPORT = {"width": 1280, "height": 800}
 TITLE = "A summer in the hills"
@@ -55,35 +55,13 @@ def make_album(folder: Path) -> None:
         im.save(folder / name, quality=88, exif=exif)
     if shutil.which("ffmpeg") and shutil.which("ffprobe"):
         # A slow zoom into the meadow: a real H.264 video, with a poster frame worth showing.
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-loop",
-                "1",
-                "-i",
-                str(folder / "Midday meadow.jpg"),
-                "-vf",
-                "scale=1440:-2,zoompan=z='1+0.002*on':d=1:s=960x640:fps=25",
-                "-t",
-                "6",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-pix_fmt",
-                "yuv420p",
-                "-movflags",
-                "+faststart",
-                "-metadata",
-                "creation_time=2026-06-15T12:00:00Z",
-                str(folder / "Meadow in the wind.mp4"),
-            ],
-            check=True,
-            capture_output=True,
+        run_ffmpeg(
+            "-loop 1 -i",
+            folder / "Midday meadow.jpg",
+            "-vf scale=1440:-2,zoompan=z='1+0.002*on':d=1:s=960x640:fps=25 -t 6",
+            "-c:v libx264 -preset veryfast -pix_fmt yuv420p -movflags +faststart",
+            "-metadata creation_time=2026-06-15T12:00:00Z",
+            folder / "Meadow in the wind.mp4",
             timeout=300,
         )
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from tests.support.media_fixtures import (
     make_mp4,
     make_png,
     require_ffmpeg,
+    run_ffmpeg,
 )
 from viewer.owner.media import (
     PHOTO_EXTENSIONS,
@@ -350,26 +350,7 @@ def test_rotated_video_swaps_dimensions(tmp_path, ffmpeg):
     src = make_mp4(tmp_path / "clip.mp4", seconds=1)
     p = tmp_path / "portrait.mov"
     # A phone held upright stores landscape pixels plus a rotation in the display matrix.
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(src),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            "rotate=90",
-            "-metadata",
-            "location=+48.8584+002.2945/",
-            str(p),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    run_ffmpeg("-i", src, "-c copy -metadata:s:v:0 rotate=90 -metadata location=+48.8584+002.2945/", p, timeout=60)
     r = prepare(p)
     assert r.mime == "video/quicktime"
     assert (r.width, r.height) == (240, 320)
@@ -380,26 +361,7 @@ def test_rotated_video_swaps_dimensions(tmp_path, ffmpeg):
 @pytest.mark.slow
 def test_very_short_video_still_gets_a_poster(tmp_path, ffmpeg):
     p = tmp_path / "blink.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=25:duration=0.12",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            str(p),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    run_ffmpeg("-f lavfi -i testsrc=size=160x120:rate=25:duration=0.12 -c:v libx264 -pix_fmt yuv420p", p, timeout=60)
     r = prepare(p)
     assert r.duration is not None and r.duration < 0.5
     assert decode(r.thumb).size == (160, 120)

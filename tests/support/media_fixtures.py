@@ -140,43 +140,30 @@ def make_heic(path, size=(400, 300)) -> Path:
     return path
 
 
+def run_ffmpeg(*args: str | Path, timeout: int = 120) -> None:
+    """Run ffmpeg without stdin, quiet but for errors, overwriting its output; CalledProcessError if it fails.
+
+    A str argument is split on whitespace, so options read as on a command line (none of
+    ours holds a space); a Path stays one argument, whatever its name holds.
+    """
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+    for arg in args:
+        cmd += [str(arg)] if isinstance(arg, Path) else arg.split()
+    subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
+
+
 def make_mp4(path, seconds=2) -> Path:
     """Write a small H.264 + AAC MP4 (320x240, a 440 Hz tone) with ffmpeg's test sources."""
     path = Path(path)
     if not has_ffmpeg():
         raise RuntimeError("ffmpeg and ffprobe are needed to make test videos: apt-get install -y ffmpeg")
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc=size=320x240:rate=25:duration={seconds}",
-        "-f",
-        "lavfi",
-        "-i",
-        f"sine=frequency=440:duration={seconds}",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
-        "-shortest",
-        "-metadata",
-        "creation_time=2024-06-01T12:30:00Z",
-        "-movflags",
-        "+faststart",
-        str(path),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    run_ffmpeg(
+        f"-f lavfi -i testsrc=size=320x240:rate=25:duration={seconds}",
+        f"-f lavfi -i sine=frequency=440:duration={seconds}",
+        "-c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -b:a 64k -shortest",
+        "-metadata creation_time=2024-06-01T12:30:00Z -movflags +faststart",
+        path,
+    )
     return path
 
 
@@ -185,46 +172,13 @@ def make_long_mp4(path: Path, seconds: int = 180) -> Path:
 
     Large enough that a player fetches it in many Range requests and does not buffer it all.
     """
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size=320x240:rate=25:duration={seconds}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=440:duration={seconds}",
-            "-vf",
-            "noise=alls=40:allf=t",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-b:v",
-            "900k",
-            "-maxrate",
-            "900k",
-            "-bufsize",
-            "900k",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-shortest",
-            "-movflags",
-            "+faststart",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
+    path = Path(path)
+    run_ffmpeg(
+        f"-f lavfi -i testsrc2=size=320x240:rate=25:duration={seconds}",
+        f"-f lavfi -i sine=frequency=440:duration={seconds}",
+        "-vf noise=alls=40:allf=t -c:v libx264 -preset ultrafast -b:v 900k -maxrate 900k -bufsize 900k",
+        "-pix_fmt yuv420p -c:a aac -b:a 64k -shortest -movflags +faststart",
+        path,
         timeout=300,
     )
     return path
