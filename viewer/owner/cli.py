@@ -29,7 +29,7 @@ import click
 import requests
 
 from .. import crypto
-from . import albums as ops
+from . import albums as ops  # `albums` and `links` are also the names of two command groups below
 from . import keyring
 from . import links as linking
 from .albums import AlbumError, AlbumNotDeleted, FileError
