@@ -6,16 +6,14 @@ seals metadata and wraps keys before they are sent (docs/api.md, docs/format.md)
 
 from __future__ import annotations
 
-import hmac
-
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from sqlalchemy import delete, func, select
 
 from .. import crypto
-from . import db, inputs, tokens, uploads
+from . import auth, db, inputs, uploads
 from .errors import ApiError, bad_request, not_found
 from .inputs import b64_field, bool_field, check_id, int_field, iso, json_body, page_args, time_field
-from .policy import bearer, password_params
+from .policy import password_params
 
 bp = Blueprint("owner", __name__, url_prefix="/api/owner")
 
@@ -24,15 +22,8 @@ VERIFIER_BYTES = 32
 
 @bp.before_request
 def require_owner() -> None:
-    """401 unless the request carries a known owner token."""
-    token = bearer()
-    if token is None:
-        raise ApiError(401, "unauthorized", "This needs an owner token: Authorization: Bearer <token>.")
-    digest = tokens.hash_owner_token(token)
-    stored = db.session().scalar(select(db.OwnerToken.token_hash).where(db.OwnerToken.token_hash == digest))
-    # Compared again in constant time, so the answer's timing says nothing about the hash.
-    if stored is None or not hmac.compare_digest(stored, digest):
-        raise ApiError(401, "unauthorized", "The owner token is not valid on this server.")
+    """401 unless the request carries a known owner token (or, for accounts, a signed-in session)."""
+    g.owner = auth.require_owner()
 
 
 # --- albums --------------------------------------------------------------------
@@ -47,9 +38,18 @@ def _get(model, row_id: str, what: str):
     return row
 
 
+def owned(query):
+    """`query` on albums narrowed to the requester's: an account's, or (a token of no account) those of no account."""
+    account_id = g.owner.account_id
+    return query.where(db.Album.account_id.is_(None) if account_id is None else db.Album.account_id == account_id)
+
+
 def get_album(album_id: str) -> db.Album:
-    """The album, or 404."""
-    return _get(db.Album, album_id, "album")
+    """The requester's album, or 404 (another owner's album is not told apart from a missing one)."""
+    album = _get(db.Album, album_id, "album")
+    if album.account_id != g.owner.account_id:
+        raise not_found("This album")
+    return album
 
 
 def album_json(album: db.Album) -> dict:
@@ -80,7 +80,7 @@ def create_album():
     session = db.session()
     if session.get(db.Album, album_id) is not None:
         raise ApiError(409, "exists", "An album with this id exists already.")
-    album = db.Album(id=album_id, meta=meta)
+    album = db.Album(id=album_id, meta=meta, account_id=g.owner.account_id)
     session.add(album)
     session.commit()
     return album_json(album), 201
@@ -88,7 +88,7 @@ def create_album():
 
 @bp.get("/albums")
 def list_albums():
-    albums = db.session().scalars(select(db.Album).order_by(db.Album.created_at, db.Album.id)).all()
+    albums = db.session().scalars(owned(select(db.Album)).order_by(db.Album.created_at, db.Album.id)).all()
     return {"albums": [album_json(a) for a in albums]}
 
 
@@ -282,8 +282,11 @@ def list_links(album_id: str):
 
 
 def get_link(link_id: str) -> db.Link:
-    """A link of any state (the owner may see revoked and expired ones), or 404."""
-    return _get(db.Link, link_id, "link")
+    """A link of any state (the owner may see revoked and expired ones) of the requester's albums, or 404."""
+    link = _get(db.Link, link_id, "link")
+    if db.session().scalar(select(db.Album.account_id).where(db.Album.id == link.album_id)) != g.owner.account_id:
+        raise not_found("This link")
+    return link
 
 
 @bp.patch("/links/<link_id>")

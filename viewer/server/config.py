@@ -34,6 +34,18 @@ class Setting:
         return f"FRAGMENT_{self.name}"
 
 
+def choice(*allowed: str) -> Callable[[str], str]:
+    """A parser that accepts one of `allowed` (case-insensitive)."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
 SETTINGS = [
     Setting("DATA_DIR", "data", str, "Folder for the SQLite database, local blobs and the generated secret key."),
     Setting(
@@ -103,6 +115,34 @@ SETTINGS = [
     Setting("GUEST_QUOTA_FILES", 500, int, "Default number of guest files per link."),
     Setting("GUEST_QUOTA_BYTES", 5 * GiB, int, "Default guest bytes per link (ciphertext)."),
     Setting("GUEST_MAX_FILE_BYTES", 2 * GiB, int, "Default largest guest original."),
+    Setting(
+        "SIGNUP",
+        "invite",
+        choice("open", "invite"),
+        "`open`: anyone may create an account; `invite`: only with a code from `flask --app app accounts invite`.",
+    ),
+    Setting(
+        "ACCOUNT_QUOTA_BYTES",
+        10 * GiB,
+        int,
+        "Default storage of an account (ciphertext of every file in its albums, guests' included); "
+        "`flask --app app accounts quota` sets one account's.",
+    ),
+    Setting("SESSION_SECONDS", 30 * 86400, int, "Seconds a sign-in lasts without being used."),
+    Setting("INVITE_SECONDS", 14 * 86400, int, "Seconds an invitation code stays valid."),
+    Setting(
+        "LOGIN_FREE_ATTEMPTS_PER_CLIENT",
+        5,
+        int,
+        "Wrong passwords or recovery keys one client address may try on one account before each further try waits "
+        "(1 s, then doubling up to UNLOCK_MAX_DELAY).",
+    ),
+    Setting(
+        "LOGIN_FREE_ATTEMPTS_PER_ACCOUNT",
+        20,
+        int,
+        "Wrong passwords or recovery keys on one account, from all clients together, before each further try waits.",
+    ),
 ]
 
 

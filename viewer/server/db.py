@@ -43,12 +43,72 @@ class Base(DeclarativeBase):
     """Declarative base."""
 
 
+class Account(Base):
+    """An owner's account: what docs/format.md, "What the server stores", lists, and no more.
+
+    The e-mail address is the one thing here in the clear that a person chose; the rest is
+    public parameters and keys, ciphertext under keys the server never has, and argon2-cffi
+    hashes of the two login keys.
+    """
+
+    __tablename__ = "accounts"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised: viewer/server/accounts.py
+    pw_salt: Mapped[bytes] = mapped_column(LargeBinary)
+    pw_opslimit: Mapped[int] = mapped_column(Integer)
+    pw_memlimit: Mapped[int] = mapped_column(BigInteger)
+    login_hash: Mapped[str] = mapped_column(String(255))
+    recovery_hash: Mapped[str] = mapped_column(String(255))
+    sealed_mk: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_mk_rk: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_rk: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_identity: Mapped[bytes] = mapped_column(LargeBinary)
+    box_pk: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_pk: Mapped[bytes] = mapped_column(LargeBinary)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # NULL: the operator's default (ACCOUNT_QUOTA_BYTES). bytes_used counts the ciphertext of every
+    # file in the account's albums, reserved ones included, changed only with the file's own transition.
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class AccountSession(Base):
+    """A signed-in browser or command line, known by the SHA-256 of its cookie's secret."""
+
+    __tablename__ = "account_sessions"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # public: names the device in the account's list
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Invitation(Base):
+    """A one-time sign-up code (SIGNUP=invite), kept only as its SHA-256."""
+
+    __tablename__ = "invitations"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_by: Mapped[str | None] = mapped_column(ID, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class OwnerToken(Base):
-    """An owner API token, kept only as its SHA-256."""
+    """An owner API token, kept only as its SHA-256.
+
+    A token of an account (``account_id``) acts for that account; one without (made by the
+    ``create-owner-token`` command before accounts) manages only the albums of no account.
+    """
 
     __tablename__ = "owner_tokens"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    account_id: Mapped[str | None] = mapped_column(ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True, index=True)
+    label: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class Album(Base):
@@ -58,6 +118,10 @@ class Album(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     meta: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    # NULL for an album of no account (owner tokens of before accounts). owner_key is its AK sealed
+    # under the account's MK (docs/format.md, "Sealed account values"), so every device of the owner opens it.
+    account_id: Mapped[str | None] = mapped_column(ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True, index=True)
+    owner_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 #: A file's life, each step one conditional UPDATE/DELETE that only one request can win
@@ -127,6 +191,8 @@ class Link(Base):
     # change takes effect on the very next request.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    # The link secret sealed under the owner's MK, so any device of the account can show the link again.
+    owner_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class UnlockCounter(Base):
@@ -194,6 +260,28 @@ def _add_link_verifier(engine: Engine) -> None:
         connection.execute(text(f"ALTER TABLE links ADD COLUMN link_verifier {blob}"))
 
 
+#: Nullable columns the account models added to tables that existing databases already have.
+ACCOUNT_COLUMNS = (
+    ("albums", "account_id", "VARCHAR(22) REFERENCES accounts(id) ON DELETE CASCADE"),
+    ("albums", "owner_key", "BLOB"),
+    ("links", "owner_secret", "BLOB"),
+    ("owner_tokens", "account_id", "VARCHAR(22) REFERENCES accounts(id) ON DELETE CASCADE"),
+    ("owner_tokens", "label", "VARCHAR(80)"),
+)
+
+
+def _add_account_columns(engine: Engine) -> None:
+    """Give a database made before accounts their nullable columns (its albums and tokens belong to no account)."""
+    inspector = inspect(engine)
+    for table, column, kind in ACCOUNT_COLUMNS:
+        if column in {c["name"] for c in inspector.get_columns(table)}:
+            continue
+        if engine.dialect.name == "postgresql":
+            kind = kind.replace("BLOB", "BYTEA")
+        with engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL, with SQLite tuned for several workers."""
     if url.startswith("sqlite"):
@@ -224,6 +312,7 @@ def init_app(app: Flask) -> None:
     Base.metadata.create_all(engine)
     _add_file_state(engine)
     _add_link_verifier(engine)
+    _add_account_columns(engine)
     # Start with an empty pool: gunicorn --preload forks after this, and a
     # connection must never be shared across processes (SQLAlchemy docs,
     # "Using Connection Pools with Multiprocessing or os.fork()").

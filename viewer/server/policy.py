@@ -113,11 +113,14 @@ def too_many(seconds: int) -> ApiError:
 
 def peek_attempts(link: db.Link) -> None:
     """429 if this client would have to wait before its next password is checked (nothing is claimed)."""
-    if link.pw_salt is None:
-        return
+    if link.pw_salt is not None:
+        peek_counters([key for key, _free in _counters(link.id)])
+
+
+def peek_counters(keys: list[str]) -> None:
+    """429 if any of these counters makes its next attempt wait (nothing is claimed)."""
     now = db.now()
     forget = now - current_app.config["UNLOCK_FORGET_SECONDS"]
-    keys = [key for key, _free in _counters(link.id)]
     rows = (
         db.session()
         .execute(
@@ -133,12 +136,21 @@ def peek_attempts(link: db.Link) -> None:
 
 def claim_attempt(link_id: str) -> None:
     """Count one password attempt on both counters, in one transaction, or 429 if either must wait."""
+    claim_counters(_counters(link_id))
+
+
+def claim_counters(counters: list[tuple[str, int]]) -> None:
+    """Count one attempt on each (key, free attempts) counter, in one transaction, or 429 if any must wait.
+
+    Counters are taken in the order given; callers give them in one fixed order (client first),
+    so two transactions never wait for each other's rows.
+    """
     session = db.session()
     now = db.now()
     forget = now - current_app.config["UNLOCK_FORGET_SECONDS"]
     counter = db.UnlockCounter
     try:
-        for key, free in _counters(link_id):
+        for key, free in counters:
             # The INSERT also takes SQLite's write lock, so the rest of the transaction runs alone.
             session.execute(
                 _insert()(counter)
@@ -173,8 +185,13 @@ def claim_attempt(link_id: str) -> None:
 
 def forgive_attempt(link_id: str) -> None:
     """The right password: this client starts again from zero, and the link gets its claimed attempt back."""
-    session = db.session()
     (client_key, _), (link_key, _) = _counters(link_id)
+    forgive_counters(client_key, link_key)
+
+
+def forgive_counters(client_key: str, shared_key: str) -> None:
+    """A right answer: the client's counter starts again from zero; the shared one gets its claimed attempt back."""
+    session = db.session()
     counter = db.UnlockCounter
     session.execute(
         update(counter)
@@ -184,7 +201,7 @@ def forgive_attempt(link_id: str) -> None:
     )
     session.execute(
         update(counter)
-        .where(counter.key == link_key, counter.failures > 0)
+        .where(counter.key == shared_key, counter.failures > 0)
         .values(failures=counter.failures - 1)
         .execution_options(synchronize_session=False)
     )
