@@ -69,8 +69,8 @@ def test_albums_belong_to_an_account_or_to_none(app, client, owner):
         answer = who.call("PATCH", f"/api/owner/links/{other_link}", json={"downloads": False})
         assert answer.status_code == 404 and answer.get_json()["message"] == "This link does not exist."
     with app.app_context():
-        assert db.session().get(db.Album, album).account_id is not None
-        assert db.session().get(db.Album, legacy_album).account_id is None
+        assert db.session().get_one(db.Album, album).account_id is not None
+        assert db.session().get_one(db.Album, legacy_album).account_id is None
 
 
 def _signed_in(app, client, account_id: str) -> tuple[str, str]:
@@ -136,7 +136,7 @@ def test_the_cookie_is_secure_behind_https(app):
 def test_login_keys_are_hashed_checked_and_counted(app):
     account_id = make_account(app)
     with app.test_request_context("/", environ_base={"REMOTE_ADDR": "192.0.2.7"}):
-        account = db.session().get(db.Account, account_id)
+        account = db.session().get_one(db.Account, account_id)
         assert account.login_hash.startswith("$argon2id$")
         assert not accounts.verify(account.login_hash, account.login_hash.encode())  # a stolen hash is no login
         assert accounts.check_login_key(account.email, account, b"k" * 32).id == account_id
@@ -174,7 +174,7 @@ def test_quota_is_one_conditional_update(app):
         assert not accounts.take_bytes(account_id, 401)
         assert accounts.take_bytes(account_id, 400)
         db.session().commit()
-        assert db.session().get(db.Account, account_id).bytes_used == 1000
+        assert db.session().get_one(db.Account, account_id).bytes_used == 1000
 
 
 def test_an_invitation_is_spent_once(app):
@@ -198,8 +198,8 @@ def test_a_database_made_before_accounts_gains_their_columns(tmp_path):
     for table in db.Base.metadata.sorted_tables:
         if table.name in ("accounts", "account_sessions", "invitations"):
             continue
-        columns = [Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns if (table.name, c.name) not in added]
-        Table(table.name, old, *columns)
+        kept = [Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns if (table.name, c.name) not in added]
+        Table(table.name, old, *kept)
     engine = create_engine(url)
     old.create_all(engine)
     with engine.begin() as connection:
