@@ -14,7 +14,7 @@ from sqlalchemy import Column, MetaData, Table, create_engine, inspect, select
 
 from tests.support.api_helpers import Owner
 from viewer import crypto
-from viewer.server import accounts, auth, db, tokens
+from viewer.server import accounts, auth, db, tokens, uploads
 from viewer.server.errors import ApiError
 
 
@@ -215,3 +215,56 @@ def test_a_database_made_before_accounts_gains_their_columns(tmp_path):
     albums = app.test_client().get("/api/owner/albums", headers={"Authorization": f"Bearer {token}"}).get_json()["albums"]
     assert len(albums) == 1
     app.extensions["fragment.engine"].dispose()
+
+
+def _used(app, account_id: str) -> int:
+    with app.app_context():
+        return db.session().get_one(db.Account, account_id).bytes_used
+
+
+@pytest.mark.settings(ACCOUNT_QUOTA_BYTES=10_000)
+def test_an_accounts_files_count_against_its_storage(app, client):
+    """Reserving takes the bytes, a full account is told how full, and deleting or aborting gives them back once."""
+    account_id = make_account(app)
+    mine = Owner(client, account_token(app, account_id))
+    album, key = mine.album()
+    first = mine.add_file(album, key, os.urandom(4000))
+    size = _used(app, account_id)
+    assert 4000 < size < 5000
+    mine.add_file(album, key, os.urandom(4000))
+    assert _used(app, account_id) > 8000
+
+    body, _blobs = mine.file_payload(album, key, os.urandom(4000))
+    full = mine.call("POST", f"/api/owner/albums/{album}/files", json=body)
+    assert full.status_code == 413 and full.get_json()["error"] == "account_full"
+    assert full.get_json()["message"].startswith("Your storage is full:")
+    with app.app_context():
+        assert db.session().scalar(select(db.File.seq).where(db.File.id == body["file_id"])) is None  # nothing written
+
+    assert mine.call("DELETE", f"/api/owner/albums/{album}/files/{first}").status_code == 200
+    assert mine.call("DELETE", f"/api/owner/albums/{album}/files/{first}").status_code == 404  # gone: nothing twice
+    left = _used(app, account_id)
+    assert left == size  # the first file's bytes came back, exactly once
+    pending = mine.call("POST", f"/api/owner/albums/{album}/files", json=body)
+    assert pending.status_code == 201 and _used(app, account_id) == left + size
+    assert mine.call("DELETE", f"/api/owner/albums/{album}/files/{body['file_id']}").status_code == 200
+    assert _used(app, account_id) == left
+
+
+@pytest.mark.settings(ACCOUNT_QUOTA_BYTES=10_000)
+def test_a_guest_is_told_the_owner_is_out_of_space(app, client):
+    account_id = make_account(app)
+    mine = Owner(client, account_token(app, account_id))
+    album, key = mine.album()
+    mine.add_file(album, key, os.urandom(9000))
+    with app.test_request_context("/"):
+        limits = {"quota_files": 10, "quota_bytes": 10**9, "max_file_size": 10**9}
+        link = db.Link(id=crypto.new_id(), album_id=album, verifier=b"v" * 32, **limits)
+        db.session().add(link)
+        db.session().commit()
+        body, _blobs = mine.file_payload(album, key, os.urandom(2000))
+        with pytest.raises(ApiError) as full:
+            uploads.reserve(album, body, link)
+        assert full.value.status == 413 and full.value.message == "The album's owner has no storage space left for this file."
+        db.session().refresh(link)
+        assert link.files_used == 0  # the link's quota was not taken either

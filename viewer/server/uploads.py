@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from .. import crypto
-from . import db
+from . import accounts, db
 from .errors import ApiError, bad_request
 from .inputs import b64_field, check_id, int_field, iso
 from .storage import READ_PIECE, BlobNotFound, StorageFull
@@ -177,6 +177,10 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
                 files_left=left_files,
                 bytes_left=left_bytes,
             )
+    account_id = session.scalar(select(db.Album.account_id).where(db.Album.id == album_id))
+    if account_id is not None and not accounts.take_bytes(account_id, total):
+        session.rollback()
+        raise _account_full(account_id, total, guest=link is not None)
     file = db.File(
         id=file_id,
         album_id=album_id,
@@ -197,6 +201,20 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
         session.rollback()
         raise ApiError(409, "exists", "A file with this id exists already.") from None
     return file
+
+
+def _account_full(account_id: str, total: int, *, guest: bool) -> ApiError:
+    """413 for a file that does not fit in the account's storage (said to a guest without the owner's figures)."""
+    if guest:
+        return ApiError(413, "account_full", "The album's owner has no storage space left for this file.")
+    account = db.session().get_one(db.Account, account_id)
+    quota = accounts.quota_of(account)
+    return ApiError(
+        413,
+        "account_full",
+        f"Your storage is full: {_mb(account.bytes_used)} of {_mb(quota)} used, and this file needs {_mb(total)}.",
+        bytes_left=max(0, quota - account.bytes_used),
+    )
 
 
 def _mb(n: int) -> str:
@@ -542,10 +560,13 @@ def _delete_row(file: db.File, *conditions, give_back: bool = True) -> bool:
     """Delete the row if the conditions still hold, giving an unfinished guest upload's quota back; whether we won."""
     session = db.session()
     try:
-        via_link, total = file.via_link, file.total_size  # read before the row can go
+        via_link, total, album_id = file.via_link, file.total_size, file.album_id  # read before the row can go
     except ObjectDeletedError:
         return False  # another request deleted it
     gone = db.rowcount(session.execute(delete(db.File).where(db.File.seq == _seq(file), *conditions)))
+    if gone == 1:
+        # The account's storage comes back whether the file was finished or not (a link's quota does not).
+        accounts.give_back_bytes(album_id, total)
     if gone == 1 and via_link is not None and give_back:
         # Only the winner of the transition gets here, so the quota comes back exactly once.
         session.execute(
