@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import sys
+import time as clock
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -30,8 +31,9 @@ import requests
 
 from .. import crypto
 from . import albums as ops  # `albums` and `links` are also the names of two command groups below
-from . import keyring
+from . import edit, keyring
 from . import links as linking
+from . import sync as syncing  # `sync` is also the name of a command below
 from .albums import AlbumError, AlbumNotDeleted, FileError
 from .client import ApiError, OwnerClient, iso_time, origin
 from .disk import clean_text
@@ -429,7 +431,8 @@ def publish(directory: Path, title: str | None, restart: bool, server: str | Non
 @server_option
 @click.pass_context
 def albums(ctx: click.Context, server: str | None) -> None:
-    """List your albums on the server (id, files, links and title); `albums delete` removes one."""
+    """List your albums on the server (id, files, links and title), and change them: add, remove, rename,
+    describe, cover, order, delete."""
     if ctx.invoked_subcommand is None:
         list_albums(server)
 
@@ -522,6 +525,148 @@ def albums_delete(ctx: click.Context, album: str, yes: bool, server: str | None)
     elif not owner.delete_album(album_id):
         raise click.ClickException(f"there is no album {album_id} on {owner.server_url}")
     click.echo(f"Deleted album {name}.")
+
+
+def keyed_album(ring: keyring.Keyring, ref: str) -> str:
+    """The id of an album (an id or an exact title) whose key this keyring holds; a clear refusal otherwise."""
+    try:
+        return ring.find_album(ref)
+    except KeyringError:
+        if crypto.is_id(ref):
+            raise KeyringError(
+                f"the keyring at {ring.path} has no key for album {ref}, so it cannot open or change it: "
+                "use the keyring that published it"
+            ) from None
+        raise
+
+
+def editable_album(ctx: click.Context, ring: keyring.Keyring, ref: str, server: str | None) -> tuple[str, OwnerClient]:
+    """(album id, its owner client) of an album this keyring holds the key of."""
+    album_id = keyed_album(ring, ref)
+    return album_id, album_owner(ring, album_id, server or parent_server(ctx))
+
+
+@albums.command("add")
+@click.argument("album")
+@click.argument("paths", metavar="FILES_OR_DIRS...", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@server_option
+@click.pass_context
+def albums_add(ctx: click.Context, album: str, paths: tuple[Path, ...], server: str | None) -> None:
+    """Encrypt and upload photos and videos (files, or the top level of folders) into ALBUM."""
+    ring = load_keyring()
+    album_id, owner = editable_album(ctx, ring, album, server)
+    album_key, meta = edit.open_album(ring, owner, album_id)
+    files = edit.media_paths(paths, TERMINAL)
+    if not files:
+        raise click.ClickException("no photos or videos among the files and folders given; nothing was added")
+    added = edit.add_files(owner, album_id, album_key, files, TERMINAL)
+    if not added.sent:
+        raise click.ClickException("none of the files could be read; nothing was added")
+    summary = f"Added {len(added.sent)} file(s) to {quoted(meta.get('title', ''))}."
+    if added.skipped:
+        summary += f" {len(added.skipped)} file(s) were skipped: {', '.join(added.skipped)}."
+    note(summary)
+
+
+@albums.command("remove")
+@click.argument("album")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@server_option
+@click.pass_context
+def albums_remove(ctx: click.Context, album: str, files: tuple[str, ...], yes: bool, server: str | None) -> None:
+    """Remove files from ALBUM, each named by its id or by its name (as `fragment open` saves it)."""
+    ring = load_keyring()
+    album_id, owner = editable_album(ctx, ring, album, server)
+    album_key, meta = edit.open_album(ring, owner, album_id)
+    chosen = edit.resolve(edit.album_files(owner, album_key, album_id), files)
+    if not yes:
+        listed = "\n".join(f"  {f.describe()}" for f in chosen)
+        question = (
+            f"Remove {len(chosen)} file(s) from {quoted(meta.get('title', ''))}? "
+            f"Everyone with a link stops seeing them; this cannot be undone.\n{listed}\n"
+        )
+        click.confirm(question, abort=True, err=True)
+    edit.remove_files(ring, owner, album_id, album_key, meta, chosen)
+    for file in chosen:
+        click.echo(f"Removed {file.describe()}")
+
+
+@albums.command("rename")
+@click.argument("album")
+@click.argument("title")
+@server_option
+@click.pass_context
+def albums_rename(ctx: click.Context, album: str, title: str, server: str | None) -> None:
+    """Give ALBUM a new TITLE (sealed; the rest of its metadata stays as it is)."""
+    title = title.strip()
+    if not title:
+        raise click.UsageError("the title is empty")
+    ring = load_keyring()
+    album_id, owner = editable_album(ctx, ring, album, server)
+    edit.update_meta(ring, owner, album_id, {"title": title})
+    note(f"Album {album_id} is now titled {quoted(title)}.")
+
+
+@albums.command("describe")
+@click.argument("album")
+@click.argument("text")
+@server_option
+@click.pass_context
+def albums_describe(ctx: click.Context, album: str, text: str, server: str | None) -> None:
+    """Set ALBUM's description to TEXT; an empty TEXT ('') removes it."""
+    ring = load_keyring()
+    album_id, owner = editable_album(ctx, ring, album, server)
+    text = text.strip()
+    edit.update_meta(ring, owner, album_id, {"description": text or None})
+    note(f"Album {album_id} {'has a new description' if text else 'has no description now'}.")
+
+
+@albums.command("cover")
+@click.argument("album")
+@click.argument("file")
+@server_option
+@click.pass_context
+def albums_cover(ctx: click.Context, album: str, file: str, server: str | None) -> None:
+    """Show FILE (its id or name) as ALBUM's cover."""
+    ring = load_keyring()
+    album_id, owner = editable_album(ctx, ring, album, server)
+    album_key, meta = edit.open_album(ring, owner, album_id)
+    (chosen,) = edit.resolve(edit.album_files(owner, album_key, album_id), [file])
+    edit.put_meta(ring, owner, album_id, album_key, edit.changed_meta(meta, {"cover": chosen.file_id}))
+    note(f"The cover of {quoted(meta.get('title', ''))} is now {chosen.describe()}.")
+
+
+@albums.command("order")
+@click.argument("album")
+@click.argument("files", metavar="[FILE...]", nargs=-1)
+@click.option("--by", "by", type=click.Choice(["taken", "name", "upload"]), help="Sort by date taken, name or upload.")
+@click.option("--custom", is_flag=True, help="The FILEs first, in the order given; the others after, by date taken.")
+@server_option
+@click.pass_context
+def albums_order(
+    ctx: click.Context, album: str, files: tuple[str, ...], by: str | None, custom: bool, server: str | None
+) -> None:
+    """Choose the order ALBUM shows its files in: `--by taken|name|upload`, or `--custom FILE...`."""
+    if bool(by) == custom:
+        raise click.UsageError("give either --by taken|name|upload or --custom FILE...")
+    if by and files:
+        raise click.UsageError("files are named only with --custom")
+    if custom and not files:
+        raise click.UsageError("--custom needs the files, in the order to show them")
+    ring = load_keyring()
+    album_id, owner = editable_album(ctx, ring, album, server)
+    album_key, meta = edit.open_album(ring, owner, album_id)
+    if custom:
+        chosen = edit.resolve(edit.album_files(owner, album_key, album_id), files)
+        changes = edit.order_changes("custom", [f.file_id for f in chosen])
+    else:
+        changes = edit.order_changes(str(by))
+    edit.put_meta(ring, owner, album_id, album_key, edit.changed_meta(meta, changes))
+    if custom:
+        note(f"{quoted(meta.get('title', ''))} shows these {len(files)} file(s) first, then the others by date taken.")
+    else:
+        note(f"{quoted(meta.get('title', ''))} is now sorted by {by}.")
 
 
 # --- links ------------------------------------------------------------------------
@@ -684,6 +829,55 @@ def pull(album: str, out: Path) -> None:
         return
     extra = f"; {done.present} were already there" if done.present else ""
     note(f"Saved {done.saved} guest file(s) to {out}{extra}.")
+
+
+@main.command("sync")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--album", "album", required=True, help="The album (an id or an exact title) to keep in step.")
+@click.option("--once", is_flag=True, help="Do one round and exit.")
+@click.option(
+    "--interval", type=click.FloatRange(min=1), default=60, show_default=True, metavar="S", help="Seconds between rounds."
+)
+@click.option("--delete", is_flag=True, help="Also remove from the album the files that DIRECTORY no longer has.")
+@click.option("--rescan", is_flag=True, help="List the album again instead of trusting what the last round noted.")
+@server_option
+def sync_command(
+    directory: Path, album: str, once: bool, interval: float, delete: bool, rescan: bool, server: str | None
+) -> None:
+    """Upload the photos and videos that appear in DIRECTORY into ALBUM, every S seconds until Ctrl-C (or --once)."""
+    ring = load_keyring()
+    album_id = keyed_album(ring, album)
+    owner = album_owner(ring, album_id, server)
+    edit.open_album(ring, owner, album_id)  # refused here, before anything is read or sent, if the key does not open it
+    first = True
+    try:
+        while True:
+            try:
+                done = syncing.sync_round(
+                    ring,
+                    owner,
+                    album_id,
+                    directory,
+                    TERMINAL,
+                    delete=delete,
+                    rescan=rescan and first,
+                    on_added=lambda name: click.echo(f"Added {clean_text(name)}"),
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if once:
+                    raise
+                warn(f"{describe(exc)}; trying again in {interval:g} s")  # a long watch outlives a network outage
+            else:
+                for name in done.removed:
+                    click.echo(f"Removed {name}")
+                if once:
+                    if not done.added and not done.removed:
+                        note(f"Nothing new in {directory}.")
+                    return
+            first = False
+            clock.sleep(interval)
+    except KeyboardInterrupt:
+        note("Stopped.")
 
 
 # --- recipients and guests -------------------------------------------------------------

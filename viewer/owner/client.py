@@ -201,6 +201,10 @@ class OwnerClient(_Http):
                 return None
             raise
 
+    def patch_album(self, album_id: str, meta: str) -> dict:
+        """PATCH an album's sealed metadata (base64, docs/api.md): the whole of it, replaced."""
+        return self.json("PATCH", self.album_path(album_id), {"meta": meta})
+
     def delete_album(self, album_id: str) -> bool:
         """Delete an album with its files, blobs and links; False when the server had no such album (404)."""
         try:

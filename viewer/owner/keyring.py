@@ -94,6 +94,10 @@ class Keyring:
             "links": {},
         }
 
+    def set_title(self, album_id: str, title: str) -> None:
+        """The title this keyring shows for an album (a copy of the sealed one, for lookups by title)."""
+        self.album(album_id)["title"] = title
+
     def remove_album(self, album_id: str) -> None:
         self.data["albums"].pop(album_id, None)
 
