@@ -1029,3 +1029,45 @@ def test_a_second_publish_of_the_same_folder_is_refused_while_the_first_runs(log
     assert line == f"Error: another `fragment publish` of {photos.resolve()} is running; let it finish, or stop it first"
     assert server.albums == {} and server.sends == []
     assert run(["publish", photos]).exit_code == 0  # the lock went with its holder
+
+
+# --- sync: the watch loop ---------------------------------------------------------------------
+
+
+def test_sync_watches_until_ctrl_c_and_outlives_a_network_outage(logged_in, tmp_path, monkeypatch):
+    from viewer.owner import edit, sync
+
+    rounds: list[str] = []
+
+    def one_round(ring, owner, album_id, directory, report, *, delete, rescan, on_added):
+        rounds.append(album_id)
+        if len(rounds) == 2:
+            raise requests.ConnectionError("down")
+        if len(rounds) == 3:
+            on_added("IMG_2.jpg")
+        return sync.Round()
+
+    def sleep(seconds: float) -> None:
+        assert seconds == 30
+        if len(rounds) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(edit, "open_album", lambda ring, owner, album_id: (bytes(32), {"title": "Holidays"}))
+    monkeypatch.setattr(sync, "sync_round", one_round)
+    monkeypatch.setattr(cli.clock, "sleep", sleep)
+    result = run(["sync", tmp_path, "--album", "Holidays", "--interval", "30"])
+    assert result.exit_code == 0, result.output
+    assert rounds == ["A" * 22] * 3
+    assert result.stdout == "Added IMG_2.jpg\n"
+    assert "could not connect to the server" in result.stderr and "trying again in 30 s" in result.stderr
+    assert result.stderr.rstrip().endswith("Stopped.")
+
+
+def test_sync_refuses_an_album_whose_key_is_not_in_the_keyring(logged_in, tmp_path):
+    other = crypto.new_id()
+    result = run(["sync", tmp_path, "--album", other, "--once"])
+    assert result.exit_code == 1
+    assert error_lines(result) == [
+        f"Error: the keyring at {logged_in} has no key for album {other}, so it cannot open or change it: "
+        "use the keyring that published it"
+    ]

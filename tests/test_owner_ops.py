@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from viewer import crypto
-from viewer.owner import albums, disk, links
+from viewer.owner import albums, disk, edit, keyring, links, sync
 from viewer.owner.report import Quiet
 
 OWNER = Path(albums.__file__).parent
@@ -195,3 +195,169 @@ def test_only_the_command_line_knows_click():
     for path in sorted(OWNER.glob("*.py")):
         if path.stem not in ("cli", "__init__"):
             assert "click" not in imported(path.stem), path.name
+
+
+# --- album edits (edit.py) and sync rounds (sync.py) --------------------------------------------
+
+
+def album_file(name: str, size: int = 10, **meta) -> edit.AlbumFile:
+    return edit.AlbumFile(crypto.new_id(), {"v": 1, "name": name, "size": size, **meta})
+
+
+def test_files_are_named_by_id_or_by_the_name_open_saves_them_under():
+    a, b, nested = album_file("a.jpg"), album_file("b.jpg"), album_file("../trip/c.jpg")
+    files = [a, b, nested]
+    assert edit.resolve(files, [b.file_id, "a.jpg", "c.jpg"]) == [b, a, nested]
+    assert edit.resolve(files, ["../trip/c.jpg"]) == [nested]  # the sealed name itself works too
+
+
+def test_a_name_several_files_share_is_refused_listing_each_with_its_id():
+    one, two = album_file("same.jpg", 1200, taken_at="2024-06-01T12:30:00"), album_file("same.jpg", 3_400_000)
+    with pytest.raises(albums.AlbumError) as refused:
+        edit.resolve([one, two], ["same.jpg"])
+    message = str(refused.value)
+    assert message.startswith("2 files are named 'same.jpg'; name the one you mean by its id: ")
+    assert f"{one.file_id} (same.jpg, 1200 bytes, taken 2024-06-01T12:30:00)" in message
+    assert f"{two.file_id} (same.jpg, 3.4 MB)" in message
+    assert edit.resolve([one, two], [two.file_id]) == [two]
+
+
+def test_an_unknown_file_and_a_file_named_twice_are_refused():
+    a = album_file("a.jpg")
+    with pytest.raises(albums.AlbumError, match=r"the album has no file with the id or name 'z\.jpg'"):
+        edit.resolve([a], ["z.jpg"])
+    with pytest.raises(albums.AlbumError, match="is named twice"):
+        edit.resolve([a], ["a.jpg", a.file_id])
+
+
+def test_a_change_keeps_every_other_key_and_none_removes_one():
+    meta = {"v": 1, "title": "Lyon", "description": "old", "future_key": [1, 2]}
+    assert edit.changed_meta(meta, {"description": None, "cover": "X"}) == {"title": "Lyon", "future_key": [1, 2], "cover": "X"}
+    assert meta["description"] == "old"  # not changed in place
+
+
+def test_orders_set_sort_and_only_custom_keeps_an_order():
+    assert edit.order_changes("custom", ["a", "b"]) == {"sort": "custom", "order": ["a", "b"]}
+    assert edit.order_changes("name") == {"sort": "name", "order": None}
+    with pytest.raises(albums.AlbumError, match="is not an order"):
+        edit.order_changes("random")
+    with pytest.raises(albums.AlbumError, match="at least one file"):
+        edit.order_changes("custom", [])
+
+
+def test_a_custom_order_too_long_for_the_metadata_is_refused_with_the_way_out():
+    key, album_id = crypto.random_key(), crypto.new_id()
+    fits = edit.changed_meta({"title": "Big"}, edit.order_changes("custom", [crypto.new_id() for _ in range(2400)]))
+    assert len(edit.seal_meta(key, album_id, fits)) <= edit.MAX_META_BYTES
+    too_many = edit.changed_meta({"title": "Big"}, edit.order_changes("custom", [crypto.new_id() for _ in range(2700)]))
+    with pytest.raises(albums.AlbumError, match=r"a custom order of 2700 files does not fit .* use `--by taken`"):
+        edit.seal_meta(key, album_id, too_many)
+
+
+def test_a_file_is_ready_only_when_both_looks_agree_and_it_settled():
+    now = 1_000_000.0
+    old = [500, int((now - 10) * 1e9)]
+    assert sync.ready(old, list(old), now)
+    assert not sync.ready(old, [600, old[1]], now)  # grew between the two looks
+    assert not sync.ready(old, None, now)  # gone
+    fresh = [500, int((now - 1) * 1e9)]
+    assert not sync.ready(fresh, list(fresh), now)  # modified in the last 2 s
+
+
+class SyncOwner:
+    """The few owner calls a sync round makes, counted; uploads go through a fake add_files."""
+
+    server_url = "https://photos.example.org"
+
+    def __init__(self, files: list[edit.AlbumFile]):
+        self.files = {f.file_id: f for f in files}
+        self.listed = 0
+        self.deleted: list[str] = []
+
+    def find_album(self, album_id: str) -> dict:
+        return {"album_id": album_id}
+
+    def delete_file(self, album_id: str, file_id: str) -> dict:
+        self.deleted.append(file_id)
+        self.files.pop(file_id)
+        return {"deleted": True}
+
+
+@pytest.fixture
+def sync_setup(tmp_path, monkeypatch):
+    ring = keyring.Keyring(tmp_path / "ring" / "keyring.json")
+    ring.add_album(ALBUM_ID, SyncOwner.server_url, ALBUM_KEY, "Camera")
+    ring.save()
+    guest = album_file("guest.jpg", 5)
+    owner = SyncOwner([guest])
+
+    def listing(owner_client, album_key, album_id):
+        owner_client.listed += 1
+        return list(owner_client.files.values())
+
+    def add_files(owner_client, album_id, album_key, paths, report, on_sent=None):
+        sent, skipped = [], []
+        for path in paths:
+            if path.read_bytes() == b"broken":
+                skipped.append(path.name)
+                continue
+            done = albums.SentFile(crypto.new_id(), {"name": path.name, "size": path.stat().st_size}, {})
+            owner_client.files[done.file_id] = edit.AlbumFile(done.file_id, done.meta)
+            sent.append(done)
+            if on_sent:
+                on_sent(path, done)
+        return edit.Added(sent, skipped)
+
+    monkeypatch.setattr(sync, "album_files", listing)
+    monkeypatch.setattr(sync, "add_files", add_files)
+    folder = tmp_path / "DCIM"
+    folder.mkdir()
+    return ring, owner, folder
+
+
+def settled(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    os.utime(path, (1_000, 1_000))
+    return path
+
+
+def test_a_sync_round_lists_the_album_once_and_sends_only_what_it_lacks(sync_setup):
+    ring, owner, folder = sync_setup
+    settled(folder / "a.jpg", b"a" * 10)
+    settled(folder / "guest.jpg", b"g" * 5)  # same name and size as the guest's file: already there
+    added: list[str] = []
+    first = sync.sync_round(ring, owner, ALBUM_ID, folder, Quiet(), on_added=added.append)
+    assert first.added == added == ["a.jpg"] and owner.listed == 1
+    settled(folder / "b.jpg", b"b" * 7)
+    (folder / "c.jpg").write_bytes(b"c")  # modified just now: waits
+    settled(folder / "bad.jpg", b"broken")
+    just_after = (folder / "c.jpg").stat().st_mtime + 0.5
+    second = sync.sync_round(ring, owner, ALBUM_ID, folder, Quiet(), clock=lambda: just_after)
+    assert second.added == ["b.jpg"] and second.waiting == ["c.jpg"] and second.skipped == ["bad.jpg"]
+    assert owner.listed == 1  # the state file, not the album, said what was there
+    third = sync.sync_round(ring, owner, ALBUM_ID, folder, Quiet())
+    assert third.skipped == [] and third.added == []  # an unreadable file is tried again only once it changes
+    state_files = list(ring.path.parent.glob("sync-*.json"))
+    assert len(state_files) == 1 and stat.S_IMODE(state_files[0].stat().st_mode) == 0o600
+
+
+def test_sync_deletes_only_with_delete_and_only_what_the_folder_had(sync_setup):
+    ring, owner, folder = sync_setup
+    a = settled(folder / "a.jpg", b"a" * 10)
+    sync.sync_round(ring, owner, ALBUM_ID, folder, Quiet())
+    a.unlink()
+    assert sync.sync_round(ring, owner, ALBUM_ID, folder, Quiet()).removed == []
+    assert sorted(f.meta["name"] for f in owner.files.values()) == ["a.jpg", "guest.jpg"]
+    done = sync.sync_round(ring, owner, ALBUM_ID, folder, Quiet(), delete=True)
+    assert done.removed == ["a.jpg"] and [f.meta["name"] for f in owner.files.values()] == ["guest.jpg"]
+
+
+def test_a_state_file_of_another_album_or_folder_is_not_trusted(tmp_path):
+    path = tmp_path / "sync.json"
+    state = sync.new_state("https://a.example", ALBUM_ID, "/photos", [])
+    sync.save_state(path, state)
+    assert sync.load_state(path, "https://a.example/", ALBUM_ID, "/photos") == state
+    assert sync.load_state(path, "https://a.example", ALBUM_ID, "/other") is None
+    assert sync.load_state(path, "https://a.example", crypto.new_id(), "/photos") is None
+    path.write_text("{not json")
+    assert sync.load_state(path, "https://a.example", ALBUM_ID, "/photos") is None
