@@ -76,8 +76,8 @@ def test_albums_belong_to_an_account_or_to_none(app, client, owner):
 def _signed_in(app, client, account_id: str) -> tuple[str, str]:
     """Start a session the way sign-in will, and give the test client its cookie; (session id, CSRF token)."""
     with app.test_request_context("/api/account/login", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156"}):
-        response = app.response_class()
-        row = auth.start_session(response, account_id)
+        row, secret = auth.start_session(account_id)
+        response = auth.set_cookie(app.response_class(), secret)
         db.session().commit()
         cookie = response.headers["Set-Cookie"]
         session_id, csrf = row.id, auth.csrf_token(row.id)
@@ -127,8 +127,8 @@ def test_a_session_that_ended_signs_nobody_in(app, client):
 def test_the_cookie_is_secure_behind_https(app):
     account_id = make_account(app)
     with app.test_request_context("/"):
-        response = app.response_class()
-        auth.start_session(response, account_id, label="  My   laptop ")
+        _row, secret = auth.start_session(account_id, label="  My   laptop ")
+        response = auth.set_cookie(app.response_class(), secret)
         assert "Secure" in response.headers["Set-Cookie"]
         assert db.session().scalars(select(db.AccountSession.label)).one() == "My laptop"
 
@@ -268,3 +268,97 @@ def test_a_guest_is_told_the_owner_is_out_of_space(app, client):
         assert full.value.status == 413 and full.value.message == "The album's owner has no storage space left for this file."
         db.session().refresh(link)
         assert link.files_used == 0  # the link's quota was not taken either
+
+
+def signup_body(
+    email: str = "grace@example.org", password: str = "correct horse battery staple", **extra
+) -> tuple[dict, crypto.NewAccount]:
+    """What the owner's client sends at sign-up (docs/format.md, "Sign-up"), made with the real format functions."""
+    made = crypto.new_account(password, crypto.PasswordParams.new(opslimit=2, memlimit=crypto.PW_MEMLIMIT_MIN))
+    body = {
+        "email": email,
+        "account_id": made.account_id,
+        "params": made.params.to_json(),
+        "login_key": crypto.b64e(made.keys.login_key),
+        "recovery_login_key": crypto.b64e(made.recovery.login_key),
+        "sealed_mk": crypto.b64e(made.sealed_master_key),
+        "sealed_mk_rk": crypto.b64e(made.sealed_master_key_recovery),
+        "sealed_rk": crypto.b64e(made.sealed_recovery_key),
+        "sealed_identity": crypto.b64e(made.sealed_identity),
+        "box_pk": crypto.b64e(made.identity.box_public_key),
+        "sign_pk": crypto.b64e(made.identity.sign_public_key),
+        **extra,
+    }
+    return body, made
+
+
+@pytest.mark.settings(SIGNUP="open")
+def test_sign_up_sign_out_and_sign_in_again(app, client):
+    body, made = signup_body()
+    created = client.post("/api/account/signup", json=body)
+    assert created.status_code == 201, created.get_json()
+    account = created.get_json()["account"]
+    assert account["email"] == "grace@example.org" and "login_hash" not in account
+    # The client opens its master key from what the server gave back.
+    keys = crypto.account_keys("correct horse battery staple", crypto.PasswordParams.from_json(account["params"]))
+    assert crypto.open_master_key(keys.kek, crypto.b64d(account["sealed_mk"]), account["account_id"]) == made.master_key
+    csrf = created.get_json()["csrf_token"]
+    assert client.get("/api/account").get_json()["account"]["account_id"] == made.account_id
+
+    again = client.post("/api/account/signup", json=signup_body()[0])
+    assert again.status_code == 409 and again.get_json()["message"].startswith("An account with this e-mail address exists")
+    assert client.post("/api/account/logout").status_code == 403  # no CSRF token
+    assert client.post("/api/account/logout", headers={auth.CSRF_HEADER: csrf}).status_code == 200
+    assert client.get("/api/account").status_code == 401
+
+    params = client.post("/api/account/params", json={"email": " Grace@Example.org"}).get_json()["params"]
+    assert params == account["params"]
+    wrong = client.post(
+        "/api/account/login", json={"email": "grace@example.org", "login_key": crypto.b64e(made.recovery.login_key)}
+    )
+    assert wrong.status_code == 401 and wrong.get_json()["message"] == "The e-mail address or the password is not right."
+    with app.app_context():
+        stored = db.session().get_one(db.Account, made.account_id).login_hash
+    replayed = client.post(
+        "/api/account/login", json={"email": "grace@example.org", "login_key": crypto.b64e(stored.encode()[:32])}
+    )
+    assert replayed.status_code == 401  # the stored hash is no login key
+    right = client.post("/api/account/login", json={"email": "grace@example.org", "login_key": body["login_key"]})
+    assert right.status_code == 200 and right.get_json()["account"]["account_id"] == made.account_id
+    assert client.get("/api/account").status_code == 200
+
+
+def test_sign_up_needs_an_invitation_by_default(app, client):
+    body, _made = signup_body()
+    refused = client.post("/api/account/signup", json=body)
+    assert refused.status_code == 403 and refused.get_json()["error"] == "invitation_needed"
+    bad = client.post("/api/account/signup", json={**body, "invitation": "made-up"})
+    assert bad.status_code == 403 and bad.get_json()["error"] == "bad_invitation"
+    with app.app_context():
+        assert db.session().get(db.Account, body["account_id"]) is None  # nothing kept of a refused sign-up
+        code = accounts.new_invitation()
+        db.session().commit()
+    assert client.post("/api/account/signup", json={**body, "invitation": code}).status_code == 201
+    other, _ = signup_body("other@example.org", invitation=code)
+    assert client.post("/api/account/signup", json=other).status_code == 403  # spent
+
+
+def test_unknown_addresses_get_stable_parameters_and_the_same_refusal(app, client):
+    first = client.post("/api/account/params", json={"email": "nobody@example.org"}).get_json()["params"]
+    assert client.post("/api/account/params", json={"email": "nobody@example.org"}).get_json()["params"] == first
+    crypto.PasswordParams.from_json(first)  # at the floor, like a real account's
+    answer = client.post("/api/account/login", json={"email": "nobody@example.org", "login_key": crypto.b64e(b"k" * 32)})
+    assert answer.status_code == 401 and answer.get_json()["message"] == "The e-mail address or the password is not right."
+
+
+@pytest.mark.settings(SIGNUP="open")
+def test_weak_parameters_and_bad_fields_are_refused_and_nothing_is_kept(app, client):
+    body, _ = signup_body()
+    weak = client.post("/api/account/signup", json={**body, "params": {**body["params"], "opslimit": 1}})
+    assert weak.status_code == 400 and weak.get_json()["error"] == "weak_params"
+    short = client.post("/api/account/signup", json={**body, "sealed_mk": crypto.b64e(b"x" * 40)})
+    assert short.status_code == 400
+    cross = client.post("/api/account/signup", json=body, headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    with app.app_context():
+        assert db.session().scalars(select(db.Account)).first() is None

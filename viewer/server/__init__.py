@@ -20,7 +20,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with `overrides` (tests) on top."""
-    from . import api_owner, api_public, assets, commands, config, db, errors, headers, pages, private, slowclients, storage
+    from . import (
+        api_account,
+        api_owner,
+        api_public,
+        assets,
+        commands,
+        config,
+        db,
+        errors,
+        headers,
+        pages,
+        private,
+        slowclients,
+        storage,
+    )
 
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     settings = config.load(overrides=overrides)
@@ -39,6 +53,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     assets.init_app(app)
     headers.init_app(app)
+    app.register_blueprint(api_account.bp)
     app.register_blueprint(api_owner.bp)
     app.register_blueprint(api_public.bp)
     app.register_blueprint(pages.bp)

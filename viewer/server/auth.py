@@ -89,8 +89,8 @@ def device_label(explicit: object = None) -> str:
     return f"{browser} on {system}" if system else browser
 
 
-def start_session(response: Response, account_id: str, label: object = None) -> db.AccountSession:
-    """A new signed-in session for the account, its cookie set on `response`; the caller commits."""
+def start_session(account_id: str, label: object = None) -> tuple[db.AccountSession, str]:
+    """A new signed-in session for the account and the secret for its cookie; the caller commits."""
     secret = "fs_" + crypto.b64e(os.urandom(32))
     now = db.now()
     row = db.AccountSession(
@@ -103,6 +103,11 @@ def start_session(response: Response, account_id: str, label: object = None) -> 
         expires_at=now + current_app.config["SESSION_SECONDS"],
     )
     db.session().add(row)
+    return row, secret
+
+
+def set_cookie(response: Response, secret: str) -> Response:
+    """Give the browser its session cookie."""
     response.set_cookie(
         COOKIE,
         secret,
@@ -112,7 +117,7 @@ def start_session(response: Response, account_id: str, label: object = None) -> 
         httponly=True,
         samesite="Lax",
     )
-    return row
+    return response
 
 
 def clear_cookie(response: Response) -> None:
