@@ -1,9 +1,11 @@
 """`fragment`: the owner's command line, and a recipient's way to open a link without a browser.
 
-Owners `login`, `publish` a folder as an album, manage its `links`, and `pull` guest
-uploads back to disk. Anyone with a link can `open` it or `upload` to it. This module
-is the presentation only: commands, options, prompts, messages and exit statuses. The
-work is done by ``albums.py`` (publish, upload, save), ``links.py`` (link keys, unlock),
+Owners `login`, `publish` a folder as an album, change it (`albums add`, `remove`,
+`rename`, `describe`, `cover`, `order`, `delete`), keep a folder and an album in step
+(`sync`), manage its `links`, and `pull` guest uploads back to disk. Anyone with a link
+can `open` it or `upload` to it. This module is the presentation only: commands,
+options, prompts, messages and exit statuses. The work is done by ``albums.py``
+(publish, upload, save), ``edit.py`` (album changes), ``sync.py``, ``links.py`` (link keys, unlock),
 ``client.py`` (HTTP), ``keyring.py`` and ``disk.py``; all encryption happens on the
 person's machine, with ``viewer.crypto`` (docs/design.md, "Threat model").
 
