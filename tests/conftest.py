@@ -43,8 +43,8 @@ def app(request, tmp_path):
         url = request.getfixturevalue("pg_url")
         servers.fresh_pg_schema(url)
         overrides["DATABASE_URL"] = url
-    marker = request.node.get_closest_marker("settings")
-    if marker:
+    # Module-level settings first, then the test's own on top.
+    for marker in reversed(list(request.node.iter_markers("settings"))):
         overrides.update(marker.kwargs)
     application = create_app(overrides)
     yield application

@@ -56,7 +56,7 @@ def test_albums_belong_to_an_account_or_to_none(app, client, owner):
     """A token of an account and a token of no account never see each other's albums or links."""
     legacy_album, legacy_key = owner.album("Before accounts")
     legacy_link, _ = owner.link(legacy_album, legacy_key)
-    mine = Owner(client, account_token(app, make_account(app)))
+    mine = Owner(client, account_token(app, make_account(app)), master_key=crypto.random_key())
     album, key = mine.album("Mine")
     link, _ = mine.link(album, key)
 
@@ -91,7 +91,7 @@ def _signed_in(app, client, account_id: str) -> tuple[str, str]:
 def test_a_session_needs_its_csrf_token_for_every_change(app, client):
     account_id = make_account(app)
     _session_id, csrf = _signed_in(app, client, account_id)
-    body = {"album_id": crypto.new_id(), "meta": crypto.b64e(os.urandom(64))}
+    body = {"album_id": crypto.new_id(), "meta": crypto.b64e(os.urandom(64)), "owner_key": crypto.b64e(os.urandom(72))}
 
     refused = client.post("/api/owner/albums", json=body)
     assert refused.status_code == 403 and refused.get_json()["error"] == "csrf"
@@ -226,7 +226,7 @@ def _used(app, account_id: str) -> int:
 def test_an_accounts_files_count_against_its_storage(app, client):
     """Reserving takes the bytes, a full account is told how full, and deleting or aborting gives them back once."""
     account_id = make_account(app)
-    mine = Owner(client, account_token(app, account_id))
+    mine = Owner(client, account_token(app, account_id), master_key=crypto.random_key())
     album, key = mine.album()
     first = mine.add_file(album, key, os.urandom(4000))
     size = _used(app, account_id)
@@ -254,7 +254,7 @@ def test_an_accounts_files_count_against_its_storage(app, client):
 @pytest.mark.settings(ACCOUNT_QUOTA_BYTES=10_000)
 def test_a_guest_is_told_the_owner_is_out_of_space(app, client):
     account_id = make_account(app)
-    mine = Owner(client, account_token(app, account_id))
+    mine = Owner(client, account_token(app, account_id), master_key=crypto.random_key())
     album, key = mine.album()
     mine.add_file(album, key, os.urandom(9000))
     with app.test_request_context("/"):

@@ -120,7 +120,7 @@ def test_deleting_an_accounts_album_gives_all_its_storage_back(app, client):
         session.add(db.OwnerToken(token_hash=tokens.hash_owner_token(token), account_id=account.id, label="test"))
         session.commit()
         account_id = account.id
-    mine = Owner(client, token)
+    mine = Owner(client, token, master_key=crypto.random_key())
     kept_id, kept_key = mine.album("Kept")
     mine.add_file(kept_id, kept_key, os.urandom(1000))
     kept = rows(app, db.Account, id=account_id)[0].bytes_used

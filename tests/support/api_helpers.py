@@ -24,11 +24,16 @@ def b64(data: bytes) -> str:
 
 @dataclass
 class Owner:
-    """An owner talking to a Flask test client with an owner token."""
+    """An owner talking to a Flask test client with an owner token.
+
+    With `master_key` (an owner of an account), albums and links carry the account's sealed copies
+    of their keys, as an account's clients send them.
+    """
 
     client: FlaskClient
     token: str
     albums: dict = field(default_factory=dict)
+    master_key: bytes | None = None
 
     @property
     def auth(self) -> dict:
@@ -41,7 +46,10 @@ class Owner:
     def album(self, title: str = "Holiday") -> tuple[str, bytes]:
         album_id, ak = crypto.new_id(), crypto.random_key()
         meta = crypto.seal_album_meta(ak, album_id, {"v": 1, "title": title})
-        response = self.call("POST", "/api/owner/albums", json={"album_id": album_id, "meta": b64(meta)})
+        body = {"album_id": album_id, "meta": b64(meta)}
+        if self.master_key is not None:
+            body["owner_key"] = b64(crypto.seal_owner_album_key(self.master_key, ak, album_id))
+        response = self.call("POST", "/api/owner/albums", json=body)
         assert response.status_code == 201, response.json
         return album_id, ak
 
@@ -88,6 +96,8 @@ class Owner:
             "password": params.to_json() if params else None,
             **settings,
         }
+        if self.master_key is not None:
+            body["owner_secret"] = b64(crypto.seal_owner_link_secret(self.master_key, secret, link_id))
         response = self.call("POST", f"/api/owner/albums/{album_id}/links", json=body)
         assert response.status_code == 201, response.json
         return link_id, secret

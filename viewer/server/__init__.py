@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with `overrides` (tests) on top."""
     from . import (
+        account_commands,
         api_account,
         api_owner,
         api_public,
@@ -58,5 +59,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_public.bp)
     app.register_blueprint(pages.bp)
     commands.init_app(app)
+    account_commands.init_app(app)
     app.wsgi_app = slowclients.BodyPace(app.wsgi_app, settings["BODY_GRACE_SECONDS"], settings["BODY_MIN_RATE"])  # type: ignore[method-assign]
     return app

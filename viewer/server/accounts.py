@@ -17,7 +17,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import func, select, update
 
 from .. import crypto
@@ -147,6 +147,8 @@ def check_login_key(email: str, account: db.Account | None, login_key: bytes, *,
         raise ApiError(401, "wrong_login", "The e-mail address or the password is not right.")
     (client_key, _), (shared_key, _) = _counters(email)
     policy.forgive_counters(client_key, shared_key)
+    # The hash that was checked, for a change that must not undo another device's (api_account._new_password).
+    g.verified_hash = stored
     return account
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, g, request
 from sqlalchemy import delete, func, select
 
 from .. import crypto
-from . import accounts, auth, db, inputs, uploads
+from . import accounts, auth, db, inputs, tokens, uploads
 from .errors import ApiError, bad_request, not_found
 from .inputs import b64_field, bool_field, check_id, int_field, iso, json_body, page_args, time_field
 from .policy import password_params
@@ -70,7 +70,21 @@ def album_json(album: db.Album) -> dict:
         "files": files,
         "bytes": int(size),
         "links": links,
+        "owner_key": None if album.owner_key is None else crypto.b64e(album.owner_key),
     }
+
+
+def _owner_copy(data: dict, name: str) -> bytes | None:
+    """An account's own sealed copy of a key (docs/format.md, "Accounts"): required of accounts, refused of the rest.
+
+    Every device of the account opens albums and re-shows links from these copies, so an account
+    album or link without one could be managed only from the device that made it.
+    """
+    if g.owner.account_id is None:
+        if data.get(name) is not None:
+            raise bad_request(f"`{name}` is for albums of an account; this owner token has none.", "bad_field")
+        return None
+    return b64_field(data, name, crypto.WRAPPED_KEY_BYTES)
 
 
 @bp.post("/albums")
@@ -78,10 +92,11 @@ def create_album():
     data = json_body()
     album_id = check_id(data.get("album_id"), "album id")
     meta = b64_field(data, "meta", max_length=current_app.config["MAX_META_BYTES"])
+    owner_key = _owner_copy(data, "owner_key")
     session = db.session()
     if session.get(db.Album, album_id) is not None:
         raise ApiError(409, "exists", "An album with this id exists already.")
-    album = db.Album(id=album_id, meta=meta, account_id=g.owner.account_id)
+    album = db.Album(id=album_id, meta=meta, account_id=g.owner.account_id, owner_key=owner_key)
     session.add(album)
     session.commit()
     return album_json(album), 201
@@ -143,6 +158,50 @@ def delete_album(album_id: str):
         # keep its key. What is left in the store, no row points to; `flask cleanup` removes it.
         current_app.logger.exception("album %s deleted; some of its blobs remain for `flask cleanup`", album.id)
     return {"deleted": True}
+
+
+@bp.post("/albums/<album_id>/import")
+def import_album(album_id: str):
+    """Move an album of no account (made with an owner token before accounts) into the requester's account.
+
+    The request proves both sides: the account by its session or token, the album by the owner
+    token of no account that manages it (`owner_token`). It brings the account's sealed copies of
+    the album key and of every live link's secret, and the album's bytes start counting against
+    the account's quota, all in one transaction.
+    """
+    account_id = g.owner.account_id
+    if account_id is None:
+        raise ApiError(403, "needs_account", "Sign in to the account to move this album into.")
+    data = json_body()
+    given = data.get("owner_token")
+    digest = tokens.hash_owner_token(given) if isinstance(given, str) and len(given) < 200 else ""
+    session = db.session()
+    legacy = session.get(db.OwnerToken, digest) if digest else None
+    if legacy is None or legacy.account_id is not None:
+        raise ApiError(403, "bad_token", "This is not an owner token of this server's albums of no account.")
+    check_id(album_id, "album id")
+    owner_key = b64_field(data, "owner_key", crypto.WRAPPED_KEY_BYTES)
+    secrets = data.get("links") or {}
+    if not isinstance(secrets, dict):
+        raise bad_request("`links` maps link ids to their owner_secret.", "bad_field")
+    album = session.scalar(select(db.Album).where(db.Album.id == album_id, db.Album.account_id.is_(None)).with_for_update())
+    if album is None:
+        raise not_found("This album")
+    links = session.scalars(select(db.Link).where(db.Link.album_id == album.id, db.Link.revoked_at.is_(None))).all()
+    for link in links:
+        link.owner_secret = b64_field(secrets, link.id, crypto.WRAPPED_KEY_BYTES)
+    total = session.scalar(
+        select(func.coalesce(func.sum(db.File.thumb_size + db.File.preview_size + db.File.original_size), 0)).where(
+            db.File.album_id == album.id
+        )
+    )
+    if not accounts.take_bytes(account_id, int(total or 0)):
+        session.rollback()
+        raise ApiError(413, "account_full", "This album does not fit in the account's storage.")
+    album.account_id = account_id
+    album.owner_key = owner_key
+    session.commit()
+    return album_json(album)
 
 
 # --- files ---------------------------------------------------------------------
@@ -228,6 +287,7 @@ def link_json(link: db.Link) -> dict:
         "files_used": link.files_used,
         "bytes_used": link.bytes_used,
         "version": link.version,
+        "owner_secret": None if link.owner_secret is None else crypto.b64e(link.owner_secret),
     }
 
 
@@ -288,7 +348,15 @@ def create_link(album_id: str):
     session = db.session()
     if session.get(db.Link, link_id) is not None:
         raise ApiError(409, "exists", "A link with this id exists already.")
-    link = db.Link(id=link_id, album_id=album.id, devices_used=0, files_used=0, bytes_used=0, version=1)
+    link = db.Link(
+        id=link_id,
+        album_id=album.id,
+        devices_used=0,
+        files_used=0,
+        bytes_used=0,
+        version=1,
+        owner_secret=_owner_copy(data, "owner_secret"),
+    )
     _apply_settings(link, data, creating=True)
     session.add(link)
     session.commit()
