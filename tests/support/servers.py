@@ -75,9 +75,11 @@ def gunicorn(data_dir: Path, env: dict[str, str] | None = None, app_spec: str = 
         wait_until(lambda: requests.get(f"{url}/healthz", timeout=1).ok, 30, "gunicorn", proc, log)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(10)
+        except ProcessLookupError:
+            pass  # it exited by itself (refused to start), and took its workers with it
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
 
@@ -92,13 +94,13 @@ def _pg_bin() -> Path | None:
 
 
 def fresh_pg_schema(url: str) -> None:
-    """Drop every table of the app on a PostgreSQL database, so that the next app starts on an empty schema."""
-    from sqlalchemy import create_engine
-
-    from viewer.server.db import Base
+    """Drop every table of a PostgreSQL database (the app's, Alembic's, a test's), so that the next app starts on an empty one."""
+    from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
-    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
 
 

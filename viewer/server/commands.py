@@ -7,7 +7,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete
 
-from . import config, db, policy, tokens, uploads
+from . import config, db, migrate, policy, tokens, uploads
 
 
 @click.command("create-owner-token")
@@ -62,7 +62,50 @@ def settings_doc() -> None:
     )
 
 
+@click.group("db")
+def db_group() -> None:
+    """The database schema: Alembic migrations (migrations/)."""
+
+
+def _describe(revision: str | None) -> str:
+    return "no revision (an empty database, or one made before migrations)" if revision is None else f"revision {revision}"
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Bring the database to the newest schema; safe on several servers at once (they take turns)."""
+    try:
+        before, after = migrate.upgrade(current_app.extensions["fragment.engine"])
+    except migrate.SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    if before == after:
+        click.echo(f"The database is already at the newest revision, {after}.")
+    else:
+        click.echo(f"Upgraded the database from {_describe(before)} to revision {after}.")
+
+
+@db_group.command("current")
+@with_appcontext
+def db_current() -> None:
+    """Print the database's revision."""
+    revision = migrate.current(current_app.extensions["fragment.engine"])
+    newest = migrate.head()
+    click.echo(f"The database is at {_describe(revision)}; this code's newest is {newest}.")
+
+
+@db_group.command("check")
+@with_appcontext
+def db_check() -> None:
+    """Exit 0 if the database is at the newest revision, else 1 with what to do."""
+    try:
+        migrate.check(current_app.extensions["fragment.engine"])
+    except migrate.SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"The database is at the newest revision, {migrate.head()}.")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (create_owner_token, cleanup, settings_doc):
+    for command in (create_owner_token, cleanup, settings_doc, db_group):
         app.cli.add_command(command)

@@ -54,6 +54,14 @@ SETTINGS = [
         str,
         "SQLAlchemy URL; default `sqlite:///<DATA_DIR>/fragment.db`. PostgreSQL: `postgresql+psycopg://user:pw@host/db`.",
     ),
+    Setting(
+        "MIGRATE",
+        "auto",
+        choice("auto", "check"),
+        "`auto`: the app brings the database schema up to date when it starts (under a lock, so several servers may "
+        "start at once); `check`: it refuses to start on a schema that is behind, until `flask --app app db upgrade` "
+        "is run. Either way it refuses a schema newer than its code.",
+    ),
     Setting("BLOB_STORE", "local", str, "`local` (a folder) or `s3` (any S3-compatible store)."),
     Setting("BLOB_DIR", None, str, "Folder of the local blob store; default `<DATA_DIR>/blobs`."),
     Setting("S3_BUCKET", None, str, "Bucket for `BLOB_STORE=s3`."),

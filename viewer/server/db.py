@@ -25,8 +25,6 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
-    inspect,
-    text,
 )
 from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -238,29 +236,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _add_file_state(engine: Engine) -> None:
-    """Give a database made before files had a ``state`` that column (create_all adds no columns)."""
-    if "state" in {column["name"] for column in inspect(engine).get_columns("files")}:
-        return
-    with engine.begin() as connection:
-        connection.execute(text("ALTER TABLE files ADD COLUMN state VARCHAR(10) NOT NULL DEFAULT 'pending'"))
-        connection.execute(text("UPDATE files SET state = 'complete' WHERE complete"))
-
-
-def _add_link_verifier(engine: Engine) -> None:
-    """Give a database made before the link proof a nullable ``links.link_verifier`` (its links stay legacy)."""
-    inspector = inspect(engine)
-    if "unlock_failures" in inspector.get_table_names():  # replaced by unlock_counters
-        with engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS unlock_failures"))
-    if "link_verifier" in {column["name"] for column in inspector.get_columns("links")}:
-        return
-    blob = "BYTEA" if engine.dialect.name == "postgresql" else "BLOB"
-    with engine.begin() as connection:
-        connection.execute(text(f"ALTER TABLE links ADD COLUMN link_verifier {blob}"))
-
-
-#: Nullable columns the account models added to tables that existing databases already have.
+#: Nullable columns the account models added to tables that databases made before migrations already had
+#: (viewer/server/migrate.py completes such a database with them; migrations/versions/0002_accounts.py adds them).
 ACCOUNT_COLUMNS = (
     ("albums", "account_id", "VARCHAR(22) REFERENCES accounts(id) ON DELETE CASCADE"),
     ("albums", "owner_key", "BLOB"),
@@ -268,18 +245,6 @@ ACCOUNT_COLUMNS = (
     ("owner_tokens", "account_id", "VARCHAR(22) REFERENCES accounts(id) ON DELETE CASCADE"),
     ("owner_tokens", "label", "VARCHAR(80)"),
 )
-
-
-def _add_account_columns(engine: Engine) -> None:
-    """Give a database made before accounts their nullable columns (its albums and tokens belong to no account)."""
-    inspector = inspect(engine)
-    for table, column, kind in ACCOUNT_COLUMNS:
-        if column in {c["name"] for c in inspector.get_columns(table)}:
-            continue
-        if engine.dialect.name == "postgresql":
-            kind = kind.replace("BLOB", "BYTEA")
-        with engine.begin() as connection:
-            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
 
 
 def make_engine(url: str) -> Engine:
@@ -307,12 +272,20 @@ def rowcount(result: Result[Any]) -> int:
 
 
 def init_app(app: Flask) -> None:
-    """Create the engine and tables, and close the session after each request."""
+    """Create the engine, bring the schema up to date (or check it), and close the session after each request."""
+    import click
+
+    from . import migrate
+
     engine = make_engine(app.config["DATABASE_URL"])
-    Base.metadata.create_all(engine)
-    _add_file_state(engine)
-    _add_link_verifier(engine)
-    _add_account_columns(engine)
+    if click.get_current_context(silent=True) is None:
+        try:
+            migrate.at_start(engine, app.config["MIGRATE"])  # a server (gunicorn, tests): SchemaError refuses to start
+        except BaseException:
+            engine.dispose()
+            raise
+    else:
+        migrate.defer_to_commands(app)  # the flask command line: when the command runs, and not for `db`
     # Start with an empty pool: gunicorn --preload forks after this, and a
     # connection must never be shared across processes (SQLAlchemy docs,
     # "Using Connection Pools with Multiprocessing or os.fork()").
