@@ -486,7 +486,8 @@ def test_a_database_from_before_the_link_proof_is_upgraded_and_its_links_still_o
     album_id, ak, _ = album
     link_id, secret = owner.link(album_id, ak)
     engine = app.extensions["fragment.engine"]
-    with engine.begin() as connection:  # the schema as it was: no link_verifier, and the old failures table
+    with engine.begin() as connection:  # the schema as it was: no link_verifier, the old failures table, no migrations yet
+        connection.execute(text("DROP TABLE alembic_version"))
         connection.execute(text("ALTER TABLE links DROP COLUMN link_verifier"))
         connection.execute(text("CREATE TABLE unlock_failures (id INTEGER PRIMARY KEY, link_id VARCHAR(22))"))
     again = create_app({key: app.config[key] for key in ("DATA_DIR", "SECRET_KEY", "DATABASE_URL")})

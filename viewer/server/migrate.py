@@ -258,12 +258,12 @@ def at_start(engine: Engine, mode: str) -> None:
         check(engine)
 
 
-#: Commands that deal with the schema themselves, so they run whatever state it is in.
-SCHEMA_COMMANDS = {"db"}
+#: Commands that run whatever state the schema is in: ``db`` deals with it, ``settings-doc`` needs no database.
+SCHEMA_COMMANDS = {"db", "settings-doc"}
 
 
 def defer_to_commands(app: Flask) -> None:
-    """Under ``flask``, do the start-up step when a command runs, and not for the ``db`` commands.
+    """Under ``flask``, do the start-up step when a command runs, and not for those of SCHEMA_COMMANDS.
 
     The command line creates the app to find its commands, before it knows which one runs: if the
     app refused to start on a schema that is behind (MIGRATE=check), ``flask db upgrade`` could
