@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -22,7 +23,7 @@ from sqlalchemy import MetaData, inspect, select, text
 from tests.support import servers
 from tests.support.api_helpers import bearer, unlock
 from viewer import crypto
-from viewer.server import ROOT, create_app, db, migrate
+from viewer.server import ROOT, create_app, db, migrate, procfile
 
 PHOTO = os.urandom(150_000)
 BASELINE_TABLES = ("owner_tokens", "albums", "files", "links", "unlock_counters", "spent_challenges", "link_devices")
@@ -335,3 +336,17 @@ def test_servers_started_at_once_on_an_empty_database_all_come_up(database, tmp_
         engine = db.make_engine(url)
         assert migrate.current(engine) == migrate.head()
         engine.dispose()
+
+
+def test_the_procfiles_release_line_lets_a_checking_server_start(tmp_path):
+    """Heroku-style: the release phase upgrades, then the web line (MIGRATE=check) starts on the upgraded schema."""
+    data = tmp_path / "data"
+    data.mkdir()
+    make_old_database(f"sqlite:///{data / 'fragment.db'}", "before-file-state")
+    env = {**os.environ, "FRAGMENT_DATA_DIR": str(data), "FRAGMENT_SECRET_KEY": "test-secret", "FRAGMENT_MIGRATE": "check"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    release = subprocess.run(["sh", "-c", procfile.command("release")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert release.returncode == 0, release.stderr
+    assert release.stdout.endswith("to revision 0002.\n")
+    with servers.gunicorn(data, env={"FRAGMENT_SECRET_KEY": "test-secret", "FRAGMENT_MIGRATE": "check"}) as url:
+        assert requests.get(f"{url}/healthz", timeout=5).ok
