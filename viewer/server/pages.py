@@ -10,7 +10,7 @@ device limit.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import text
 
 from .. import crypto
@@ -35,6 +35,53 @@ def album(link_id: str):
     if not crypto.is_id(link_id):
         return render_template("album.html", bad_link=True), 404, NOINDEX
     return render_template("album.html", bad_link=False, link_id=link_id), 200, NOINDEX
+
+
+# --- the owner's web app ---------------------------------------------------------------
+# One template, one section per view (templates/owner.html); static/js/owner/app.js does the
+# work. The pages carry no account data: the browser asks the account API for it, with the
+# session cookie, and decrypts it with a master key that only the browser holds.
+OWNER_VIEWS = {"signup", "login", "recover", "albums", "album", "account"}
+
+
+def _owner_page(view: str, **context):
+    return (
+        render_template("owner.html", view=view, signup_mode=current_app.config["SIGNUP"], **context),
+        200,
+        NOINDEX,
+    )
+
+
+@bp.get("/signup")
+def signup():
+    return _owner_page("signup")
+
+
+@bp.get("/login")
+def login():
+    return _owner_page("login")
+
+
+@bp.get("/recover")
+def recover():
+    return _owner_page("recover")
+
+
+@bp.get("/app")
+def owner_albums():
+    return _owner_page("albums")
+
+
+@bp.get("/app/albums/<album_id>")
+def owner_album(album_id: str):
+    if not crypto.is_id(album_id):
+        return render_template("owner.html", view="missing", signup_mode=current_app.config["SIGNUP"]), 404, NOINDEX
+    return _owner_page("album", album_id=album_id)
+
+
+@bp.get("/app/account")
+def owner_account():
+    return _owner_page("account")
 
 
 # The album's Service Worker (static/js/download/sw.js) is served with the other scripts, so

@@ -65,8 +65,9 @@ function statusText(item) {
  * @param {import("./uploads.js").UploadQueue} options.queue
  * @param {Storage} options.storage  with prefix: where the guest's name is kept
  * @param {string} options.prefix
+ * @param {boolean} [options.owner]  the album's owner adds (the owner's web app): no guest name, the account's storage
  */
-export function wireUploads({ queue, storage, prefix }) {
+export function wireUploads({ queue, storage, prefix, owner = false }) {
   const section = $("#uploads");
   const list = $("[data-slot=list]", section);
   const rowTemplate = $("#upload-row");
@@ -90,7 +91,7 @@ export function wireUploads({ queue, storage, prefix }) {
   const name = () => storage.getItem(nameKey) || "";
 
   function showName() {
-    guestName.textContent = name();
+    if (guestName) guestName.textContent = name();
   }
 
   /** Ask for the guest's name (once per link on this device); false if they closed the dialog. */
@@ -130,7 +131,7 @@ export function wireUploads({ queue, storage, prefix }) {
   async function addFiles(files) {
     files = [...files];
     if (!files.length) return;
-    if (!name() && !(await askName())) return;
+    if (!owner && !name() && !(await askName())) return;
     section.hidden = false;
     queue.add(files);
     showUnfinished();
@@ -201,6 +202,10 @@ export function wireUploads({ queue, storage, prefix }) {
     if (!limits) return;
     const files = Math.max(0, limits.files_left);
     const bytes = Math.max(0, limits.bytes_left);
+    if (owner) {
+      limitsLine.textContent = `${formatBytes(bytes)} of storage left in your account.`;
+      return;
+    }
     limitsLine.textContent =
       files === 0 || bytes === 0
         ? "This link's upload space is full: no more files can be added."
@@ -277,7 +282,7 @@ export function wireUploads({ queue, storage, prefix }) {
     addFiles(await droppedFiles(event.dataTransfer));
   });
 
-  $("[data-action=rename]", section).addEventListener("click", () => askName());
+  if (!owner) $("[data-action=rename]", section).addEventListener("click", () => askName());
   retryAll.addEventListener("click", () => queue.retryFailed());
   cancelAll.addEventListener("click", () => queue.cancelAll());
   $("[data-action=discard]", unfinished).addEventListener("click", async () => {

@@ -1,0 +1,498 @@
+// One album in the owner's web app: its files (add, remove, reorder, cover), its title and
+// description, its links (create with every setting, copy, change, revoke), and delete.
+//
+// Changes to the title, description, cover and order are a new sealed album metadata
+// (docs/format.md, "Album metadata"), which recipients read when they reload. Files are
+// added with the guests' upload pipeline (upload/uploads.js and upload-worker.js), here
+// with the owner's API and the account's storage.
+
+import { formatBytes, formatCount } from "../core/present.js";
+import { WorkerClient } from "../core/rpc.js";
+import { videoFacts } from "../upload/poster.js";
+import { wireUploads } from "../upload/upload-ui.js";
+import { UploadQueue } from "../upload/uploads.js";
+import { ApiError, account, owner, uploadCalls } from "./owner-api.js";
+import { changeLink, createLink, fileImage, linkAddress, openAlbum, openFile, saveMeta } from "./keys.js";
+import { $, confirmAction, describe, formatDate, hide, setBusy, show, showError } from "./ui.js";
+
+const SORTS = new Set(["taken", "name", "upload", "custom"]);
+const PART_SIZE = 4 * 1024 * 1024; // under the server's UPLOAD_PART_BYTES default (8 MiB) and most proxies' limits
+const COLLATOR = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
+/** Files in the order the album's metadata asks for (the viewer's order: static/js/album/grid.js). */
+export function ordered(files, meta) {
+  const sort = SORTS.has(meta.sort) ? meta.sort : "taken";
+  const byTaken = (a, b) => {
+    const ta = a.info.takenAt ? a.info.takenAt.wall : Infinity;
+    const tb = b.info.takenAt ? b.info.takenAt.wall : Infinity;
+    return ta === tb ? a.seq - b.seq : ta - tb;
+  };
+  const list = [...files];
+  if (sort === "upload") return list.sort((a, b) => a.seq - b.seq);
+  if (sort === "name") return list.sort((a, b) => COLLATOR.compare(a.info.name || "", b.info.name || "") || a.seq - b.seq);
+  if (sort === "custom" && Array.isArray(meta.order)) {
+    const place = new Map();
+    meta.order.forEach((id, index) => {
+      if (typeof id === "string" && !place.has(id)) place.set(id, index);
+    });
+    return list.sort((a, b) => {
+      const pa = place.has(a.id) ? place.get(a.id) : Infinity;
+      const pb = place.has(b.id) ? place.get(b.id) : Infinity;
+      return pa === pb ? byTaken(a, b) : pa - pb;
+    });
+  }
+  return list.sort(byTaken);
+}
+
+/** A link's settings in a few words. */
+function linkFacts(link) {
+  const facts = [];
+  facts.push(link.password ? "Password" : "No password");
+  if (link.expires_at) facts.push(`expires ${formatDate(link.expires_at)}`);
+  facts.push(
+    link.device_limit
+      ? `${link.devices_used} of ${formatCount(link.device_limit, "device", "devices")}`
+      : `${formatCount(link.devices_used, "device", "devices")} so far`,
+  );
+  facts.push(link.downloads ? "downloads on" : "downloads off");
+  if (link.upload_only) facts.push("add only");
+  else if (link.uploads) facts.push(`guests add (${link.files_used} files, ${formatBytes(link.bytes_used)})`);
+  return facts.join(" · ");
+}
+
+function linkState(link) {
+  if (link.revoked_at) return "Revoked";
+  if (link.expires_at && new Date(link.expires_at) <= new Date()) return "Expired";
+  return "Active";
+}
+
+/** A local datetime-local value from an ISO time, and back. */
+function localInput(iso) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}`;
+  return `${day}T${pad(when.getHours())}:${pad(when.getMinutes())}`;
+}
+
+export async function start({ mk, root }) {
+  const section = $("#album");
+  const albumId = root.dataset.albumId;
+  const errorLine = $("[data-slot=error]", section);
+  const status = $("[data-slot=status]", section);
+  let entry;
+  try {
+    entry = await owner.album(albumId);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      throw Object.assign(new Error("This album does not exist, or it is not one of yours."), { name: "Refused" });
+    }
+    throw error;
+  }
+  const album = openAlbum(entry, mk);
+  if (!album.key) {
+    throw Object.assign(new Error("Your key does not open this album: it was changed on the server."), { name: "Refused" });
+  }
+  /** @type {Array<{id: string, key: Uint8Array, info: any, entry: any, seq: number, tile?: HTMLElement}>} */
+  let files = [];
+  let seq = 0;
+  const thumbs = new Map(); // file id -> object URL
+
+  // --- header ------------------------------------------------------------------------
+
+  function showHeader() {
+    $("[data-slot=title]", section).textContent = album.meta.title || "Untitled album";
+    document.title = `${album.meta.title || "Album"} · Fragment`;
+    $("[data-slot=description]", section).textContent = album.meta.description || "";
+    const sizeOf = (file) => Object.values(file.entry.blobs || {}).reduce((a, b) => a + b, 0);
+    const size = files.reduce((sum, file) => sum + sizeOf(file), 0);
+    const count = formatCount(files.length, "photo or video", "photos and videos");
+    $("[data-slot=facts]", section).textContent = `${count} · ${formatBytes(size)} · made ${formatDate(album.entry.created_at)}`;
+  }
+
+  async function save(changes, done) {
+    hide(errorLine);
+    try {
+      await saveMeta(album, { ...album.meta, ...changes });
+      setBusy(status, done);
+    } catch (error) {
+      showError(errorLine, describe(error));
+    }
+  }
+
+  // --- files --------------------------------------------------------------------------
+
+  const grid = $("[data-slot=files]", section);
+  const tileTemplate = $("#file-tile");
+  const sortSelect = $("[data-slot=sort]", section);
+
+  let loading = Promise.resolve();
+  function loadThumb(file, img) {
+    // A few at a time, in order: the first tiles first.
+    loading = loading.then(async () => {
+      if (thumbs.has(file.id)) {
+        img.src = thumbs.get(file.id);
+      } else {
+        try {
+          const url = URL.createObjectURL(await fileImage(album, file));
+          thumbs.set(file.id, url);
+          img.src = url;
+        } catch {
+          return;
+        }
+      }
+      img.alt = file.info.name || "";
+      img.hidden = false;
+    });
+  }
+
+  function tile(file) {
+    if (file.tile) return file.tile;
+    const li = tileTemplate.content.firstElementChild.cloneNode(true);
+    li.dataset.fileId = file.id;
+    $("[data-slot=name]", li).textContent = file.info.name || "Untitled";
+    $("[data-slot=guest-badge]", li).hidden = !file.entry.guest;
+    if (file.entry.guest && file.info.uploader) $("[data-slot=guest-badge]", li).textContent = `Added by ${file.info.uploader}`;
+    $("[data-action=cover]", li).addEventListener("click", () => setCover(file));
+    $("[data-action=remove]", li).addEventListener("click", () => removeFile(file));
+    $("[data-action=earlier]", li).addEventListener("click", () => move(file, -1));
+    $("[data-action=later]", li).addEventListener("click", () => move(file, 1));
+    li.addEventListener("dragstart", (event) => {
+      event.dataTransfer.setData("application/x-fragment-file", file.id);
+      event.dataTransfer.effectAllowed = "move";
+      li.classList.add("dragging");
+    });
+    li.addEventListener("dragend", () => li.classList.remove("dragging"));
+    li.addEventListener("dragover", (event) => {
+      if ([...event.dataTransfer.types].includes("application/x-fragment-file")) event.preventDefault();
+    });
+    li.addEventListener("drop", (event) => {
+      const moved = event.dataTransfer.getData("application/x-fragment-file");
+      if (!moved) return;
+      event.preventDefault();
+      event.stopPropagation();
+      dropBefore(moved, file.id);
+    });
+    file.tile = li;
+    loadThumb(file, $("img", li));
+    return li;
+  }
+
+  function render() {
+    const shown = ordered(files, album.meta);
+    const cover = album.meta.cover;
+    for (const file of shown) {
+      const li = tile(file);
+      $("[data-slot=cover-badge]", li).hidden = file.id !== cover;
+      $("[data-action=cover]", li).hidden = file.id === cover;
+    }
+    grid.replaceChildren(...shown.map((file) => file.tile));
+    const custom = album.meta.sort === "custom";
+    sortSelect.value = SORTS.has(album.meta.sort) ? album.meta.sort : "taken";
+    $("[data-slot=order-hint]", section).hidden = !custom && files.length < 2;
+    $("[data-slot=no-files]", section).hidden = files.length > 0;
+    showHeader();
+  }
+
+  function currentOrder() {
+    return ordered(files, album.meta).map((file) => file.id);
+  }
+
+  async function saveOrder(order) {
+    album.meta = { ...album.meta, sort: "custom", order };
+    render();
+    await save({ sort: "custom", order }, "The new order is saved. Visitors see it when they reload.");
+  }
+
+  function move(file, step) {
+    const order = currentOrder();
+    const at = order.indexOf(file.id);
+    const to = at + step;
+    if (to < 0 || to >= order.length) return;
+    [order[at], order[to]] = [order[to], order[at]];
+    saveOrder(order).then(() => $(`[data-action=${step < 0 ? "earlier" : "later"}]`, file.tile).focus());
+  }
+
+  function dropBefore(movedId, targetId) {
+    if (movedId === targetId) return;
+    const order = currentOrder().filter((id) => id !== movedId);
+    order.splice(order.indexOf(targetId), 0, movedId);
+    saveOrder(order);
+  }
+
+  async function setCover(file) {
+    album.meta = { ...album.meta, cover: file.id };
+    render();
+    await save({ cover: file.id }, `${file.info.name || "This file"} is now the album's cover.`);
+  }
+
+  async function removeFile(file) {
+    const name = file.info.name || "this file";
+    const text = "It is deleted from the album and from the server, for everyone who has a link.";
+    if (!(await confirmAction(`Remove ${name}?`, text, "Remove"))) return;
+    try {
+      await owner.deleteFile(album.id, file.id);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) {
+        showError(errorLine, describe(error));
+        return;
+      }
+    }
+    files = files.filter((each) => each.id !== file.id);
+    const changes = {};
+    if (album.meta.cover === file.id) Object.assign(changes, { cover: undefined });
+    if (Array.isArray(album.meta.order) && album.meta.order.includes(file.id)) {
+      Object.assign(changes, { order: album.meta.order.filter((id) => id !== file.id) });
+    }
+    if (Object.keys(changes).length) {
+      const meta = { ...album.meta, ...changes };
+      if (meta.cover === undefined) delete meta.cover;
+      album.meta = meta;
+      await save({}, "");
+    }
+    render();
+    setBusy(status, `${name} was removed.`);
+  }
+
+  sortSelect.addEventListener("change", () => {
+    const sort = sortSelect.value;
+    const changes = sort === "custom" ? { sort, order: currentOrder() } : { sort };
+    album.meta = { ...album.meta, ...changes };
+    render();
+    save(changes, "The new order is saved. Visitors see it when they reload.");
+  });
+
+  function addEntry(fileEntry) {
+    const file = openFile(album, fileEntry);
+    if (!file || files.some((each) => each.id === file.id)) return;
+    files.push({ ...file, seq: seq++ });
+  }
+
+  for (const fileEntry of await owner.files(album.id)) addEntry(fileEntry);
+  render();
+  show(section);
+
+  // --- edit and delete ---------------------------------------------------------------
+
+  const editDialog = $("#edit-album-dialog");
+  $("[data-action=edit]", section).addEventListener("click", () => {
+    editDialog.querySelector("[name=title]").value = album.meta.title || "";
+    editDialog.querySelector("[name=description]").value = album.meta.description || "";
+    editDialog.returnValue = "";
+    editDialog.showModal();
+  });
+  $("form", editDialog).addEventListener("submit", async (event) => {
+    if (event.submitter && /** @type {HTMLButtonElement} */ (event.submitter).value === "cancel") return;
+    const title = editDialog.querySelector("[name=title]").value.trim();
+    if (!title) {
+      event.preventDefault();
+      return;
+    }
+    const description = editDialog.querySelector("[name=description]").value.trim();
+    const changes = { title, description };
+    album.meta = { ...album.meta, ...changes };
+    showHeader();
+    await save(changes, "Saved. Visitors see the change when they reload.");
+  });
+
+  $("[data-action=delete]", section).addEventListener("click", async () => {
+    const ok = await confirmAction(
+      `Delete ${album.meta.title || "this album"}?`,
+      `Its ${formatCount(files.length, "photo and video", "photos and videos")} and every link to it are deleted` +
+        " from the server. This cannot be undone.",
+      "Delete album",
+    );
+    if (!ok) return;
+    try {
+      await owner.deleteAlbum(album.id);
+      location.assign("/app");
+    } catch (error) {
+      showError(errorLine, describe(error));
+    }
+  });
+
+  // --- uploads -------------------------------------------------------------------------
+
+  const uploadWorker = new WorkerClient(new URL("../upload/upload-worker.js", import.meta.url));
+  const channel = new MessageChannel();
+  channel.port1.postMessage({ albumId: album.id, albumKey: album.key });
+  await uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]);
+  const limits = async () => {
+    const fresh = (await account.me()).account;
+    const free = Math.max(0, fresh.quota_bytes - fresh.bytes_used);
+    const huge = Number.MAX_SAFE_INTEGER;
+    // The server has the last word (413 account_full, with its own sentence); the page only shows the room left.
+    return { max_file_size: huge, files_left: huge, bytes_left: huge, part_size: PART_SIZE, free, account_left: free };
+  };
+  const queue = new UploadQueue({
+    api: uploadCalls(album.id, limits),
+    worker: uploadWorker,
+    videoFacts,
+    uploader: () => "",
+    storage: localStorage,
+    prefix: `fragment:owner:${album.id}:`,
+  });
+  queue.addEventListener("done", (event) => {
+    const { entry: fileEntry } = /** @type {CustomEvent} */ (event).detail;
+    addEntry(fileEntry);
+    render();
+  });
+  wireUploads({ queue, storage: localStorage, prefix: `fragment:owner:${album.id}:`, owner: true });
+
+  // --- links ----------------------------------------------------------------------------
+
+  const linkList = $("[data-slot=links]", section);
+  const linkTemplate = $("#link-row");
+  const linkDialog = $("#link-dialog");
+  let links = [];
+
+  function linkRow(link) {
+    const li = linkTemplate.content.firstElementChild.cloneNode(true);
+    li.dataset.linkId = link.link_id;
+    const state = linkState(link);
+    $("[data-slot=summary]", li).textContent = link.password ? "Link with a password" : "Link";
+    $("[data-slot=state]", li).textContent = state;
+    $("[data-slot=facts]", li).textContent = `${linkFacts(link)} · made ${formatDate(link.created_at)}`;
+    const address = linkAddress(link, mk);
+    const url = $("[data-slot=url]", li);
+    const unshown = link.revoked_at ? "Revoked: this link no longer opens." : "This link cannot be shown again on this device.";
+    url.value = address || unshown;
+    const copied = $("[data-slot=copied]", li);
+    const copy = $("[data-action=copy]", li);
+    copy.hidden = !address;
+    copy.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(address);
+        copied.textContent = link.password ? "Copied. Send the password another way." : "Copied.";
+      } catch {
+        url.select();
+        copied.textContent = "Select the link and copy it yourself: this browser did not let the page copy.";
+      }
+    });
+    $("[data-action=change]", li).hidden = Boolean(link.revoked_at);
+    $("[data-action=change]", li).addEventListener("click", () => openLinkDialog(link));
+    $("[data-action=revoke]", li).hidden = Boolean(link.revoked_at);
+    $("[data-action=revoke]", li).addEventListener("click", async () => {
+      const text = "Nobody can open the album with it any more, even people who opened it before.";
+      const ok = await confirmAction("Revoke this link?", text, "Revoke");
+      if (!ok) return;
+      try {
+        await owner.revokeLink(link.link_id);
+        await showLinks();
+        setBusy(status, "The link is revoked.");
+      } catch (error) {
+        showError(errorLine, describe(error));
+      }
+    });
+    return li;
+  }
+
+  async function showLinks() {
+    links = (await owner.links(album.id)).links;
+    const live = [...links].reverse().sort((a, b) => Number(Boolean(a.revoked_at)) - Number(Boolean(b.revoked_at)));
+    linkList.replaceChildren(...live.map(linkRow));
+    $("[data-slot=no-links]", section).hidden = links.length > 0;
+  }
+
+  const field = (name) => linkDialog.querySelector(`[name=${name}]`);
+  function syncPasswordFields() {
+    const on = field("use_password").checked;
+    for (const element of linkDialog.querySelectorAll("[data-when=use_password]")) element.hidden = !on;
+  }
+  field("use_password").addEventListener("change", syncPasswordFields);
+
+  let editing = null; // the link being changed, or null for a new one
+  function openLinkDialog(link) {
+    editing = link;
+    $("[data-slot=title]", linkDialog).textContent = link ? "Change the link" : "New link";
+    $("[data-slot=ok]", linkDialog).textContent = link ? "Save" : "Create link";
+    field("use_password").checked = Boolean(link && link.password);
+    field("password").value = "";
+    $("[data-slot=password-hint]", linkDialog).hidden = !(link && link.password);
+    field("expires_at").value = localInput(link && link.expires_at);
+    field("device_limit").value = link && link.device_limit ? String(link.device_limit) : "";
+    field("downloads").checked = link ? link.downloads : true;
+    field("uploads").checked = link ? link.uploads : false;
+    field("upload_only").checked = link ? link.upload_only : false;
+    field("quota_files").value = link ? String(link.quota_files) : "";
+    field("quota_mb").value = link ? String(Math.round(link.quota_bytes / 1e6)) : "";
+    hide($("[data-slot=error]", linkDialog));
+    setBusy($("[data-slot=status]", linkDialog), "");
+    syncPasswordFields();
+    linkDialog.returnValue = "";
+    linkDialog.showModal();
+  }
+  $("[data-action=new-link]", section).addEventListener("click", () => openLinkDialog(null));
+
+  /** The dialog's settings in the API's words; a Refused error for what cannot be sent. */
+  function dialogSettings() {
+    const number = (name, what) => {
+      const text = field(name).value.trim();
+      if (!text) return null;
+      const value = Number(text);
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw Object.assign(new Error(`${what} must be a whole number.`), { name: "Refused" });
+      }
+      return value;
+    };
+    const expiry = field("expires_at").value;
+    const expiresAt = expiry ? new Date(expiry) : null;
+    if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt <= new Date())) {
+      throw Object.assign(new Error("Choose an expiry in the future, or none."), { name: "Refused" });
+    }
+    const uploads = field("uploads").checked || field("upload_only").checked;
+    const devices = number("device_limit", "The number of devices");
+    if (devices === 0) {
+      throw Object.assign(new Error("Allow at least one device, or leave it empty for any number."), { name: "Refused" });
+    }
+    const quotaMb = number("quota_mb", "The upload limit");
+    return {
+      expires_at: expiresAt ? expiresAt.toISOString().replace(/\.\d{3}Z$/, "Z") : null,
+      device_limit: devices,
+      downloads: field("downloads").checked,
+      uploads,
+      upload_only: field("upload_only").checked,
+      quota_files: number("quota_files", "The number of guest files"),
+      quota_bytes: quotaMb === null ? null : quotaMb * 1_000_000,
+    };
+  }
+
+  $("form", linkDialog).addEventListener("submit", async (event) => {
+    if (event.submitter && /** @type {HTMLButtonElement} */ (event.submitter).value === "cancel") return;
+    event.preventDefault();
+    const error = $("[data-slot=error]", linkDialog);
+    const dialogStatus = $("[data-slot=status]", linkDialog);
+    hide(error);
+    try {
+      const settings = dialogSettings();
+      const usePassword = field("use_password").checked;
+      const password = field("password").value;
+      if (usePassword && !password && !(editing && editing.password)) {
+        throw Object.assign(new Error("Type the password visitors will need, or untick the box."), { name: "Refused" });
+      }
+      if (password || usePassword) setBusy(dialogStatus, "Making the link's keys…");
+      if (editing) {
+        // A new password (or none) changes the keys; keeping the old one sends no password at all.
+        const newPassword = !usePassword ? (editing.password ? "" : undefined) : password ? password : undefined;
+        await changeLink(album, editing, mk, settings, newPassword);
+      } else {
+        const { address } = await createLink(album, mk, settings, usePassword ? password : null);
+        if (address) {
+          try {
+            await navigator.clipboard.writeText(address);
+            setBusy(status, "The link is made and copied.");
+          } catch {
+            setBusy(status, "The link is made. Copy it from the list below.");
+          }
+        }
+      }
+      linkDialog.close("ok");
+      await showLinks();
+    } catch (failure) {
+      setBusy(dialogStatus, "");
+      showError(error, describe(failure));
+    }
+  });
+
+  await showLinks();
+}

