@@ -44,9 +44,10 @@ def media(tmp_path_factory):
     """Twenty photos taken on distinct days (out of name order) and a short video."""
     require_ffmpeg()
     folder = tmp_path_factory.mktemp("owner-media")
+    days = [(i * 7) % 20 + 1 for i in range(20)]
     photos = [
-        make_jpeg_with_orientation(folder / f"IMG_{i:02}.jpg", size=(320, 240), orientation=1, taken=f"2025:07:{(i * 7) % 20 + 1:02} 10:00:00")
-        for i in range(20)
+        make_jpeg_with_orientation(folder / f"IMG_{i:02}.jpg", size=(320, 240), orientation=1, taken=f"2025:07:{day:02} 10:00:00")
+        for i, day in enumerate(days)
     ]
     return {"photos": photos, "video": make_mp4(folder / "clip.mp4", seconds=1)}
 
@@ -113,9 +114,7 @@ def new_album(page, title: str) -> None:
 
 
 def wait_added(page, count: int, timeout: int = 180_000) -> None:
-    page.wait_for_function(
-        "(n) => document.querySelectorAll('.file-grid .file-tile').length >= n", arg=count, timeout=timeout
-    )
+    page.wait_for_function("(n) => document.querySelectorAll('.file-grid .file-tile').length >= n", arg=count, timeout=timeout)
 
 
 def make_link(page, password: str | None = None, devices: int | None = None) -> str:
