@@ -113,8 +113,12 @@ def new_album(page, title: str) -> None:
     page.get_by_role("heading", name=title).wait_for(timeout=TIMEOUT)
 
 
-def wait_added(page, count: int, timeout: int = 180_000) -> None:
-    page.wait_for_function("(n) => document.querySelectorAll('.file-grid .file-tile').length >= n", arg=count, timeout=timeout)
+def wait_added(page, count: int, timeout: int = 120_000) -> None:
+    try:
+        page.wait_for_function("(n) => document.querySelectorAll('.file-grid .file-tile').length >= n", arg=count, timeout=timeout)
+    except Exception:
+        # Say what the page said, not only that it did not get there.
+        raise AssertionError(f"files not added; the upload panel says: {page.locator('#uploads').inner_text()!r}") from None
 
 
 def make_link(page, password: str | None = None, devices: int | None = None) -> str:
@@ -221,4 +225,128 @@ def test_a_wrong_password_is_refused_and_signed_out_pages_send_to_sign_in(browse
     alert = page.get_by_role("alert")
     alert.wait_for(timeout=ARGON2)
     assert alert.inner_text() == "The e-mail address or the password is not right."
+    ctx.close()
+
+
+def watched(ctx, console: list[str]):
+    """A new page of the context whose console errors and uncaught exceptions are collected.
+
+    Chromium logs every 4xx answer as an error; the 401s of a wrong password or an ended sign-in
+    are answers the page handles and explains, so only they are let through.
+    """
+    page = ctx.new_page()
+
+    def on_console(message) -> None:
+        if message.type == "error" and "status of 401" not in message.text:
+            console.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: console.append(f"uncaught: {error}"))
+    return page
+
+
+def test_password_change_then_recovery_keep_every_album_readable(browser, server, media, network):
+    email = "changer@example.org"
+    console: list[str] = []
+    ctx = context(browser, server, network)
+    page = watched(ctx, console)
+    page.goto("/signup")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD + "x")
+    page.get_by_role("button", name="Create account").click()
+    assert page.get_by_role("alert").inner_text() == "The two passwords are not the same."
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Save your recovery key").wait_for(timeout=ARGON2)
+    words = " ".join(page.locator("[data-slot=words] li").all_inner_texts())
+    page.get_by_label("I have saved my recovery key").check()
+    page.get_by_role("button", name="Continue to my albums").click()
+    new_album(page, "Kept through it all")
+    page.locator("#file-input").set_input_files([str(media["photos"][0])])
+    wait_added(page, 1)
+    link = make_link(page)
+
+    # The account page: storage used, the recovery words again after the password, this device.
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("heading", name="Your account").wait_for(timeout=TIMEOUT)
+    assert "used" in page.locator("[data-slot=storage]").inner_text()
+    assert "This device" in page.locator(".device-row").first.inner_text()
+    page.locator("#rk-form").get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Show my recovery key").click()
+    page.get_by_text("That is not your current password.").wait_for(timeout=ARGON2)
+    page.locator("#rk-form").get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Show my recovery key").click()
+    page.locator("#rk-title ~ [data-slot=words] li").first.wait_for(timeout=ARGON2)
+    assert " ".join(page.locator("#account [data-slot=words] li").all_inner_texts()) == words
+
+    # A second device is signed in; the password change signs it out.
+    laptop_ctx = context(browser, server)
+    laptop = watched(laptop_ctx, console)
+    laptop.goto("/login")
+    laptop.get_by_label("E-mail address").fill(email)
+    laptop.get_by_label("Password").fill(PASSWORD)
+    laptop.get_by_role("button", name="Sign in").click()
+    laptop.get_by_role("heading", name="Your albums").wait_for(timeout=ARGON2)
+    page.reload()
+    page.locator(".device-row").nth(1).wait_for(timeout=TIMEOUT)
+
+    new_password = "the second passphrase"
+    form = page.locator("#password-form")
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_label("New password", exact=True).fill(new_password)
+    form.get_by_label("New password again").fill(new_password)
+    form.get_by_role("button", name="Change password").click()
+    page.get_by_text("Your password is changed. One other device was signed out.").wait_for(timeout=ARGON2)
+    laptop.reload()
+    laptop.wait_for_url("**/login?next=%2Fapp", timeout=TIMEOUT)
+
+    # The old password fails, the new one works.
+    laptop.get_by_label("E-mail address").fill(email)
+    laptop.get_by_label("Password").fill(PASSWORD)
+    laptop.get_by_role("button", name="Sign in").click()
+    laptop.get_by_role("alert").wait_for(timeout=ARGON2)
+    assert laptop.get_by_role("alert").inner_text() == "The e-mail address or the password is not right."
+
+    # Forgot the new one: a wrong recovery key is refused, the right one sets a third password.
+    laptop.goto("/recover")
+    laptop.get_by_label("E-mail address").fill(email)
+    wrong = words.split()
+    wrong[0], wrong[1] = wrong[1], wrong[0]
+    laptop.get_by_label("Recovery key (24 words)").fill(" ".join(wrong) if wrong != words.split() else "abandon " * 24)
+    laptop.get_by_label("New password", exact=True).fill("the third passphrase")
+    laptop.get_by_label("New password again").fill("the third passphrase")
+    laptop.get_by_role("button", name="Set the new password").click()
+    alert = laptop.get_by_role("alert")
+    alert.wait_for(timeout=ARGON2)
+    assert alert.inner_text() in (
+        "The words do not match: check for a typo",
+        "The e-mail address or the recovery key is not right.",
+    )
+    laptop.get_by_label("Recovery key (24 words)").fill("  " + words.upper().replace(" ", "\n") + " ")
+    laptop.get_by_role("button", name="Set the new password").click()
+    laptop.get_by_role("heading", name="Your albums").wait_for(timeout=ARGON2)
+    laptop.locator(".album-card").filter(has_text="Kept through it all").click()
+    laptop.get_by_role("heading", name="Kept through it all").wait_for(timeout=TIMEOUT)
+    laptop.wait_for_function("() => document.querySelector('.file-tile img:not([hidden])')?.naturalWidth > 0", timeout=TIMEOUT)
+    row = laptop.locator(".link-row").first
+    row.wait_for(timeout=TIMEOUT)
+    assert row.locator("[data-slot=url]").input_value() == link
+
+    # The first device was signed out by the recovery; the newest password is the one that works.
+    page.reload()
+    page.wait_for_url("**/login?next=%2Fapp%2Faccount", timeout=TIMEOUT)
+    for password, works in ((new_password, False), ("the third passphrase", True)):
+        page.get_by_label("E-mail address").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        if works:
+            page.get_by_role("heading", name="Your account").wait_for(timeout=ARGON2)
+        else:
+            page.get_by_role("alert").wait_for(timeout=ARGON2)
+
+    for secret in (PASSWORD, new_password, "the third passphrase", words, " ".join(words.split()[:2])):
+        network.assert_never_sent(secret)
+    assert console == []
+    laptop_ctx.close()
     ctx.close()

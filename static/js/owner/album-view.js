@@ -270,7 +270,6 @@ export async function start({ mk, root }) {
 
   for (const fileEntry of await owner.files(album.id)) addEntry(fileEntry);
   render();
-  show(section);
 
   // --- edit and delete ---------------------------------------------------------------
 
@@ -495,4 +494,6 @@ export async function start({ mk, root }) {
   });
 
   await showLinks();
+  // Shown once everything is wired: a file chosen or dropped earlier would be lost.
+  show(section);
 }

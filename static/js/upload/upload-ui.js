@@ -203,7 +203,7 @@ export function wireUploads({ queue, storage, prefix, owner = false }) {
     const files = Math.max(0, limits.files_left);
     const bytes = Math.max(0, limits.bytes_left);
     if (owner) {
-      limitsLine.textContent = `${formatBytes(bytes)} of storage left in your account.`;
+      limitsLine.textContent = `${formatBytes(Math.max(0, limits.account_left ?? bytes))} of storage left in your account.`;
       return;
     }
     limitsLine.textContent =
