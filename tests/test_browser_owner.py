@@ -115,7 +115,8 @@ def new_album(page, title: str) -> None:
 
 def wait_added(page, count: int, timeout: int = 120_000) -> None:
     try:
-        page.wait_for_function("(n) => document.querySelectorAll('.file-grid .file-tile').length >= n", arg=count, timeout=timeout)
+        tiles = "(n) => document.querySelectorAll('.file-grid .file-tile').length >= n"
+        page.wait_for_function(tiles, arg=count, timeout=timeout)
     except Exception:
         # Say what the page said, not only that it did not get there.
         raise AssertionError(f"files not added; the upload panel says: {page.locator('#uploads').inner_text()!r}") from None
