@@ -351,3 +351,94 @@ def test_password_change_then_recovery_keep_every_album_readable(browser, server
     assert console == []
     laptop_ctx.close()
     ctx.close()
+
+
+def sign_up_as(page, email: str) -> None:
+    page.goto("/signup")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_label("I have saved my recovery key").check(timeout=ARGON2)
+    page.get_by_role("button", name="Continue to my albums").click()
+    page.get_by_role("heading", name="Your albums").wait_for(timeout=TIMEOUT)
+
+
+def tile_named(page, name: str):
+    return page.locator(".file-tile").filter(has=page.locator(f"[data-slot=name]:text-is('{name}')"))
+
+
+def test_edits_in_the_browser_are_what_a_recipient_sees_after_a_reload(browser, server, media, network):
+    console: list[str] = []
+    ctx = context(browser, server, network)
+    page = watched(ctx, console)
+    sign_up_as(page, "editor@example.org")
+    new_album(page, "Draft title")
+    photos = media["photos"]
+    page.locator("#file-input").set_input_files([str(p) for p in photos[:3]])
+    wait_added(page, 3)
+    link = make_link(page)
+
+    recipient_ctx = context(browser, server)
+    recipient = watched(recipient_ctx, console)
+    recipient.goto(link)
+    recipient.get_by_role("heading", name="Draft title").wait_for(timeout=TIMEOUT)
+    assert set(wait_for_thumbs(recipient, 3)) == {p.name for p in photos[:3]}
+
+    # Add 3, remove 1, rename and describe.
+    page.locator("#file-input").set_input_files([str(p) for p in photos[3:6]])
+    wait_added(page, 6)
+    page.wait_for_function("() => document.querySelector('#uploads [data-slot=summary]').textContent.startsWith('6 of 6')")
+    tile_named(page, photos[1].name).get_by_role("button", name="Remove").click()
+    page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    page.get_by_text(f"{photos[1].name} was removed.").wait_for(timeout=TIMEOUT)
+    page.get_by_role("button", name="Rename or describe").click()
+    dialog = page.get_by_role("dialog", name="Rename or describe")
+    dialog.get_by_label("Title").fill("Lyon, July")
+    dialog.get_by_label("Description").fill("Five days by the rivers")
+    dialog.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", name="Lyon, July").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Saved. Visitors see the change when they reload.").wait_for(timeout=TIMEOUT)
+
+    # Reorder by name, then by hand (drag IMG_05 before IMG_00), and choose the cover.
+    page.get_by_label("Order").select_option("name")
+    page.get_by_text("The new order is saved.").wait_for(timeout=TIMEOUT)
+    names = page.locator(".file-tile [data-slot=name]")
+    assert names.all_inner_texts() == ["IMG_00.jpg", "IMG_02.jpg", "IMG_03.jpg", "IMG_04.jpg", "IMG_05.jpg"]
+    tile_named(page, "IMG_05.jpg").drag_to(tile_named(page, "IMG_00.jpg"))
+    page.wait_for_function("() => document.querySelector('.file-tile [data-slot=name]').textContent === 'IMG_05.jpg'")
+    assert page.get_by_label("Order").input_value() == "custom"
+    tile_named(page, "IMG_03.jpg").get_by_role("button", name="Move earlier").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.file-tile [data-slot=name]')].map((n) => n.textContent).join() ==="
+        " 'IMG_05.jpg,IMG_00.jpg,IMG_03.jpg,IMG_02.jpg,IMG_04.jpg'"
+    )
+    tile_named(page, "IMG_04.jpg").get_by_role("button", name="Set as cover").click()
+    page.get_by_text("IMG_04.jpg is now the album's cover.").wait_for(timeout=TIMEOUT)
+    assert tile_named(page, "IMG_04.jpg").get_by_text("Cover", exact=True).is_visible()
+
+    # The owner's own view after a reload keeps all of it.
+    page.reload()
+    page.get_by_role("heading", name="Lyon, July").wait_for(timeout=TIMEOUT)
+    page.locator(".file-tile").nth(4).wait_for(timeout=TIMEOUT)
+    assert names.all_inner_texts() == ["IMG_05.jpg", "IMG_00.jpg", "IMG_03.jpg", "IMG_02.jpg", "IMG_04.jpg"]
+
+    # The recipient reloads: the new title and description, exactly these five files.
+    recipient.reload()
+    recipient.get_by_role("heading", name="Lyon, July").wait_for(timeout=TIMEOUT)
+    recipient.get_by_text("Five days by the rivers").wait_for(timeout=TIMEOUT)
+    assert set(wait_for_thumbs(recipient, 5)) == {"IMG_00.jpg", "IMG_02.jpg", "IMG_03.jpg", "IMG_04.jpg", "IMG_05.jpg"}
+
+    # Deleting the album ends the link too.
+    page.get_by_role("button", name="Delete album").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete album").click()
+    page.get_by_role("heading", name="Your albums").wait_for(timeout=TIMEOUT)
+    assert page.locator(".album-card").count() == 0
+    assert page.get_by_text("No albums yet.").is_visible()
+    recipient.reload()
+    recipient.get_by_role("heading", name="This album link does not exist").wait_for(timeout=TIMEOUT)
+    _server, _link_id, fragment = split(link)
+    network.assert_never_sent(fragment)
+    assert [line for line in console if "status of 404" not in line] == []
+    recipient_ctx.close()
+    ctx.close()
