@@ -208,6 +208,13 @@ def test_a_newcomer_shares_an_album_and_a_second_device_finds_it(browser, server
         connection.close()
     for value in (TITLE, "IMG_03.jpg", "clip.mp4", PASSWORD, LINK_PASSWORD, words.split()[0] + " " + words.split()[1]):
         assert value not in dump
+    # Nor does the blob store hold any 64-byte run of a photo or of the video.
+    stored = b"".join(p.read_bytes() for p in (Path(server["data_dir"]) / "blobs").rglob("*") if p.is_file())
+    assert len(stored) > sum(p.stat().st_size for p in media["photos"])
+    for original in [*media["photos"], media["video"]]:
+        data = original.read_bytes()
+        for at in range(0, len(data) - 64, 997):
+            assert data[at : at + 64] not in stored, f"{original.name} at {at}"
 
 
 def open_album_with_password(page, link: str) -> None:
