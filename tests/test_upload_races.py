@@ -7,8 +7,10 @@ the owner sees, and that the store holds nothing no file needs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,31 +85,34 @@ class Server:
         return ids
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(request, tmp_path_factory):
+@contextlib.contextmanager
+def running(
+    request, tmp_path_factory, env: dict[str, str], database: str = "races"
+) -> Iterator[tuple[str, Path, dict, str, str | None]]:
+    """gunicorn on SQLite and a folder, or on PostgreSQL and S3 (request.param): (url, data, env, database url, S3 endpoint)."""
     base = tmp_path_factory.mktemp(f"races-{request.param}")
     data = base / "data"
-    env = {"FRAGMENT_UPLOAD_PART_BYTES": str(PART)}
+    env = {"FRAGMENT_UPLOAD_PART_BYTES": str(PART), **env}
     if request.param == "sqlite":
         with servers.gunicorn(data, env=env) as url:
-            yield Server(url, data, env, f"sqlite:///{data}/fragment.db", None)
+            yield url, data, env, f"sqlite:///{data}/fragment.db", None
         return
     from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
 
     pg_url = request.getfixturevalue("pg_url")
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.exec_driver_sql("DROP DATABASE IF EXISTS races")
-        connection.exec_driver_sql("CREATE DATABASE races")
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
+        connection.exec_driver_sql(f"CREATE DATABASE {database}")
     admin.dispose()
-    database_url = pg_url.rsplit("/", 1)[0] + "/races"
+    database_url = pg_url.rsplit("/", 1)[0] + f"/{database}"
     with start_moto_server() as endpoint:
-        make_bucket(endpoint, "races")
+        make_bucket(endpoint, database)
         env.update(
             {
                 "FRAGMENT_DATABASE_URL": database_url,
                 "FRAGMENT_BLOB_STORE": "s3",
-                "FRAGMENT_S3_BUCKET": "races",
+                "FRAGMENT_S3_BUCKET": database,
                 "FRAGMENT_S3_ENDPOINT_URL": endpoint,
                 "FRAGMENT_S3_REGION": REGION,
                 "FRAGMENT_S3_ACCESS_KEY_ID": ACCESS_KEY,
@@ -115,7 +120,13 @@ def server(request, tmp_path_factory):
             }
         )
         with servers.gunicorn(data, env=env) as url:
-            yield Server(url, data, env, database_url, endpoint)
+            yield url, data, env, database_url, endpoint
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory):
+    with running(request, tmp_path_factory, {}) as started:
+        yield Server(*started)
 
 
 class Upload:
