@@ -273,7 +273,7 @@ def _publish_locked(
         with keyring.edit(ring.path) as saved:
             saved.add_album(album_id, owner.server_url, album_key, title)
             saved.start_publish(album_id, folder, client.iso_time(datetime.now(UTC)))
-        create_album(owner, album_id, album_key, title)
+        create_album(owner, album_id, album_key, title, ring.master_key(owner.server_url))
     target = PublishTarget(owner, album_id, ring.path)
     todo = [path for path in paths if path.name not in done]
     done_bytes = sum(crypto.ciphertext_size(path.stat().st_size) for path in paths if path.name in done)
@@ -291,9 +291,16 @@ def _publish_locked(
     return Published(url, album_id, title, sent + len(done), failed)
 
 
-def create_album(owner: OwnerClient, album_id: str, album_key: bytes, title: str) -> dict:
-    """Create the album on the server with its title sealed under the album key."""
-    return owner.create_album(album_id, crypto.b64e(crypto.seal_album_meta(album_key, album_id, {"title": title})))
+def create_album(owner: OwnerClient, album_id: str, album_key: bytes, title: str, master_key: bytes | None = None) -> dict:
+    """Create the album on the server with its title sealed under the album key.
+
+    Signed in to an account (`master_key`), the album also carries the account's copy of its
+    key (`owner_key`), so the account's other devices can open it (docs/format.md, "Accounts").
+    """
+    meta = crypto.b64e(crypto.seal_album_meta(album_key, album_id, {"title": title}))
+    if master_key is None:
+        return owner.create_album(album_id, meta)
+    return owner.create_album(album_id, meta, crypto.b64e(crypto.seal_owner_album_key(master_key, album_key, album_id)))
 
 
 def file_state(path: Path) -> dict:
@@ -320,7 +327,7 @@ def resume_publish(
     if title and title != kept:
         report.note(f"The album keeps the title {quoted(kept)} it was started with.")
     if owner.find_album(album_id) is None:  # killed before the server heard of the album
-        create_album(owner, album_id, album_key, kept)
+        create_album(owner, album_id, album_key, kept, ring.master_key(owner.server_url))
         on_server: set[str] = set()
     else:
         on_server = {str(entry.get("file_id")) for entry in owner.iter_files(album_id)}

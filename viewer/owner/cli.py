@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import sys
 import time as clock
 from collections.abc import Callable
@@ -32,10 +33,12 @@ import click
 import requests
 
 from .. import crypto
+from . import account as accounts  # `account` is also the name of a command group below
 from . import albums as ops  # `albums` and `links` are also the names of two command groups below
 from . import edit, keyring
 from . import links as linking
 from . import sync as syncing  # `sync` is also the name of a command below
+from .account import AccountError
 from .albums import AlbumError, AlbumNotDeleted, FileError
 from .client import ApiError, OwnerClient, iso_time, origin
 from .disk import clean_text
@@ -44,7 +47,7 @@ from .links import BadLink, LinkError
 from .report import one_line, quoted
 
 MB = 1_000_000  # the server reports sizes in decimal megabytes too
-EXPECTED_ERRORS = (*ops.EXPECTED, BadLink, LinkError, AlbumError)
+EXPECTED_ERRORS = (*ops.EXPECTED, BadLink, LinkError, AlbumError, AccountError)
 
 # --- errors -------------------------------------------------------------------
 
@@ -78,7 +81,7 @@ def describe(exc: BaseException) -> str:
             f"the server did not delete album {exc.album_id} ({describe(exc.cause)}); its key stays in your keyring, "
             f"so `fragment albums delete {exc.album_id}` can try again"
         )
-    if isinstance(exc, (AlbumError, LinkError)):
+    if isinstance(exc, (AlbumError, LinkError, AccountError)):
         return str(exc)  # a whole sentence already
     if isinstance(exc, ApiError):
         return describe_api_error(exc)
@@ -374,10 +377,19 @@ def main() -> None:
 
 @main.command()
 @click.argument("server_url")
+@click.option("--email", metavar="E", help="Sign in to your account with this e-mail address (the password is asked for).")
+@click.option("--password-stdin", is_flag=True, help="With --email: read the password from the first line of standard input.")
 @click.option("--token-stdin", is_flag=True, help="Read the owner token from standard input.")
-def login(server_url: str, token_stdin: bool) -> None:
-    """Check an owner token against SERVER_URL and remember it."""
+def login(server_url: str, email: str | None, password_stdin: bool, token_stdin: bool) -> None:
+    """Sign in to your account on SERVER_URL (--email), or check an owner token and remember it."""
     url = check_server_url(server_url)
+    if email is not None:
+        if token_stdin:
+            raise click.UsageError("--email signs in with a password; --token-stdin gives a token instead: choose one")
+        sign_in(url, email, password_stdin)
+        return
+    if password_stdin:
+        raise click.UsageError("--password-stdin goes with --email")
     token = read_owner_token(token_stdin)
     if url.startswith("http://") and not _is_loopback(url):
         warn(f"{url} is plain http: the owner token travels unencrypted")
@@ -390,6 +402,24 @@ def login(server_url: str, token_stdin: bool) -> None:
     with keyring.edit() as ring:
         ring.set_server(url, token)
     note(f"Logged in to {url}; it is now your default server.")
+
+
+def sign_in(url: str, email: str, password_stdin: bool) -> None:
+    """`fragment login URL --email E`: keys derived here, the password never sent (viewer/owner/account.py)."""
+    email = email.strip()
+    if "@" not in email:
+        raise click.UsageError(f"{email!r} is not an e-mail address")
+    if url.startswith("http://") and not _is_loopback(url):
+        warn(f"{url} is plain http: your login key and the owner token travel unencrypted")
+    password = read_password(False, password_stdin, None, confirm=False, required=True)
+    try:
+        done = accounts.sign_in(keyring.default_path(), url, email, password, socket.gethostname())
+    except ApiError as exc:
+        if exc.status == 429:
+            wait = f"in {human_seconds(exc.retry_after)}" if exc.retry_after else "later"
+            raise click.ClickException(f"Too many wrong attempts; try again {wait}.") from None
+        raise
+    click.echo(f"Signed in to {done.server} as {done.email}.")
 
 
 def read_owner_token(from_stdin: bool) -> str:
@@ -451,6 +481,7 @@ def list_albums(server: str | None) -> None:
     """The table of `fragment albums`."""
     ring = load_keyring()
     owner = owner_client(ring, server)
+    accounts.fetch_albums(ring, owner, TERMINAL)  # the account's albums made elsewhere, kept here from now on
     mine = ring.albums(owner.server_url)
     rows = []
     on_server = owner.list_albums()
@@ -500,12 +531,13 @@ def albums_delete(ctx: click.Context, album: str, yes: bool, server: str | None)
     ring = load_keyring()
     server = server or parent_server(ctx)
     try:
-        album_id, known = ring.find_album(album), True
+        album_id, owner = find_album(ring, album, server)
+        known = True
     except KeyringError:
         if not crypto.is_id(album):
             raise
         album_id, known = album, False  # its key is lost: the owner token alone can still delete it
-    owner = album_owner(ring, album_id, server) if known else owner_client(ring, server)
+        owner = owner_client(ring, server)
     found = owner.find_album(album_id)
     if found is None and not known:
         raise click.ClickException(f"there is no album {album_id} on {owner.server_url}")
@@ -529,12 +561,38 @@ def albums_delete(ctx: click.Context, album: str, yes: bool, server: str | None)
     click.echo(f"Deleted album {name}.")
 
 
-def keyed_album(ring: keyring.Keyring, ref: str) -> str:
-    """The id of an album (an id or an exact title) whose key this keyring holds; a clear refusal otherwise."""
+def signed_in(ring: keyring.Keyring, server: str | None) -> str | None:
+    """The server (--server, else the default) if this keyring is signed in to an account there."""
+    url = server or ring.default_server
+    if not url:
+        return None
+    url = check_server_url(url)
+    return url if ring.account(url) is not None else None
+
+
+def find_album(ring: keyring.Keyring, ref: str, server: str | None) -> tuple[str, OwnerClient]:
+    """(album id, owner client) of an album (an id or an exact title): the keyring's, else the signed-in account's.
+
+    An account's album that this keyring lacks (made in the browser or on another machine)
+    is opened from the server's copy of its key and kept here (viewer/owner/account.py).
+    """
     try:
-        return ring.find_album(ref)
+        album_id = ring.find_album(ref)
     except KeyringError:
-        if crypto.is_id(ref):
+        url = signed_in(ring, server)
+        if url is None:
+            raise
+        owner = owner_client(ring, url)
+        return accounts.find_album(ring, owner, ref, TERMINAL), owner
+    return album_id, album_owner(ring, album_id, server)
+
+
+def keyed_album(ring: keyring.Keyring, ref: str, server: str | None = None) -> tuple[str, OwnerClient]:
+    """(album id, owner client) of an album whose key this keyring holds or can get; a clear refusal otherwise."""
+    try:
+        return find_album(ring, ref, server)
+    except KeyringError:
+        if crypto.is_id(ref) and signed_in(ring, server) is None:
             raise KeyringError(
                 f"the keyring at {ring.path} has no key for album {ref}, so it cannot open or change it: "
                 "use the keyring that published it"
@@ -543,9 +601,8 @@ def keyed_album(ring: keyring.Keyring, ref: str) -> str:
 
 
 def editable_album(ctx: click.Context, ring: keyring.Keyring, ref: str, server: str | None) -> tuple[str, OwnerClient]:
-    """(album id, its owner client) of an album this keyring holds the key of."""
-    album_id = keyed_album(ring, ref)
-    return album_id, album_owner(ring, album_id, server or parent_server(ctx))
+    """(album id, its owner client) of an album this keyring holds (or can get) the key of."""
+    return keyed_album(ring, ref, server or parent_server(ctx))
 
 
 @albums.command("add")
@@ -681,12 +738,13 @@ def links() -> None:
 
 @links.command("list")
 @click.argument("album")
-def links_list(album: str) -> None:
+@server_option
+def links_list(album: str, server: str | None) -> None:
     """Show the links of ALBUM (an id or an exact title)."""
     ring = load_keyring()
-    album_id = ring.find_album(album)
-    owner = album_owner(ring, album_id)
+    album_id, owner = find_album(ring, album, server)
     found = owner.list_links(album_id)
+    accounts.fetch_link_secrets(ring, owner, album_id, found)  # links made elsewhere, shown whole again
     if not found:
         note("This album has no links: `fragment links add ALBUM` makes one.")
     for link in found:
@@ -719,11 +777,11 @@ def format_link(server_url: str, link: dict, secret: bytes | None) -> str:
 @links.command("add")
 @click.argument("album")
 @link_options
-def links_add(album: str, **opts: Any) -> None:
+@server_option
+def links_add(album: str, server: str | None, **opts: Any) -> None:
     """Make another link to ALBUM and print it."""
     ring = load_keyring()
-    album_id = ring.find_album(album)
-    owner = album_owner(ring, album_id)
+    album_id, owner = find_album(ring, album, server)
     settings = new_link_settings(opts)
     password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
     click.echo(linking.create_link(owner, album_id, ring.album_key(album_id), settings, password))
@@ -746,11 +804,7 @@ def links_change(link: str, server: str | None, **opts: Any) -> None:
     """Change the settings of LINK (a link or its id); the link itself stays the same."""
     link_id = linking.link_id_of(link)
     ring = load_keyring()
-    try:
-        album_id, secret = ring.find_link(link_id)
-    except KeyringError:
-        album_id, secret = None, None  # made elsewhere: settings can change, the password cannot
-    owner = album_owner(ring, album_id, server) if album_id else owner_client(ring, server)
+    album_id, secret, owner = locate_link(ring, link_id, server)
     changes = setting_changes(opts)
     if opts["no_password"] or opts["password_prompt"] or opts["password_stdin"] or opts["password_value"] is not None:
         changes.update(password_change(ring, album_id, link_id, secret, opts))
@@ -759,6 +813,23 @@ def links_change(link: str, server: str | None, **opts: Any) -> None:
     updated = owner.patch_link(link_id, changes)
     note(f"Changed link {link_id}.")
     click.echo(format_link(owner.server_url, updated, secret))
+
+
+def locate_link(ring: keyring.Keyring, link_id: str, server: str | None) -> tuple[str | None, bytes | None, OwnerClient]:
+    """(album id, secret, owner client) of a link: the keyring's, else the signed-in account's; (None, None, ...) if neither."""
+    try:
+        album_id, secret = ring.find_link(link_id)
+        return album_id, secret, album_owner(ring, album_id, server)
+    except KeyringError:
+        pass
+    owner = owner_client(ring, server)
+    if ring.account(owner.server_url) is None:
+        return None, None, owner  # made elsewhere: settings can change, the password cannot
+    try:
+        album_id, secret = accounts.find_link(ring, owner, link_id, TERMINAL)
+    except KeyringError:
+        return None, None, owner  # the server's answer (404) says the rest
+    return album_id, secret, owner
 
 
 def setting_changes(opts: dict) -> dict:
@@ -806,12 +877,85 @@ def links_revoke(link: str, yes: bool, server: str | None) -> None:
     try:
         album_id = ring.find_link(link_id)[0]
     except KeyringError:
-        album_id = None
+        album_id = None  # made elsewhere: the owner token alone can revoke it
     owner = album_owner(ring, album_id, server) if album_id else owner_client(ring, server)
     if not yes:
         click.confirm(f"Revoke link {link_id}? Everyone who has it loses access at once.", abort=True, err=True)
     owner.revoke_link(link_id)
     click.echo(f"Revoked link {link_id}.")
+
+
+# --- the account ---------------------------------------------------------------------------
+
+
+@main.group()
+def account() -> None:
+    """Your account on a server (after `fragment login URL --email E`)."""
+
+
+@account.command("import")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@server_option
+def account_import(yes: bool, server: str | None) -> None:
+    """Move the albums of this keyring that the owner token from before signing in manages into your account."""
+    ring = load_keyring()
+    owner = owner_client(ring, server)
+    plan = accounts.plan_import(ring, owner)
+    for reason in plan.skipped:
+        warn(reason)
+    if plan.keyless:
+        note(f"{plan.keyless} album(s) of the old owner token have no key in this keyring; they stay where they are.")
+    if not plan.todo:
+        if plan.skipped:
+            raise click.ClickException(f"{len(plan.skipped)} album(s) could not be moved; nothing was moved")
+        note(f"Nothing to move: every album of this keyring on {owner.server_url} is in your account already.")
+        return
+    if not yes:
+        listed = "\n".join(f"  {quoted(plan.titles[a])} ({a}), {accounts.size_text(plan.sizes[a])}" for a in plan.todo)
+        email = (ring.account(owner.server_url) or {}).get("email", "")
+        question = (
+            f"Move {len(plan.todo)} album(s) into the account {email}? Their links keep working, "
+            f"and their files count against the account's storage.\n{listed}\n"
+        )
+        click.confirm(question, abort=True, err=True)
+    refused = len(plan.skipped)
+    for album_id, body in plan.todo.items():
+        title = plan.titles[album_id]
+        try:
+            moved = owner.import_album(album_id, body)
+        except ApiError as exc:
+            if exc.status == 413 and exc.code == "account_full":
+                click.echo(accounts.account_full(ring, owner, exc, title), err=True)
+                refused += 1
+                continue
+            raise
+        size = accounts.size_text(moved.get("bytes") or 0)
+        click.echo(f"Moved album {quoted(title)} ({album_id}) into your account: {moved.get('files', 0)} file(s), {size}.")
+    if refused:
+        raise click.ClickException(f"{refused} album(s) were not moved")
+
+
+@main.command()
+@click.argument("server_url", required=False)
+def logout(server_url: str | None) -> None:
+    """Forget the owner token and the account keys of SERVER_URL (default: your default server) on this machine."""
+    ring = load_keyring()
+    url = server_url or ring.default_server
+    if not url:
+        raise click.UsageError("no server: give SERVER_URL")
+    url = check_server_url(url)
+    with keyring.edit() as saved:
+        had_token = saved.owner_token(url) is not None
+        gone = saved.forget_account(url)
+    if gone is not None:
+        label = gone.get("token_label") or accounts.token_label(socket.gethostname())
+        # Revoking a token needs a signed-in session (DELETE /api/account/tokens/<id>), which needs the
+        # password; say plainly that the token lives on until then.
+        click.echo(f"Signed out locally; revoke the token {quoted(label)} on the account page to end it on the server.")
+    elif had_token:
+        click.echo(f"Forgot the owner token of {url} here; it stays valid on the server until its operator removes it.")
+    else:
+        note(f"This keyring is not signed in to {url}.")
 
 
 # --- guest uploads back to the owner ---------------------------------------------------
@@ -823,8 +967,7 @@ def links_revoke(link: str, yes: bool, server: str | None) -> None:
 def pull(album: str, out: Path) -> None:
     """Download and decrypt what guests added to ALBUM, into OUT/<guest name>/."""
     ring = load_keyring()
-    album_id = ring.find_album(album)
-    owner = album_owner(ring, album_id)
+    album_id, owner = find_album(ring, album, None)
     done = ops.pull(owner, ring, album_id, out, TERMINAL)
     if done is None:
         note("No guest uploads in this album yet.")
@@ -848,8 +991,7 @@ def sync_command(
 ) -> None:
     """Upload the photos and videos that appear in DIRECTORY into ALBUM, every S seconds until Ctrl-C (or --once)."""
     ring = load_keyring()
-    album_id = keyed_album(ring, album)
-    owner = album_owner(ring, album_id, server)
+    album_id, owner = keyed_album(ring, album, server)
     edit.open_album(ring, owner, album_id)  # refused here, before anything is read or sent, if the key does not open it
     first = True
     try:

@@ -182,9 +182,10 @@ class OwnerClient(_Http):
     def album_path(self, album_id: str) -> str:
         return f"/api/owner/albums/{album_id}"
 
-    def create_album(self, album_id: str, meta: str) -> dict:
-        """POST a new album with its sealed metadata (base64, docs/api.md)."""
-        return self.json("POST", "/api/owner/albums", {"album_id": album_id, "meta": meta})
+    def create_album(self, album_id: str, meta: str, owner_key: str | None = None) -> dict:
+        """POST a new album with its sealed metadata (base64, docs/api.md), and an account's `owner_key`."""
+        body = {"album_id": album_id, "meta": meta, **({"owner_key": owner_key} if owner_key else {})}
+        return self.json("POST", "/api/owner/albums", body)
 
     def list_albums(self) -> list[dict]:
         return self.json("GET", "/api/owner/albums").get("albums") or []
@@ -241,6 +242,55 @@ class OwnerClient(_Http):
 
     def revoke_link(self, link_id: str) -> dict:
         return self.json("DELETE", f"/api/owner/links/{link_id}")
+
+    def import_album(self, album_id: str, body: dict) -> dict:
+        """POST .../import: move an album of no account (proved by `owner_token` in `body`) into this token's account."""
+        return self.json("POST", f"{self.album_path(album_id)}/import", body)
+
+
+# --- account API ----------------------------------------------------------------------
+
+
+class AccountClient(_Http):
+    """The account API under /api/account/, for one sign-in: the session cookie lives in `self.session`.
+
+    Every request but GET needs the session's CSRF token (docs/api.md, "Account API"): it
+    comes with the sign-in answer and is sent from then on.
+    """
+
+    CSRF_HEADER = "X-CSRF-Token"
+
+    def __init__(self, server_url: str, session: requests.Session | None = None):
+        super().__init__(server_url, None, session)
+        self.csrf_token: str | None = None
+
+    def request(self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201), **kwargs) -> requests.Response:
+        if self.csrf_token and method != "GET":
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), self.CSRF_HEADER: self.csrf_token}
+        return super().request(method, path, ok=ok, **kwargs)
+
+    def params(self, email: str) -> dict:
+        """POST params: the Argon2id parameters of an address (made up but stable for an unknown one)."""
+        return self.json("POST", "/api/account/params", {"email": email})
+
+    def login(self, email: str, login_key: str, device: str | None = None) -> dict:
+        """POST login with the login key (b64); the answer is "signed in" and the cookie is kept."""
+        body = {"email": email, "login_key": login_key, **({"device": device} if device else {})}
+        signed_in = self.json("POST", "/api/account/login", body)
+        token = signed_in.get("csrf_token")
+        self.csrf_token = token if isinstance(token, str) else None
+        return signed_in
+
+    def create_token(self, label: str) -> dict:
+        """POST tokens: a new owner token of the account, shown once."""
+        return self.json("POST", "/api/account/tokens", {"label": label})
+
+    def delete_token(self, token_id: str) -> dict:
+        return self.json("DELETE", f"/api/account/tokens/{token_id}")
+
+    def logout(self) -> dict:
+        """POST logout: the session ends on the server too."""
+        return self.json("POST", "/api/account/logout")
 
 
 # --- public link API ----------------------------------------------------------------

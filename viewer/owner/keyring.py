@@ -10,11 +10,25 @@ and the password stays in the owner's head.
 Layout (version 1)::
 
     {"version": 1,
-     "servers": {url: {"owner_token": str}}, "default_server": url,
+     "servers": {url: {"owner_token": str,
+                       "account" (after `fragment login URL --email`): {"account_id", "email", "master_key" (b64),
+                                                                       "token_id", "token_label", "quota_bytes" (at sign-in)},
+                       "legacy_token" (optional): the owner token of no account this server entry had before}},
+     "default_server": url,
      "albums": {album_id: {"server", "album_key" (b64), "title", "links": {link_id: {"secret" (b64)}},
                            "publish" (only while `fragment publish` has not finished): {"folder", "started_at",
                              "files": {name: {"file_id", "size", "mtime_ns"}}, "pending": {"name", "file_id", ...} | null}}},
      "devices": {link_id: {"seed" (b64): the Ed25519 device key of this machine for that link}}}
+
+Signing in to an account (`fragment login URL --email E`) added the optional keys
+`account` and `legacy_token` to a server entry; the version stays 1, since a keyring
+without them is read as before and an older `fragment` ignores them. With an account,
+the server keeps its own copies of every album key and link secret sealed under the
+master key (docs/format.md, "Accounts"), so for account albums this file is a cache:
+an album or link secret missing here is fetched and opened with `master_key`, and kept.
+The master key opens every album of the account, so it is kept as carefully as the
+album keys (the same 0600 file); the password is never stored. `legacy_token` is kept
+only so that `fragment account import` can move the albums it manages into the account.
 """
 
 from __future__ import annotations
@@ -83,6 +97,56 @@ class Keyring:
 
     def owner_token(self, url: str) -> str | None:
         return (self.data["servers"].get(normalize_server(url)) or {}).get("owner_token")
+
+    # --- accounts ----------------------------------------------------------------
+
+    def set_account(self, url: str, owner_token: str, account: dict) -> None:
+        """Remember an account's owner token and keys for a server, and make it the default.
+
+        An owner token the entry had before without an account (one of no account, from
+        `fragment login URL --token-stdin`) is kept as `legacy_token`, for `fragment account import`;
+        one kept from before stays.
+        """
+        url = normalize_server(url)
+        before = self.data["servers"].get(url) or {}
+        entry: dict = {"owner_token": owner_token, "account": dict(account)}
+        legacy = before.get("legacy_token") or (before.get("owner_token") if "account" not in before else None)
+        if legacy and legacy != owner_token:
+            entry["legacy_token"] = legacy
+        self.data["servers"][url] = entry
+        self.data["default_server"] = url
+
+    def account(self, url: str) -> dict | None:
+        """The account entry of a server ({"account_id", "email", "master_key", "token_id"}), if signed in to one."""
+        account = (self.data["servers"].get(normalize_server(url)) or {}).get("account")
+        return account if isinstance(account, dict) else None
+
+    def master_key(self, url: str) -> bytes | None:
+        """The account's master key for a server; None without an account (KeyringError if it is damaged)."""
+        account = self.account(url)
+        if account is None:
+            return None
+        try:
+            return crypto.b64d(account.get("master_key", ""), crypto.KEY_BYTES)
+        except crypto.FormatError:
+            raise KeyringError(f"the master key of {normalize_server(url)} in {self.path} is damaged; sign in again") from None
+
+    def legacy_token(self, url: str) -> str | None:
+        """The owner token of no account this server entry had before signing in to an account."""
+        return (self.data["servers"].get(normalize_server(url)) or {}).get("legacy_token")
+
+    def forget_account(self, url: str) -> dict | None:
+        """Drop a server's owner token and account keys (a legacy token stays); the account entry that was there."""
+        url = normalize_server(url)
+        entry = self.data["servers"].get(url) or {}
+        account = self.account(url)
+        if entry.get("legacy_token"):
+            self.data["servers"][url] = {"legacy_token": entry["legacy_token"]}
+        else:
+            self.data["servers"].pop(url, None)
+        if self.data.get("default_server") == url:
+            self.data["default_server"] = None
+        return account
 
     # --- albums ------------------------------------------------------------------
 

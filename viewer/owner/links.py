@@ -94,11 +94,18 @@ def password_fields(secret: bytes, album_key: bytes, link_id: str, password: str
 
 
 def create_link(owner: OwnerClient, album_id: str, album_key: bytes, settings: dict, password: str | None) -> str:
-    """Make a link and return the URL to share; its secret is saved to the keyring first."""
+    """Make a link and return the URL to share; its secret is saved to the keyring first.
+
+    Signed in to an account, the link also carries the account's copy of its secret
+    (`owner_secret`, under the master key), so every device of the account can show it again.
+    """
     link_id, secret = crypto.new_id(), crypto.random_key()
     body = {"link_id": link_id, **password_fields(secret, album_key, link_id, password), **settings}
     with keyring.edit() as ring:
         ring.add_link(album_id, link_id, secret)
+        master_key = ring.master_key(owner.server_url)
+    if master_key is not None:
+        body["owner_secret"] = crypto.b64e(crypto.seal_owner_link_secret(master_key, secret, link_id))
     link = owner.create_link(album_id, body)
     return link_url(owner.server_url, link_id, secret, link)
 
