@@ -251,6 +251,25 @@ def test_account_albums_and_links_carry_the_accounts_copies(app, client, owner):
     assert crypto.open_owner_album_key(made.master_key, crypto.b64d(shown["owner_key"]), album_id) == ak
     (link,) = client.get(f"/api/owner/albums/{album_id}/links").get_json()["links"]
     assert crypto.open_owner_link_secret(made.master_key, crypto.b64d(link["owner_secret"]), link_id) == secret
+    assert link["owner_label"] is None and link["last_opened_at"] is None
+
+    # A label, sealed under MK: the server keeps and returns it, and cannot read it.
+    label = crypto.b64e(crypto.seal_owner_link_label(made.master_key, "Grandparents", link_id))
+    changed = client.patch(f"/api/owner/links/{link_id}", json={"owner_label": label}, headers=headers)
+    sealed_label = crypto.b64d(changed.get_json()["owner_label"])
+    assert crypto.open_owner_link_label(made.master_key, sealed_label, link_id) == "Grandparents"
+    with app.app_context():
+        assert b"Grandparents" not in db.session().get_one(db.Link, link_id).owner_label or b""
+    too_big = client.patch(f"/api/owner/links/{link_id}", json={"owner_label": crypto.b64e(os.urandom(2000))}, headers=headers)
+    assert too_big.status_code == 413
+    legacy_album, legacy_key = owner.album("No account")
+    legacy_link, _ = owner.link(legacy_album, legacy_key)
+    assert owner.call("PATCH", f"/api/owner/links/{legacy_link}", json={"owner_label": label}).status_code == 400
+
+    # The owner sees when the link last opened the album.
+    assert unlock(client, link_id, secret).status_code == 200
+    (link,) = client.get(f"/api/owner/albums/{album_id}/links").get_json()["links"]
+    assert link["last_opened_at"] is not None and link["owner_label"] == changed.get_json()["owner_label"]
 
 
 def test_an_album_of_no_account_moves_into_an_account(app, client, owner):

@@ -122,10 +122,12 @@ def wait_added(page, count: int, timeout: int = 120_000) -> None:
         raise AssertionError(f"files not added; the upload panel says: {page.locator('#uploads').inner_text()!r}") from None
 
 
-def make_link(page, password: str | None = None, devices: int | None = None) -> str:
+def make_link(page, password: str | None = None, devices: int | None = None, label: str | None = None) -> str:
     """Make a link with the dialog; the address the page copied."""
     page.get_by_role("button", name="New link").click()
     dialog = page.get_by_role("dialog", name="New link")
+    if label:
+        dialog.get_by_label("Label").fill(label)
     if password:
         dialog.get_by_label("Ask for a password").check()
         dialog.get_by_label("Password", exact=True).fill(password)
@@ -153,9 +155,10 @@ def test_a_newcomer_shares_an_album_and_a_second_device_finds_it(browser, server
         "() => document.querySelector('#uploads [data-slot=summary]').textContent.startsWith('21 of 21 files added')",
         timeout=60_000,
     )
-    link = make_link(page, LINK_PASSWORD, devices=5)
+    link = make_link(page, LINK_PASSWORD, devices=5, label="Family in Lyon")
     assert link.startswith(f"{server['url']}/a/") and "#" in link
     row = page.locator(".link-row").first
+    assert "Family in Lyon" in row.inner_text() and "never opened yet" in row.inner_text()
     assert "Password" in row.inner_text() and "0 of 5 devices" in row.inner_text()
 
     # 2. Someone else opens the link with the password and sees every photo and the video.
@@ -182,6 +185,7 @@ def test_a_newcomer_shares_an_album_and_a_second_device_finds_it(browser, server
     other_row = other.locator(".link-row").first
     other_row.wait_for(timeout=TIMEOUT)
     assert "1 of 5 devices" in other_row.inner_text()  # the guest's browser
+    assert "Family in Lyon" in other_row.inner_text() and "last opened" in other_row.inner_text()
     other_row.get_by_role("button", name="Copy link").click()
     assert other.evaluate("navigator.clipboard.readText()") == link
     again = other_ctx.new_page()
@@ -206,7 +210,7 @@ def test_a_newcomer_shares_an_album_and_a_second_device_finds_it(browser, server
         dump = "\n".join(connection.iterdump())
     finally:
         connection.close()
-    for value in (TITLE, "IMG_03.jpg", "clip.mp4", PASSWORD, LINK_PASSWORD, words.split()[0] + " " + words.split()[1]):
+    for value in (TITLE, "Family in Lyon", "IMG_03.jpg", "clip.mp4", PASSWORD, LINK_PASSWORD, " ".join(words.split()[:2])):
         assert value not in dump
     # Nor does the blob store hold any 64-byte run of a photo or of the video.
     stored = b"".join(p.read_bytes() for p in (Path(server["data_dir"]) / "blobs").rglob("*") if p.is_file())

@@ -100,6 +100,8 @@ AD_RECOVERY_KEY = b"fragment/v1/recovery-key\x00"
 AD_IDENTITY = b"fragment/v1/identity\x00"
 AD_OWNER_ALBUM_KEY = b"fragment/v1/owner-album-key\x00"
 AD_OWNER_LINK_SECRET = b"fragment/v1/owner-link-secret\x00"
+AD_OWNER_LINK_LABEL = b"fragment/v1/owner-link-label\x00"
+MAX_LINK_LABEL = 200  # characters
 RECOVERY_WORD_COUNT = 24  # BIP39: 256 bits of entropy + 8 checksum bits = 24 words of 11 bits
 # 12 groups of 5 digits: 60 decimal digits (about 199 bits) of H32(box_pk || sign_pk), as
 # Signal's safety numbers show 5-digit groups (Signal, "Safety number updates", 2016).
@@ -596,6 +598,19 @@ def seal_owner_link_secret(master_key: bytes, link_secret: bytes, link_id: str, 
 def open_owner_link_secret(master_key: bytes, sealed: bytes, link_id: str) -> bytes:
     """A link secret from the owner's copy."""
     return _open_key(master_key, sealed, _account_ad(AD_OWNER_LINK_SECRET, link_id))
+
+
+def seal_owner_link_label(master_key: bytes, label: str, link_id: str, nonce: bytes | None = None) -> bytes:
+    """The owner's label for a link ("Family"), under MK and bound to the link (format.md, "Accounts")."""
+    text = unicodedata.normalize("NFC", label)
+    if not 0 < len(text) <= MAX_LINK_LABEL:
+        raise FormatError(f"a link label is 1 to {MAX_LINK_LABEL} characters")
+    return seal(master_key, text.encode(), _account_ad(AD_OWNER_LINK_LABEL, link_id), nonce)
+
+
+def open_owner_link_label(master_key: bytes, sealed: bytes, link_id: str) -> str:
+    """The owner's label of a link."""
+    return open_sealed(master_key, sealed, _account_ad(AD_OWNER_LINK_LABEL, link_id)).decode()
 
 
 @dataclass(frozen=True)

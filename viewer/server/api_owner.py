@@ -19,6 +19,7 @@ from .storage import StorageError
 bp = Blueprint("owner", __name__, url_prefix="/api/owner")
 
 VERIFIER_BYTES = 32
+MAX_LABEL_BYTES = 1024  # a sealed label: nonce, tag and a few hundred bytes of text
 
 
 @bp.before_request
@@ -288,6 +289,8 @@ def link_json(link: db.Link) -> dict:
         "bytes_used": link.bytes_used,
         "version": link.version,
         "owner_secret": None if link.owner_secret is None else crypto.b64e(link.owner_secret),
+        "owner_label": None if link.owner_label is None else crypto.b64e(link.owner_label),
+        "last_opened_at": iso(link.last_opened_at),
     }
 
 
@@ -336,6 +339,10 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
         if creating or name in data:
             value = int_field(data, name, minimum=0, maximum=maximum)
             setattr(link, name, config[setting] if value is None else value)
+    if "owner_label" in data:
+        if g.owner.account_id is None and data["owner_label"] is not None:
+            raise bad_request("`owner_label` is for links of an account; this owner token has none.", "bad_field")
+        link.owner_label = b64_field(data, "owner_label", max_length=MAX_LABEL_BYTES, required=False)
     if link.upload_only and not link.uploads:
         raise bad_request("An upload-only link must allow uploads.", "bad_field")
 

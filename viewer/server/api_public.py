@@ -10,6 +10,7 @@ link, so expiry, revocation and setting changes apply at once
 from __future__ import annotations
 
 from flask import Blueprint, current_app
+from sqlalchemy import update
 
 from .. import crypto
 from . import db, tokens, uploads
@@ -88,6 +89,12 @@ def unlock(link_id: str):
         raise ApiError(404, "not_found", "This link does not exist. Check that you copied all of it.")
     if link.wrapped_album_key is None:
         raise ApiError(410, "revoked", "The owner has revoked this link.")
+    # The owner's "last opened": a plain UPDATE, not through the loaded row, so it changes nothing else.
+    session = db.session()
+    session.execute(
+        update(db.Link).where(db.Link.id == link.id).values(last_opened_at=db.now()).execution_options(synchronize_session=False)
+    )
+    session.commit()
     return {
         "access_token": tokens.new_access_token(link.id, link.version, device_id),
         "expires_in": current_app.config["ACCESS_TOKEN_TTL"],

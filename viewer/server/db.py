@@ -191,6 +191,10 @@ class Link(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     # The link secret sealed under the owner's MK, so any device of the account can show the link again.
     owner_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The owner's label for the link, sealed under MK (docs/format.md, "Accounts"); opaque here.
+    owner_label: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # When an unlock through the link last succeeded: the owner's "last opened".
+    last_opened_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class UnlockCounter(Base):

@@ -59,6 +59,8 @@ const AD_RECOVERY_KEY = ascii("fragment/v1/recovery-key\0");
 const AD_IDENTITY = ascii("fragment/v1/identity\0");
 const AD_OWNER_ALBUM_KEY = ascii("fragment/v1/owner-album-key\0");
 const AD_OWNER_LINK_SECRET = ascii("fragment/v1/owner-link-secret\0");
+const AD_OWNER_LINK_LABEL = ascii("fragment/v1/owner-link-label\0");
+export const MAX_LINK_LABEL = 200; // characters, as crypto.py
 
 // BIP39: 256 bits of entropy and 8 checksum bits, 24 words of 11 bits.
 export const RECOVERY_WORD_COUNT = 24;
@@ -370,6 +372,34 @@ export function sealOwnerLinkSecret(masterKey, linkSecret, linkId, nonce) {
  */
 export function openOwnerLinkSecret(masterKey, sealed, linkId) {
   return openKey(masterKey, sealed, adOf(AD_OWNER_LINK_SECRET, linkId, "link id"));
+}
+
+/**
+ * The owner's label for a link ("Family"), NFC, under MK and bound to the link.
+ * @param {Uint8Array} masterKey
+ * @param {string} label
+ * @param {string} linkId
+ * @param {Uint8Array | null} [nonce]
+ * @returns {Uint8Array}
+ */
+export function sealOwnerLinkLabel(masterKey, label, linkId, nonce) {
+  const text = String(label).normalize("NFC");
+  if (!text.length || [...text].length > MAX_LINK_LABEL) {
+    throw new FormatError(`a link label is 1 to ${MAX_LINK_LABEL} characters`);
+  }
+  return seal(masterKey, new TextEncoder().encode(text), adOf(AD_OWNER_LINK_LABEL, linkId, "link id"), nonce);
+}
+
+/**
+ * The owner's label of a link.
+ * @param {Uint8Array} masterKey
+ * @param {Uint8Array} sealed
+ * @param {string} linkId
+ * @returns {string}
+ */
+export function openOwnerLinkLabel(masterKey, sealed, linkId) {
+  const plain = openSealed(masterKey, sealed, adOf(AD_OWNER_LINK_LABEL, linkId, "link id"));
+  return new TextDecoder("utf-8", { fatal: true }).decode(plain);
 }
 
 // --- recovery words (docs/format.md, "Recovery words") ----------------------------

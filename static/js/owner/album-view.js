@@ -12,7 +12,7 @@ import { videoFacts } from "../upload/poster.js";
 import { wireUploads } from "../upload/upload-ui.js";
 import { UploadQueue } from "../upload/uploads.js";
 import { ApiError, account, owner, uploadCalls } from "./owner-api.js";
-import { changeLink, createLink, fileImage, linkAddress, openAlbum, openFile, saveMeta } from "./keys.js";
+import { changeLink, createLink, fileImage, linkAddress, linkLabel, openAlbum, openFile, saveMeta } from "./keys.js";
 import { $, confirmAction, describe, formatDate, hide, setBusy, show, showError } from "./ui.js";
 
 const SORTS = new Set(["taken", "name", "upload", "custom"]);
@@ -349,9 +349,10 @@ export async function start({ mk, root }) {
     const li = linkTemplate.content.firstElementChild.cloneNode(true);
     li.dataset.linkId = link.link_id;
     const state = linkState(link);
-    $("[data-slot=summary]", li).textContent = link.password ? "Link with a password" : "Link";
+    $("[data-slot=summary]", li).textContent = linkLabel(link, mk) || (link.password ? "Link with a password" : "Link");
     $("[data-slot=state]", li).textContent = state;
-    $("[data-slot=facts]", li).textContent = `${linkFacts(link)} · made ${formatDate(link.created_at)}`;
+    const opened = link.last_opened_at ? `last opened ${formatDate(link.last_opened_at)}` : "never opened yet";
+    $("[data-slot=facts]", li).textContent = `${linkFacts(link)} · made ${formatDate(link.created_at)} · ${opened}`;
     const address = linkAddress(link, mk);
     const url = $("[data-slot=url]", li);
     const unshown = link.revoked_at ? "Revoked: this link no longer opens." : "This link cannot be shown again on this device.";
@@ -405,6 +406,7 @@ export async function start({ mk, root }) {
     editing = link;
     $("[data-slot=title]", linkDialog).textContent = link ? "Change the link" : "New link";
     $("[data-slot=ok]", linkDialog).textContent = link ? "Save" : "Create link";
+    field("label").value = link ? linkLabel(link, mk) : "";
     field("use_password").checked = Boolean(link && link.password);
     field("password").value = "";
     $("[data-slot=password-hint]", linkDialog).hidden = !(link && link.password);
@@ -466,6 +468,7 @@ export async function start({ mk, root }) {
       const settings = dialogSettings();
       const usePassword = field("use_password").checked;
       const password = field("password").value;
+      const label = field("label").value.trim();
       if (usePassword && !password && !(editing && editing.password)) {
         throw Object.assign(new Error("Type the password visitors will need, or untick the box."), { name: "Refused" });
       }
@@ -473,9 +476,9 @@ export async function start({ mk, root }) {
       if (editing) {
         // A new password (or none) changes the keys; keeping the old one sends no password at all.
         const newPassword = !usePassword ? (editing.password ? "" : undefined) : password ? password : undefined;
-        await changeLink(album, editing, mk, settings, newPassword);
+        await changeLink(album, editing, mk, settings, newPassword, label);
       } else {
-        const { address } = await createLink(album, mk, settings, usePassword ? password : null);
+        const { address } = await createLink(album, mk, settings, usePassword ? password : null, label);
         if (address) {
           try {
             await navigator.clipboard.writeText(address);

@@ -152,13 +152,29 @@ export async function linkKeyFields(album, linkId, secret, password) {
   };
 }
 
-/** Create a link with these settings (and password, or none); the answer and its full address. */
-export async function createLink(album, mk, settings, password) {
+/** The owner's label of a link, or "" (none, or one that does not open). */
+export function linkLabel(link, mk) {
+  if (!link.owner_label) return "";
+  try {
+    return A.openOwnerLinkLabel(mk, C.b64d(link.owner_label), link.link_id);
+  } catch {
+    return "";
+  }
+}
+
+/** The API's owner_label for a label ("" removes it). */
+function sealedLabel(mk, label, linkId) {
+  return label ? C.b64e(A.sealOwnerLinkLabel(mk, label, linkId)) : null;
+}
+
+/** Create a link with these settings (and password, or none) and label; the answer and its full address. */
+export async function createLink(album, mk, settings, password, label = "") {
   const linkId = C.newId();
   const secret = C.randomKey();
   const body = {
     link_id: linkId,
     ...settings,
+    owner_label: sealedLabel(mk, label, linkId),
     ...(await linkKeyFields(album, linkId, secret, password)),
     owner_secret: C.b64e(A.sealOwnerLinkSecret(mk, secret, linkId)),
   };
@@ -167,8 +183,8 @@ export async function createLink(album, mk, settings, password) {
 }
 
 /** Change a link's settings; with `password` (a string, "" for none) its keys are made anew from its secret. */
-export async function changeLink(album, link, mk, settings, password) {
-  const body = { ...settings };
+export async function changeLink(album, link, mk, settings, password, label = "") {
+  const body = { ...settings, owner_label: sealedLabel(mk, label, link.link_id) };
   if (password !== undefined) {
     const secret = A.openOwnerLinkSecret(mk, C.b64d(link.owner_secret), link.link_id);
     Object.assign(body, await linkKeyFields(album, link.link_id, secret, password || null));
