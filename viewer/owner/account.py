@@ -105,8 +105,6 @@ def sign_in(ring_path: Path, url: str, email: str, password: str, hostname: str)
                 "master_key": crypto.b64e(master_key),
                 "token_id": token_id if isinstance(token_id, str) else None,
                 "token_label": label,
-                # For the figures of a refused import only: the operator may change it later.
-                "quota_bytes": account.get("quota_bytes") if isinstance(account.get("quota_bytes"), int) else None,
             },
         )
     return SignedIn(keyring.normalize_server(url), address, account_id, label)
@@ -322,17 +320,18 @@ def size_text(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
 
 
-def account_full(ring: keyring.Keyring, owner: OwnerClient, exc: ApiError, title: str) -> str:
+def account_full(exc: ApiError, title: str, needed: int) -> str:
     """ "Album X does not fit in your account's storage (N of M used)." for a 413 account_full.
 
-    The figures are the server's when its answer carries them; else N is the sum of the
-    account's albums as listed now and M the quota the account had at sign-in.
+    The figures are the server's, when its answer carries them (`bytes_used` and `quota_bytes`,
+    or `bytes_left`); a token cannot ask for them otherwise (GET /api/account needs a session),
+    and the quota the account had at sign-in may have changed since, so nothing is guessed.
     """
-    used, quota = exc.body.get("bytes_used"), exc.body.get("quota_bytes")
-    account = ring.account(owner.server_url) or {}
-    if not isinstance(used, int):
-        used = sum(a.get("bytes") or 0 for a in owner.list_albums() if isinstance(a.get("bytes"), int))
-    if not isinstance(quota, int):
-        quota = account.get("quota_bytes")
-    of = f" of {size_text(quota)}" if isinstance(quota, int) else ""
-    return f"Album {quoted(title)} does not fit in your account's storage ({size_text(used)}{of} used)."
+    used, quota, left = (exc.body.get(key) for key in ("bytes_used", "quota_bytes", "bytes_left"))
+    if isinstance(used, int) and isinstance(quota, int):
+        figures = f"{size_text(used)} of {size_text(quota)} used"
+    elif isinstance(left, int):
+        figures = f"it needs {size_text(needed)}, {size_text(left)} is left"
+    else:
+        figures = f"it needs {size_text(needed)}"
+    return f"Album {quoted(title)} does not fit in your account's storage ({figures})."

@@ -490,9 +490,13 @@ def list_albums(server: str | None) -> None:
         title = album_title(ring, album) + album_state(ring, album_id, album) if album_id in mine else "(key not in this keyring)"
         rows.append((album_id, str(album.get("files", "?")), str(album.get("links", "?")), title))
     seen = {album.get("album_id") for album in on_server}
+    legacy = legacy_albums(ring, owner.server_url) if set(mine) - seen else set()
     for album_id, album in mine.items():
         if album_id not in seen:
-            state = album_state(ring, album_id, None) or " (not on the server any more)"
+            if album_id in legacy:
+                state = " - not in your account yet (`fragment account import` moves it)"
+            else:
+                state = album_state(ring, album_id, None) or " (not on the server any more)"
             rows.append((album_id, "-", "-", f"{clean_text(album.get('title', ''))}{state}"))
     if not rows:
         note(f"No albums on {owner.server_url} yet: `fragment publish DIR` makes one.")
@@ -500,6 +504,17 @@ def list_albums(server: str | None) -> None:
     click.echo(f"{'ALBUM':<22}  {'FILES':>5}  {'LINKS':>5}  TITLE")
     for album_id, files, links_count, title in rows:
         click.echo(f"{album_id:<22}  {files:>5}  {links_count:>5}  {title}")
+
+
+def legacy_albums(ring: keyring.Keyring, url: str) -> set[str]:
+    """The ids of the albums that the owner token from before signing in to an account still manages."""
+    token = ring.legacy_token(url)
+    if not token:
+        return set()
+    try:
+        return {str(album.get("album_id")) for album in OwnerClient(url, token).list_albums()}
+    except ApiError:
+        return set()  # a token removed since: those albums are shown as gone
 
 
 def album_state(ring: keyring.Keyring, album_id: str, album: dict | None) -> str:
@@ -925,7 +940,7 @@ def account_import(yes: bool, server: str | None) -> None:
             moved = owner.import_album(album_id, body)
         except ApiError as exc:
             if exc.status == 413 and exc.code == "account_full":
-                click.echo(accounts.account_full(ring, owner, exc, title), err=True)
+                click.echo(accounts.account_full(exc, title, plan.sizes[album_id]), err=True)
                 refused += 1
                 continue
             raise

@@ -12,7 +12,7 @@ Layout (version 1)::
     {"version": 1,
      "servers": {url: {"owner_token": str,
                        "account" (after `fragment login URL --email`): {"account_id", "email", "master_key" (b64),
-                                                                       "token_id", "token_label", "quota_bytes" (at sign-in)},
+                                                                       "token_id", "token_label"},
                        "legacy_token" (optional): the owner token of no account this server entry had before}},
      "default_server": url,
      "albums": {album_id: {"server", "album_key" (b64), "title", "links": {link_id: {"secret" (b64)}},
