@@ -1,11 +1,13 @@
 """`fragment`: the owner's command line, and a recipient's way to open a link without a browser.
 
-Owners `login`, `publish` a folder as an album, change it (`albums add`, `remove`,
-`rename`, `describe`, `cover`, `order`, `delete`), keep a folder and an album in step
-(`sync`), manage its `links`, and `pull` guest uploads back to disk. Anyone with a link
+Owners `login` (with an owner token, or to an account with `--email`; `logout`), `publish`
+a folder as an album, change it (`albums add`, `remove`, `rename`, `describe`, `cover`,
+`order`, `delete`), keep a folder and an album in step (`sync`), manage its `links`, move
+albums into the account (`account import`), and `pull` guest uploads back to disk. Anyone with a link
 can `open` it or `upload` to it. This module is the presentation only: commands,
 options, prompts, messages and exit statuses. The work is done by ``albums.py``
-(publish, upload, save), ``edit.py`` (album changes), ``sync.py``, ``links.py`` (link keys, unlock),
+(publish, upload, save), ``edit.py`` (album changes), ``sync.py``, ``account.py`` (sign-in, the
+account's copies of keys, `account import`), ``links.py`` (link keys, unlock),
 ``client.py`` (HTTP), ``keyring.py`` and ``disk.py``; all encryption happens on the
 person's machine, with ``viewer.crypto`` (docs/design.md, "Threat model").
 
