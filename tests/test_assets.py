@@ -106,10 +106,10 @@ def test_static_scripts_and_styles_come_from_the_hashed_snapshot(web):
 
 
 def test_every_module_in_the_wing_folders_is_pinned_by_the_import_map(web):
-    """static/js/core, album, upload, download: each file is served and its hash is in the map."""
+    """static/js/core, album, upload, download, owner: each file is served and its hash is in the map."""
     integrity = json.loads(web.application.extensions["fragment.assets"].importmap("")[0])["integrity"]
     modules = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "static" / "js").rglob("*.js"))
-    assert {m.split("/")[2] for m in modules} == {"core", "album", "upload", "download"}
+    assert {m.split("/")[2] for m in modules} == {"core", "album", "upload", "download", "owner"}
     for module in modules:
         assert f"/{module}" in integrity, module
         assert web.get(f"/{module}").status_code == 200, module

@@ -186,6 +186,21 @@ def test_a_newcomer_shares_an_album_and_a_second_device_finds_it(browser, server
     other_row.wait_for(timeout=TIMEOUT)
     assert "1 of 5 devices" in other_row.inner_text()  # the guest's browser
     assert "Family in Lyon" in other_row.inner_text() and "last opened" in other_row.inner_text()
+    other_row.get_by_role("button", name="QR code").click()
+    qr = other.get_by_role("img", name="QR code of the link")
+    qr.wait_for(timeout=TIMEOUT)
+    # Drawn on this device: a square of modules, some dark, some light (lean-qr's toCanvas).
+    dark, light, side = other.evaluate(
+        """() => {
+            const c = document.querySelector('canvas.qr');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let dark = 0, light = 0;
+            for (let i = 0; i < d.length; i += 4) (d[i] < 128 && d[i + 3] > 128 ? dark++ : light++);
+            return [dark, light, c.width === c.height ? c.width : -1];
+        }"""
+    )
+    assert dark > 100 and light > 100 and side >= 21
+    other.get_by_role("dialog").get_by_role("button", name="Done").click()
     other_row.get_by_role("button", name="Copy link").click()
     assert other.evaluate("navigator.clipboard.readText()") == link
     again = other_ctx.new_page()

@@ -84,6 +84,8 @@ VENDOR_FILES = {
     # PBKDF2 and the WebCrypto wrappers for mnemonicToSeed, which Fragment never calls but which a
     # static import loads all the same. No other file of the package is served.
     "@noble/hashes": ["utils.js", "sha2.js", "_md.js", "_u64.js", "hmac.js", "pbkdf2.js", "webcrypto.js"],
+    # QR codes of links in the owner's web app, drawn on a canvas in the page (one module, no imports).
+    "lean-qr": ["index.mjs"],
 }
 
 # Bare specifier -> file under /vendor/ (package.json "exports" of each package).
@@ -94,6 +96,7 @@ IMPORTS = {
     "photoswipe/lightbox": "photoswipe/dist/photoswipe-lightbox.esm.js",
     "client-zip": "client-zip/index.js",
     "exifr": "exifr/dist/lite.esm.mjs",
+    "lean-qr": "lean-qr/index.mjs",
     "@scure/bip39": "@scure/bip39/index.js",
     "@scure/bip39/wordlists/english.js": "@scure/bip39/wordlists/english.js",
     # The four names @scure/bip39 imports, for the same reason as "libsodium-sumo": REWRITES

@@ -6,6 +6,7 @@
 // added with the guests' upload pipeline (upload/uploads.js and upload-worker.js), here
 // with the owner's API and the account's storage.
 
+import { generate } from "lean-qr";
 import { formatBytes, formatCount } from "../core/present.js";
 import { WorkerClient } from "../core/rpc.js";
 import { videoFacts } from "../upload/poster.js";
@@ -368,6 +369,14 @@ export async function start({ mk, root }) {
         url.select();
         copied.textContent = "Select the link and copy it yourself: this browser did not let the page copy.";
       }
+    });
+    const qr = $("[data-action=qr]", li);
+    qr.hidden = !address;
+    qr.addEventListener("click", () => {
+      const dialog = $("#qr-dialog");
+      // Black on opaque white with the standard four-module quiet zone, so it scans on any background.
+      generate(address).toCanvas($("[data-slot=qr]", dialog), { on: [0, 0, 0, 255], off: [255, 255, 255, 255], pad: 4 });
+      dialog.showModal();
     });
     $("[data-action=change]", li).hidden = Boolean(link.revoked_at);
     $("[data-action=change]", li).addEventListener("click", () => openLinkDialog(link));
