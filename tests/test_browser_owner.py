@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support import servers
 from tests.support.browser import TIMEOUT, wait_for_thumbs
@@ -306,6 +307,19 @@ def test_password_change_then_recovery_keep_every_album_readable(browser, server
     page.get_by_role("button", name="Show my recovery key").click()
     page.locator("#rk-title ~ [data-slot=words] li").first.wait_for(timeout=ARGON2)
     assert " ".join(page.locator("#account [data-slot=words] li").all_inner_texts()) == words
+
+    # An owner token for scripts: shown once, works, and stops working once revoked.
+    page.get_by_label("Name").fill("Backup script")
+    page.get_by_role("button", name="Create a token").click()
+    token = page.locator("[data-slot=token]")
+    token.wait_for(timeout=TIMEOUT)
+    auth = {"Authorization": f"Bearer {token.inner_text()}"}
+    listed = requests.get(f"{server['url']}/api/owner/albums", headers=auth, timeout=10)
+    assert listed.status_code == 200 and len(listed.json()["albums"]) == 1
+    page.locator(".device-row").filter(has_text="Backup script").get_by_role("button", name="Revoke").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    page.locator(".device-row").filter(has_text="Backup script").wait_for(state="detached", timeout=TIMEOUT)
+    assert requests.get(f"{server['url']}/api/owner/albums", headers=auth, timeout=10).status_code == 401
 
     # A second device is signed in; the password change signs it out.
     laptop_ctx = context(browser, server)

@@ -136,5 +136,45 @@ export async function start({ me }) {
     );
   }
   await showDevices();
+
+  // --- owner tokens ----------------------------------------------------------------------
+  const tokenList = $("[data-slot=tokens]", section);
+  const tokenTemplate = $("#token-row");
+  const tokenForm = $("#token-form");
+  const fresh = $("[data-slot=new-token]", section);
+  async function showTokens() {
+    const { tokens } = await account.tokens();
+    tokenList.replaceChildren(
+      ...tokens.map((row) => {
+        const li = tokenTemplate.content.firstElementChild.cloneNode(true);
+        $("[data-slot=label]", li).textContent = row.label || "Token";
+        $("[data-slot=facts]", li).textContent = `made ${formatDate(row.created_at)}`;
+        $("[data-action=revoke]", li).addEventListener("click", async () => {
+          const title = `Revoke ${row.label || "this token"}?`;
+          const ok = await confirmAction(title, "Scripts that use it stop working at once.", "Revoke");
+          if (!ok) return;
+          try {
+            await account.deleteToken(row.token_id);
+          } catch (error) {
+            showError($("[data-slot=error]", section), describe(error));
+            return;
+          }
+          fresh.hidden = true;
+          await showTokens();
+        });
+        return li;
+      }),
+    );
+  }
+  wire(tokenForm, async ({ label }) => {
+    const name = String(label).trim();
+    if (!name) throw refused("Give the token a name, so you know later what uses it.");
+    const made = await account.createToken(name);
+    $("[data-slot=token]", fresh).textContent = made.token;
+    fresh.hidden = false;
+    tokenForm.reset();
+    await showTokens();
+  });
+  await showTokens();
   show(section);
 }

@@ -153,7 +153,11 @@ export async function start({ mk, root }) {
     li.dataset.fileId = file.id;
     $("[data-slot=name]", li).textContent = file.info.name || "Untitled";
     $("[data-slot=guest-badge]", li).hidden = !file.entry.guest;
-    if (file.entry.guest && file.info.uploader) $("[data-slot=guest-badge]", li).textContent = `Added by ${file.info.uploader}`;
+    if (file.entry.guest) {
+      // What each guest added and when: their name is what they typed (checked text), the date the server's.
+      const who = file.info.uploader ? `Added by ${file.info.uploader}` : "Added by a guest";
+      $("[data-slot=guest-badge]", li).textContent = `${who} · ${formatDate(file.entry.created_at)}`;
+    }
     $("[data-action=cover]", li).addEventListener("click", () => setCover(file));
     $("[data-action=remove]", li).addEventListener("click", () => removeFile(file));
     $("[data-action=earlier]", li).addEventListener("click", () => move(file, -1));

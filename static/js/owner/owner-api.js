@@ -63,6 +63,9 @@ export const account = {
   recoveryKey: (loginKey) => call("POST", "/api/account/recovery-key", { login_key: loginKey }),
   sessions: () => call("GET", "/api/account/sessions"),
   endSession: (sessionId) => call("DELETE", `/api/account/sessions/${encodeURIComponent(sessionId)}`),
+  tokens: () => call("GET", "/api/account/tokens"),
+  createToken: (label) => call("POST", "/api/account/tokens", { label }),
+  deleteToken: (tokenId) => call("DELETE", `/api/account/tokens/${encodeURIComponent(tokenId)}`),
 };
 
 const albumPath = (albumId) => `/api/owner/albums/${encodeURIComponent(albumId)}`;
