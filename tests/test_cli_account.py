@@ -148,6 +148,11 @@ def test_login_with_a_password_and_publish_with_the_accounts_copies(live_server,
         == split(second)[2]
     )
 
+    # A wrong password once signed in leaves the keyring as it was, byte for byte.
+    before = Path(fragment.env["FRAGMENT_KEYRING"]).read_bytes()
+    status, output = fragment("login", url, "--email", "ada@example.org", "--password-stdin", input="wrong\n", ok=False)
+    assert status == 1 and "The e-mail address or the password is not right." in output
+    assert Path(fragment.env["FRAGMENT_KEYRING"]).read_bytes() == before
     # Signing in again replaces this machine's token rather than adding one.
     fragment("login", url, "--email", "ada@example.org", "--password-stdin", input=PASSWORD + "\n")
     assert len(session.get(f"{url}/api/account/tokens").json()["tokens"]) == 1
@@ -187,6 +192,13 @@ def test_an_album_made_in_the_browser_is_managed_from_a_keyring_that_never_saw_i
     assert shown["files"] == 2
     meta = crypto.open_album_meta(album_key, album_id, crypto.b64d(shown["meta"]))
     assert meta["title"] == "Renamed from the command line"
+    # A link made elsewhere gets a password from a keyring that had neither it nor its album's key before.
+    third = signed_in_cli(tmp_path, live_server, "grace@example.org", "third")
+    _, output = third("links", "change", link_id, "--password", "a link password")
+    assert "password:  yes" in output and full in output
+    recipient = Fragment(tmp_path / "recipient" / "keyring.json")
+    _, output = recipient("open", full, "--out", tmp_path / "opened", "--password", "a link password")
+    assert sorted(p.name for p in (tmp_path / "opened").iterdir()) == ["photo 1.jpg", "photo 2.jpg"]
     # The first keyring finds it by its new title too (its cached title follows the server's).
     _, output = fragment("links", "list", "Renamed from the command line")
     assert full in output
