@@ -9,6 +9,13 @@
 // only when a tile comes near the viewport, and forgets the request when it leaves
 // before its turn (web.dev, "Lazy-loading images"). A few thumbnails are fetched at
 // once, so a fast scroll to the end does not queue thousands of requests.
+//
+// The files come in the order the page chose (order.js) and new ones may land anywhere
+// in it as the listing's pages arrive: a relayout keeps every row whose files did not
+// change, and keeps what the visitor is looking at where it was on screen (the first
+// visible row is the anchor, as the CSS Scroll Anchoring spec does for normal flow,
+// which absolutely positioned rows do not get). With date headings a heading row
+// (a real <h2>) starts each group and rows never straddle two groups.
 
 import { formatDuration } from "../core/present.js";
 
@@ -17,6 +24,8 @@ const FAILED_TEXT = "This thumbnail could not be loaded.";
 const MIN_ASPECT = 0.4;
 const MAX_ASPECT = 3;
 const RETRY_MS = 5000;
+const HEADING_HEIGHT = 52;
+const SMALL_HEADING_HEIGHT = 40;
 
 /** Fetches thumbnails for tiles near the viewport, a few at a time. */
 class ThumbQueue {
@@ -79,15 +88,19 @@ export class Grid {
    * @param {(file: any) => Promise<string>} options.fetchThumb  the thumbnail's URL
    * @param {(index: number) => void} options.onOpen
    * @param {(file: any) => string} options.label  the tile's accessible name
+   * @param {((file: any) => {key: string, text: string}) | null} [options.headingOf]  the group a file
+   *   is headed by (its date), or null for no headings; `headingOf` may be changed before a relayout
    */
-  constructor(container, { files, fetchThumb, onOpen, label }) {
+  constructor(container, { files, fetchThumb, onOpen, label, headingOf = null }) {
     this.container = container;
     this.files = files;
     this.onOpen = onOpen;
     this.label = label;
+    this.headingOf = headingOf;
     this.rows = [];
     this.rowEls = new Map();
     this.tiles = new Map(); // file index -> tile element, for rendered tiles only
+    this.tileFile = new WeakMap(); // tile element -> its file (indices change as files are inserted)
     this.width = 0;
     this.queue = new ThumbQueue(fetchThumb, (file) => this.refreshTile(file.index), 6);
     this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { rootMargin: "75% 0px" });
@@ -96,7 +109,8 @@ export class Grid {
     container.setAttribute("role", "group");
     container.addEventListener("click", (event) => {
       const tile = /** @type {HTMLElement | null} */ (/** @type {Element} */ (event.target).closest(".tile"));
-      if (tile) this.onOpen(Number(tile.dataset.index));
+      const file = tile && this.tileFile.get(tile);
+      if (file) this.onOpen(file.index);
     });
     container.addEventListener("keydown", (event) => this.onKey(event));
     this.onScroll = () => this.schedule();
@@ -107,38 +121,80 @@ export class Grid {
     this.resizeObserver.observe(container);
   }
 
-  /** Recompute the layout after files were added, or the width changed. */
+  /**
+   * Recompute the layout after files were added (anywhere: each file's `index` is its place
+   * in `files`, renumbered by the caller), or the width changed.
+   */
   relayout() {
     if (this.destroyed) return;
     this.width = this.container.clientWidth;
-    const focused = this.focusedIndex();
+    const focused = this.focusedFile();
     const before = this.rows;
+    const anchor = this.anchor(before);
     this.rows = this.layout(this.width);
-    // Keep the rows that did not move (a new page of files changes only the end).
-    const same = (a, b) => a && b && a.start === b.start && a.end === b.end && a.top === b.top && a.height === b.height;
+    // Keep the rows that show the same files at the same place; redraw only the others.
+    const same = (a, b) =>
+      a &&
+      b &&
+      a.kind === b.kind &&
+      a.start === b.start &&
+      a.end === b.end &&
+      a.top === b.top &&
+      a.height === b.height &&
+      a.text === b.text &&
+      a.files.every((file, i) => file === b.files[i]);
     for (const [index, el] of this.rowEls) if (!same(before[index], this.rows[index])) this.removeRow(index, el);
     const last = this.rows[this.rows.length - 1];
     this.container.style.height = `${last ? last.top + last.height : 0}px`;
+    if (anchor) {
+      // What the visitor was looking at stays where it was on screen, whatever landed above it.
+      const r = this.rowOf(anchor.file.index);
+      const moved = r === null ? 0 : this.rows[r].top - anchor.top;
+      if (moved) window.scrollBy({ top: moved, behavior: "instant" });
+    }
     this.render();
-    if (focused !== null && this.focusedIndex() !== focused) this.focusIndex(focused);
+    if (focused && this.focusedFile() !== focused && this.files[focused.index] === focused) this.focusIndex(focused.index);
+  }
+
+  /** The first file of the first row on screen and that row's top, when the grid is scrolled into; else null. */
+  anchor(rows) {
+    const viewTop = -this.container.getBoundingClientRect().top;
+    if (viewTop <= 0) return null; // the top of the grid is on screen: new files above push down, as they should
+    for (const row of rows) {
+      if (row.kind === "tiles" && row.top + row.height > viewTop && row.files.length) return { file: row.files[0], top: row.top };
+    }
+    return null;
   }
 
   layout(width) {
     const small = width < 600;
     const target = small ? 120 : width < 1100 ? 190 : 240;
     const gap = small ? 3 : 6;
+    const headingHeight = small ? SMALL_HEADING_HEIGHT : HEADING_HEIGHT;
+    const headingOf = this.headingOf;
     this.gap = gap;
     const rows = [];
     let start = 0;
     let sum = 0;
     let top = 0;
+    let group = null;
     const push = (end, height) => {
-      rows.push({ start, end, top, height });
+      rows.push({ kind: "tiles", start, end, top, height, text: null, files: this.files.slice(start, end) });
       top += height + gap;
       start = end;
       sum = 0;
     };
     for (let i = 0; i < this.files.length; i += 1) {
+      if (headingOf) {
+        const heading = headingOf(this.files[i]);
+        if (heading.key !== group) {
+          // A new group: the last row of the one before ends here, unjustified like the album's last.
+          if (start < i) push(i, target);
+          rows.push({ kind: "heading", start: i, end: i, top, height: headingHeight, text: heading.text, files: [] });
+          top += headingHeight;
+          group = heading.key;
+        }
+      }
       sum += this.aspect(this.files[i]);
       const n = i - start + 1;
       if (sum * target + (n - 1) * gap >= width) push(i + 1, (width - (n - 1) * gap) / sum);
@@ -205,6 +261,15 @@ export class Grid {
 
   makeRow(r) {
     const row = this.rows[r];
+    if (row.kind === "heading") {
+      // A real heading, so screen readers can jump from date to date.
+      const heading = document.createElement("h2");
+      heading.className = "grid-row grid-heading";
+      heading.style.top = `${row.top}px`;
+      heading.style.height = `${row.height}px`;
+      heading.textContent = row.text;
+      return heading;
+    }
     const el = document.createElement("div");
     el.className = "grid-row";
     el.setAttribute("role", "presentation");
@@ -216,6 +281,7 @@ export class Grid {
       tile.style.width = `${this.aspect(this.files[i]) * row.height}px`;
       el.append(tile);
       this.tiles.set(i, tile);
+      this.tileFile.set(tile, this.files[i]);
       this.observer.observe(tile);
     }
     return el;
@@ -225,8 +291,8 @@ export class Grid {
     for (const tile of el.children) {
       const index = Number(tile.dataset.index);
       this.observer.unobserve(tile);
-      this.tiles.delete(index);
-      const file = this.files[index];
+      if (this.tiles.get(index) === tile) this.tiles.delete(index);
+      const file = this.tileFile.get(tile);
       if (file) this.queue.drop(file);
     }
     el.remove();
@@ -290,17 +356,23 @@ export class Grid {
 
   onIntersect(entries) {
     for (const entry of entries) {
-      const file = this.files[Number(entry.target.dataset.index)];
-      if (!file) continue;
+      const file = this.tileFile.get(entry.target);
+      if (!file || !this.tiles.has(file.index)) continue;
       if (entry.isIntersecting) this.queue.want(file);
       else this.queue.drop(file);
     }
   }
 
   focusedIndex() {
+    const file = this.focusedFile();
+    return file ? file.index : null;
+  }
+
+  /** The file whose tile has the focus, or null. */
+  focusedFile() {
     const el = /** @type {HTMLElement | null} */ (document.activeElement);
     if (!el || !el.classList || !el.classList.contains("tile") || !this.container.contains(el)) return null;
-    return Number(el.dataset.index);
+    return this.tileFile.get(el) || null;
   }
 
   rowOf(index) {
@@ -309,6 +381,7 @@ export class Grid {
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const row = this.rows[mid];
+      // A heading row has start === end: the index of the first file under it, which is after it.
       if (index < row.start) hi = mid - 1;
       else if (index >= row.end) lo = mid + 1;
       else return mid;
@@ -352,7 +425,10 @@ export class Grid {
     else if (event.key === "Home") target = 0;
     else if (event.key === "End") target = this.files.length - 1;
     else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-      const next = this.rows[r + (event.key === "ArrowDown" ? 1 : -1)];
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      let n = r + step;
+      while (this.rows[n] && this.rows[n].kind !== "tiles") n += step; // over date headings
+      const next = this.rows[n];
       if (next) {
         // The tile in the next row that sits under the middle of this one.
         const tile = this.tiles.get(index);

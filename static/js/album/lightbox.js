@@ -65,8 +65,13 @@ function videoSize(info) {
  * @param {import("./grid.js").Grid} options.grid  thumbElement, focusIndex
  */
 export function createLightbox({ files, media, downloads, grid }) {
+  // The slides are the album's files as they were when the lightbox opened: a page of the
+  // listing may insert files anywhere in `files` meanwhile (order.js), which must not
+  // change what "next" is under the visitor's finger. Files added at the end still join
+  // (update()); the rest are there the next time it opens.
+  let slides = [];
   const lightbox = new PhotoSwipeLightbox({
-    dataSource: files,
+    dataSource: slides,
     pswpModule: () => import("photoswipe"),
     showHideAnimationType: "zoom",
     bgOpacity: 0.96,
@@ -93,7 +98,7 @@ export function createLightbox({ files, media, downloads, grid }) {
   let notice = null;
 
   lightbox.addFilter("itemData", (_item, index) => {
-    const file = files[index];
+    const file = slides[index];
     const base = { file, alt: file.alt };
     if (file.broken) return { ...base, type: "fragment-broken", width: 1200, height: 800 };
     const info = file.info;
@@ -106,7 +111,10 @@ export function createLightbox({ files, media, downloads, grid }) {
       msrc: file.thumb.url || undefined,
     };
   });
-  lightbox.addFilter("thumbEl", (thumbnail, _data, index) => grid.thumbElement(index) || thumbnail);
+  lightbox.addFilter("thumbEl", (thumbnail, _data, index) => {
+    const file = slides[index];
+    return (file && grid.thumbElement(file.index)) || thumbnail;
+  });
   lightbox.addFilter("placeholderSrc", (src, content) => content.data.file?.thumb.url || src);
   lightbox.addFilter("contentErrorElement", (el, content) => {
     el.textContent = content.failure && ["ApiError", "NetworkError"].includes(content.failure.name) ? FAILED_TEXT : BROKEN_TEXT;
@@ -404,7 +412,8 @@ export function createLightbox({ files, media, downloads, grid }) {
   lightbox.on("close", () => {
     setSlideshow(false);
     // Bring the tile of the last photo seen into view, so the lightbox shrinks back to it.
-    lastIndex = lightbox.pswp ? lightbox.pswp.currIndex : null;
+    const shown = lightbox.pswp ? slides[lightbox.pswp.currIndex] : null;
+    lastIndex = shown && files[shown.index] === shown ? shown.index : null; // its place in the grid now
     if (lastIndex !== null) grid.revealIndex(lastIndex);
   });
   lightbox.on("destroy", () => {
@@ -418,7 +427,14 @@ export function createLightbox({ files, media, downloads, grid }) {
 
   return {
     open(index) {
-      lightbox.loadAndOpen(index);
+      slides = files.slice();
+      lightbox.loadAndOpen(index, slides);
+    },
+    /** The album's files changed: an open lightbox takes those added after its last slide. */
+    update() {
+      if (!lightbox.pswp || files.length <= slides.length) return;
+      for (let i = 0; i < slides.length; i += 1) if (files[i] !== slides[i]) return;
+      slides.push(...files.slice(slides.length));
     },
     get isOpen() {
       return Boolean(lightbox.pswp);

@@ -24,6 +24,7 @@ import { wireDownloadAll } from "../download/download-all.js";
 import { Grid } from "./grid.js";
 import { createLightbox } from "./lightbox.js";
 import { Media } from "./media.js";
+import { albumOrder, coverOf, dateHeadings, monthly } from "./order.js";
 import { albumInfo, fileInfo, formatCount, formatDayRange, formatMinutes, safeFileName } from "../core/present.js";
 import { WorkerClient } from "../core/rpc.js";
 import { ServiceWorkerBridge } from "../download/sw-client.js";
@@ -44,8 +45,15 @@ let lightbox = null;
 let bridge = null;
 let downloadAll = null;
 let uploader = null; // {queue, ui, worker} where the link allows uploads
+// The album's files in the order the page shows them (order.js), each with its `index` there.
 const files = [];
 const listedIds = new Set();
+let order = albumOrder(null);
+let coverId = null; // the album's cover, once its file is listed
+let coverShown = false;
+let seq = 0; // the order files arrived in: the server lists in upload order
+const OWN_SEQ = 2 ** 40;
+let headings = { monthly: false, of: null };
 
 // --- what the page shows --------------------------------------------------------
 
@@ -181,7 +189,7 @@ function wireWorkerEvents() {
 
 /** The album Worker's unlock answer: the album's metadata and the link's settings. */
 async function enter({ album, info }) {
-  await showAlbum(albumInfo(album), info);
+  await showAlbum(albumInfo(album), info, album);
 }
 
 /** A device-limited link is opened by a click, never by loading the page (a preview bot). */
@@ -257,7 +265,13 @@ function askPassword(info, admitted) {
 
 // --- the album ------------------------------------------------------------------
 
-function addFiles(entries) {
+/**
+ * Files join in their place in the album's order, wherever that is, then the grid and an
+ * open lightbox are told. Array.prototype.sort is stable and fast on an array that is
+ * already sorted but for a page appended (V8's TimSort), and the order is total (`seq`).
+ */
+function addFiles(entries, { own = false } = {}) {
+  const added = [];
   for (const entry of entries) {
     // A guest's own upload is shown at once, and may come again with a later page of the listing.
     if (entry.id && listedIds.has(entry.id)) continue;
@@ -265,6 +279,8 @@ function addFiles(entries) {
     const info = entry.meta ? fileInfo(entry.meta) : null;
     const file = {
       index: files.length,
+      // A guest's own upload, shown before the listing reaches it, is the album's newest.
+      seq: own ? OWN_SEQ + seq++ : seq++,
       id: entry.id,
       info,
       broken: entry.broken || !info,
@@ -277,7 +293,37 @@ function addFiles(entries) {
       },
     };
     files.push(file);
+    added.push(file);
   }
+  if (!added.length) return;
+  files.sort(order.compare);
+  files.forEach((file, index) => {
+    file.index = index;
+  });
+  for (const file of added) if (coverId && file.id === coverId) showCover(file);
+  if (grid) {
+    if (order.headings && (!headings.of || headings.monthly !== monthly(files.length))) {
+      headings = { monthly: monthly(files.length), of: null };
+      headings.of = dateHeadings(headings.monthly);
+    }
+    grid.headingOf = order.headings ? headings.of : null;
+    grid.relayout();
+  }
+  if (lightbox) lightbox.update();
+}
+
+/** The cover's thumbnail beside the title, once its file is listed; a cover that fails shows nothing. */
+function showCover(file) {
+  if (coverShown || file.broken || !media) return;
+  coverShown = true;
+  const img = $("#album-cover");
+  media.thumb(file).then(
+    (url) => {
+      img.src = url;
+      img.hidden = false;
+    },
+    () => {},
+  );
 }
 
 function tileLabel(file) {
@@ -313,7 +359,7 @@ function updateStats(done) {
   $("#album-empty").hidden = !(done && files.length === 0);
 }
 
-async function showAlbum(album, info) {
+async function showAlbum(album, info, meta) {
   // Not in document.title: browsers keep titles in their history, which may sync to a
   // third party; the album's title is content, and stays on the page.
   $("#album-title").textContent = album.title;
@@ -354,6 +400,9 @@ async function showAlbum(album, info) {
     });
   }
   media = new Media(withToken, bridge);
+  // The owner's order and cover (docs/format.md, "Album metadata"), checked: anything odd is the default.
+  order = albumOrder(meta);
+  coverId = coverOf(meta);
   grid = new Grid($("#grid"), {
     files,
     fetchThumb: (file) => media.thumb(file),
@@ -369,7 +418,6 @@ async function showAlbum(album, info) {
     const page = await listPage(after, first ? FIRST_PAGE : PAGE);
     first = false;
     addFiles(page.files);
-    grid.relayout();
     updateStats(!page.next);
     after = page.next;
   } while (after);
@@ -409,8 +457,7 @@ async function showUploaded({ entry, thumb }, info) {
   if (info.upload_only || !grid) return;
   const opened = await worker.call("adopt", { entry });
   if (thumb && opened.id) media.adopt(opened.id, thumb);
-  addFiles([opened]);
-  grid.relayout();
+  addFiles([opened], { own: true });
   updateStats(true);
 }
 
