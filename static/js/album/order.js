@@ -19,15 +19,30 @@ const TAKEN_AT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[
 const MONTHS_FROM = 1000;
 const keys = new WeakMap(); // file -> its takenKey: a sort compares each file many times
 
-/** The page's language for Intl, or the browser's if the page says none (or one Intl refuses). */
+/**
+ * The page's language for Intl: the visitor's own variant of it where they have one (a page
+ * in "en" read with an en-GB browser formats dates the British way), else the page's, else
+ * the browser's if the page says none or one Intl refuses.
+ * @returns {string | undefined}
+ */
 export function pageLocale() {
-  const lang = document.documentElement.lang;
-  if (!lang) return undefined;
+  let lang;
   try {
-    return Intl.getCanonicalLocales(lang)[0];
+    lang = Intl.getCanonicalLocales(document.documentElement.lang || [])[0];
   } catch {
-    return undefined;
+    lang = undefined;
   }
+  if (!lang) return undefined;
+  const primary = lang.split("-")[0].toLowerCase();
+  for (const tag of navigator.languages || []) {
+    try {
+      const [canonical] = Intl.getCanonicalLocales(tag);
+      if (canonical && canonical.split("-")[0].toLowerCase() === primary) return lang.includes("-") ? lang : canonical;
+    } catch {
+      // a tag Intl does not take: the next one
+    }
+  }
+  return lang;
 }
 
 /**
@@ -51,7 +66,11 @@ function parseKey(file) {
   if (!m) return null;
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
   let time = Date.UTC(y, mo - 1, d, h, mi, s);
-  if (Number.isNaN(time)) return null;
+  // Date.UTC rolls a 45th of the 13th month over into another date: such a time is no date.
+  const check = new Date(time);
+  if (Number.isNaN(time) || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) {
+    return null;
+  }
   const offset = m[7];
   if (offset && offset !== "Z") {
     const sign = offset[0] === "-" ? -1 : 1;
