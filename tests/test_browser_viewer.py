@@ -142,7 +142,8 @@ def test_the_lightbox_opens_the_clicked_photo_then_its_original(page, album):
     image = current_slide_image(page)
     image.wait_for(timeout=TIMEOUT)
     assert image.get_attribute("alt") == UNICODE_NAME
-    assert page.locator(".pswp__counter").inner_text() == "5 of 5"
+    # By date taken (the default order): the HEIC of 2023, then IMG_0001 and the video (same time, upload order).
+    assert page.locator(".pswp__counter").inner_text() == "4 of 5"
     # Preview first, then the original (downloads are on, and a JPEG shows in a browser).
     page.wait_for_function(
         "() => { const i = document.querySelector("
@@ -152,7 +153,7 @@ def test_the_lightbox_opens_the_clicked_photo_then_its_original(page, album):
     )
     # Arrow keys move to the neighbour; Esc closes.
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("() => document.querySelector('.pswp__counter').textContent === '4 of 5'")
+    page.wait_for_function("() => document.querySelector('.pswp__counter').textContent === '3 of 5'")
     page.keyboard.press("Escape")
     page.locator(".pswp").wait_for(state="detached")
 
@@ -199,12 +200,12 @@ def test_the_slideshow_advances_by_itself(page, album):
     open_album(page, album["link"], TITLE)
     tile(page, "IMG_0001.jpg").click()
     current_slide_image(page).wait_for(timeout=TIMEOUT)
-    assert page.locator(".pswp__counter").inner_text() == "1 of 5"
+    assert page.locator(".pswp__counter").inner_text() == "2 of 5"  # by date taken, after the HEIC of 2023
     page.get_by_role("button", name="Start slideshow").click()
-    page.wait_for_function("() => document.querySelector('.pswp__counter').textContent === '2 of 5'", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('.pswp__counter').textContent === '3 of 5'", timeout=10_000)
     page.get_by_role("button", name="Pause slideshow").click()
     time.sleep(5)
-    assert page.locator(".pswp__counter").inner_text() == "2 of 5"
+    assert page.locator(".pswp__counter").inner_text() == "3 of 5"
 
 
 def test_the_video_plays_in_the_lightbox(page, album):
