@@ -113,6 +113,11 @@ def main() -> int:
         print(f"  {link}\n")
         print("  Open it in a browser: it decrypts there, and guests can add photos with Add photos.")
         print(f"  Or from the command line:  {BIN / 'fragment'} open '{link}' --out demo-download")
+        invitation = subprocess.run(
+            [BIN / "flask", "--app", "app", "accounts", "invite"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        print("  To make and manage albums in the browser, create an account (a one-time invitation):")
+        print(f"  {url}/signup?invitation={invitation}\n")
         print("  Stop the server with Ctrl-C.\n", flush=True)
         return server.wait()
     except subprocess.CalledProcessError as exc:

@@ -316,6 +316,9 @@ def test_an_album_that_does_not_fit_is_not_moved(app, client, owner):
     body = {"owner_token": owner.token, "owner_key": crypto.b64e(crypto.seal_owner_album_key(made.master_key, ak, legacy_id))}
     answer = client.post(f"/api/owner/albums/{legacy_id}/import", json=body, headers={auth.CSRF_HEADER: csrf})
     assert answer.status_code == 413 and answer.get_json()["error"] == "account_full"
+    refused = answer.get_json()
+    assert refused["message"].startswith("Your storage is full: 0.0 MB of 0.0 MB used, and this album needs")
+    assert refused["bytes_used"] == 0 and refused["quota_bytes"] == 1000
     with app.app_context():
         assert db.session().get_one(db.Album, legacy_id).account_id is None
         assert db.session().get_one(db.Account, made.account_id).bytes_used == 0

@@ -489,6 +489,9 @@ def test_a_database_from_before_the_link_proof_is_upgraded_and_its_links_still_o
     with engine.begin() as connection:  # the schema as it was: no link_verifier, the old failures table, no migrations yet
         connection.execute(text("DROP TABLE alembic_version"))
         connection.execute(text("ALTER TABLE links DROP COLUMN link_verifier"))
+        # Revision 0003 came after migrations began: no database without alembic_version has its columns.
+        connection.execute(text("ALTER TABLE links DROP COLUMN owner_label"))
+        connection.execute(text("ALTER TABLE links DROP COLUMN last_opened_at"))
         connection.execute(text("CREATE TABLE unlock_failures (id INTEGER PRIMARY KEY, link_id VARCHAR(22))"))
     again = create_app({key: app.config[key] for key in ("DATA_DIR", "SECRET_KEY", "DATABASE_URL")})
     try:

@@ -198,7 +198,7 @@ def import_album(album_id: str):
     )
     if not accounts.take_bytes(account_id, int(total or 0)):
         session.rollback()
-        raise ApiError(413, "account_full", "This album does not fit in the account's storage.")
+        raise uploads.account_full(account_id, int(total or 0), what="album")
     album.account_id = account_id
     album.owner_key = owner_key
     session.commit()

@@ -82,7 +82,7 @@ def device_label(explicit: object = None) -> str:
     if isinstance(explicit, str) and explicit.strip():
         return re.sub(r"\s+", " ", explicit.strip())[:80]
     agent = request.headers.get("User-Agent", "")
-    if agent.startswith("fragment/"):
+    if agent.startswith(("fragment/", "fragment-cli/")):
         return "Command line"
     browser = next((name for token, name in _BROWSERS if token in agent), "A browser")
     system = next((name for token, name in _SYSTEMS if token in agent), "Linux" if "Linux" in agent else None)

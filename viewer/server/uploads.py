@@ -180,7 +180,7 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
     account_id = session.scalar(select(db.Album.account_id).where(db.Album.id == album_id))
     if account_id is not None and not accounts.take_bytes(account_id, total):
         session.rollback()
-        raise _account_full(account_id, total, guest=link is not None)
+        raise account_full(account_id, total, guest=link is not None)
     file = db.File(
         id=file_id,
         album_id=album_id,
@@ -203,8 +203,11 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
     return file
 
 
-def _account_full(account_id: str, total: int, *, guest: bool) -> ApiError:
-    """413 for a file that does not fit in the account's storage (said to a guest without the owner's figures)."""
+def account_full(account_id: str, total: int, *, guest: bool = False, what: str = "file") -> ApiError:
+    """413 for a file (or an album moved in) that does not fit in the account's storage.
+
+    The owner gets the figures; a guest only hears that the owner has no room.
+    """
     if guest:
         return ApiError(413, "account_full", "The album's owner has no storage space left for this file.")
     account = db.session().get_one(db.Account, account_id)
@@ -212,8 +215,10 @@ def _account_full(account_id: str, total: int, *, guest: bool) -> ApiError:
     return ApiError(
         413,
         "account_full",
-        f"Your storage is full: {_mb(account.bytes_used)} of {_mb(quota)} used, and this file needs {_mb(total)}.",
+        f"Your storage is full: {_mb(account.bytes_used)} of {_mb(quota)} used, and this {what} needs {_mb(total)}.",
         bytes_left=max(0, quota - account.bytes_used),
+        bytes_used=account.bytes_used,
+        quota_bytes=quota,
     )
 
 

@@ -67,6 +67,10 @@ class Refused extends Error {
 function signupView() {
   const section = $("#signup");
   const form = $("form", section);
+  // An operator may send the sign-up page with the invitation in it (`make demo` prints one).
+  const invited = new URLSearchParams(location.search).get("invitation");
+  const code = form.querySelector("[name=invitation]");
+  if (invited && code) code.value = invited;
   onSubmit(form, async ({ email, password, confirm, invitation }) => {
     email = String(email).trim();
     const problem = emailProblem(email) || passwordProblem(String(password), String(confirm));
