@@ -20,7 +20,7 @@ import requests
 from tests.support import servers
 from tests.support.browser import TIMEOUT, wait_for_thumbs
 from tests.support.media_fixtures import make_jpeg_with_orientation, make_mp4, require_ffmpeg
-from tests.support.owner_cli import split
+from tests.support.owner_cli import Fragment, split
 from viewer import crypto
 
 pytestmark = pytest.mark.slow
@@ -481,4 +481,50 @@ def test_edits_in_the_browser_are_what_a_recipient_sees_after_a_reload(browser, 
     network.assert_never_sent(fragment)
     assert [line for line in console if "status of 404" not in line] == []
     recipient_ctx.close()
+    ctx.close()
+
+
+def test_the_browser_and_the_command_line_manage_each_others_albums(browser, server, media, tmp_path):
+    email = "both@example.org"
+    console: list[str] = []
+    ctx = context(browser, server)
+    page = watched(ctx, console)
+    sign_up_as(page, email)
+    new_album(page, "Made in the browser")
+    page.locator("#file-input").set_input_files([str(media["photos"][0])])
+    wait_added(page, 1)
+
+    # The command line signs in to the same account, on a machine that never saw the album.
+    fragment = Fragment(tmp_path / "keyring.json")
+    fragment("login", server["url"], "--email", email, "--password-stdin", input=PASSWORD + "\n")
+    fragment("albums", "add", "Made in the browser", media["photos"][1], media["photos"][2])
+    fragment("albums", "rename", "Made in the browser", "Renamed from the command line")
+    link = fragment.link("links", "add", "Renamed from the command line")
+    page.reload()
+    page.get_by_role("heading", name="Renamed from the command line").wait_for(timeout=TIMEOUT)
+    assert page.locator(".file-tile").count() == 3
+    rows = page.locator(".link-row")
+    rows.first.wait_for(timeout=TIMEOUT)
+    assert rows.first.locator("[data-slot=url]").input_value() == link
+
+    # And the other way round: published from the command line, managed in the browser.
+    folder = tmp_path / "cli-album"
+    folder.mkdir()
+    for photo in media["photos"][3:5]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    published = fragment.publish(folder, "--title", "Published from the command line", "--server", server["url"])
+    page.goto("/app")
+    card = page.locator(".album-card").filter(has_text="Published from the command line")
+    card.wait_for(timeout=TIMEOUT)
+    card.click()
+    page.get_by_role("heading", name="Published from the command line").wait_for(timeout=TIMEOUT)
+    page.locator(".link-row").first.wait_for(timeout=TIMEOUT)
+    assert page.locator(".link-row [data-slot=url]").first.input_value() == published
+    page.get_by_role("button", name="Rename or describe").click()
+    page.get_by_role("dialog", name="Rename or describe").get_by_label("Title").fill("Renamed in the browser")
+    page.get_by_role("dialog", name="Rename or describe").get_by_role("button", name="Save").click()
+    page.get_by_text("Saved. Visitors see the change when they reload.").wait_for(timeout=TIMEOUT)
+    _code, listing = fragment("albums", "list")
+    assert "Renamed in the browser" in listing and "Renamed from the command line" in listing
+    assert console == []
     ctx.close()
