@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.support import servers
-from tests.support.browser import TIMEOUT, wait_for_thumbs
+from tests.support.browser import TIMEOUT, decoded_thumbs, wait_for_thumbs
 from tests.support.media_fixtures import make_jpeg_with_orientation, make_mp4, require_ffmpeg
 from tests.support.owner_cli import Fragment, split
 from viewer import crypto
@@ -139,6 +139,23 @@ def make_link(page, password: str | None = None, devices: int | None = None, lab
     return page.evaluate("navigator.clipboard.readText()")
 
 
+def all_thumbs(page, count: int) -> set[str]:
+    """The names of the decoded grid thumbs, scrolling down the album as a visitor would.
+
+    The grid draws only the rows near the screen (static/js/album/grid.js), so the names are
+    gathered on the way down.
+    """
+    wait_for_thumbs(page, 1)
+    seen: set[str] = set()
+    for _ in range(60):
+        seen |= set(decoded_thumbs(page))
+        if len(seen) >= count:
+            break
+        page.mouse.wheel(0, 1500)
+        page.wait_for_timeout(250)
+    return seen
+
+
 def db(server) -> sqlite3.Connection:
     return sqlite3.connect(Path(server["data_dir"]) / "fragment.db")
 
@@ -169,7 +186,7 @@ def test_a_newcomer_shares_an_album_and_a_second_device_finds_it(browser, server
     guest.get_by_label("Password", exact=True).fill(LINK_PASSWORD)
     guest.get_by_role("button", name="Open").click()
     guest.get_by_role("heading", name=TITLE).wait_for(timeout=ARGON2)
-    assert len(wait_for_thumbs(guest, 21)) == 21
+    assert len(all_thumbs(guest, 21)) == 21
     guest_ctx.close()
 
     # 3. The same owner on another browser signs in, sees the album and its link, re-copies it, and it opens.
@@ -206,7 +223,7 @@ def test_a_newcomer_shares_an_album_and_a_second_device_finds_it(browser, server
     assert other.evaluate("navigator.clipboard.readText()") == link
     again = other_ctx.new_page()
     open_album_with_password(again, link)
-    assert len(wait_for_thumbs(again, 21)) == 21
+    assert len(all_thumbs(again, 21)) == 21
     other_ctx.close()
 
     # 4. Nothing the owner typed or the browser made left it in the clear.
@@ -468,6 +485,12 @@ def test_edits_in_the_browser_are_what_a_recipient_sees_after_a_reload(browser, 
     recipient.get_by_role("heading", name="Lyon, July").wait_for(timeout=TIMEOUT)
     recipient.get_by_text("Five days by the rivers").wait_for(timeout=TIMEOUT)
     assert set(wait_for_thumbs(recipient, 5)) == {"IMG_00.jpg", "IMG_02.jpg", "IMG_03.jpg", "IMG_04.jpg", "IMG_05.jpg"}
+    # In exactly the owner's order, and with the chosen cover beside the title.
+    shown = recipient.evaluate("() => [...document.querySelectorAll('#grid .tile img')].map((img) => img.alt)")
+    assert shown == ["IMG_05.jpg", "IMG_00.jpg", "IMG_03.jpg", "IMG_02.jpg", "IMG_04.jpg"]
+    recipient.wait_for_function("() => document.querySelector('#album-cover')?.naturalWidth > 0", timeout=TIMEOUT)
+    cover_src = recipient.locator("#album-cover").get_attribute("src")
+    assert cover_src == recipient.locator("#grid .tile img[alt='IMG_04.jpg']").get_attribute("src")
 
     # Deleting the album ends the link too.
     page.get_by_role("button", name="Delete album").click()

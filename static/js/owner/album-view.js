@@ -7,6 +7,7 @@
 // with the owner's API and the account's storage.
 
 import { generate } from "lean-qr";
+import { albumOrder, coverOf, sortOf } from "../album/order.js";
 import { formatBytes, formatCount } from "../core/present.js";
 import { WorkerClient } from "../core/rpc.js";
 import { videoFacts } from "../upload/poster.js";
@@ -16,33 +17,11 @@ import { ApiError, account, owner, uploadCalls } from "./owner-api.js";
 import { changeLink, createLink, fileImage, linkAddress, linkLabel, openAlbum, openFile, saveMeta } from "./keys.js";
 import { $, confirmAction, describe, formatDate, hide, setBusy, show, showError } from "./ui.js";
 
-const SORTS = new Set(["taken", "name", "upload", "custom"]);
 const PART_SIZE = 4 * 1024 * 1024; // under the server's UPLOAD_PART_BYTES default (8 MiB) and most proxies' limits
-const COLLATOR = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
-/** Files in the order the album's metadata asks for (the viewer's order: static/js/album/grid.js). */
-export function ordered(files, meta) {
-  const sort = SORTS.has(meta.sort) ? meta.sort : "taken";
-  const byTaken = (a, b) => {
-    const ta = a.info.takenAt ? a.info.takenAt.wall : Infinity;
-    const tb = b.info.takenAt ? b.info.takenAt.wall : Infinity;
-    return ta === tb ? a.seq - b.seq : ta - tb;
-  };
-  const list = [...files];
-  if (sort === "upload") return list.sort((a, b) => a.seq - b.seq);
-  if (sort === "name") return list.sort((a, b) => COLLATOR.compare(a.info.name || "", b.info.name || "") || a.seq - b.seq);
-  if (sort === "custom" && Array.isArray(meta.order)) {
-    const place = new Map();
-    meta.order.forEach((id, index) => {
-      if (typeof id === "string" && !place.has(id)) place.set(id, index);
-    });
-    return list.sort((a, b) => {
-      const pa = place.has(a.id) ? place.get(a.id) : Infinity;
-      const pb = place.has(b.id) ? place.get(b.id) : Infinity;
-      return pa === pb ? byTaken(a, b) : pa - pb;
-    });
-  }
-  return list.sort(byTaken);
+/** Files in the order the album's metadata asks for: exactly the recipients' order (album/order.js). */
+function ordered(files, meta) {
+  return [...files].sort(albumOrder(meta).compare);
 }
 
 /** A link's settings in a few words. */
@@ -185,15 +164,15 @@ export async function start({ mk, root }) {
 
   function render() {
     const shown = ordered(files, album.meta);
-    const cover = album.meta.cover;
+    const cover = coverOf(album.meta);
     for (const file of shown) {
       const li = tile(file);
       $("[data-slot=cover-badge]", li).hidden = file.id !== cover;
       $("[data-action=cover]", li).hidden = file.id === cover;
     }
     grid.replaceChildren(...shown.map((file) => file.tile));
-    const custom = album.meta.sort === "custom";
-    sortSelect.value = SORTS.has(album.meta.sort) ? album.meta.sort : "taken";
+    const custom = sortOf(album.meta) === "custom";
+    sortSelect.value = sortOf(album.meta);
     $("[data-slot=order-hint]", section).hidden = !custom && files.length < 2;
     $("[data-slot=no-files]", section).hidden = files.length > 0;
     showHeader();
