@@ -225,3 +225,61 @@ def test_hostile_metadata_falls_back_to_date_taken(page_gb, album, owner_cli, co
     )
     assert order == ["tokyo", "zulu", "local", "paris", "none", "bad"]
     assert not [e for e in console.errors if re.search("order", e)]
+
+
+# The album page's own Grid (static/js/album/grid.js) on 400 files, scrolled to the middle;
+# then 100 files land before what is on screen, as a later page of the listing does when
+# sorted by date taken. What the visitor looks at must not move, and the grid stays in order.
+GRID_INSERT = r"""async () => {
+  const { Grid } = await import('/static/js/album/grid.js');
+  const { dateHeadings } = await import('/static/js/album/order.js');
+  document.querySelector('#grid').remove();  // the album's own grid, out of the way
+  const box = document.createElement('div');
+  box.style.cssText = 'position: relative; width: 900px';
+  document.body.prepend(box);
+  const day = (n) => ({ wall: Date.UTC(2024, 0, 1 + Math.floor(n / 20)), text: '' });
+  const make = (n) => ({ id: 'f' + n, n, broken: false, guest: false, thumb: { state: 'loading', url: null },
+                         info: { name: 'f' + n, kind: 'photo', width: 400, height: 300, takenAt: day(n) }, alt: 'f' + n });
+  const files = [];
+  for (let n = 100; n < 500; n += 1) files.push(make(n));
+  files.forEach((f, i) => { f.index = i; });
+  const grid = new Grid(box, { files, fetchThumb: () => new Promise(() => {}), onOpen: () => {}, label: (f) => f.alt,
+                               headingOf: dateHeadings(false) });
+  grid.relayout();
+  const tileOf = (name) => [...box.querySelectorAll('.tile')].find((t) => t.getAttribute('aria-label') === name);
+  window.scrollTo(0, box.getBoundingClientRect().top + window.scrollY + 3000);
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const seen = [...box.querySelectorAll('.tile')].find((t) => t.getBoundingClientRect().top >= 0);
+  const name = seen.getAttribute('aria-label');
+  const before = seen.getBoundingClientRect().top;
+  for (let n = 0; n < 100; n += 1) files.push(make(n));
+  files.sort((a, b) => a.n - b.n);
+  files.forEach((f, i) => { f.index = i; });
+  grid.relayout();
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const moved = tileOf(name);  // gone from the DOM if it was scrolled far away
+  const after = moved ? moved.getBoundingClientRect().top : null;
+  const shown = [...box.querySelectorAll('.grid-heading, .tile')].map((el) =>
+    el.classList.contains('grid-heading') ? '#' : Number(el.getAttribute('aria-label').slice(1)));
+  window.scrollTo(0, 0);
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const top = [...box.querySelectorAll('.grid-heading, .tile')].slice(0, 3)
+    .map((el) => el.textContent || el.getAttribute('aria-label'));
+  return { name, before, after, shown, top, height: box.style.height };
+}"""
+
+
+def test_files_inserted_above_do_not_move_what_is_on_screen(page_gb, album):
+    page = page_gb
+    open_album(page, album["link"], TITLE)
+    grid_when_listed(page)
+    result = page.evaluate(GRID_INSERT)
+    # (Within a pixel: rows are fractions of a pixel high, and scrolling rounds.)
+    assert result["after"] is not None and abs(result["before"] - result["after"]) < 1, result["name"]
+    # What is rendered is in order, a heading before every 20 files (one day each).
+    numbers = [n for n in result["shown"] if n != "#"]
+    assert numbers == sorted(numbers) and len(numbers) > 20
+    assert all(result["shown"][i + 1] % 20 == 0 for i, n in enumerate(result["shown"][:-1]) if n == "#")
+    # Back at the top, the new first day and its files come first.
+    assert result["top"][0].replace(",", "") == "Monday 1 January 2024"
+    assert result["top"][1:] == ["f0", "f1"]

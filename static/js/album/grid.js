@@ -115,6 +115,8 @@ export class Grid {
     container.addEventListener("keydown", (event) => this.onKey(event));
     this.onScroll = () => this.schedule();
     window.addEventListener("scroll", this.onScroll, { passive: true });
+    // A taller window shows more rows without a change of width (the ResizeObserver's case).
+    window.addEventListener("resize", this.onScroll, { passive: true });
     this.resizeObserver = new ResizeObserver(() => {
       if (container.clientWidth !== this.width) this.relayout();
     });
@@ -457,6 +459,7 @@ export class Grid {
     this.observer.disconnect();
     this.resizeObserver.disconnect();
     window.removeEventListener("scroll", this.onScroll);
+    window.removeEventListener("resize", this.onScroll);
     this.container.replaceChildren();
     this.rowEls.clear();
     this.tiles.clear();
