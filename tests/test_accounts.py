@@ -195,8 +195,8 @@ def test_a_database_made_before_accounts_gains_their_columns(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = MetaData()
     added = {(table, column) for table, column, _kind in db.ACCOUNT_COLUMNS}
-    # Revision 0003 came after migrations began: no database without alembic_version has it.
-    added |= {("links", "owner_label"), ("links", "last_opened_at")}
+    # Revisions 0003 and 0004 came after migrations began: no database without alembic_version has it.
+    added |= {("links", "owner_label"), ("links", "last_opened_at"), ("links", "hold_uploads"), ("files", "held")}
     for table in db.Base.metadata.sorted_tables:
         if table.name in ("accounts", "account_sessions", "invitations"):
             continue

@@ -141,6 +141,7 @@ def test_link_id_without_the_proof_gets_only_public_info(owner, client, album):
         "downloads",
         "uploads",
         "upload_only",
+        "hold_uploads",
         "device_limit",
     }
     assert info.json["password"]["alg"] == "argon2id13" and info.json["downloads"] is False
@@ -489,9 +490,11 @@ def test_a_database_from_before_the_link_proof_is_upgraded_and_its_links_still_o
     with engine.begin() as connection:  # the schema as it was: no link_verifier, the old failures table, no migrations yet
         connection.execute(text("DROP TABLE alembic_version"))
         connection.execute(text("ALTER TABLE links DROP COLUMN link_verifier"))
-        # Revision 0003 came after migrations began: no database without alembic_version has its columns.
+        # Revisions 0003 and 0004 came after migrations began: no database without alembic_version has their columns.
         connection.execute(text("ALTER TABLE links DROP COLUMN owner_label"))
         connection.execute(text("ALTER TABLE links DROP COLUMN last_opened_at"))
+        connection.execute(text("ALTER TABLE links DROP COLUMN hold_uploads"))
+        connection.execute(text("ALTER TABLE files DROP COLUMN held"))
         connection.execute(text("CREATE TABLE unlock_failures (id INTEGER PRIMARY KEY, link_id VARCHAR(22))"))
     again = create_app({key: app.config[key] for key in ("DATA_DIR", "SECRET_KEY", "DATABASE_URL")})
     try:
@@ -669,6 +672,38 @@ def test_guest_upload_is_visible_only_once_complete(app, owner, client, album):
     assert body["file_id"] in listed()
     guests = owner.call("GET", f"/api/owner/albums/{album[0]}/files?source=guest").json["files"]
     assert [f["file_id"] for f in guests] == [body["file_id"]] and guests[0]["uploaded_via"] == link_id
+
+
+def test_held_guest_uploads_wait_for_the_owners_approval(app, owner, client, album):
+    """With hold_uploads, a guest's finished file is the owner's to see until approved; then every visitor's."""
+    link_id, auth, base = _guest(owner, client, album, uploads=True, hold_uploads=True)
+    assert client.get(f"/api/links/{link_id}").json["hold_uploads"] is True
+    body, blobs = owner.file_payload(album[0], album[1], b"guest photo", "from Ana.jpg")
+    assert client.post(base, json=body, headers=auth).status_code == 201
+    for kind, blob in blobs.items():
+        assert client.put(f"{base}/{body['file_id']}/blobs/{kind}", data=blob, headers=auth).status_code == 200
+    assert client.post(f"{base}/{body['file_id']}/complete", headers=auth).status_code == 200
+
+    # Another visitor of the album (a link without uploads) sees neither the file nor its bytes.
+    other_id, other_secret = owner.link(album[0], album[1])
+    other = bearer(unlock(client, other_id, other_secret).json["access_token"])
+    other_base = f"/api/links/{other_id}/files"
+    listed = lambda: [f["file_id"] for f in client.get(other_base, headers=other).json["files"]]  # noqa: E731
+    assert body["file_id"] not in listed()
+    hidden = client.get(f"{other_base}/{body['file_id']}/blobs/thumb", headers=other)
+    assert hidden.status_code == 404
+    mine = owner.call("GET", f"/api/owner/albums/{album[0]}/files?source=guest").json["files"]
+    assert [(f["file_id"], f["held"]) for f in mine] == [(body["file_id"], True)]
+
+    approved = owner.call("POST", f"/api/owner/albums/{album[0]}/files/{body['file_id']}/approve")
+    assert approved.status_code == 200 and approved.json["held"] is False
+    assert body["file_id"] in listed()
+    assert client.get(f"{other_base}/{body['file_id']}/blobs/thumb", headers=other).data == blobs["thumb"]
+    again = owner.call("POST", f"/api/owner/albums/{album[0]}/files/{body['file_id']}/approve")
+    assert again.status_code == 200  # approving twice is harmless
+    # The owner's own uploads are never held.
+    own = owner.add_file(album[0], album[1], b"owner photo")
+    assert own in listed()
 
 
 def test_upload_only_link_cannot_see_the_album(owner, client, album):

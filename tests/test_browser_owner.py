@@ -551,3 +551,57 @@ def test_the_browser_and_the_command_line_manage_each_others_albums(browser, ser
     assert "Renamed in the browser" in listing and "Renamed from the command line" in listing
     assert console == []
     ctx.close()
+
+
+def test_guest_uploads_held_for_approval_appear_for_others_once_approved(browser, server, media):
+    console: list[str] = []
+    ctx = context(browser, server)
+    page = watched(ctx, console)
+    sign_up_as(page, "reviewer@example.org")
+    new_album(page, "Reviewed wedding")
+    page.locator("#file-input").set_input_files([str(media["photos"][0])])
+    wait_added(page, 1)
+    viewing = make_link(page, label="To look")
+    page.get_by_role("button", name="New link").click()
+    dialog = page.get_by_role("dialog", name="New link")
+    dialog.get_by_label("Add photos and videos").check()
+    dialog.get_by_label("Hold what guests add until I approve it").check()
+    dialog.get_by_role("button", name="Create link").click()
+    page.get_by_text("you approve what they add").wait_for(timeout=TIMEOUT)
+    adding = page.evaluate("navigator.clipboard.readText()")
+
+    # A guest adds a photo, and is told it waits for the owner.
+    guest_ctx = context(browser, server)
+    guest = watched(guest_ctx, console)
+    guest.goto(adding)
+    guest.get_by_role("heading", name="Reviewed wedding").wait_for(timeout=TIMEOUT)
+    guest.locator("#file-input").set_input_files([str(media["photos"][7])])
+    name = guest.get_by_role("dialog", name="What is your name?")
+    name.get_by_label("Your name").fill("Zoé")
+    name.get_by_role("button", name="Continue").click()
+    guest.get_by_text("your files appear for everyone once they are approved").wait_for(timeout=TIMEOUT)
+    guest.wait_for_function(
+        "() => document.querySelector('#uploads [data-slot=summary]').textContent.startsWith('1 of 1')", timeout=60_000
+    )
+
+    # Someone with the other link does not see it yet.
+    visitor_ctx = context(browser, server)
+    visitor = watched(visitor_ctx, console)
+    visitor.goto(viewing)
+    visitor.get_by_role("heading", name="Reviewed wedding").wait_for(timeout=TIMEOUT)
+    assert set(wait_for_thumbs(visitor, 1)) == {media["photos"][0].name}
+
+    # The owner sees it waiting, who added it, and approves it; then the visitor sees it.
+    page.reload()
+    held = tile_named(page, media["photos"][7].name)
+    held.wait_for(timeout=TIMEOUT)
+    assert "Waiting for your approval" in held.inner_text() and "Added by Zoé" in held.inner_text()
+    held.get_by_role("button", name="Approve").click()
+    page.get_by_text("is approved: every visitor sees it now.").wait_for(timeout=TIMEOUT)
+    assert held.get_by_text("Waiting for your approval").is_hidden()
+    visitor.reload()
+    visitor.get_by_role("heading", name="Reviewed wedding").wait_for(timeout=TIMEOUT)
+    assert set(wait_for_thumbs(visitor, 2)) == {media["photos"][0].name, media["photos"][7].name}
+    assert console == []
+    for each in (visitor_ctx, guest_ctx, ctx):
+        each.close()

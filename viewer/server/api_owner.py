@@ -7,7 +7,7 @@ seals metadata and wraps keys before they are sent (docs/api.md, docs/format.md)
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from .. import crypto
 from . import accounts, auth, db, inputs, tokens, uploads
@@ -241,6 +241,23 @@ def delete_file(album_id: str, file_id: str):
     return {"deleted": True}
 
 
+@bp.post("/albums/<album_id>/files/<file_id>/approve")
+def approve_file(album_id: str, file_id: str):
+    """Show a guest's held file to the link's visitors (one conditional UPDATE; approving twice is harmless)."""
+    album = get_album(album_id)
+    file = uploads.get_file(album.id, file_id)
+    session = db.session()
+    session.execute(
+        update(db.File)
+        .where(db.File.id == file.id, db.File.held.is_(True))
+        .values(held=False)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.refresh(file)
+    return uploads.file_json(file, owner=True)
+
+
 @bp.get("/albums/<album_id>/files")
 def list_files(album_id: str):
     album = get_album(album_id)
@@ -282,6 +299,7 @@ def link_json(link: db.Link) -> dict:
         "downloads": link.downloads,
         "uploads": link.uploads,
         "upload_only": link.upload_only,
+        "hold_uploads": link.hold_uploads,
         "quota_files": link.quota_files,
         "quota_bytes": link.quota_bytes,
         "max_file_size": link.max_file_size,
@@ -327,7 +345,7 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
         link.expires_at = time_field(data, "expires_at")
     if creating or "device_limit" in data:
         link.device_limit = int_field(data, "device_limit", minimum=1, maximum=inputs.MAX_DEVICE_LIMIT)
-    for name, default in (("downloads", True), ("uploads", False), ("upload_only", False)):
+    for name, default in (("downloads", True), ("uploads", False), ("upload_only", False), ("hold_uploads", False)):
         if creating or name in data:
             setattr(link, name, bool_field(data, name, default))
     limits = (

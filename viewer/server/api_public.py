@@ -41,6 +41,7 @@ def public_info(link: db.Link) -> dict:
         "downloads": link.downloads,
         "uploads": link.uploads,
         "upload_only": link.upload_only,
+        "hold_uploads": link.hold_uploads,
         "device_limit": link.device_limit,
     }
 
@@ -126,7 +127,7 @@ def blob(link_id: str, file_id: str, kind: str):
     uploads.check_kind(kind)
     if kind == "original" and not link.downloads:
         raise ApiError(403, "downloads_off", "The owner has turned off downloads for this link: only previews can be shown.")
-    return uploads.serve_blob(uploads.get_file(link.album_id, file_id), kind)
+    return uploads.serve_blob(uploads.get_file(link.album_id, file_id, shown=True), kind)
 
 
 # --- guest uploads ---------------------------------------------------------------

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    false,
 )
 from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -139,6 +140,8 @@ class File(Base):
     complete: Mapped[bool] = mapped_column(Boolean, default=False)  # True exactly when state == "complete"
     state: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
     via_link: Mapped[str | None] = mapped_column(ID, nullable=True)
+    # A guest's file waiting for the owner's approval (the link's hold_uploads): only the owner sees it.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     thumb_size: Mapped[int] = mapped_column(BigInteger)
     preview_size: Mapped[int] = mapped_column(BigInteger)
     original_size: Mapped[int] = mapped_column(BigInteger)
@@ -195,6 +198,8 @@ class Link(Base):
     owner_label: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # When an unlock through the link last succeeded: the owner's "last opened".
     last_opened_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Guests' files wait for the owner's approval before the link's other visitors see them.
+    hold_uploads: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class UnlockCounter(Base):

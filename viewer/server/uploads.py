@@ -79,6 +79,7 @@ def file_json(file: db.File, *, owner: bool) -> dict:
     }
     if owner:
         data["uploaded_via"] = file.via_link
+        data["held"] = file.held
     return data
 
 
@@ -93,10 +94,14 @@ def upload_json(file: db.File) -> dict:
     }
 
 
-def get_file(album_id: str, file_id: str, *, complete: bool | None = True, via_link: str | None = None) -> db.File:
-    """A file of the album, or 404."""
+def get_file(
+    album_id: str, file_id: str, *, complete: bool | None = True, via_link: str | None = None, shown: bool = False
+) -> db.File:
+    """A file of the album, or 404; with `shown`, only one the link's visitors may see (not held for approval)."""
     check_id(file_id, "file id")
     query = select(db.File).where(db.File.id == file_id, db.File.album_id == album_id)
+    if shown:
+        query = query.where(db.File.held.is_(False))
     if complete is not None:
         query = query.where(db.File.complete == complete)
     if via_link is not None:
@@ -108,8 +113,13 @@ def get_file(album_id: str, file_id: str, *, complete: bool | None = True, via_l
 
 
 def list_files(album_id: str, after: int, limit: int, *, owner: bool, guests_only: bool = False) -> dict:
-    """One page of complete files in stable order: keyset pagination on (album, seq)."""
+    """One page of complete files in stable order: keyset pagination on (album, seq).
+
+    Visitors (not `owner`) do not see files held for the owner's approval.
+    """
     query = select(db.File).where(db.File.album_id == album_id, db.File.complete.is_(True), db.File.seq > after)
+    if not owner:
+        query = query.where(db.File.held.is_(False))
     if guests_only:
         query = query.where(db.File.via_link.is_not(None))
     rows = db.session().scalars(query.order_by(db.File.seq).limit(limit + 1)).all()
@@ -189,6 +199,7 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
         complete=False,
         state="pending",
         via_link=link.id if link else None,
+        held=bool(link and link.hold_uploads),
         thumb_size=sizes["thumb"],
         preview_size=sizes["preview"],
         original_size=sizes["original"],

@@ -446,6 +446,9 @@ async function startUploads(info) {
   uploader = { queue, worker: uploadWorker, ui: null };
   queue.addEventListener("done", (event) => showUploaded(/** @type {CustomEvent} */ (event).detail, info).catch(() => {}));
   uploader.ui = wireUploads({ queue, storage: localStorage, prefix: PREFIX });
+  // Held for the owner's approval (the link's hold_uploads): say so before the guest wonders where their files went.
+  const held = /** @type {HTMLElement | null} */ (document.querySelector("#uploads [data-slot=held]"));
+  if (held) held.hidden = !info.hold_uploads;
   await Promise.all([
     worker.call("grantUpload", { port: channel.port1 }, [channel.port1]),
     uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]),

@@ -37,6 +37,7 @@ function linkFacts(link) {
   facts.push(link.downloads ? "downloads on" : "downloads off");
   if (link.upload_only) facts.push("add only");
   else if (link.uploads) facts.push(`guests add (${link.files_used} files, ${formatBytes(link.bytes_used)})`);
+  if (link.uploads && link.hold_uploads) facts.push("you approve what they add");
   return facts.join(" · ");
 }
 
@@ -138,6 +139,7 @@ export async function start({ mk, root }) {
       $("[data-slot=guest-badge]", li).textContent = `${who} · ${formatDate(file.entry.created_at)}`;
     }
     $("[data-action=cover]", li).addEventListener("click", () => setCover(file));
+    $("[data-action=approve]", li).addEventListener("click", () => approve(file));
     $("[data-action=remove]", li).addEventListener("click", () => removeFile(file));
     $("[data-action=earlier]", li).addEventListener("click", () => move(file, -1));
     $("[data-action=later]", li).addEventListener("click", () => move(file, 1));
@@ -167,6 +169,8 @@ export async function start({ mk, root }) {
     const cover = coverOf(album.meta);
     for (const file of shown) {
       const li = tile(file);
+      $("[data-slot=held-badge]", li).hidden = !file.entry.held;
+      $("[data-action=approve]", li).hidden = !file.entry.held;
       $("[data-slot=cover-badge]", li).hidden = file.id !== cover;
       $("[data-action=cover]", li).hidden = file.id === cover;
     }
@@ -202,6 +206,18 @@ export async function start({ mk, root }) {
     const order = currentOrder().filter((id) => id !== movedId);
     order.splice(order.indexOf(targetId), 0, movedId);
     saveOrder(order);
+  }
+
+  async function approve(file) {
+    hide(errorLine);
+    try {
+      file.entry = await owner.approveFile(album.id, file.id);
+    } catch (error) {
+      showError(errorLine, describe(error));
+      return;
+    }
+    render();
+    setBusy(status, `${file.info.name || "The file"} is approved: every visitor sees it now.`);
   }
 
   async function setCover(file) {
@@ -407,6 +423,7 @@ export async function start({ mk, root }) {
     field("downloads").checked = link ? link.downloads : true;
     field("uploads").checked = link ? link.uploads : false;
     field("upload_only").checked = link ? link.upload_only : false;
+    field("hold_uploads").checked = link ? link.hold_uploads : false;
     field("quota_files").value = link ? String(link.quota_files) : "";
     field("quota_mb").value = link ? String(Math.round(link.quota_bytes / 1e6)) : "";
     hide($("[data-slot=error]", linkDialog));
@@ -445,6 +462,7 @@ export async function start({ mk, root }) {
       downloads: field("downloads").checked,
       uploads,
       upload_only: field("upload_only").checked,
+      hold_uploads: field("hold_uploads").checked,
       quota_files: number("quota_files", "The number of guest files"),
       quota_bytes: quotaMb === null ? null : quotaMb * 1_000_000,
     };

@@ -90,6 +90,7 @@ export const owner = {
     }
   },
   deleteFile: (albumId, fileId) => call("DELETE", `${albumPath(albumId)}/files/${encodeURIComponent(fileId)}`),
+  approveFile: (albumId, fileId) => call("POST", `${albumPath(albumId)}/files/${encodeURIComponent(fileId)}/approve`),
   blobPath: (albumId, fileId, kind) => `${albumPath(albumId)}/files/${encodeURIComponent(fileId)}/blobs/${kind}`,
   links: (albumId) => call("GET", `${albumPath(albumId)}/links`),
   createLink: (albumId, body) => call("POST", `${albumPath(albumId)}/links`, body),
