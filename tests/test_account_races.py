@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.api_helpers import FAST_PW
+from tests.test_accounts import signup_body
 from tests.test_upload_races import Server, Upload, at_once, running
 from viewer import crypto
 
@@ -31,20 +31,7 @@ class AccountServer(Server):
 
     def __init__(self, url: str, data_dir: Path, env: dict, database_url: str, s3: str | None):
         self.url, self.data_dir, self.env, self.database_url, self.s3 = url, data_dir, env, database_url, s3
-        made = crypto.new_account("a password for races", crypto.PasswordParams.new(**FAST_PW))
-        body = {
-            "email": "racer@example.org",
-            "account_id": made.account_id,
-            "params": made.params.to_json(),
-            "login_key": crypto.b64e(made.keys.login_key),
-            "recovery_login_key": crypto.b64e(made.recovery.login_key),
-            "sealed_mk": crypto.b64e(made.sealed_master_key),
-            "sealed_mk_rk": crypto.b64e(made.sealed_master_key_recovery),
-            "sealed_rk": crypto.b64e(made.sealed_recovery_key),
-            "sealed_identity": crypto.b64e(made.sealed_identity),
-            "box_pk": crypto.b64e(made.identity.box_public_key),
-            "sign_pk": crypto.b64e(made.identity.sign_public_key),
-        }
+        body, made = signup_body("racer@example.org", "a password for races")
         browser = requests.Session()
         signed_in = browser.post(f"{url}/api/account/signup", json=body)
         assert signed_in.status_code == 201, signed_in.text

@@ -84,6 +84,47 @@ export function bearer(token) {
 }
 
 /**
+ * PUT one part of a blob (a Blob) at `offset`, for the link API and the owner's alike.
+ * XMLHttpRequest, not fetch: only it reports upload progress (fetch has no upload progress
+ * events; WHATWG Fetch issue 607). Errors are ApiError, NetworkError or an AbortError.
+ * @param {string} url
+ * @param {Record<string, string>} headers  the request's own (authorization, CSRF)
+ * @param {number} offset
+ * @param {Blob} body
+ * @param {{onProgress?: (loaded: number) => void, signal?: AbortSignal | null}} [options]
+ */
+export function putPart(url, headers, offset, body, { onProgress = () => {}, signal = null } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.setRequestHeader("Upload-Offset", String(offset));
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.upload.onprogress = (event) => onProgress(event.loaded);
+    xhr.onload = () => {
+      let answer = null;
+      try {
+        answer = JSON.parse(xhr.responseText);
+      } catch {
+        // A proxy's HTML error page: the status still says what happened.
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && answer) return resolve(answer);
+      reject(failureOf(xhr.status, xhr.statusText, answer, xhr.getResponseHeader("Retry-After")));
+    };
+    xhr.onerror = () => reject(new NetworkError());
+    xhr.ontimeout = () => reject(new NetworkError());
+    const cancelled = () => reject(new DOMException("The upload was cancelled.", "AbortError"));
+    xhr.onabort = cancelled;
+    if (signal) {
+      // Not sent yet: abort() would fire no abort event (XHR Standard, "abort()").
+      if (signal.aborted) return cancelled();
+      signal.addEventListener("abort", () => xhr.abort(), { once: true });
+    }
+    xhr.send(body); // a Blob: sent from the browser's blob store, not copied here
+  });
+}
+
+/**
  * The calls one link allows; `token` is set after an unlock.
  * @param {string} linkId
  * @param {{root?: string}} [options]
@@ -154,44 +195,15 @@ export function linkApi(linkId, { root = "" } = {}) {
     },
 
     /**
-     * PUT one part of a blob (a Blob) at `offset`. XMLHttpRequest, not fetch: only it reports
-     * upload progress (fetch has no upload progress events; WHATWG Fetch issue 607).
+     * PUT one part of a blob (a Blob) at `offset` (putPart below).
      * @param {string} fileId
      * @param {string} kind
      * @param {number} offset
      * @param {Blob} body
      * @param {{onProgress?: (loaded: number) => void, signal?: AbortSignal | null}} [options]
      */
-    putPart(fileId, kind, offset, body, { onProgress = () => {}, signal = null } = {}) {
-      const url = api.blobUrl(fileId, kind);
-      return new Promise((resolve, reject) => {
-        const xhr = new XMLHttpRequest();
-        xhr.open("PUT", url);
-        for (const [name, value] of Object.entries(api.auth())) xhr.setRequestHeader(name, value);
-        xhr.setRequestHeader("Upload-Offset", String(offset));
-        xhr.setRequestHeader("Content-Type", "application/octet-stream");
-        xhr.upload.onprogress = (event) => onProgress(event.loaded);
-        xhr.onload = () => {
-          let body = null;
-          try {
-            body = JSON.parse(xhr.responseText);
-          } catch {
-            // A proxy's HTML error page: the status still says what happened.
-          }
-          if (xhr.status >= 200 && xhr.status < 300 && body) return resolve(body);
-          reject(failureOf(xhr.status, xhr.statusText, body, xhr.getResponseHeader("Retry-After")));
-        };
-        xhr.onerror = () => reject(new NetworkError());
-        xhr.ontimeout = () => reject(new NetworkError());
-        const cancelled = () => reject(new DOMException("The upload was cancelled.", "AbortError"));
-        xhr.onabort = cancelled;
-        if (signal) {
-          // Not sent yet: abort() would fire no abort event (XHR Standard, "abort()").
-          if (signal.aborted) return cancelled();
-          signal.addEventListener("abort", () => xhr.abort(), { once: true });
-        }
-        xhr.send(body); // a Blob: sent from the browser's blob store, not copied here
-      });
+    putPart(fileId, kind, offset, body, options = {}) {
+      return putPart(api.blobUrl(fileId, kind), api.auth(), offset, body, options);
     },
 
     async complete(fileId) {

@@ -6,13 +6,9 @@ import * as C from "../core/crypto.js";
 import { formatBytes } from "../core/present.js";
 import { account } from "./owner-api.js";
 import { derive, keepMasterKey, openWithPassword } from "./keys.js";
-import { $, confirmAction, describe, formatDate, hide, setBusy, show, showError } from "./ui.js";
+import { $, confirmAction, describe, formatDate, onSubmit, refused, setBusy, show, showError } from "./ui.js";
 
 const MIN_PASSWORD = 10;
-
-function refused(message) {
-  return Object.assign(new Error(message), { name: "Refused" });
-}
 
 /** The password's login key, or a clear refusal when it is not the account's (checked locally first). */
 async function proveWith(me, password) {
@@ -22,24 +18,6 @@ async function proveWith(me, password) {
     if (error && error.name === "DecryptionError") throw refused("That is not your current password.");
     throw error;
   }
-}
-
-function wire(form, run) {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const button = $("button[type=submit]", form);
-    const values = Object.fromEntries(new FormData(form).entries());
-    hide($("[data-slot=error]", form));
-    button.disabled = true;
-    try {
-      await run(values);
-    } catch (error) {
-      setBusy($("[data-slot=status]", form), "");
-      showError($("[data-slot=error]", form), describe(error));
-    } finally {
-      button.disabled = false;
-    }
-  });
 }
 
 export async function start({ me }) {
@@ -56,7 +34,7 @@ export async function start({ me }) {
 
   // --- password --------------------------------------------------------------------------
   const passwordForm = $("#password-form");
-  wire(passwordForm, async ({ current: old, password, confirm }) => {
+  onSubmit(passwordForm, async ({ current: old, password, confirm }) => {
     if (String(password).length < MIN_PASSWORD) throw refused(`Choose a password of at least ${MIN_PASSWORD} characters.`);
     if (password !== confirm) throw refused("The two new passwords are not the same.");
     const status = $("[data-slot=status]", passwordForm);
@@ -86,7 +64,7 @@ export async function start({ me }) {
   // --- recovery key ----------------------------------------------------------------------
   const rkForm = $("#rk-form");
   const words = $("[data-slot=words]", section);
-  wire(rkForm, async ({ password }) => {
+  onSubmit(rkForm, async ({ password }) => {
     const { mk, keys } = await proveWith(current, String(password));
     const { sealed_rk: sealed } = await account.recoveryKey(C.b64e(keys.loginKey));
     const rk = A.openRecoveryKey(mk, C.b64d(sealed), current.account_id);
@@ -166,7 +144,7 @@ export async function start({ me }) {
       }),
     );
   }
-  wire(tokenForm, async ({ label }) => {
+  onSubmit(tokenForm, async ({ label }) => {
     const name = String(label).trim();
     if (!name) throw refused("Give the token a name, so you know later what uses it.");
     const made = await account.createToken(name);

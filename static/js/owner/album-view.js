@@ -15,7 +15,7 @@ import { wireUploads } from "../upload/upload-ui.js";
 import { UploadQueue } from "../upload/uploads.js";
 import { ApiError, account, owner, uploadCalls } from "./owner-api.js";
 import { changeLink, createLink, fileImage, linkAddress, linkLabel, openAlbum, openFile, saveMeta } from "./keys.js";
-import { $, confirmAction, describe, formatDate, hide, setBusy, show, showError } from "./ui.js";
+import { $, confirmAction, describe, formatDate, hide, refused, setBusy, show, showError } from "./ui.js";
 
 const PART_SIZE = 4 * 1024 * 1024; // under the server's UPLOAD_PART_BYTES default (8 MiB) and most proxies' limits
 
@@ -66,13 +66,13 @@ export async function start({ mk, root }) {
     entry = await owner.album(albumId);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
-      throw Object.assign(new Error("This album does not exist, or it is not one of yours."), { name: "Refused" });
+      throw refused("This album does not exist, or it is not one of yours.");
     }
     throw error;
   }
   const album = openAlbum(entry, mk);
   if (!album.key) {
-    throw Object.assign(new Error("Your key does not open this album: it was changed on the server."), { name: "Refused" });
+    throw refused("Your key does not open this album: it was changed on the server.");
   }
   /** @type {Array<{id: string, key: Uint8Array, info: any, entry: any, seq: number, tile?: HTMLElement}>} */
   let files = [];
@@ -441,19 +441,19 @@ export async function start({ mk, root }) {
       if (!text) return null;
       const value = Number(text);
       if (!Number.isSafeInteger(value) || value < 0) {
-        throw Object.assign(new Error(`${what} must be a whole number.`), { name: "Refused" });
+        throw refused(`${what} must be a whole number.`);
       }
       return value;
     };
     const expiry = field("expires_at").value;
     const expiresAt = expiry ? new Date(expiry) : null;
     if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt <= new Date())) {
-      throw Object.assign(new Error("Choose an expiry in the future, or none."), { name: "Refused" });
+      throw refused("Choose an expiry in the future, or none.");
     }
     const uploads = field("uploads").checked || field("upload_only").checked;
     const devices = number("device_limit", "The number of devices");
     if (devices === 0) {
-      throw Object.assign(new Error("Allow at least one device, or leave it empty for any number."), { name: "Refused" });
+      throw refused("Allow at least one device, or leave it empty for any number.");
     }
     const quotaMb = number("quota_mb", "The upload limit");
     return {
@@ -480,7 +480,7 @@ export async function start({ mk, root }) {
       const password = field("password").value;
       const label = field("label").value.trim();
       if (usePassword && !password && !(editing && editing.password)) {
-        throw Object.assign(new Error("Type the password visitors will need, or untick the box."), { name: "Refused" });
+        throw refused("Type the password visitors will need, or untick the box.");
       }
       if (password || usePassword) setBusy(dialogStatus, "Making the link's keys…");
       if (editing) {

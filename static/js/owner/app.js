@@ -10,7 +10,7 @@ import * as A from "../core/account.js";
 import * as C from "../core/crypto.js";
 import { ApiError, account } from "./owner-api.js";
 import { derive, forgetKeys, keepMasterKey, masterKey, openWithPassword } from "./keys.js";
-import { $, describe, hide, setBusy, show, showError } from "./ui.js";
+import { $, describe, hide, onSubmit, refused, setBusy, show } from "./ui.js";
 import { start as accountView } from "./account-view.js";
 import { start as albumView } from "./album-view.js";
 import { start as albumsView } from "./albums-view.js";
@@ -36,32 +36,6 @@ function emailProblem(email) {
   return /^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(email) ? null : "Enter your e-mail address, like name@example.org.";
 }
 
-/** Wire a form: `run(values)` on submit, with its errors shown in the form and the button held meanwhile. */
-function onSubmit(form, run) {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const button = $("button[type=submit]", form);
-    const values = Object.fromEntries(new FormData(form).entries());
-    hide($("[data-slot=error]", form));
-    button.disabled = true;
-    try {
-      await run(values);
-    } catch (error) {
-      showError($("[data-slot=error]", form), describe(error));
-    } finally {
-      button.disabled = false;
-      setBusy($("[data-slot=status]", form), "");
-    }
-  });
-}
-
-class Refused extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "Refused";
-  }
-}
-
 // --- sign-up --------------------------------------------------------------------------
 
 function signupView() {
@@ -74,7 +48,7 @@ function signupView() {
   onSubmit(form, async ({ email, password, confirm, invitation }) => {
     email = String(email).trim();
     const problem = emailProblem(email) || passwordProblem(String(password), String(confirm));
-    if (problem) throw new Refused(problem);
+    if (problem) throw refused(problem);
     setBusy($("[data-slot=status]", form), "Making your keys on this device… this takes a few seconds.");
     const made = await derive("newAccount", { password: String(password) });
     setBusy($("[data-slot=status]", form), "Creating your account…");
@@ -146,7 +120,7 @@ function loginView() {
   onSubmit(form, async ({ email, password }) => {
     email = String(email).trim();
     const problem = emailProblem(email) || (password ? null : "Enter your password.");
-    if (problem) throw new Refused(problem);
+    if (problem) throw refused(problem);
     setBusy($("[data-slot=status]", form), "Signing in…");
     const { params } = await account.params(email);
     const keys = await derive("accountKeys", { password: String(password), params });
@@ -163,7 +137,7 @@ function openMasterKeyOrRefuse(open) {
   try {
     return open();
   } catch {
-    throw new Refused(
+    throw refused(
       "The server accepted your key, but what it sent back does not open your albums." +
         " Nothing was changed; tell the server's operator.",
     );
@@ -175,7 +149,7 @@ function recoverView() {
   onSubmit(form, async ({ email, words, password, confirm }) => {
     email = String(email).trim();
     const problem = emailProblem(email) || passwordProblem(String(password), String(confirm));
-    if (problem) throw new Refused(problem);
+    if (problem) throw refused(problem);
     const rk = A.recoveryKey(String(words)); // RecoveryWordsError says what is wrong with the words
     const recovery = A.recoveryKeys(rk);
     setBusy($("[data-slot=status]", form), "Checking the recovery key…");
@@ -233,7 +207,7 @@ async function signedIn() {
         const { mk: opened } = await openWithPassword(me.account, String(password));
         resolve(opened);
       } catch (error) {
-        if (error && error.name === "DecryptionError") throw new Refused("That is not the password of this account.");
+        if (error && error.name === "DecryptionError") throw refused("That is not the password of this account.");
         throw error;
       }
     });

@@ -5,7 +5,7 @@
 // (viewer/server/auth.py). Errors are api.js's ApiError and NetworkError, so the page reads
 // them as the album page does.
 
-import { ApiError, NetworkError, request } from "../core/api.js";
+import { ApiError, NetworkError, putPart, request } from "../core/api.js";
 
 export { ApiError, NetworkError };
 
@@ -113,46 +113,16 @@ export function uploadCalls(albumId, limits) {
     complete: (fileId) => call("POST", `${base}/${encodeURIComponent(fileId)}/complete`),
     cancel: (fileId) => call("DELETE", `${base}/${encodeURIComponent(fileId)}`),
     /**
-     * PUT one part. XMLHttpRequest for its upload progress, as api.js's linkApi does.
+     * PUT one part, with the CSRF token (api.js putPart: XMLHttpRequest, for its upload progress).
      * @param {string} fileId
      * @param {string} kind
      * @param {number} offset
      * @param {Blob} body
      * @param {{onProgress?: (loaded: number) => void, signal?: AbortSignal | null}} [options]
      */
-    putPart(fileId, kind, offset, body, { onProgress = () => {}, signal = null } = {}) {
-      return new Promise((resolve, reject) => {
-        const xhr = new XMLHttpRequest();
-        xhr.open("PUT", `${base}/${encodeURIComponent(fileId)}/blobs/${kind}`);
-        xhr.setRequestHeader("X-CSRF-Token", csrfToken());
-        xhr.setRequestHeader("Upload-Offset", String(offset));
-        xhr.setRequestHeader("Content-Type", "application/octet-stream");
-        xhr.upload.onprogress = (event) => onProgress(event.loaded);
-        xhr.onload = () => {
-          let answer = null;
-          try {
-            answer = JSON.parse(xhr.responseText);
-          } catch {
-            // A proxy's HTML error page: the status still says what happened.
-          }
-          if (xhr.status >= 200 && xhr.status < 300 && answer) return resolve(answer);
-          const error = new ApiError(
-            xhr.status,
-            answer && typeof answer.error === "string" ? answer.error : `http_${xhr.status}`,
-            answer && typeof answer.message === "string" ? answer.message : `The server answered ${xhr.status}.`,
-          );
-          error.body = answer;
-          reject(error);
-        };
-        xhr.onerror = () => reject(new NetworkError());
-        const cancelled = () => reject(new DOMException("The upload was cancelled.", "AbortError"));
-        xhr.onabort = cancelled;
-        if (signal) {
-          if (signal.aborted) return cancelled();
-          signal.addEventListener("abort", () => xhr.abort(), { once: true });
-        }
-        xhr.send(body);
-      });
+    putPart(fileId, kind, offset, body, options = {}) {
+      const url = `${base}/${encodeURIComponent(fileId)}/blobs/${kind}`;
+      return putPart(url, { "X-CSRF-Token": csrfToken() }, offset, body, options);
     },
   };
 }

@@ -33,6 +33,33 @@ export function showError(element, text) {
   element.hidden = false;
 }
 
+/** An error whose message is the page's own sentence for a person (describe shows it as it is). */
+export function refused(message) {
+  return Object.assign(new Error(message), { name: "Refused" });
+}
+
+/**
+ * Wire a form: `run(values)` on submit, with the button held meanwhile and any error shown in
+ * the form's error line (its status line, what the page was doing, is cleared then).
+ */
+export function onSubmit(form, run) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = $("button[type=submit]", form);
+    const values = Object.fromEntries(new FormData(form).entries());
+    hide($("[data-slot=error]", form));
+    button.disabled = true;
+    try {
+      await run(values);
+    } catch (error) {
+      setBusy($("[data-slot=status]", form), "");
+      showError($("[data-slot=error]", form), describe(error));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 /** What a person should read for an error: the server's own sentence, or the page's. */
 export function describe(error) {
   if (!error) return "Something went wrong. Reload the page and try again.";
