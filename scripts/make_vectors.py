@@ -4,6 +4,7 @@ Every random input (keys, nonces, salts, prefixes) is fixed here, so the output 
 deterministic; tests/test_crypto.py checks the committed file against this code.
 """
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -132,6 +133,7 @@ def build() -> dict:
         },
         # Added last, so regenerating shows only additions to the file.
         "account": account(album_id, album_key, link_id, link_secret),
+        "sharing": sharing(album_id, album_key, link_id, withpw.wrap_key),
     }
 
 
@@ -204,6 +206,101 @@ SEALED_ACCOUNT_VALUES = (
     "owner_link_secret",
     "new_sealed_master_key",
 )
+
+
+def sealed_box_with_ephemeral_seed(message: bytes, public_key: bytes, ephemeral_seed: bytes) -> bytes:
+    """crypto_box_seal with a fixed ephemeral key pair, so the vector is the same each time it is made.
+
+    libsodium's sealed box is epk || crypto_box_easy(m, nonce = BLAKE2b-192(epk || pk), pk, esk) with a
+    fresh random key pair (libsodium docs, "Sealed boxes"; src/libsodium/crypto_box/crypto_box_seal.c);
+    only the key pair is fixed here. crypto.py has no such function: a real one must be random.
+    """
+    epk, esk = c.sodium.crypto_box_seed_keypair(ephemeral_seed)
+    nonce = c.sodium.crypto_generichash_blake2b_salt_personal(epk + public_key, digest_size=24)
+    return epk + c.sodium.crypto_box(message, nonce, public_key, esk)
+
+
+def sharing(album_id: str, album_key: bytes, link_id: str, wrap_key: bytes) -> dict:
+    """docs/format.md, "Sharing": a member's key, a key chain, an invitation, contacts, an owner's link wrap key.
+
+    The account entry's MK and account id are the owner's; the top-level album is the shared one.
+    """
+    owner_id, master_key = c.b64e(fixed(0x50, 16)), fixed(0xF0, 32)  # as in account()
+    member_id, member_seed, ephemeral_seed = c.b64e(fixed(0x58, 16)), fixed(0x28, 32), fixed(0xE8, 32)
+    member = c.identity_keypairs(member_seed)
+    member_sealed = sealed_box_with_ephemeral_seed(
+        c.MEMBER_ALBUM_KEY_LABEL + c.b64d(album_id) + album_key, member.box_public_key, ephemeral_seed
+    )
+    assert c.open_member_album_key(member_sealed, album_id, member.box_public_key, member.box_secret_key) == album_key
+    # Epoch 0 is the top-level album key; two rekeys (members removed) made epochs 1 and 2.
+    epoch_keys = {0: album_key, 1: fixed(0x68, 32), 2: fixed(0x70, 32)}
+    nonces = {name: fixed(0xDB + i, 24) for i, name in enumerate(SEALED_SHARING_VALUES)}
+    chain = {
+        str(e): {
+            "nonce": c.b64e(nonces[f"chain_{e}"]),
+            "sealed": c.b64e(c.seal_album_key_chain(epoch_keys[e], epoch_keys[e - 1], album_id, e, nonces[f"chain_{e}"])),
+        }
+        for e in (1, 2)
+    }
+    invite_id, invite_secret = c.b64e(fixed(0x38, 16)), fixed(0x88, 32)
+    invite = c.invitation_keys(invite_secret)
+    contacts = {
+        member_id: {
+            "email": "zo\u00eb@example.org",  # non-ASCII on purpose
+            "box_pk": c.b64e(member.box_public_key),
+            "sign_pk": c.b64e(member.sign_public_key),
+            "first_seen": 1700000000,
+            "verified": True,
+        }
+    }
+    contacts_json = c._dump({"v": c.FORMAT_VERSION, "contacts": contacts})
+    return {
+        "inputs": {
+            "owner_account_id": owner_id,
+            "owner_master_key": c.b64e(master_key),
+            "member_account_id": member_id,
+            "member_identity": c.b64e(member_seed),
+            "epoch_keys": {str(e): c.b64e(key) for e, key in epoch_keys.items()},
+            "invite_id": invite_id,
+            "invite_secret": c.b64e(invite_secret),
+            "contacts": contacts,
+            # The member key and the invitation seal the top-level album_key for album_id; the owner's
+            # link wrap key is the top-level link's with_password wrap_key.
+        },
+        "member_album_key": {
+            "box_public_key": c.b64e(member.box_public_key),
+            "box_secret_key": c.b64e(member.box_secret_key),
+            "ephemeral_seed": c.b64e(ephemeral_seed),
+            "plaintext": c.b64e(c.MEMBER_ALBUM_KEY_LABEL + c.b64d(album_id) + album_key),
+            "sealed": c.b64e(member_sealed),
+        },
+        "album_key_chain": {"current_epoch": 2, "chain": chain},
+        "invitation": {
+            "fragment": c.encode_invite_secret(invite_secret),
+            "invite_key": c.b64e(invite.invite_key),
+            "claim_key": c.b64e(invite.claim_key),
+            "claim_key_sha256": c.b64e(hashlib.sha256(invite.claim_key).digest()),  # what the server keeps
+            "nonce": c.b64e(nonces["invitation"]),
+            "sealed": c.b64e(
+                c.seal_invitation_album_key(invite.invite_key, album_key, invite_id, album_id, nonces["invitation"])
+            ),
+        },
+        "contacts": {
+            "json": contacts_json.decode("utf-8"),
+            "padded_length": len(c.pad_meta(contacts_json)),
+            "nonce": c.b64e(nonces["contacts"]),
+            "sealed": c.b64e(c.seal_contacts(master_key, owner_id, contacts, nonces["contacts"])),
+        },
+        "owner_link_wrap_key": {
+            "wrap_key": c.b64e(wrap_key),
+            "nonce": c.b64e(nonces["owner_link_wrap_key"]),
+            "sealed": c.b64e(c.seal_owner_link_wrap_key(master_key, wrap_key, link_id, nonces["owner_link_wrap_key"])),
+        },
+    }
+
+
+# Each sealed sharing value and its fixed nonce, fixed(0xDB + i, 24) in this order (after the account's).
+SEALED_SHARING_VALUES = ("chain_1", "chain_2", "invitation", "contacts", "owner_link_wrap_key")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ the very same functions from libsodium.js:
 * For accounts (docs/format.md, "Accounts"): the same Argon2id, KDF and sealing, an
   X25519 (``crypto_box``) and an Ed25519 key pair per account, and BIP39 words
   (the ``mnemonic`` package, the reference implementation) for the recovery key.
+* For sharing (docs/format.md, "Sharing"): libsodium's anonymous sealed box
+  (``crypto_box_seal``) to a member's X25519 key, and the same sealing for the album key
+  chain, invitations, contacts and the owner's link wrap keys.
 
 Blobs use the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár,
 "Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", 2015),
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import io
 import json
 import os
@@ -102,6 +106,20 @@ AD_OWNER_ALBUM_KEY = b"fragment/v1/owner-album-key\x00"
 AD_OWNER_LINK_SECRET = b"fragment/v1/owner-link-secret\x00"
 AD_OWNER_LINK_LABEL = b"fragment/v1/owner-link-label\x00"
 MAX_LINK_LABEL = 200  # characters
+
+# Sharing (docs/format.md, "Sharing"): new labels and one new KDF context inside v1.
+MEMBER_ALBUM_KEY_LABEL = b"fragment/v1/member-album-key\x00"  # inside the sealed box's plaintext, not AD
+AD_ALBUM_KEY_CHAIN = b"fragment/v1/album-key-chain\x00"
+AD_INVITE_ALBUM_KEY = b"fragment/v1/invite-album-key\x00"
+AD_CONTACTS = b"fragment/v1/contacts\x00"
+AD_OWNER_LINK_WRAP_KEY = b"fragment/v1/owner-link-wrap-key\x00"
+KDF_CONTEXT_INVITE = b"fraginvt"  # of the invitation secret: 1 invite_key, 2 claim_key
+SUBKEY_INVITE = 1
+SUBKEY_CLAIM = 2
+BOX_SEAL_BYTES = sodium.crypto_box_SEALBYTES  # 48: the ephemeral public key (32) and the MAC (16)
+# 48 + 29 + 16 + 32 = 125: the sealed box of label || album_id || AK
+MEMBER_KEY_BYTES = BOX_SEAL_BYTES + len(MEMBER_ALBUM_KEY_LABEL) + ID_BYTES + KEY_BYTES
+MAX_EPOCH = 2**31 - 1  # epochs are 0 .. 2^31 - 1, so they fit a u32 and a JS number without surprise
 RECOVERY_WORD_COUNT = 24  # BIP39: 256 bits of entropy + 8 checksum bits = 24 words of 11 bits
 # 12 groups of 5 digits: 60 decimal digits (about 199 bits) of H32(box_pk || sign_pk), as
 # Signal's safety numbers show 5-digit groups (Signal, "Safety number updates", 2016).
@@ -742,6 +760,184 @@ def change_password(master_key: bytes, account_id: str, password: str, params: P
     params = PasswordParams.new() if params is None else params
     keys = account_keys(password, params)
     return PasswordChange(params, keys, seal_master_key(keys.kek, master_key, account_id))
+
+
+# --- sharing (docs/format.md, "Sharing") ------------------------------------------------
+
+
+def _box_public_key(public_key: bytes) -> bytes:
+    if not isinstance(public_key, bytes) or len(public_key) != KEY_BYTES:
+        raise FormatError("an X25519 public key is 32 bytes")
+    return public_key
+
+
+def seal_member_album_key(album_key: bytes, album_id: str, box_public_key: bytes) -> bytes:
+    """AK for one member: crypto_box_seal of label || album_id || AK to the member's box_pk, 125 bytes.
+
+    A sealed box has no associated data, so the label and the album id are inside the plaintext and
+    open_member_album_key checks them. The box is randomised by its ephemeral key: no nonce argument.
+    The caller must have checked box_pk against the contact it remembers (format.md, "Sharing").
+    """
+    if len(album_key) != KEY_BYTES:
+        raise FormatError("an album key is 32 bytes")
+    plaintext = MEMBER_ALBUM_KEY_LABEL + b64d(album_id, ID_BYTES) + album_key
+    try:
+        return sodium.crypto_box_seal(plaintext, _box_public_key(box_public_key))
+    except CryptoError as exc:  # libsodium refuses a low-order point (an all-zero shared secret)
+        raise FormatError("not a usable X25519 public key") from exc
+
+
+def open_member_album_key(sealed: bytes, album_id: str, box_public_key: bytes, box_secret_key: bytes) -> bytes:
+    """AK from a member's sealed copy; DecryptionError if it does not open, or is for another album or role."""
+    expected = MEMBER_ALBUM_KEY_LABEL + b64d(album_id, ID_BYTES)
+    _box_public_key(box_public_key)
+    if len(box_secret_key) != KEY_BYTES:
+        raise FormatError("an X25519 secret key is 32 bytes")
+    if len(sealed) != MEMBER_KEY_BYTES:
+        raise DecryptionError("authentication failed")
+    try:
+        plaintext = sodium.crypto_box_seal_open(sealed, box_public_key, box_secret_key)
+    except CryptoError as exc:
+        raise DecryptionError("authentication failed") from exc
+    # Anyone can seal to a public key: the label and the album id are what bind it (compare_digest: habit).
+    if len(plaintext) != MEMBER_KEY_BYTES - BOX_SEAL_BYTES or not hmac.compare_digest(plaintext[: len(expected)], expected):
+        raise DecryptionError("authentication failed")
+    return plaintext[len(expected) :]
+
+
+def _epoch(epoch: object, lowest: int) -> int:
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not lowest <= epoch <= MAX_EPOCH:
+        raise FormatError(f"an album key epoch is an integer from {lowest} to {MAX_EPOCH}")
+    return epoch
+
+
+def _chain_ad(album_id: str, epoch: int) -> bytes:
+    return AD_ALBUM_KEY_CHAIN + b64d(album_id, ID_BYTES) + struct.pack(">I", _epoch(epoch, 1))
+
+
+def seal_album_key_chain(new_key: bytes, old_key: bytes, album_id: str, epoch: int, nonce: bytes | None = None) -> bytes:
+    """chain_e: AK_{e-1} sealed under AK_e (e >= 1), 72 bytes, so the newest key opens every older one."""
+    if len(new_key) != KEY_BYTES:
+        raise FormatError("an album key is 32 bytes")
+    return _seal_key(new_key, old_key, _chain_ad(album_id, epoch), nonce)
+
+
+def open_album_key_chain(new_key: bytes, sealed: bytes, album_id: str, epoch: int) -> bytes:
+    """AK_{e-1} from chain_e and AK_e."""
+    return _open_key(new_key, sealed, _chain_ad(album_id, epoch))
+
+
+def album_keys(current_key: bytes, current_epoch: int, album_id: str, chain: dict[int, bytes]) -> dict[int, bytes]:
+    """Every album key from the current one down to epoch 0: {e: AK_e}.
+
+    chain maps e to chain_e for 1..current_epoch (entries outside that range are not used). A missing
+    entry is a FormatError, one that does not open a DecryptionError, both naming the epoch.
+    """
+    epoch = _epoch(current_epoch, 0)
+    if len(current_key) != KEY_BYTES:
+        raise FormatError("an album key is 32 bytes")
+    keys = {epoch: current_key}
+    for e in range(epoch, 0, -1):
+        if e not in chain:
+            raise FormatError(f"the album key chain has no entry for epoch {e}")
+        try:
+            keys[e - 1] = open_album_key_chain(keys[e], chain[e], album_id, e)
+        except DecryptionError as exc:
+            raise DecryptionError(f"the album key chain entry for epoch {e} does not open") from exc
+    return keys
+
+
+@dataclass(frozen=True)
+class InvitationKeys:
+    """The two subkeys of an invitation secret: invite_key seals AK; claim_key's hash is what the server keeps."""
+
+    invite_key: bytes
+    claim_key: bytes
+
+
+def invitation_keys(invite_secret: bytes) -> InvitationKeys:
+    """invite_key = KDF(secret, 1, "fraginvt"), claim_key = KDF(secret, 2, "fraginvt")."""
+    if len(invite_secret) != KEY_BYTES:
+        raise FormatError("an invitation secret is 32 bytes")
+    return InvitationKeys(
+        kdf(invite_secret, SUBKEY_INVITE, KDF_CONTEXT_INVITE), kdf(invite_secret, SUBKEY_CLAIM, KDF_CONTEXT_INVITE)
+    )
+
+
+# The invitation secret travels in the invitation link's fragment exactly as a link secret does.
+encode_invite_secret = encode_link_secret
+decode_invite_secret = decode_link_secret
+
+
+def _invite_ad(invite_id: str, album_id: str) -> bytes:
+    return AD_INVITE_ALBUM_KEY + b64d(invite_id, ID_BYTES) + b64d(album_id, ID_BYTES)
+
+
+def seal_invitation_album_key(
+    invite_key: bytes, album_key: bytes, invite_id: str, album_id: str, nonce: bytes | None = None
+) -> bytes:
+    """AK sealed under invite_key, bound to the invitation and the album: 72 bytes."""
+    return _seal_key(invite_key, album_key, _invite_ad(invite_id, album_id), nonce)
+
+
+def open_invitation_album_key(invite_key: bytes, sealed: bytes, invite_id: str, album_id: str) -> bytes:
+    """AK from an invitation's sealed copy."""
+    return _open_key(invite_key, sealed, _invite_ad(invite_id, album_id))
+
+
+CONTACT_FIELDS = {"email": str, "box_pk": str, "sign_pk": str, "first_seen": int, "verified": bool}
+
+
+def _check_contacts(contacts: object) -> dict:
+    """The contacts mapping if it has the documented shape (extra fields in an entry are kept)."""
+    if not isinstance(contacts, dict):
+        raise FormatError("contacts are an object of account id to contact")
+    for account_id, entry in contacts.items():
+        if not is_id(account_id):
+            raise FormatError("a contact's key is an account id")
+        if not isinstance(entry, dict):
+            raise FormatError("a contact is an object")
+        for field, kind in CONTACT_FIELDS.items():
+            value = entry.get(field)
+            # bool is an int in Python; first_seen must not be one, verified must be one.
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise FormatError(f"a contact's {field} is missing or not a {kind.__name__}")
+        b64d(entry["box_pk"], KEY_BYTES)
+        b64d(entry["sign_pk"], KEY_BYTES)
+        if entry["first_seen"] < 0:
+            raise FormatError("a contact's first_seen is unix seconds")
+    return contacts
+
+
+def seal_contacts(master_key: bytes, account_id: str, contacts: dict, nonce: bytes | None = None) -> bytes:
+    """The public keys one person has seen for others, as padded JSON under MK, bound to their account."""
+    data = pad_meta(_dump({"v": FORMAT_VERSION, "contacts": _check_contacts(contacts)}))
+    return seal(master_key, data, _account_ad(AD_CONTACTS, account_id), nonce)
+
+
+def open_contacts(master_key: bytes, sealed: bytes, account_id: str) -> dict:
+    """The contacts mapping {account_id: {email, box_pk, sign_pk, first_seen, verified}} from sealed_contacts."""
+    meta = _load(open_sealed(master_key, sealed, _account_ad(AD_CONTACTS, account_id)))
+    return _check_contacts(meta.get("contacts"))
+
+
+def contact_status(contacts: dict, account_id: str, box_public_key: bytes, sign_public_key: bytes) -> str:
+    """Trust on first use: "new" (never seen), "same" (the keys seen first) or "changed" (warn, do not share)."""
+    entry = contacts.get(account_id)
+    if entry is None:
+        return "new"
+    same = entry["box_pk"] == b64e(box_public_key) and entry["sign_pk"] == b64e(sign_public_key)
+    return "same" if same else "changed"
+
+
+def seal_owner_link_wrap_key(master_key: bytes, wrap_key: bytes, link_id: str, nonce: bytes | None = None) -> bytes:
+    """The owner's copy of a link's wrap_key under MK, so a new AK can be wrapped for a password link."""
+    return _seal_key(master_key, wrap_key, _account_ad(AD_OWNER_LINK_WRAP_KEY, link_id), nonce)
+
+
+def open_owner_link_wrap_key(master_key: bytes, sealed: bytes, link_id: str) -> bytes:
+    """A link's wrap_key from the owner's copy."""
+    return _open_key(master_key, sealed, _account_ad(AD_OWNER_LINK_WRAP_KEY, link_id))
 
 
 # --- blobs (STREAM) ---------------------------------------------------------------
