@@ -524,3 +524,298 @@ def test_fingerprints_are_twelve_groups_of_five_digits_and_change_with_either_ke
         c.identity_keypairs(bytes(31))
     with pytest.raises(c.FormatError):
         c.recovery_keys(bytes(31))
+
+
+# --- sharing (docs/format.md, "Sharing") ---------------------------------------------
+
+SHARING = VECTORS["sharing"]
+
+
+def flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+
+
+def test_sharing_vectors_from_the_documented_inputs():
+    """Invitation subkeys, the member's key pair and every sealed value, recomputed from the inputs and opened."""
+    import hashlib
+
+    v, inp, top = SHARING, SHARING["inputs"], VECTORS["inputs"]
+
+    def kdf(key: bytes, subkey_id: int, context: bytes) -> str:  # libsodium's crypto_kdf, in hashlib's BLAKE2b
+        salt, person = subkey_id.to_bytes(8, "little") + bytes(8), context + bytes(8)
+        return c.b64e(hashlib.blake2b(b"", digest_size=32, key=key, salt=salt, person=person).digest())
+
+    secret = c.decode_invite_secret(v["invitation"]["fragment"])
+    assert c.b64e(secret) == inp["invite_secret"] and c.encode_invite_secret(secret) == v["invitation"]["fragment"]
+    keys = c.invitation_keys(secret)
+    assert c.b64e(keys.invite_key) == v["invitation"]["invite_key"] == kdf(secret, 1, b"fraginvt")
+    assert c.b64e(keys.claim_key) == v["invitation"]["claim_key"] == kdf(secret, 2, b"fraginvt")
+    assert c.b64e(hashlib.sha256(keys.claim_key).digest()) == v["invitation"]["claim_key_sha256"]
+    ak, album_id = c.b64d(top["album_key"]), top["album_id"]
+    nonce = c.b64d(v["invitation"]["nonce"])
+    sealed = c.seal_invitation_album_key(keys.invite_key, ak, inp["invite_id"], album_id, nonce)
+    assert c.b64e(sealed) == v["invitation"]["sealed"] and len(sealed) == 72
+    assert c.open_invitation_album_key(keys.invite_key, sealed, inp["invite_id"], album_id) == ak
+    # The AD as documented, with libsodium's AEAD called directly.
+    ad = b"fragment/v1/invite-album-key\x00" + c.b64d(inp["invite_id"]) + c.b64d(album_id)
+    assert c.sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[24:], ad, nonce, keys.invite_key) == ak
+
+    mk, owner = c.b64d(inp["owner_master_key"]), inp["owner_account_id"]
+    assert mk == c.b64d(ACCOUNT["inputs"]["master_key"]) and owner == ACCOUNT["inputs"]["account_id"]
+    entry = v["contacts"]
+    assert c.seal_contacts(mk, owner, inp["contacts"], c.b64d(entry["nonce"])) == c.b64d(entry["sealed"])
+    assert c.open_contacts(mk, c.b64d(entry["sealed"]), owner) == inp["contacts"]
+    plain = c.open_sealed(mk, c.b64d(entry["sealed"]), b"fragment/v1/contacts\x00" + c.b64d(owner))
+    assert len(plain) == entry["padded_length"] == 256
+    assert plain == entry["json"].encode() + b" " * (256 - len(entry["json"].encode()))
+    assert json.loads(entry["json"]) == {"v": 1, "contacts": inp["contacts"]}
+
+    wrap = v["owner_link_wrap_key"]
+    assert wrap["wrap_key"] == VECTORS["link_keys"]["with_password"]["wrap_key"]
+    wrap_key = c.b64d(wrap["wrap_key"])
+    assert c.seal_owner_link_wrap_key(mk, wrap_key, top["link_id"], c.b64d(wrap["nonce"])) == c.b64d(wrap["sealed"])
+    assert c.open_owner_link_wrap_key(mk, c.b64d(wrap["sealed"]), top["link_id"]) == wrap_key
+    ad = b"fragment/v1/owner-link-wrap-key\x00" + c.b64d(top["link_id"])
+    assert c.open_sealed(mk, c.b64d(wrap["sealed"]), ad) == wrap_key
+
+
+def test_album_key_chain_vectors_open_every_older_key():
+    v, inp, album_id = SHARING["album_key_chain"], SHARING["inputs"], VECTORS["inputs"]["album_id"]
+    keys = {int(e): c.b64d(k) for e, k in inp["epoch_keys"].items()}
+    assert keys[0] == c.b64d(VECTORS["inputs"]["album_key"])
+    chain = {int(e): c.b64d(entry["sealed"]) for e, entry in v["chain"].items()}
+    for e in (1, 2):
+        nonce = c.b64d(v["chain"][str(e)]["nonce"])
+        assert c.seal_album_key_chain(keys[e], keys[e - 1], album_id, e, nonce) == chain[e] and len(chain[e]) == 72
+        ad = b"fragment/v1/album-key-chain\x00" + c.b64d(album_id) + e.to_bytes(4, "big")
+        assert c.sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(chain[e][24:], ad, nonce, keys[e]) == keys[e - 1]
+    assert c.album_keys(keys[2], v["current_epoch"], album_id, chain) == keys
+    # A member who got AK_1 (and was then removed) opens AK_0 but not AK_2.
+    assert c.album_keys(keys[1], 1, album_id, {1: chain[1]}) == {1: keys[1], 0: keys[0]}
+    with pytest.raises(c.DecryptionError):
+        c.open_album_key_chain(keys[1], chain[2], album_id, 2)
+    assert c.album_keys(keys[0], 0, album_id, {}) == {0: keys[0]}  # never rekeyed: no chain
+
+
+def test_album_key_chain_refuses_another_epoch_album_or_a_changed_entry():
+    album_id, k0, k1, k2 = c.new_id(), c.random_key(), c.random_key(), c.random_key()
+    chain = {1: c.seal_album_key_chain(k1, k0, album_id, 1), 2: c.seal_album_key_chain(k2, k1, album_id, 2)}
+    assert c.album_keys(k2, 2, album_id, chain) == {2: k2, 1: k1, 0: k0}
+    with pytest.raises(c.DecryptionError):  # swapped epochs: the AD names the epoch
+        c.open_album_key_chain(k2, chain[2], album_id, 3)
+    with pytest.raises(c.DecryptionError, match="epoch 1"):  # chain_2 presented as chain_1
+        c.album_keys(k2, 2, album_id, {1: chain[2], 2: chain[2]})
+    with pytest.raises(c.DecryptionError):
+        c.open_album_key_chain(k2, chain[2], c.new_id(), 2)
+    with pytest.raises(c.DecryptionError, match="epoch 2"):
+        c.album_keys(k2, 2, album_id, {**chain, 2: flip(chain[2], 40)})
+    with pytest.raises(c.DecryptionError):
+        c.album_keys(k2, 2, album_id, {**chain, 2: chain[2][:71]})
+    with pytest.raises(c.FormatError, match="no entry for epoch 1"):
+        c.album_keys(k2, 2, album_id, {2: chain[2]})
+    with pytest.raises(c.DecryptionError):  # another role's value under the same key: another label
+        c.open_album_key_chain(k1, c.seal_owner_album_key(k1, k0, album_id), album_id, 1)
+    for bad in (0, -1, 2**31, True, 1.0, "1"):
+        with pytest.raises(c.FormatError):
+            c.seal_album_key_chain(k1, k0, album_id, bad)  # type: ignore[arg-type]
+    for bad in (-1, 2**31, False, "2"):
+        with pytest.raises(c.FormatError):
+            c.album_keys(k2, bad, album_id, chain)  # type: ignore[arg-type]
+    assert c.seal_album_key_chain(k1, k0, album_id, 2**31 - 1) != c.seal_album_key_chain(k1, k0, album_id, 2**31 - 1)
+
+
+def test_member_album_key_vector_opens_with_pynacl_and_by_hand():
+    """The sealed box made once: crypto.py opens it, so do PyNaCl's high-level SealedBox and the construction
+    written out (epk || crypto_box(m, nonce = BLAKE2b-192(epk || pk))); nothing else opens it."""
+    import hashlib
+
+    from nacl.public import PrivateKey, SealedBox
+
+    v, inp, top = SHARING["member_album_key"], SHARING["inputs"], VECTORS["inputs"]
+    member = c.identity_keypairs(c.b64d(inp["member_identity"]))
+    assert c.b64e(member.box_public_key) == v["box_public_key"] == inp["contacts"][inp["member_account_id"]]["box_pk"]
+    assert c.b64e(member.box_secret_key) == v["box_secret_key"]
+    sealed, ak, album_id = c.b64d(v["sealed"]), c.b64d(top["album_key"]), top["album_id"]
+    assert len(sealed) == c.MEMBER_KEY_BYTES == 125
+    assert c.open_member_album_key(sealed, album_id, member.box_public_key, member.box_secret_key) == ak
+    plaintext = b"fragment/v1/member-album-key\x00" + c.b64d(album_id) + ak
+    assert c.b64d(v["plaintext"]) == plaintext and len(plaintext) == 77
+    assert SealedBox(PrivateKey(member.box_secret_key)).decrypt(sealed) == plaintext
+    epk, _ = c.sodium.crypto_box_seed_keypair(c.b64d(v["ephemeral_seed"]))
+    assert sealed[:32] == epk
+    nonce = hashlib.blake2b(epk + member.box_public_key, digest_size=24).digest()
+    assert c.sodium.crypto_box_open(sealed[32:], nonce, epk, member.box_secret_key) == plaintext
+
+    other = c.identity_keypairs(c.random_key())
+    refusals = {
+        "another album": lambda: c.open_member_album_key(sealed, c.new_id(), member.box_public_key, member.box_secret_key),
+        "flipped byte": lambda: c.open_member_album_key(flip(sealed, 60), album_id, member.box_public_key, member.box_secret_key),
+        "another recipient": lambda: c.open_member_album_key(sealed, album_id, other.box_public_key, other.box_secret_key),
+        "truncated": lambda: c.open_member_album_key(sealed[:124], album_id, member.box_public_key, member.box_secret_key),
+        "extended": lambda: c.open_member_album_key(sealed + b"\0", album_id, member.box_public_key, member.box_secret_key),
+    }
+    for what, attempt in refusals.items():
+        with pytest.raises(c.DecryptionError):
+            attempt()
+        assert what
+
+
+def test_member_album_key_refuses_another_label_or_album_inside_the_box():
+    """A sealed box has no AD: anyone can seal anything to a public key, so the opener checks the label and album."""
+    member, ak, album_id = c.identity_keypairs(c.random_key()), c.random_key(), c.new_id()
+    pk, sk = member.box_public_key, member.box_secret_key
+    sealed = c.seal_member_album_key(ak, album_id, pk)
+    assert sealed != c.seal_member_album_key(ak, album_id, pk)  # randomised by its ephemeral key
+    assert c.open_member_album_key(sealed, album_id, pk, sk) == ak
+    forged = {
+        "another label": b"fragment/v1/owner-album-key\x00\x00" + c.b64d(album_id) + ak,
+        "no label": bytes(29) + c.b64d(album_id) + ak,
+        "another album": c.MEMBER_ALBUM_KEY_LABEL + c.b64d(c.new_id()) + ak,
+        "too long": c.MEMBER_ALBUM_KEY_LABEL + c.b64d(album_id) + ak + b"x",
+    }
+    for what, plaintext in forged.items():
+        box = c.sodium.crypto_box_seal(plaintext, pk)
+        with pytest.raises(c.DecryptionError):
+            c.open_member_album_key(box, album_id, pk, sk)
+        assert what
+    with pytest.raises(c.FormatError):
+        c.seal_member_album_key(ak, album_id, pk[:31])
+    with pytest.raises(c.FormatError):
+        c.seal_member_album_key(ak[:31], album_id, pk)
+    with pytest.raises(c.FormatError):  # a low-order point would make the shared secret public
+        c.seal_member_album_key(ak, album_id, bytes(32))
+    with pytest.raises(c.FormatError):
+        c.seal_member_album_key(ak, "not an id", pk)
+
+
+def test_invitation_album_key_is_bound_to_its_invitation_and_album():
+    secret, ak, invite_id, album_id = c.random_key(), c.random_key(), c.new_id(), c.new_id()
+    keys = c.invitation_keys(secret)
+    assert keys.invite_key != keys.claim_key
+    sealed = c.seal_invitation_album_key(keys.invite_key, ak, invite_id, album_id)
+    assert len(sealed) == 72 and c.open_invitation_album_key(keys.invite_key, sealed, invite_id, album_id) == ak
+    for attempt in (
+        lambda: c.open_invitation_album_key(keys.invite_key, sealed, c.new_id(), album_id),
+        lambda: c.open_invitation_album_key(keys.invite_key, sealed, invite_id, c.new_id()),
+        lambda: c.open_invitation_album_key(keys.invite_key, sealed, album_id, invite_id),  # ids swapped
+        lambda: c.open_invitation_album_key(keys.claim_key, sealed, invite_id, album_id),  # what the server hashes
+        lambda: c.open_invitation_album_key(keys.invite_key, flip(sealed, 30), invite_id, album_id),
+        lambda: c.open_invitation_album_key(keys.invite_key, sealed[:39], invite_id, album_id),
+    ):
+        with pytest.raises(c.DecryptionError):
+            attempt()
+    with pytest.raises(c.FormatError):
+        c.invitation_keys(secret[:31])
+    with pytest.raises(c.FormatError):
+        c.decode_invite_secret(c.b64e(secret) + "A")
+
+
+def contact(identity: c.Identity, email: str = "ann@example.org") -> dict:
+    return {
+        "email": email,
+        "box_pk": c.b64e(identity.box_public_key),
+        "sign_pk": c.b64e(identity.sign_public_key),
+        "first_seen": 1700000000,
+        "verified": False,
+    }
+
+
+def test_contacts_round_trip_hide_their_size_and_refuse_another_account():
+    mk, me = c.random_key(), c.new_id()
+    ann, bob = c.identity_keypairs(c.random_key()), c.identity_keypairs(c.random_key())
+    contacts = {c.new_id(): contact(ann), c.new_id(): {**contact(bob, "b@example.org"), "verified": True, "note": "x"}}
+    sealed = c.seal_contacts(mk, me, contacts)
+    assert c.open_contacts(mk, sealed, me) == contacts  # an unknown extra field is kept
+    # Padded (Padmé): the size says little; one contact and none seal to the same 256 bytes of JSON.
+    assert len(c.seal_contacts(mk, me, {c.new_id(): contact(ann)})) == len(c.seal_contacts(mk, me, {})) == 24 + 256 + 16
+    assert len(sealed) == 24 + c.padme(len(c._dump({"v": 1, "contacts": contacts}))) + 16
+    with pytest.raises(c.DecryptionError):
+        c.open_contacts(mk, sealed, c.new_id())
+    with pytest.raises(c.DecryptionError):
+        c.open_contacts(c.random_key(), sealed, me)
+    with pytest.raises(c.DecryptionError):
+        c.open_contacts(mk, flip(sealed, 50), me)
+    with pytest.raises(c.DecryptionError):  # the album metadata's label is not the contacts'
+        c.open_contacts(mk, c.seal_album_meta(mk, me, {"contacts": {}}), me)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"box_pk": "short"},
+        {"sign_pk": None},
+        {"email": 5},
+        {"first_seen": True},
+        {"first_seen": -1},
+        {"first_seen": 1.5},
+        {"verified": 1},
+        {"email": None},
+    ],
+)
+def test_contacts_of_another_shape_are_refused(change):
+    mk, me = c.random_key(), c.new_id()
+    entry = {**contact(c.identity_keypairs(c.random_key())), **change}
+    with pytest.raises(c.FormatError):
+        c.seal_contacts(mk, me, {c.new_id(): entry})
+    # Also when reading: an authentic value of the wrong shape (written by a buggy client) is a FormatError.
+    data = c.pad_meta(c._dump({"v": 1, "contacts": {c.new_id(): entry}}))
+    with pytest.raises(c.FormatError):
+        c.open_contacts(mk, c.seal(mk, data, c.AD_CONTACTS + c.b64d(me)), me)
+
+
+def test_contacts_keys_are_account_ids_and_trust_the_key_seen_first():
+    mk, me, ann = c.random_key(), c.new_id(), c.identity_keypairs(c.random_key())
+    with pytest.raises(c.FormatError):
+        c.seal_contacts(mk, me, {"ann@example.org": contact(ann)})
+    with pytest.raises(c.FormatError):
+        c.seal_contacts(mk, me, [contact(ann)])  # type: ignore[arg-type]
+    ann_id, swapped = c.new_id(), c.identity_keypairs(c.random_key())
+    contacts = {ann_id: contact(ann)}
+    assert c.contact_status(contacts, ann_id, ann.box_public_key, ann.sign_public_key) == "same"
+    assert c.contact_status(contacts, c.new_id(), ann.box_public_key, ann.sign_public_key) == "new"
+    assert c.contact_status(contacts, ann_id, swapped.box_public_key, ann.sign_public_key) == "changed"
+    assert c.contact_status(contacts, ann_id, ann.box_public_key, swapped.sign_public_key) == "changed"
+
+
+def test_owner_link_wrap_key_is_bound_to_its_link_and_role():
+    mk, link_id, wrap_key = c.random_key(), c.new_id(), c.random_key()
+    sealed = c.seal_owner_link_wrap_key(mk, wrap_key, link_id)
+    assert len(sealed) == 72 and c.open_owner_link_wrap_key(mk, sealed, link_id) == wrap_key
+    with pytest.raises(c.DecryptionError):
+        c.open_owner_link_wrap_key(mk, sealed, c.new_id())
+    with pytest.raises(c.DecryptionError):  # the owner's link secret copy: same key and id, another label
+        c.open_owner_link_wrap_key(mk, c.seal_owner_link_secret(mk, wrap_key, link_id), link_id)
+    with pytest.raises(c.DecryptionError):
+        c.open_owner_link_secret(mk, sealed, link_id)
+    with pytest.raises(c.DecryptionError):
+        c.open_owner_link_wrap_key(mk, sealed[:71], link_id)
+    with pytest.raises(c.FormatError):
+        c.seal_owner_link_wrap_key(mk, wrap_key[:31], link_id)
+    # What it is for: a new album key wrapped for a password link without the password.
+    new_ak = c.random_key()
+    rewrapped = c.wrap_album_key(c.open_owner_link_wrap_key(mk, sealed, link_id), new_ak, link_id)
+    assert c.unwrap_album_key(wrap_key, rewrapped, link_id) == new_ak
+
+
+def test_every_sharing_label_is_distinct_and_ends_with_zero():
+    labels = [
+        c.MEMBER_ALBUM_KEY_LABEL,
+        c.AD_ALBUM_KEY_CHAIN,
+        c.AD_INVITE_ALBUM_KEY,
+        c.AD_CONTACTS,
+        c.AD_OWNER_LINK_WRAP_KEY,
+        c.AD_ALBUM_KEY,
+        c.AD_FILE_KEY,
+        c.AD_ALBUM_META,
+        c.AD_FILE_META,
+        c.AD_OWNER_ALBUM_KEY,
+        c.AD_OWNER_LINK_SECRET,
+        c.AD_OWNER_LINK_LABEL,
+        c.AD_MASTER_KEY,
+        c.AD_MASTER_KEY_RECOVERY,
+        c.AD_RECOVERY_KEY,
+        c.AD_IDENTITY,
+    ]
+    assert len(set(labels)) == len(labels)
+    assert all(label.endswith(b"\x00") and label.count(b"\x00") == 1 for label in labels)
+    assert len(c.MEMBER_ALBUM_KEY_LABEL) == 29 and len(c.KDF_CONTEXT_INVITE) == 8
