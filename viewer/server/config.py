@@ -8,6 +8,7 @@ Tests build the app with a dict that overrides any row (flaskr's pattern).
 
 from __future__ import annotations
 
+import email.utils
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -44,6 +45,30 @@ def choice(*allowed: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def port(raw: str) -> int:
+    """A TCP port number."""
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError("expected a port number from 1 to 65535")
+    return value
+
+
+def positive(raw: str) -> float:
+    """A number of seconds above zero (a socket timeout of 0 would mean non-blocking)."""
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("expected a number of seconds above 0")
+    return value
+
+
+def mail_address(raw: str) -> str:
+    """One address such as `Fragment <fragment@example.org>`, as a From header takes it."""
+    value = raw.strip()
+    if "\r" in value or "\n" in value or "@" not in email.utils.parseaddr(value)[1]:
+        raise ValueError("expected one e-mail address, such as Fragment <fragment@example.org>")
+    return value
 
 
 SETTINGS = [
@@ -151,6 +176,32 @@ SETTINGS = [
         int,
         "Wrong passwords or recovery keys on one account, from all clients together, before each further try waits.",
     ),
+    Setting(
+        "SMTP_HOST",
+        None,
+        str,
+        "Mail server for invitations. Unset: no mail is sent, and the web app shows the owner the invitation "
+        "link to send by hand.",
+    ),
+    Setting("SMTP_PORT", 587, port, "Port of the mail server (587: submission with STARTTLS; 465: `SMTP_TLS=ssl`)."),
+    Setting(
+        "SMTP_TLS",
+        "starttls",
+        choice("starttls", "ssl", "none"),
+        "`starttls`: upgrade the connection and verify the server's certificate, refusing a server that does not offer "
+        "it; `ssl`: TLS from the first byte (port 465), verified too; `none`: plain text, only for a relay on the same "
+        "machine or network (a password would go in clear).",
+    ),
+    Setting("SMTP_USER", None, str, "User name on the mail server. Unset: no login."),
+    Setting("SMTP_PASSWORD", None, str, "Password on the mail server, with SMTP_USER."),
+    Setting(
+        "MAIL_FROM",
+        "Fragment <fragment@localhost>",
+        mail_address,
+        "Sender of the mails, e.g. `Fragment <fragment@example.org>`. Set it to an address the mail server may send "
+        "from: the default is refused or marked as spam by most.",
+    ),
+    Setting("SMTP_TIMEOUT", 10, positive, "Seconds to wait for the mail server, to connect and at each step."),
 ]
 
 
