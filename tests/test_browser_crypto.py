@@ -1299,6 +1299,241 @@ def test_a_python_account_opens_in_the_browser_and_changes_its_password_there(js
     assert out["changeBadId"] == "FormatError"
 
 
+# --- sharing (docs/format.md, "Sharing") -------------------------------------------------------
+
+SHARING = VECTORS["sharing"]
+
+SHARING_VECTOR_SNIPPET = """
+const v = arg.sharing, i = v.inputs, top = arg.top;
+const k = (text) => b64d(text, 32);
+const ak = k(top.album_key), mk = k(i.owner_master_key);
+const m = v.member_album_key, chain = v.album_key_chain.chain;
+const epochs = Object.fromEntries(Object.entries(i.epoch_keys).map(([e, key]) => [e, k(key)]));
+const sealedChain = { 1: b64d(chain['1'].sealed), 2: b64d(chain['2'].sealed) };
+const all = a.albumKeys(epochs[2], v.album_key_chain.current_epoch, top.album_id, sealedChain);
+const secret = a.decodeInviteSecret('#' + v.invitation.fragment);
+const inv = a.invitationKeys(secret);
+const member = a.identityKeypairs(b64d(i.member_identity, 32));
+const sealed = b64d(m.sealed);
+const flipped = sealed.slice(); flipped[60] ^= 1;
+const other = a.identityKeypairs(c.randomKey());
+const open = (s, id, pk, sk) => fails(() => a.openMemberAlbumKey(s, id, pk, sk));
+return {
+  member_key_bytes: a.MEMBER_KEY_BYTES,
+  member: {
+    box_public_key: b64e(member.boxPublicKey),
+    box_secret_key: b64e(member.boxSecretKey),
+    opens: b64e(a.openMemberAlbumKey(sealed, top.album_id, member.boxPublicKey, member.boxSecretKey)),
+    plaintext: b64e(c.boxSealOpen(sealed, member.boxPublicKey, member.boxSecretKey)),
+    otherAlbum: open(sealed, c.newId(), member.boxPublicKey, member.boxSecretKey),
+    flipped: open(flipped, top.album_id, member.boxPublicKey, member.boxSecretKey),
+    otherRecipient: open(sealed, top.album_id, other.boxPublicKey, other.boxSecretKey),
+    truncated: open(sealed.subarray(0, 124), top.album_id, member.boxPublicKey, member.boxSecretKey),
+  },
+  chain: {
+    1: b64e(a.sealAlbumKeyChain(epochs[1], epochs[0], top.album_id, 1, b64d(chain['1'].nonce))),
+    2: b64e(a.sealAlbumKeyChain(epochs[2], epochs[1], top.album_id, 2, b64d(chain['2'].nonce))),
+  },
+  keys: Object.fromEntries([...all].map(([e, key]) => [e, b64e(key)])),
+  removed: Object.fromEntries([...a.albumKeys(epochs[1], 1, top.album_id, new Map([[1, sealedChain[1]]]))]
+    .map(([e, key]) => [e, b64e(key)])),
+  invitation: {
+    fragment: a.encodeInviteSecret(secret),
+    invite_key: b64e(inv.inviteKey),
+    claim_key: b64e(inv.claimKey),
+    claim_key_sha256: b64e(new Uint8Array(await crypto.subtle.digest('SHA-256', inv.claimKey))),
+    sealed: b64e(a.sealInvitationAlbumKey(inv.inviteKey, ak, i.invite_id, top.album_id, b64d(v.invitation.nonce))),
+    opens: b64e(a.openInvitationAlbumKey(inv.inviteKey, b64d(v.invitation.sealed), i.invite_id, top.album_id)),
+  },
+  contacts: {
+    sealed: b64e(a.sealContacts(mk, i.owner_account_id, i.contacts, b64d(v.contacts.nonce))),
+    opens: a.openContacts(mk, b64d(v.contacts.sealed), i.owner_account_id),
+    plain: new TextDecoder().decode(c.openSealed(mk, b64d(v.contacts.sealed),
+      new Uint8Array([...new TextEncoder().encode('fragment/v1/contacts\\0'), ...b64d(i.owner_account_id)]))),
+  },
+  owner_link_wrap_key: {
+    sealed: b64e(a.sealOwnerLinkWrapKey(mk, c.linkKeys(k(top.link_secret), c.passwordFactor(top.password,
+      top.password_params)).wrapKey, top.link_id, b64d(v.owner_link_wrap_key.nonce))),
+    opens: b64e(a.openOwnerLinkWrapKey(mk, b64d(v.owner_link_wrap_key.sealed), top.link_id)),
+  },
+};
+"""
+
+
+def test_account_js_reproduces_and_opens_every_sharing_vector(js):
+    """The "sharing" vectors with account.js: every sealed value byte for byte from its nonce, the member's
+    sealed box (made once) opened to AK and refused for another album, a flipped byte, a cut one, or another
+    recipient; the chain opens every older key, and a removed member's key opens only the older ones."""
+    v, top = SHARING, VECTORS["inputs"]
+    out = js.run(SHARING_VECTOR_SNIPPET, {"sharing": v, "top": top})
+    assert out["member_key_bytes"] == 125
+    member = out["member"]
+    assert (member["box_public_key"], member["box_secret_key"]) == (
+        v["member_album_key"]["box_public_key"],
+        v["member_album_key"]["box_secret_key"],
+    )
+    assert member["opens"] == top["album_key"] and member["plaintext"] == v["member_album_key"]["plaintext"]
+    assert [member[k] for k in ("otherAlbum", "flipped", "otherRecipient", "truncated")] == ["DecryptionError"] * 4
+    assert out["chain"] == {e: entry["sealed"] for e, entry in v["album_key_chain"]["chain"].items()}
+    assert out["keys"] == v["inputs"]["epoch_keys"]
+    assert out["removed"] == {"1": v["inputs"]["epoch_keys"]["1"], "0": v["inputs"]["epoch_keys"]["0"]}
+    invitation = dict(out["invitation"])
+    assert invitation.pop("opens") == top["album_key"]
+    assert invitation == {k: val for k, val in v["invitation"].items() if k != "nonce"}
+    contacts = out["contacts"]
+    assert contacts["sealed"] == v["contacts"]["sealed"] and contacts["opens"] == v["inputs"]["contacts"]
+    # Padded to 256 bytes of UTF-8 (the e-mail's "ë" is two of them).
+    assert contacts["plain"].encode() == v["contacts"]["json"].encode().ljust(v["contacts"]["padded_length"])
+    wrap = out["owner_link_wrap_key"]
+    assert wrap == {"sealed": v["owner_link_wrap_key"]["sealed"], "opens": v["owner_link_wrap_key"]["wrap_key"]}
+
+
+def test_account_js_sharing_values_refuse_another_place_role_or_shape(js):
+    """What crypto.py refuses, account.js refuses: another epoch or album in the chain, a missing entry, a member
+    box with another label or album inside, ids swapped in an invitation, contacts of another shape."""
+    out = js.run(
+        """const id = c.newId(), k0 = c.randomKey(), k1 = c.randomKey(), k2 = c.randomKey(), mk = c.randomKey();
+        const chain = { 1: a.sealAlbumKeyChain(k1, k0, id, 1), 2: a.sealAlbumKeyChain(k2, k1, id, 2) };
+        const cut = chain[2].slice(0, 71);
+        const member = a.identityKeypairs(c.randomKey()), pk = member.boxPublicKey, sk = member.boxSecretKey;
+        const label = new TextEncoder().encode('fragment/v1/member-album-key\\0');
+        const forge = (...parts) => c.boxSeal(new Uint8Array(parts.flatMap((p) => [...p])), pk);
+        const inv = a.invitationKeys(c.randomKey()), inviteId = c.newId();
+        const invited = a.sealInvitationAlbumKey(inv.inviteKey, k0, inviteId, id);
+        const contact = { email: 'ann@example.org', box_pk: b64e(pk), sign_pk: b64e(member.signPublicKey),
+          first_seen: 1700000000, verified: false };
+        const bad = (change) => fails(() => a.sealContacts(mk, id, { [c.newId()]: { ...contact, ...change } }));
+        const wrapped = a.sealOwnerLinkWrapKey(mk, k1, id);
+        const chainMessage = (f) => { try { f(); return 'ok'; } catch (e) { return `${name(e)}: ${e.message}`; } };
+        return {
+          chain: {
+            anotherEpoch: fails(() => a.openAlbumKeyChain(k2, chain[2], id, 3)),
+            anotherAlbum: fails(() => a.openAlbumKeyChain(k2, chain[2], c.newId(), 2)),
+            cut: chainMessage(() => a.albumKeys(k2, 2, id, { ...chain, 2: cut })),
+            missing: chainMessage(() => a.albumKeys(k2, 2, id, { 2: chain[2] })),
+            moved: chainMessage(() => a.albumKeys(k2, 2, id, { 1: chain[2], 2: chain[2] })),
+            epochs: [0, -1, 2 ** 31, 1.5, '1', true].map((e) => fails(() => a.sealAlbumKeyChain(k1, k0, id, e))),
+            neverRekeyed: [...a.albumKeys(k0, 0, id, {})].length,
+          },
+          member: {
+            twice: b64e(a.sealMemberAlbumKey(k0, id, pk)) !== b64e(a.sealMemberAlbumKey(k0, id, pk)),
+            anotherLabel: fails(() => a.openMemberAlbumKey(forge(new TextEncoder().encode(
+              'fragment/v1/owner-album-key\\0\\0'), b64d(id), k0), id, pk, sk)),
+            noLabel: fails(() => a.openMemberAlbumKey(forge(new Uint8Array(29), b64d(id), k0), id, pk, sk)),
+            anotherAlbum: fails(() => a.openMemberAlbumKey(forge(label, b64d(c.newId()), k0), id, pk, sk)),
+            tooLong: fails(() => a.openMemberAlbumKey(forge(label, b64d(id), k0, [1]), id, pk, sk)),
+            lowOrder: fails(() => a.sealMemberAlbumKey(k0, id, new Uint8Array(32))),
+            shortKey: fails(() => a.sealMemberAlbumKey(k0, id, pk.subarray(0, 31))),
+          },
+          invitation: {
+            swapped: fails(() => a.openInvitationAlbumKey(inv.inviteKey, invited, id, inviteId)),
+            claimKey: fails(() => a.openInvitationAlbumKey(inv.claimKey, invited, inviteId, id)),
+            badFragment: fails(() => a.decodeInviteSecret('#abc')),
+          },
+          contacts: {
+            shapes: [{ box_pk: 'short' }, { sign_pk: null }, { email: 5 }, { first_seen: true }, { first_seen: -1 },
+              { first_seen: 1.5 }, { verified: 1 }].map(bad),
+            notAnId: fails(() => a.sealContacts(mk, id, { 'ann@example.org': contact })),
+            status: [a.contactStatus({ [id]: contact }, id, pk, member.signPublicKey),
+              a.contactStatus({ [id]: contact }, c.newId(), pk, member.signPublicKey),
+              a.contactStatus({ [id]: contact }, id, c.randomKey(), member.signPublicKey),
+              a.contactStatus({}, 'constructor', pk, member.signPublicKey)],
+            otherAccount: fails(() => a.openContacts(mk, a.sealContacts(mk, id, {}), c.newId())),
+            sizes: [a.sealContacts(mk, id, {}).length, a.sealContacts(mk, id, { [c.newId()]: contact }).length],
+          },
+          wrap: {
+            anotherLink: fails(() => a.openOwnerLinkWrapKey(mk, wrapped, c.newId())),
+            asLinkSecret: fails(() => a.openOwnerLinkSecret(mk, wrapped, id)),
+          },
+        };"""
+    )
+    refused = "DecryptionError"
+    chain = out["chain"]
+    assert chain["anotherEpoch"] == chain["anotherAlbum"] == refused
+    assert chain["cut"] == "DecryptionError: the album key chain entry for epoch 2 does not open"
+    assert chain["missing"] == "FormatError: the album key chain has no entry for epoch 1"
+    assert chain["moved"] == "DecryptionError: the album key chain entry for epoch 1 does not open"
+    assert chain["epochs"] == ["FormatError"] * 6 and chain["neverRekeyed"] == 1
+    member = out["member"]
+    assert member.pop("twice") is True
+    assert member.pop("lowOrder") == member.pop("shortKey") == "FormatError"
+    assert set(member.values()) == {refused}
+    assert out["invitation"] == {"swapped": refused, "claimKey": refused, "badFragment": "FormatError"}
+    contacts = out["contacts"]
+    assert contacts["shapes"] == ["FormatError"] * 7 and contacts["notAnId"] == "FormatError"
+    assert contacts["status"] == ["same", "new", "changed", "new"]
+    assert contacts["otherAccount"] == refused and contacts["sizes"] == [296, 296]
+    assert out["wrap"] == {"anotherLink": refused, "asLinkSecret": refused}
+
+
+def test_sealed_boxes_chains_and_contacts_cross_between_python_and_the_browser(js):
+    """Python seals a member's key, a chain, an invitation and contacts, the browser opens them; the browser seals
+    the same, Python opens them (PyNaCl's SealedBox too): either side can share with the other."""
+    from nacl.public import PrivateKey, SealedBox
+
+    album_id, invite_id, me, ann_id = crypto.new_id(), crypto.new_id(), crypto.new_id(), crypto.new_id()
+    k0, k1, mk, invite_secret = os.urandom(32), os.urandom(32), os.urandom(32), os.urandom(32)
+    js_member, py_member = crypto.identity_keypairs(os.urandom(32)), crypto.identity_keypairs(os.urandom(32))
+    invite = crypto.invitation_keys(invite_secret)
+    contacts = {
+        ann_id: {
+            "email": "änn@example.org",
+            "box_pk": b64(py_member.box_public_key),
+            "sign_pk": b64(py_member.sign_public_key),
+            "first_seen": 1712345678,
+            "verified": True,
+        }
+    }
+    arg = {
+        "album_id": album_id,
+        "invite_id": invite_id,
+        "me": me,
+        "mk": b64(mk),
+        "seed": b64(js_member.seed),
+        "py_box_pk": b64(py_member.box_public_key),
+        "member": b64(crypto.seal_member_album_key(k1, album_id, js_member.box_public_key)),
+        "chain": b64(crypto.seal_album_key_chain(k1, k0, album_id, 1)),
+        "k1": b64(k1),
+        "k0": b64(k0),
+        "fragment": crypto.encode_invite_secret(invite_secret),
+        "invitation": b64(crypto.seal_invitation_album_key(invite.invite_key, k1, invite_id, album_id)),
+        "contacts": b64(crypto.seal_contacts(mk, me, contacts)),
+        "contacts_plain": contacts,
+    }
+    out = js.run(
+        """const id = a.identityKeypairs(b64d(arg.seed)), mk = b64d(arg.mk), k1 = b64d(arg.k1), k0 = b64d(arg.k0);
+        const inv = a.invitationKeys(a.decodeInviteSecret(arg.fragment));
+        const keys = a.albumKeys(k1, 1, arg.album_id, { 1: b64d(arg.chain) });
+        return {
+          member: b64e(a.openMemberAlbumKey(b64d(arg.member), arg.album_id, id.boxPublicKey, id.boxSecretKey)),
+          keys: [b64e(keys.get(1)), b64e(keys.get(0))],
+          invitation: b64e(a.openInvitationAlbumKey(inv.inviteKey, b64d(arg.invitation), arg.invite_id, arg.album_id)),
+          contacts: a.openContacts(mk, b64d(arg.contacts), arg.me),
+          sealed: {
+            member: b64e(a.sealMemberAlbumKey(k1, arg.album_id, b64d(arg.py_box_pk))),
+            chain: b64e(a.sealAlbumKeyChain(k1, k0, arg.album_id, 1)),
+            invitation: b64e(a.sealInvitationAlbumKey(inv.inviteKey, k1, arg.invite_id, arg.album_id)),
+            contacts: b64e(a.sealContacts(mk, arg.me, arg.contacts_plain)),
+            wrap: b64e(a.sealOwnerLinkWrapKey(mk, k0, arg.invite_id)),
+          },
+        };""",
+        arg,
+    )
+    assert out["member"] == b64(k1) and out["keys"] == [b64(k1), b64(k0)] and out["invitation"] == b64(k1)
+    assert out["contacts"] == contacts
+    sealed = {name: crypto.b64d(value) for name, value in out["sealed"].items()}
+    assert len(sealed["member"]) == crypto.MEMBER_KEY_BYTES
+    box_pk, box_sk = py_member.box_public_key, py_member.box_secret_key
+    assert crypto.open_member_album_key(sealed["member"], album_id, box_pk, box_sk) == k1
+    assert SealedBox(PrivateKey(box_sk)).decrypt(sealed["member"])[-32:] == k1
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_member_album_key(sealed["member"], crypto.new_id(), box_pk, box_sk)
+    assert crypto.album_keys(k1, 1, album_id, {1: sealed["chain"]}) == {1: k1, 0: k0}
+    assert crypto.open_invitation_album_key(invite.invite_key, sealed["invitation"], invite_id, album_id) == k1
+    assert crypto.open_contacts(mk, sealed["contacts"], me) == contacts
+    assert crypto.open_owner_link_wrap_key(mk, sealed["wrap"], invite_id) == k0
+
+
 WORKER_SOURCE = """
 import * as c from '/static/js/core/crypto.js';
 onmessage = async ({ data }) => {

@@ -1,7 +1,8 @@
 // The owner's account keys in the browser (docs/format.md, "Accounts"): the password's kek and
 // login key, the recovery key's, the master key (MK) sealed under each, the recovery key and the
 // identity sealed under MK, the identity's two key pairs and their fingerprint, the owner's copies
-// of album keys and link secrets, and the 24 recovery words.
+// of album keys and link secrets, and the 24 recovery words; and sharing (docs/format.md, "Sharing"):
+// a member's sealed album key, the album key chain, invitations, contacts and the owner's link wrap keys.
 //
 // The JavaScript twin of viewer/crypto.py's account functions, tested against the same
 // "account" vectors in docs/vectors.json (tests/test_browser_crypto.py). Bytes in, bytes out,
@@ -25,15 +26,33 @@
 // import map, and the server rewrites its bare imports of @noble/hashes (viewer/server/assets.py).
 import { entropyToMnemonic, mnemonicToEntropy } from "../../../vendor/@scure/bip39/index.js";
 import { wordlist } from "../../../vendor/@scure/bip39/wordlists/english.js";
-import { boxSeedKeypair, hash32, kdf, openSealed, passwordFactor, seal, signSeedKeypair } from "./crypto.js";
 import {
+  boxSeal,
+  boxSealOpen,
+  boxSeedKeypair,
+  hash32,
+  kdf,
+  openSealed,
+  paddedJson,
+  parsePaddedJson,
+  passwordFactor,
+  seal,
+  signSeedKeypair,
+} from "./crypto.js";
+import {
+  DecryptionError,
   FormatError,
+  ID_BYTES,
   KEY_BYTES,
   WeakPasswordParams,
   ascii,
+  b64d,
+  b64e,
+  bytes,
   checkPasswordFloor,
   concat,
   idBytes,
+  isId,
   newId,
   newPasswordParams,
   randomKey,
@@ -61,6 +80,20 @@ const AD_OWNER_ALBUM_KEY = ascii("fragment/v1/owner-album-key\0");
 const AD_OWNER_LINK_SECRET = ascii("fragment/v1/owner-link-secret\0");
 const AD_OWNER_LINK_LABEL = ascii("fragment/v1/owner-link-label\0");
 export const MAX_LINK_LABEL = 200; // characters, as crypto.py
+
+// Sharing (docs/format.md, "Sharing"): new labels and one new KDF context inside v1.
+const MEMBER_ALBUM_KEY_LABEL = ascii("fragment/v1/member-album-key\0"); // inside the sealed box, not AD
+const AD_ALBUM_KEY_CHAIN = ascii("fragment/v1/album-key-chain\0");
+const AD_INVITE_ALBUM_KEY = ascii("fragment/v1/invite-album-key\0");
+const AD_CONTACTS = ascii("fragment/v1/contacts\0");
+const AD_OWNER_LINK_WRAP_KEY = ascii("fragment/v1/owner-link-wrap-key\0");
+const KDF_CONTEXT_INVITE = "fraginvt";
+const SUBKEY_INVITE = 1;
+const SUBKEY_CLAIM = 2;
+const BOX_SEAL_BYTES = 48; // crypto_box_SEALBYTES: the ephemeral public key (32) and the MAC (16)
+/** A member's sealed album key: 48 + 29 + 16 + 32 = 125 bytes. */
+export const MEMBER_KEY_BYTES = BOX_SEAL_BYTES + MEMBER_ALBUM_KEY_LABEL.length + ID_BYTES + KEY_BYTES;
+export const MAX_EPOCH = 2 ** 31 - 1; // epochs 0 .. 2^31 - 1, as crypto.py
 
 // BIP39: 256 bits of entropy and 8 checksum bits, 24 words of 11 bits.
 export const RECOVERY_WORD_COUNT = 24;
@@ -400,6 +433,271 @@ export function sealOwnerLinkLabel(masterKey, label, linkId, nonce) {
 export function openOwnerLinkLabel(masterKey, sealed, linkId) {
   const plain = openSealed(masterKey, sealed, adOf(AD_OWNER_LINK_LABEL, linkId, "link id"));
   return new TextDecoder("utf-8", { fatal: true }).decode(plain);
+}
+
+// --- sharing (docs/format.md, "Sharing") ------------------------------------------
+
+/**
+ * AK for one member: crypto_box_seal of "fragment/v1/member-album-key" 0x00 ‖ album_id ‖ AK to the
+ * member's box_pk, MEMBER_KEY_BYTES (125) bytes. A sealed box has no associated data, so the label
+ * and the album id are inside it, and openMemberAlbumKey checks them. Check boxPk against the
+ * contact remembered for that person first (contactStatus): a sealed box to a public key the server
+ * chose would give the server AK. FormatError for a key that is not a usable X25519 public key.
+ * @param {Uint8Array} albumKey
+ * @param {string} albumId
+ * @param {Uint8Array} boxPk
+ * @returns {Uint8Array}
+ */
+export function sealMemberAlbumKey(albumKey, albumId, boxPk) {
+  const plaintext = concat(MEMBER_ALBUM_KEY_LABEL, idBytes(albumId, "album id"), sized(albumKey, KEY_BYTES, "album key"));
+  return boxSeal(plaintext, boxPk);
+}
+
+/**
+ * AK from a member's sealed copy; DecryptionError if it does not open with this key pair or is
+ * for another album or another role (anyone can seal to a public key: the label and id bind it).
+ * @param {Uint8Array} sealed
+ * @param {string} albumId
+ * @param {Uint8Array} boxPk  the member's own X25519 public key
+ * @param {Uint8Array} boxSk  the member's X25519 secret key (identityKeypairs(...).boxSecretKey)
+ * @returns {Uint8Array}
+ */
+export function openMemberAlbumKey(sealed, albumId, boxPk, boxSk) {
+  const expected = concat(MEMBER_ALBUM_KEY_LABEL, idBytes(albumId, "album id"));
+  sized(boxPk, KEY_BYTES, "X25519 public key");
+  sized(boxSk, KEY_BYTES, "X25519 secret key");
+  if (bytes(sealed, "sealed album key").length !== MEMBER_KEY_BYTES) throw new DecryptionError();
+  const plaintext = boxSealOpen(sealed, boxPk, boxSk);
+  let differ = plaintext.length ^ (MEMBER_KEY_BYTES - BOX_SEAL_BYTES);
+  for (let i = 0; i < expected.length; i++) differ |= plaintext[i] ^ expected[i];
+  if (differ) throw new DecryptionError();
+  return plaintext.slice(expected.length);
+}
+
+function epochOf(epoch, lowest) {
+  if (!Number.isInteger(epoch) || epoch < lowest || epoch > MAX_EPOCH) {
+    throw new FormatError(`an album key epoch is an integer from ${lowest} to ${MAX_EPOCH}`);
+  }
+  return epoch;
+}
+
+function chainAd(albumId, epoch) {
+  const counter = new Uint8Array(4);
+  new DataView(counter.buffer).setUint32(0, epochOf(epoch, 1)); // big-endian
+  return concat(AD_ALBUM_KEY_CHAIN, idBytes(albumId, "album id"), counter);
+}
+
+/**
+ * chain_e: AK_{e-1} sealed under AK_e (e ≥ 1), 72 bytes, so whoever has the newest key opens every
+ * older one.
+ * @param {Uint8Array} newKey  AK_e
+ * @param {Uint8Array} oldKey  AK_{e-1}
+ * @param {string} albumId
+ * @param {number} epoch  e, 1 to 2^31 - 1
+ * @param {Uint8Array | null} [nonce]  for the test vectors only
+ * @returns {Uint8Array}
+ */
+export function sealAlbumKeyChain(newKey, oldKey, albumId, epoch, nonce) {
+  return sealKey(newKey, oldKey, chainAd(albumId, epoch), nonce);
+}
+
+/**
+ * AK_{e-1} from chain_e and AK_e.
+ * @param {Uint8Array} newKey
+ * @param {Uint8Array} sealed
+ * @param {string} albumId
+ * @param {number} epoch
+ * @returns {Uint8Array}
+ */
+export function openAlbumKeyChain(newKey, sealed, albumId, epoch) {
+  return openKey(newKey, sealed, chainAd(albumId, epoch));
+}
+
+/**
+ * Every album key from the current one down to epoch 0. chain is {[epoch]: chain_e} (or a Map) for
+ * 1..currentEpoch; other entries are not used. A missing entry is a FormatError, one that does not
+ * open a DecryptionError, each naming the epoch.
+ * @param {Uint8Array} currentKey
+ * @param {number} currentEpoch
+ * @param {string} albumId
+ * @param {Record<number, Uint8Array> | Map<number, Uint8Array>} chain
+ * @returns {Map<number, Uint8Array>}
+ */
+export function albumKeys(currentKey, currentEpoch, albumId, chain) {
+  const top = epochOf(currentEpoch, 0);
+  const keys = new Map([[top, sized(currentKey, KEY_BYTES, "album key")]]);
+  for (let e = top; e > 0; e--) {
+    const sealed = chain instanceof Map ? chain.get(e) : Object.hasOwn(chain, e) ? chain[e] : undefined;
+    if (!sealed) throw new FormatError(`the album key chain has no entry for epoch ${e}`);
+    try {
+      keys.set(e - 1, openAlbumKeyChain(keys.get(e), sealed, albumId, e));
+    } catch (error) {
+      if (error instanceof DecryptionError) {
+        throw new DecryptionError(`the album key chain entry for epoch ${e} does not open`);
+      }
+      throw error;
+    }
+  }
+  return keys;
+}
+
+/**
+ * The two subkeys of an invitation secret: inviteKey = KDF(secret, 1, "fraginvt") seals AK;
+ * claimKey = KDF(secret, 2, "fraginvt") is what the invitee shows, and the server keeps only its
+ * SHA-256.
+ * @param {Uint8Array} secret  32 random bytes (randomKey()), carried in the invitation link's fragment
+ * @returns {{inviteKey: Uint8Array, claimKey: Uint8Array}}
+ */
+export function invitationKeys(secret) {
+  sized(secret, KEY_BYTES, "invitation secret");
+  return {
+    inviteKey: kdf(secret, SUBKEY_INVITE, KDF_CONTEXT_INVITE),
+    claimKey: kdf(secret, SUBKEY_CLAIM, KDF_CONTEXT_INVITE),
+  };
+}
+
+/**
+ * The invitation link's fragment: b64(secret), 43 characters, like a link secret.
+ * @param {Uint8Array} secret
+ * @returns {string}
+ */
+export function encodeInviteSecret(secret) {
+  return b64e(sized(secret, KEY_BYTES, "invitation secret"));
+}
+
+/**
+ * The invitation secret from the link's fragment (with or without its "#").
+ * @param {string} fragment
+ * @returns {Uint8Array}
+ */
+export function decodeInviteSecret(fragment) {
+  const text = typeof fragment === "string" && fragment.startsWith("#") ? fragment.slice(1) : fragment;
+  try {
+    return b64d(text, KEY_BYTES);
+  } catch {
+    throw new FormatError("the invitation link is incomplete: the part after # must be 43 characters of base64url");
+  }
+}
+
+const inviteAd = (inviteId, albumId) =>
+  concat(AD_INVITE_ALBUM_KEY, idBytes(inviteId, "invitation id"), idBytes(albumId, "album id"));
+
+/**
+ * AK under inviteKey, bound to the invitation and the album: 72 bytes.
+ * @param {Uint8Array} inviteKey
+ * @param {Uint8Array} albumKey
+ * @param {string} inviteId
+ * @param {string} albumId
+ * @param {Uint8Array | null} [nonce]  for the test vectors only
+ * @returns {Uint8Array}
+ */
+export function sealInvitationAlbumKey(inviteKey, albumKey, inviteId, albumId, nonce) {
+  return sealKey(inviteKey, albumKey, inviteAd(inviteId, albumId), nonce);
+}
+
+/**
+ * AK from an invitation's sealed copy.
+ * @param {Uint8Array} inviteKey
+ * @param {Uint8Array} sealed
+ * @param {string} inviteId
+ * @param {string} albumId
+ * @returns {Uint8Array}
+ */
+export function openInvitationAlbumKey(inviteKey, sealed, inviteId, albumId) {
+  return openKey(inviteKey, sealed, inviteAd(inviteId, albumId));
+}
+
+/**
+ * One remembered person: their e-mail, the public keys seen first (b64), when (unix seconds), and
+ * whether the fingerprint was compared.
+ * @typedef {{email: string, box_pk: string, sign_pk: string, first_seen: number, verified: boolean}} Contact
+ */
+
+const CONTACT_FIELDS = { email: "string", box_pk: "string", sign_pk: "string", first_seen: "number", verified: "boolean" };
+
+// The documented shape, as crypto.py's _check_contacts; extra fields in an entry are kept.
+function checkContacts(contacts) {
+  if (contacts === null || typeof contacts !== "object" || Array.isArray(contacts)) {
+    throw new FormatError("contacts are an object of account id to contact");
+  }
+  for (const [accountId, entry] of Object.entries(contacts)) {
+    if (!isId(accountId)) throw new FormatError("a contact's key is an account id");
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) throw new FormatError("a contact is an object");
+    for (const [field, kind] of Object.entries(CONTACT_FIELDS)) {
+      if (typeof entry[field] !== kind) throw new FormatError(`a contact's ${field} is missing or not a ${kind}`);
+    }
+    b64d(entry.box_pk, KEY_BYTES);
+    b64d(entry.sign_pk, KEY_BYTES);
+    if (!Number.isSafeInteger(entry.first_seen) || entry.first_seen < 0) {
+      throw new FormatError("a contact's first_seen is unix seconds");
+    }
+  }
+  return contacts;
+}
+
+/**
+ * sealed_contacts: {"v": 1, "contacts": contacts} as padded canonical JSON under MK, bound to the
+ * account, byte for byte crypto.py's seal_contacts.
+ * @param {Uint8Array} mk
+ * @param {string} accountId  the account whose contacts these are
+ * @param {Record<string, Contact>} contacts  keyed by account id
+ * @param {Uint8Array | null} [nonce]  for the test vectors only
+ * @returns {Uint8Array}
+ */
+export function sealContacts(mk, accountId, contacts, nonce) {
+  const data = paddedJson({ contacts: checkContacts(contacts) });
+  return seal(mk, data, adOf(AD_CONTACTS, accountId, "account id"), nonce);
+}
+
+/**
+ * The contacts from sealed_contacts. Their e-mails are untrusted strings: escape before display.
+ * @param {Uint8Array} mk
+ * @param {Uint8Array} sealed
+ * @param {string} accountId
+ * @returns {Record<string, Contact>}
+ */
+export function openContacts(mk, sealed, accountId) {
+  const meta = parsePaddedJson(openSealed(mk, sealed, adOf(AD_CONTACTS, accountId, "account id")));
+  return checkContacts(meta.contacts);
+}
+
+/**
+ * Trust on first use: "new" if the person was never seen, "same" if these are the keys seen first,
+ * "changed" otherwise (warn loudly, and do not seal anything to the new key unasked).
+ * @param {Record<string, Contact>} contacts
+ * @param {string} accountId
+ * @param {Uint8Array} boxPk
+ * @param {Uint8Array} signPk
+ * @returns {"new" | "same" | "changed"}
+ */
+export function contactStatus(contacts, accountId, boxPk, signPk) {
+  const entry = Object.hasOwn(contacts, accountId) ? contacts[accountId] : undefined;
+  if (!entry) return "new";
+  return entry.box_pk === b64e(boxPk) && entry.sign_pk === b64e(signPk) ? "same" : "changed";
+}
+
+/**
+ * The owner's copy of a link's wrapKey (crypto.js linkKeys(...).wrapKey) under MK, bound to the link,
+ * so that a new album key can be wrapped for a password link without the password.
+ * @param {Uint8Array} mk
+ * @param {Uint8Array} wrapKey
+ * @param {string} linkId
+ * @param {Uint8Array | null} [nonce]  for the test vectors only
+ * @returns {Uint8Array}
+ */
+export function sealOwnerLinkWrapKey(mk, wrapKey, linkId, nonce) {
+  return sealKey(mk, wrapKey, adOf(AD_OWNER_LINK_WRAP_KEY, linkId, "link id"), nonce);
+}
+
+/**
+ * A link's wrapKey from the owner's copy.
+ * @param {Uint8Array} mk
+ * @param {Uint8Array} sealed
+ * @param {string} linkId
+ * @returns {Uint8Array}
+ */
+export function openOwnerLinkWrapKey(mk, sealed, linkId) {
+  return openKey(mk, sealed, adOf(AD_OWNER_LINK_WRAP_KEY, linkId, "link id"));
 }
 
 // --- recovery words (docs/format.md, "Recovery words") ----------------------------

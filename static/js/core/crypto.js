@@ -279,6 +279,44 @@ export function signSeedKeypair(seed) {
   return { publicKey, privateKey };
 }
 
+/**
+ * libsodium's anonymous sealed box, crypto_box_seal: ephemeral public key (32) ‖ crypto_box of the
+ * message to publicKey under a fresh ephemeral key pair, with nonce = BLAKE2b-192(epk ‖ pk); 48 bytes
+ * longer than the message (libsodium docs, "Sealed boxes"). It has no associated data: callers put
+ * what binds the value inside the message (account.js, sealMemberAlbumKey). FormatError for a public
+ * key that is not 32 bytes or is a low-order point, which libsodium refuses.
+ * @param {Uint8Array} message
+ * @param {Uint8Array} publicKey  X25519
+ * @returns {Uint8Array}
+ */
+export function boxSeal(message, publicKey) {
+  sized(publicKey, KEY_BYTES, "X25519 public key");
+  try {
+    return need().crypto_box_seal(bytes(message, "message"), publicKey);
+  } catch {
+    throw new FormatError("not a usable X25519 public key");
+  }
+}
+
+/**
+ * The message of a sealed box, crypto_box_seal_open; DecryptionError if it does not open for this
+ * key pair (the one error for a wrong key and a changed, cut or extended box).
+ * @param {Uint8Array} sealed
+ * @param {Uint8Array} publicKey  the recipient's X25519 public key
+ * @param {Uint8Array} secretKey  the recipient's X25519 secret key
+ * @returns {Uint8Array}
+ */
+export function boxSealOpen(sealed, publicKey, secretKey) {
+  sized(publicKey, KEY_BYTES, "X25519 public key");
+  sized(secretKey, KEY_BYTES, "X25519 secret key");
+  if (bytes(sealed, "sealed box").length < need().crypto_box_SEALBYTES) throw new DecryptionError();
+  try {
+    return need().crypto_box_seal_open(sealed, publicKey, secretKey);
+  } catch {
+    throw new DecryptionError();
+  }
+}
+
 // --- sealed values (docs/format.md, "Sealed values") ---------------------------
 
 /**
@@ -388,6 +426,25 @@ function load(data) {
     throw new FormatError("metadata is not a v1 object");
   }
   return meta;
+}
+
+/**
+ * The bytes sealed metadata carries, for other sealed JSON (account.js's contacts): canonical JSON
+ * with "v": 1 added, padded with spaces as in docs/format.md, "Padding"; Python's pad_meta(_dump(...)).
+ * @param {object} meta
+ * @returns {Uint8Array}
+ */
+export function paddedJson(meta) {
+  return dump(meta);
+}
+
+/**
+ * The object of paddedJson's bytes (padded or not); FormatError unless it is a v1 object.
+ * @param {Uint8Array} data
+ * @returns {any}
+ */
+export function parsePaddedJson(data) {
+  return load(data);
 }
 
 const albumMetaAd = (albumId) => concat(AD_ALBUM_META, idBytes(albumId, "album id"));
