@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Column, MetaData, Table, create_engine, inspect, select
 
 from tests.support.api_helpers import Owner
+from tests.support.schema import LATER_COLUMNS, LATER_TABLES
 from viewer import crypto
 from viewer.server import accounts, auth, db, tokens, uploads
 from viewer.server.errors import ApiError
@@ -195,10 +196,10 @@ def test_a_database_made_before_accounts_gains_their_columns(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = MetaData()
     added = {(table, column) for table, column, _kind in db.ACCOUNT_COLUMNS}
-    # Revisions 0003 and 0004 came after migrations began: no database without alembic_version has it.
-    added |= {("links", "owner_label"), ("links", "last_opened_at"), ("links", "hold_uploads"), ("files", "held")}
+    # Revisions after 0002 came after migrations began: no database without alembic_version has their columns.
+    added |= {(table, column) for table, column in LATER_COLUMNS if table != "accounts"}
     for table in db.Base.metadata.sorted_tables:
-        if table.name in ("accounts", "account_sessions", "invitations"):
+        if table.name in ("accounts", "account_sessions", "invitations", *LATER_TABLES):
             continue
         kept = [Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns if (table.name, c.name) not in added]
         Table(table.name, old, *kept)

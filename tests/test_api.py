@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import delete, func, inspect, select, text
 
 from tests.support.api_helpers import FAST_PW, b64, bearer, unlock, unlock_body
+from tests.support.schema import LATER_COLUMNS, LATER_TABLES
 from viewer import crypto
 from viewer.server import create_app, db, headers
 
@@ -490,11 +491,11 @@ def test_a_database_from_before_the_link_proof_is_upgraded_and_its_links_still_o
     with engine.begin() as connection:  # the schema as it was: no link_verifier, the old failures table, no migrations yet
         connection.execute(text("DROP TABLE alembic_version"))
         connection.execute(text("ALTER TABLE links DROP COLUMN link_verifier"))
-        # Revisions 0003 and 0004 came after migrations began: no database without alembic_version has their columns.
-        connection.execute(text("ALTER TABLE links DROP COLUMN owner_label"))
-        connection.execute(text("ALTER TABLE links DROP COLUMN last_opened_at"))
-        connection.execute(text("ALTER TABLE links DROP COLUMN hold_uploads"))
-        connection.execute(text("ALTER TABLE files DROP COLUMN held"))
+        # Revisions after 0002 came after migrations began: no database without alembic_version has what they added.
+        for table in LATER_TABLES:
+            connection.execute(text(f"DROP TABLE {table}"))
+        for table, column in LATER_COLUMNS:
+            connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         connection.execute(text("CREATE TABLE unlock_failures (id INTEGER PRIMARY KEY, link_id VARCHAR(22))"))
     again = create_app({key: app.config[key] for key in ("DATA_DIR", "SECRET_KEY", "DATABASE_URL")})
     try:

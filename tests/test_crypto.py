@@ -819,3 +819,26 @@ def test_every_sharing_label_is_distinct_and_ends_with_zero():
     assert len(set(labels)) == len(labels)
     assert all(label.endswith(b"\x00") and label.count(b"\x00") == 1 for label in labels)
     assert len(c.MEMBER_ALBUM_KEY_LABEL) == 29 and len(c.KDF_CONTEXT_INVITE) == 8
+
+
+def test_the_owners_copy_of_an_invitation_secret_opens_only_for_that_invitation_and_owner():
+    from nacl.public import PrivateKey, SealedBox
+
+    owner, other = c.identity_keypairs(bytes(range(32))), c.identity_keypairs(bytes(32))
+    invite_id, secret = c.new_id(), bytes(range(100, 132))
+    sealed = c.seal_owner_invite_secret(secret, invite_id, owner.box_public_key)
+    assert len(sealed) == c.OWNER_INVITE_SECRET_BYTES == 128
+    assert c.open_owner_invite_secret(sealed, invite_id, owner.box_public_key, owner.box_secret_key) == secret
+    # Opened by PyNaCl's own SealedBox, the plaintext is the label, the id and the secret.
+    plain = SealedBox(PrivateKey(owner.box_secret_key)).decrypt(sealed)
+    assert plain == b"fragment/v1/owner-invite-secret\x00" + c.b64d(invite_id) + secret
+    refusals = [
+        (sealed, c.new_id(), owner),  # another invitation
+        (sealed, invite_id, other),  # another person
+        (sealed[:-1], invite_id, owner),
+        (sealed[:40] + bytes([sealed[40] ^ 1]) + sealed[41:], invite_id, owner),
+        (c.seal_member_album_key(secret, invite_id, owner.box_public_key) + b"\0\0\0", invite_id, owner),  # another role
+    ]
+    for box, the_id, who in refusals:
+        with pytest.raises(c.DecryptionError):
+            c.open_owner_invite_secret(box, the_id, who.box_public_key, who.box_secret_key)

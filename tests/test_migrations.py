@@ -22,6 +22,7 @@ from sqlalchemy import MetaData, inspect, select, text
 
 from tests.support import servers
 from tests.support.api_helpers import bearer, unlock
+from tests.support.schema import HEAD
 from viewer import crypto
 from viewer.server import ROOT, create_app, db, migrate, procfile
 
@@ -68,7 +69,7 @@ def test_a_fresh_database_comes_up_at_head_and_matches_the_models(database, tmp_
     app = create_app(settings(tmp_path, database))
     engine = app.extensions["fragment.engine"]
     try:
-        assert migrate.current(engine) == migrate.head() == "0004"
+        assert migrate.current(engine) == migrate.head() == HEAD
         assert differences(engine) == []
         assert set(inspect(engine).get_table_names()) == set(db.Base.metadata.tables) | {"alembic_version"}
     finally:
@@ -230,7 +231,7 @@ def flask_db(tmp_path: Path, url: str, *args: str, migrate_mode: str = "check") 
 
 def test_check_refuses_a_schema_that_is_behind_until_db_upgrade(database, tmp_path):
     make_old_database(database, "before-accounts")
-    message = "The database was made before migrations (this code needs revision 0004): run `flask --app app db upgrade`."
+    message = f"The database was made before migrations (this code needs revision {HEAD}): run `flask --app app db upgrade`."
     with pytest.raises(migrate.SchemaBehind) as refused:
         create_app(settings(tmp_path, database, MIGRATE="check"))
     assert str(refused.value) == message
@@ -244,14 +245,15 @@ def test_check_refuses_a_schema_that_is_behind_until_db_upgrade(database, tmp_pa
     assert upgraded.returncode == 0, upgraded.stderr
     assert (
         upgraded.stdout
-        == "Upgraded the database from no revision (an empty database, or one made before migrations) to revision 0004.\n"
+        == f"Upgraded the database from no revision (an empty database, or one made before migrations) to revision {HEAD}.\n"
     )
     again = flask_db(tmp_path, database, "db", "upgrade")
-    assert again.stdout == "The database is already at the newest revision, 0004.\n"
+    assert again.stdout == f"The database is already at the newest revision, {HEAD}.\n"
     assert (
-        flask_db(tmp_path, database, "db", "current").stdout == "The database is at revision 0004; this code's newest is 0004.\n"
+        flask_db(tmp_path, database, "db", "current").stdout
+        == f"The database is at revision {HEAD}; this code's newest is {HEAD}.\n"
     )
-    assert flask_db(tmp_path, database, "db", "check").stdout == "The database is at the newest revision, 0004.\n"
+    assert flask_db(tmp_path, database, "db", "check").stdout == f"The database is at the newest revision, {HEAD}.\n"
 
     app = create_app(settings(tmp_path, database, MIGRATE="check"))
     app.extensions["fragment.engine"].dispose()
@@ -263,7 +265,7 @@ def test_check_refuses_an_older_revision(database, tmp_path):
         command.upgrade(migrate._config(connection), migrate.BASELINE)
         connection.commit()
     engine.dispose()
-    with pytest.raises(migrate.SchemaBehind, match=r"^The database schema is at revision 0001, this code needs 0004: run"):
+    with pytest.raises(migrate.SchemaBehind, match=rf"^The database schema is at revision 0001, this code needs {HEAD}: run"):
         create_app(settings(tmp_path, database, MIGRATE="check"))
     create_app(settings(tmp_path, database)).extensions["fragment.engine"].dispose()  # auto: upgraded at start
     create_app(settings(tmp_path, database, MIGRATE="check")).extensions["fragment.engine"].dispose()
@@ -276,7 +278,7 @@ def test_a_schema_newer_than_the_code_is_refused(database, tmp_path):
         connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
     message = (
-        "The database schema is at revision 0099, which this code does not know (its newest is 0004): "
+        f"The database schema is at revision 0099, which this code does not know (its newest is {HEAD}): "
         "a newer version of Fragment migrated it; run that version."
     )
     for mode in ("auto", "check"):
@@ -296,7 +298,7 @@ def test_gunicorn_refuses_to_start_with_one_line(tmp_path):
     with pytest.raises(RuntimeError, match=r"^gunicorn exited with 1:") as failed, servers.gunicorn(tmp_path / "data", env=env):
         pass
     assert (
-        "Error: The database was made before migrations (this code needs revision 0004): run `flask --app app db upgrade`."
+        f"Error: The database was made before migrations (this code needs revision {HEAD}): run `flask --app app db upgrade`."
         in str(failed.value)
     )
     assert "Traceback" not in str(failed.value)
@@ -347,6 +349,6 @@ def test_the_procfiles_release_line_lets_a_checking_server_start(tmp_path):
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     release = subprocess.run(["sh", "-c", procfile.command("release")], cwd=ROOT, env=env, capture_output=True, text=True)
     assert release.returncode == 0, release.stderr
-    assert release.stdout.endswith("to revision 0004.\n")
+    assert release.stdout.endswith(f"to revision {HEAD}.\n")
     with servers.gunicorn(data, env={"FRAGMENT_SECRET_KEY": "test-secret", "FRAGMENT_MIGRATE": "check"}) as url:
         assert requests.get(f"{url}/healthz", timeout=5).ok

@@ -119,6 +119,8 @@ SUBKEY_CLAIM = 2
 BOX_SEAL_BYTES = sodium.crypto_box_SEALBYTES  # 48: the ephemeral public key (32) and the MAC (16)
 # 48 + 29 + 16 + 32 = 125: the sealed box of label || album_id || AK
 MEMBER_KEY_BYTES = BOX_SEAL_BYTES + len(MEMBER_ALBUM_KEY_LABEL) + ID_BYTES + KEY_BYTES
+OWNER_INVITE_SECRET_LABEL = b"fragment/v1/owner-invite-secret\x00"  # inside the sealed box's plaintext, not AD
+OWNER_INVITE_SECRET_BYTES = BOX_SEAL_BYTES + len(OWNER_INVITE_SECRET_LABEL) + ID_BYTES + KEY_BYTES
 MAX_EPOCH = 2**31 - 1  # epochs are 0 .. 2^31 - 1, so they fit a u32 and a JS number without surprise
 RECOVERY_WORD_COUNT = 24  # BIP39: 256 bits of entropy + 8 checksum bits = 24 words of 11 bits
 # 12 groups of 5 digits: 60 decimal digits (about 199 bits) of H32(box_pk || sign_pk), as
@@ -801,6 +803,38 @@ def open_member_album_key(sealed: bytes, album_id: str, box_public_key: bytes, b
         raise DecryptionError("authentication failed") from exc
     # Anyone can seal to a public key: the label and the album id are what bind it (compare_digest: habit).
     if len(plaintext) != MEMBER_KEY_BYTES - BOX_SEAL_BYTES or not hmac.compare_digest(plaintext[: len(expected)], expected):
+        raise DecryptionError("authentication failed")
+    return plaintext[len(expected) :]
+
+
+def seal_owner_invite_secret(invite_secret: bytes, invite_id: str, owner_box_public_key: bytes) -> bytes:
+    """An invitation's secret for the album's owner: crypto_box_seal of label || invite_id || secret, 128 bytes.
+
+    Sealed to the owner's box_pk (not under an MK), so an admin's invitation can be re-sealed by the
+    owner when the album gets a new key; the label and the id inside bind it, as for a member's key.
+    """
+    if len(invite_secret) != KEY_BYTES:
+        raise FormatError("an invitation secret is 32 bytes")
+    plaintext = OWNER_INVITE_SECRET_LABEL + b64d(invite_id, ID_BYTES) + invite_secret
+    try:
+        return sodium.crypto_box_seal(plaintext, _box_public_key(owner_box_public_key))
+    except CryptoError as exc:
+        raise FormatError("not a usable X25519 public key") from exc
+
+
+def open_owner_invite_secret(sealed: bytes, invite_id: str, box_public_key: bytes, box_secret_key: bytes) -> bytes:
+    """The invitation secret from the owner's sealed copy; DecryptionError if it does not open or is for another one."""
+    expected = OWNER_INVITE_SECRET_LABEL + b64d(invite_id, ID_BYTES)
+    _box_public_key(box_public_key)
+    if len(sealed) != OWNER_INVITE_SECRET_BYTES or len(box_secret_key) != KEY_BYTES:
+        raise DecryptionError("authentication failed")
+    try:
+        plaintext = sodium.crypto_box_seal_open(sealed, box_public_key, box_secret_key)
+    except CryptoError as exc:
+        raise DecryptionError("authentication failed") from exc
+    if len(plaintext) != OWNER_INVITE_SECRET_BYTES - BOX_SEAL_BYTES or not hmac.compare_digest(
+        plaintext[: len(expected)], expected
+    ):
         raise DecryptionError("authentication failed")
     return plaintext[len(expected) :]
 

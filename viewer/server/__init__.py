@@ -25,6 +25,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         api_account,
         api_owner,
         api_public,
+        api_sharing,
         assets,
         commands,
         config,
@@ -57,6 +58,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_account.bp)
     app.register_blueprint(api_owner.bp)
     app.register_blueprint(api_public.bp)
+    app.register_blueprint(api_sharing.bp)
+    app.register_blueprint(api_sharing.invitations_bp)
     app.register_blueprint(pages.bp)
     commands.init_app(app)
     account_commands.init_app(app)

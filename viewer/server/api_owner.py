@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, g, request
 from sqlalchemy import delete, func, select, update
 
 from .. import crypto
-from . import accounts, auth, db, inputs, tokens, uploads
+from . import accounts, auth, db, epochs, inputs, tokens, uploads
 from .errors import ApiError, bad_request, not_found
 from .inputs import b64_field, bool_field, check_id, int_field, iso, json_body, page_args, time_field
 from .policy import password_params
@@ -46,16 +46,54 @@ def owned(query):
     return query.where(db.Album.account_id.is_(None) if account_id is None else db.Album.account_id == account_id)
 
 
-def get_album(album_id: str) -> db.Album:
-    """The requester's album, or 404 (another owner's album is not told apart from a missing one)."""
+#: What each refusal of a role says, by what was asked (docs/design.md, "Sharing with people").
+_NEEDS = {
+    "add": "add photos to it",
+    "manage": "manage who has access to it",
+    "own": "do this (only the album's owner can)",
+}
+
+
+def get_album(album_id: str, need: str = "own") -> db.Album:
+    """The album, if the requester may do `need` to it: its owner may do anything, a member what the role allows.
+
+    Sets ``g.album_role`` ("owner" or the member's role). A member asking for more than the role gives
+    gets 403 with what the role allows; anyone else gets 404, so another owner's album is not told
+    apart from a missing one.
+    """
     album = _get(db.Album, album_id, "album")
-    if album.account_id != g.owner.account_id:
+    account_id = g.owner.account_id
+    if album.account_id == account_id:
+        g.album_role = "owner"
+        return album
+    member = db.session().get(db.AlbumMember, (album.id, account_id)) if account_id is not None else None
+    if member is None:
         raise not_found("This album")
+    g.album_role = member.role
+    if need not in db.ROLES[member.role]:
+        raise ApiError(
+            403, "role", f"You are a {member.role} of this album: you cannot {_NEEDS.get(need, 'do this')}.", role=member.role
+        )
     return album
 
 
-def album_json(album: db.Album) -> dict:
-    """An album with its counts."""
+def may(permission: str) -> bool:
+    """Whether the requester's role in the album just fetched by get_album gives `permission`."""
+    return g.album_role == "owner" or permission in db.ROLES[g.album_role]
+
+
+def check_key_epoch(album: db.Album, data: dict) -> None:
+    """409 when a client seals something under an album key that is no longer the current one."""
+    epoch = int_field(data, "key_epoch", minimum=0, maximum=inputs.MAX_KEY_EPOCH)
+    if epoch is not None and epoch != album.key_epoch:
+        raise epochs.stale_key()
+
+
+def album_json(album: db.Album, member: db.AlbumMember | None = None) -> dict:
+    """An album with its counts, and the requester's copy of its key (and the older keys).
+
+    The owner's copy is sealed under the owner's MK; a member's is sealed to the member's public key.
+    """
     session = db.session()
     files, size = session.execute(
         select(
@@ -71,11 +109,17 @@ def album_json(album: db.Album) -> dict:
         "files": files,
         "bytes": int(size),
         "links": links,
-        "owner_key": None if album.owner_key is None else crypto.b64e(album.owner_key),
+        "owner_key": None if album.owner_key is None or member is not None else crypto.b64e(album.owner_key),
+        "key_epoch": album.key_epoch,
+        "key_chain": epochs.key_chain(album),
+        "rekey_pending": album.rekey_pending,
+        "role": "owner" if member is None else member.role,
+        "member_key": None if member is None else crypto.b64e(member.sealed_key),
+        "member_key_epoch": None if member is None else member.key_epoch,
     }
 
 
-def _owner_copy(data: dict, name: str) -> bytes | None:
+def _owner_copy(data: dict, name: str, *, required: bool = True) -> bytes | None:
     """An account's own sealed copy of a key (docs/format.md, "Accounts"): required of accounts, refused of the rest.
 
     Every device of the account opens albums and re-shows links from these copies, so an account
@@ -85,7 +129,7 @@ def _owner_copy(data: dict, name: str) -> bytes | None:
         if data.get(name) is not None:
             raise bad_request(f"`{name}` is for albums of an account; this owner token has none.", "bad_field")
         return None
-    return b64_field(data, name, crypto.WRAPPED_KEY_BYTES)
+    return b64_field(data, name, crypto.WRAPPED_KEY_BYTES, required=required)
 
 
 @bp.post("/albums")
@@ -109,18 +153,25 @@ def list_albums():
     return {"albums": [album_json(a) for a in albums]}
 
 
+def _member(album: db.Album) -> db.AlbumMember | None:
+    """The requester's membership of an album get_album let through (None for its owner)."""
+    return None if g.album_role == "owner" else db.session().get(db.AlbumMember, (album.id, g.owner.account_id))
+
+
 @bp.get("/albums/<album_id>")
 def show_album(album_id: str):
-    return album_json(get_album(album_id))
+    album = get_album(album_id, "view")
+    return album_json(album, _member(album))
 
 
 @bp.patch("/albums/<album_id>")
 def change_album(album_id: str):
-    album = get_album(album_id)
+    album = get_album(album_id, "manage")
     data = json_body()
+    check_key_epoch(album, data)
     album.meta = b64_field(data, "meta", max_length=current_app.config["MAX_META_BYTES"])
     db.session().commit()
-    return album_json(album)
+    return album_json(album, _member(album))
 
 
 @bp.delete("/albums/<album_id>")
@@ -210,41 +261,52 @@ def import_album(album_id: str):
 
 @bp.post("/albums/<album_id>/files")
 def reserve_file(album_id: str):
-    album = get_album(album_id)
-    return uploads.upload_json(uploads.reserve(album.id, json_body(), link=None)), 201
+    album = get_album(album_id, "add")
+    file = uploads.reserve(album.id, json_body(), link=None, added_by=g.owner.account_id)
+    return uploads.upload_json(file), 201
+
+
+def _own_file(album: db.Album, file_id: str, *, complete: bool | None = None) -> db.File:
+    """A file the requester may change: any for the owner and admins, a collaborator's own otherwise.
+
+    Another's file is 403 for a collaborator, not 404, since it is in the listing they see.
+    """
+    file = uploads.get_file(album.id, file_id, complete=complete)
+    if not may("manage") and (file.added_by is None or file.added_by != g.owner.account_id):
+        raise ApiError(403, "role", "You can change only the photos you added to this album.", role=g.album_role)
+    return file
 
 
 @bp.put("/albums/<album_id>/files/<file_id>/blobs/<kind>")
 def put_blob(album_id: str, file_id: str, kind: str):
-    album = get_album(album_id)
-    file = uploads.get_file(album.id, file_id, complete=None)
-    return uploads.upload_json(uploads.receive_part(file, kind))
+    album = get_album(album_id, "add")
+    return uploads.upload_json(uploads.receive_part(_own_file(album, file_id), kind))
 
 
 @bp.get("/albums/<album_id>/files/<file_id>/upload")
 def upload_status(album_id: str, file_id: str):
-    album = get_album(album_id)
-    return uploads.upload_json(uploads.get_file(album.id, file_id, complete=None))
+    album = get_album(album_id, "add")
+    return uploads.upload_json(_own_file(album, file_id))
 
 
 @bp.post("/albums/<album_id>/files/<file_id>/complete")
 def complete_file(album_id: str, file_id: str):
-    album = get_album(album_id)
-    file = uploads.complete(uploads.get_file(album.id, file_id, complete=None))
+    album = get_album(album_id, "add")
+    file = uploads.complete(_own_file(album, file_id))
     return uploads.file_json(file, owner=True)
 
 
 @bp.delete("/albums/<album_id>/files/<file_id>")
 def delete_file(album_id: str, file_id: str):
-    album = get_album(album_id)
-    uploads.delete_file(uploads.get_file(album.id, file_id, complete=None))
+    album = get_album(album_id, "add")
+    uploads.delete_file(_own_file(album, file_id))
     return {"deleted": True}
 
 
 @bp.post("/albums/<album_id>/files/<file_id>/approve")
 def approve_file(album_id: str, file_id: str):
     """Show a guest's held file to the link's visitors (one conditional UPDATE; approving twice is harmless)."""
-    album = get_album(album_id)
+    album = get_album(album_id, "manage")
     file = uploads.get_file(album.id, file_id)
     session = db.session()
     session.execute(
@@ -260,28 +322,33 @@ def approve_file(album_id: str, file_id: str):
 
 @bp.get("/albums/<album_id>/files")
 def list_files(album_id: str):
-    album = get_album(album_id)
+    """The album's files; files held for approval only for those who may approve them (owner, admins)."""
+    album = get_album(album_id, "view")
     after, limit = page_args()
     source = request.args.get("source", "all")
     if source not in ("all", "guest"):
         raise bad_request("`source` is `all` or `guest`.", "bad_query")
-    return uploads.list_files(album.id, after, limit, owner=True, guests_only=source == "guest")
+    return uploads.list_files(album.id, after, limit, owner=may("manage"), guests_only=source == "guest", people=True)
 
 
 @bp.get("/albums/<album_id>/files/<file_id>/blobs/<kind>")
 def get_blob(album_id: str, file_id: str, kind: str):
-    album = get_album(album_id)
+    album = get_album(album_id, "view")
     uploads.check_kind(kind)
-    return uploads.serve_blob(uploads.get_file(album.id, file_id), kind)
+    return uploads.serve_blob(uploads.get_file(album.id, file_id, shown=not may("manage")), kind)
 
 
 # --- links ---------------------------------------------------------------------
 
 
+def public_base() -> str:
+    """The site's address as links and invitations print it, without a trailing slash."""
+    return (current_app.config["PUBLIC_URL"] or request.host_url).rstrip("/")
+
+
 def link_url(link_id: str) -> str:
     """The link's address without its fragment (the owner's tool appends the key)."""
-    base = current_app.config["PUBLIC_URL"] or request.host_url
-    return f"{base.rstrip('/')}/a/{link_id}"
+    return f"{public_base()}/a/{link_id}"
 
 
 def link_json(link: db.Link) -> dict:
@@ -308,6 +375,7 @@ def link_json(link: db.Link) -> dict:
         "version": link.version,
         "owner_secret": None if link.owner_secret is None else crypto.b64e(link.owner_secret),
         "owner_label": None if link.owner_label is None else crypto.b64e(link.owner_label),
+        "owner_wrap_key": None if link.owner_wrap_key is None else crypto.b64e(link.owner_wrap_key),
         "last_opened_at": iso(link.last_opened_at),
     }
 
@@ -336,6 +404,9 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
         link_verifier = b64_field(data, "link_verifier", VERIFIER_BYTES, required=creating)
         if link_verifier is not None:
             link.link_verifier = link_verifier
+        # The owner's copy of the wrap key, so a new album key can be wrapped for this link without
+        # its password (docs/format.md, "Sharing"); a new password makes a new wrap key.
+        link.owner_wrap_key = _owner_copy(data, "owner_wrap_key", required=False)
         link.pw_salt = params.salt if params else None
         link.pw_opslimit = params.opslimit if params else None
         link.pw_memlimit = params.memlimit if params else None

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app
 from sqlalchemy import update
 
 from .. import crypto
-from . import db, tokens, uploads
+from . import db, epochs, tokens, uploads
 from .errors import ApiError
 from .inputs import iso, json_body, page_args
 from .policy import (
@@ -102,6 +102,9 @@ def unlock(link_id: str):
         "album_id": link.album_id,
         "album_meta": crypto.b64e(album.meta),
         "wrapped_album_key": crypto.b64e(link.wrapped_album_key),
+        # The wrapped key is the album's current one; older files open through the chain (docs/format.md, "Sharing").
+        "key_epoch": album.key_epoch,
+        "key_chain": epochs.key_chain(album),
         "info": public_info(link),
     }
 

@@ -70,6 +70,10 @@ class Account(Base):
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    # The public keys this person has seen for others (trust on first use), sealed under MK
+    # (docs/format.md, "Sharing"); `contacts_version` makes each change one conditional UPDATE.
+    sealed_contacts: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    contacts_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AccountSession(Base):
@@ -121,6 +125,66 @@ class Album(Base):
     # under the account's MK (docs/format.md, "Sealed account values"), so every device of the owner opens it.
     account_id: Mapped[str | None] = mapped_column(ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True, index=True)
     owner_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Which album key is the current one: 0 until a member is removed, then one more at each new key
+    # (docs/format.md, "Sharing"). Files, members' keys and links name the epoch they are sealed for.
+    key_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Someone lost access (left, or was removed by an admin) and the owner's client has not yet
+    # made a new album key: it does so the next time the owner opens the album.
+    rekey_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+#: Roles of the people an album is shared with (docs/design.md, "Sharing with people"), each
+#: with what it may do; the owner may do all of it and more (links, deleting the album, new keys).
+ROLES = {
+    "viewer": frozenset({"view"}),
+    "collaborator": frozenset({"view", "add"}),
+    "admin": frozenset({"view", "add", "manage"}),
+}
+
+
+class AlbumMember(Base):
+    """A person an album is shared with: their role and the album key sealed to their public key."""
+
+    __tablename__ = "album_members"
+    album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(12))
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary)  # crypto_box_seal to the member's box_pk
+    key_epoch: Mapped[int] = mapped_column(Integer)
+    added_by: Mapped[str | None] = mapped_column(ID, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class ShareInvitation(Base):
+    """An album shared with an e-mail address that has no account yet.
+
+    `sealed_key` is the album key under a key derived from the invitation's secret, which only the
+    link in the invitation carries; the server keeps the SHA-256 of the claim key derived from it.
+    """
+
+    __tablename__ = "share_invitations"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(12))
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
+    key_epoch: Mapped[int] = mapped_column(Integer)
+    claim_hash: Mapped[str] = mapped_column(String(64))
+    # The invitation's secret sealed to the album owner's public key, so the owner can re-seal the
+    # album key for it when the album gets a new key (docs/format.md, "Sharing").
+    owner_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    invited_by: Mapped[str | None] = mapped_column(ID, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AlbumKeyChain(Base):
+    """The album key of epoch ``epoch - 1``, sealed under the key of ``epoch``: the newest key opens every older one."""
+
+    __tablename__ = "album_key_chain"
+    album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sealed_prev: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 #: A file's life, each step one conditional UPDATE/DELETE that only one request can win
@@ -142,6 +206,9 @@ class File(Base):
     via_link: Mapped[str | None] = mapped_column(ID, nullable=True)
     # A guest's file waiting for the owner's approval (the link's hold_uploads): only the owner sees it.
     held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The album key epoch its wrapped key is sealed under, and the account that added it (the owner or a member).
+    key_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    added_by: Mapped[str | None] = mapped_column(ID, nullable=True)
     thumb_size: Mapped[int] = mapped_column(BigInteger)
     preview_size: Mapped[int] = mapped_column(BigInteger)
     original_size: Mapped[int] = mapped_column(BigInteger)
@@ -200,6 +267,9 @@ class Link(Base):
     last_opened_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Guests' files wait for the owner's approval before the link's other visitors see them.
     hold_uploads: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The link's wrap key sealed under the owner's MK, so a new album key can be wrapped for a
+    # link with a password the owner does not keep (docs/format.md, "Sharing").
+    owner_wrap_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class UnlockCounter(Base):

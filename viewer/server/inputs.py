@@ -23,6 +23,7 @@ INT32_MAX = 2**31 - 1  # SQL INTEGER: PostgreSQL int4, the type of every Integer
 JSON_INT_MAX = 2**53 - 1  # the largest integer every JSON reader keeps exactly (RFC 8259 section 6)
 MAX_JSON_DEPTH = 8  # no request body nests deeper than 3; Python's parser recurses on nesting
 MAX_DEVICE_LIMIT = 1_000_000
+MAX_KEY_EPOCH = INT32_MAX - 1  # an album's key_epoch, an Integer column; one more must still fit
 MAX_QUOTA_FILES = 1_000_000
 MAX_BYTES = 2**50  # 1 PiB: quota_bytes and max_file_size; three blobs of it still sum far below BIGINT
 MAX_PAGE_LIMIT = 1000

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from .. import crypto
-from . import accounts, db
+from . import accounts, db, epochs, inputs
 from .errors import ApiError, bad_request
 from .inputs import b64_field, check_id, int_field, iso
 from .storage import READ_PIECE, BlobNotFound, StorageFull
@@ -67,11 +67,12 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def file_json(file: db.File, *, owner: bool) -> dict:
-    """A complete file as the listings show it."""
+def file_json(file: db.File, *, owner: bool, people: dict[str, str] | None = None) -> dict:
+    """A complete file as the listings show it; with `people` (account id -> e-mail), who added it."""
     data = {
         "file_id": file.id,
         "wrapped_key": crypto.b64e(file.wrapped_key),
+        "key_epoch": file.key_epoch,
         "meta": crypto.b64e(file.meta),
         "blobs": {kind: getattr(file, f"{kind}_size") for kind in KINDS},
         "created_at": iso(file.created_at),
@@ -80,6 +81,9 @@ def file_json(file: db.File, *, owner: bool) -> dict:
     if owner:
         data["uploaded_via"] = file.via_link
         data["held"] = file.held
+    if people is not None:
+        added_by = file.added_by
+        data["added_by"] = None if added_by is None else {"account_id": added_by, "email": people.get(added_by)}
     return data
 
 
@@ -112,10 +116,12 @@ def get_file(
     return file
 
 
-def list_files(album_id: str, after: int, limit: int, *, owner: bool, guests_only: bool = False) -> dict:
+def list_files(album_id: str, after: int, limit: int, *, owner: bool, guests_only: bool = False, people: bool = False) -> dict:
     """One page of complete files in stable order: keyset pagination on (album, seq).
 
-    Visitors (not `owner`) do not see files held for the owner's approval.
+    Visitors (not `owner`) do not see files held for the owner's approval. With `people` (the
+    owner's and members' listing), each file says which account added it, with its e-mail address
+    (None once that account is gone).
     """
     query = select(db.File).where(db.File.album_id == album_id, db.File.complete.is_(True), db.File.seq > after)
     if not owner:
@@ -124,8 +130,13 @@ def list_files(album_id: str, after: int, limit: int, *, owner: bool, guests_onl
         query = query.where(db.File.via_link.is_not(None))
     rows = db.session().scalars(query.order_by(db.File.seq).limit(limit + 1)).all()
     page = rows[:limit]
+    emails: dict[str, str] | None = None
+    if people:
+        ids = {f.added_by for f in page if f.added_by is not None}
+        found = db.session().execute(select(db.Account.id, db.Account.email).where(db.Account.id.in_(ids))) if ids else ()
+        emails = {row[0]: row[1] for row in found}
     return {
-        "files": [file_json(f, owner=owner) for f in page],
+        "files": [file_json(f, owner=owner, people=emails) for f in page],
         "next": str(page[-1].seq) if len(rows) > limit else None,
     }
 
@@ -133,8 +144,14 @@ def list_files(album_id: str, after: int, limit: int, *, owner: bool, guests_onl
 # --- reserve -------------------------------------------------------------------
 
 
-def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
-    """Create a pending file; for a guest, take its quota atomically first."""
+def reserve(album_id: str, data: dict, link: db.Link | None, added_by: str | None = None) -> db.File:
+    """Create a pending file; for a guest, take its quota atomically first.
+
+    The file key must be wrapped under the album's current key (`key_epoch`, 0 if not given): the
+    check takes the album row's lock in the same transaction as the insert, so a new album key
+    (api_sharing.rekey) commits either before this file (and it is refused) or after it (and the
+    file, under the old key, was there before anyone lost access).
+    """
     config = current_app.config
     file_id = check_id(data.get("file_id"), "file id")
     wrapped_key = b64_field(data, "wrapped_key", crypto.WRAPPED_KEY_BYTES)
@@ -154,11 +171,14 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
     if sizes["thumb"] > max_file or sizes["preview"] > max_file:
         raise ApiError(413, "file_too_large", "The thumbnail or preview is larger than the file size limit.")
     total = sum(sizes.values())
+    key_epoch = int_field(data, "key_epoch", minimum=0, maximum=inputs.MAX_KEY_EPOCH) or 0
     session = db.session()
     if session.scalar(select(db.File.seq).where(db.File.id == file_id)) is not None:
         raise ApiError(409, "exists", "A file with this id exists already.")
     if link is not None:
-        expire_pending(link_id=link.id)
+        expire_pending(link_id=link.id)  # commits its own work: the transaction of this file starts below
+    epochs.hold(album_id, key_epoch)
+    if link is not None:
         taken = db.rowcount(
             session.execute(
                 update(db.Link)
@@ -200,6 +220,8 @@ def reserve(album_id: str, data: dict, link: db.Link | None) -> db.File:
         state="pending",
         via_link=link.id if link else None,
         held=bool(link and link.hold_uploads),
+        key_epoch=key_epoch,
+        added_by=added_by,
         thumb_size=sizes["thumb"],
         preview_size=sizes["preview"],
         original_size=sizes["original"],

@@ -93,6 +93,8 @@ const SUBKEY_CLAIM = 2;
 const BOX_SEAL_BYTES = 48; // crypto_box_SEALBYTES: the ephemeral public key (32) and the MAC (16)
 /** A member's sealed album key: 48 + 29 + 16 + 32 = 125 bytes. */
 export const MEMBER_KEY_BYTES = BOX_SEAL_BYTES + MEMBER_ALBUM_KEY_LABEL.length + ID_BYTES + KEY_BYTES;
+const OWNER_INVITE_SECRET_LABEL = ascii("fragment/v1/owner-invite-secret\0"); // inside the sealed box, not AD
+export const OWNER_INVITE_SECRET_BYTES = BOX_SEAL_BYTES + OWNER_INVITE_SECRET_LABEL.length + ID_BYTES + KEY_BYTES;
 export const MAX_EPOCH = 2 ** 31 - 1; // epochs 0 .. 2^31 - 1, as crypto.py
 
 // BIP39: 256 bits of entropy and 8 checksum bits, 24 words of 11 bits.
@@ -469,6 +471,41 @@ export function openMemberAlbumKey(sealed, albumId, boxPk, boxSk) {
   if (bytes(sealed, "sealed album key").length !== MEMBER_KEY_BYTES) throw new DecryptionError();
   const plaintext = boxSealOpen(sealed, boxPk, boxSk);
   let differ = plaintext.length ^ (MEMBER_KEY_BYTES - BOX_SEAL_BYTES);
+  for (let i = 0; i < expected.length; i++) differ |= plaintext[i] ^ expected[i];
+  if (differ) throw new DecryptionError();
+  return plaintext.slice(expected.length);
+}
+
+/**
+ * An invitation's secret for the album's owner: crypto_box_seal of "fragment/v1/owner-invite-secret"
+ * 0x00 ‖ invite_id ‖ secret to the owner's box_pk (OWNER_INVITE_SECRET_BYTES, 128), so that the owner
+ * can re-seal an invitation (an admin's too) under a new album key.
+ * @param {Uint8Array} secret
+ * @param {string} inviteId
+ * @param {Uint8Array} ownerBoxPk
+ * @returns {Uint8Array}
+ */
+export function sealOwnerInviteSecret(secret, inviteId, ownerBoxPk) {
+  const id = idBytes(inviteId, "invitation id");
+  const plaintext = concat(OWNER_INVITE_SECRET_LABEL, id, sized(secret, KEY_BYTES, "invitation secret"));
+  return boxSeal(plaintext, ownerBoxPk);
+}
+
+/**
+ * The invitation secret from the owner's sealed copy; DecryptionError if it does not open or names another invitation.
+ * @param {Uint8Array} sealed
+ * @param {string} inviteId
+ * @param {Uint8Array} boxPk  the owner's own X25519 public key
+ * @param {Uint8Array} boxSk
+ * @returns {Uint8Array}
+ */
+export function openOwnerInviteSecret(sealed, inviteId, boxPk, boxSk) {
+  const expected = concat(OWNER_INVITE_SECRET_LABEL, idBytes(inviteId, "invitation id"));
+  sized(boxPk, KEY_BYTES, "X25519 public key");
+  sized(boxSk, KEY_BYTES, "X25519 secret key");
+  if (bytes(sealed, "sealed invitation secret").length !== OWNER_INVITE_SECRET_BYTES) throw new DecryptionError();
+  const plaintext = boxSealOpen(sealed, boxPk, boxSk);
+  let differ = plaintext.length ^ (OWNER_INVITE_SECRET_BYTES - BOX_SEAL_BYTES);
   for (let i = 0; i < expected.length; i++) differ |= plaintext[i] ^ expected[i];
   if (differ) throw new DecryptionError();
   return plaintext.slice(expected.length);

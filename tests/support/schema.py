@@ -1,0 +1,19 @@
+"""What revisions after 0002 added: a database made before migrations began (adopted at 0002) has none of it."""
+
+HEAD = "0005"
+
+LATER_TABLES = ("album_members", "share_invitations", "album_key_chain")
+
+LATER_COLUMNS = (
+    ("links", "owner_label"),  # 0003
+    ("links", "last_opened_at"),
+    ("links", "hold_uploads"),  # 0004
+    ("files", "held"),
+    ("albums", "key_epoch"),  # 0005
+    ("albums", "rekey_pending"),
+    ("files", "key_epoch"),
+    ("files", "added_by"),
+    ("links", "owner_wrap_key"),
+    ("accounts", "sealed_contacts"),
+    ("accounts", "contacts_version"),
+)
