@@ -185,7 +185,10 @@ def snapshot(server: dict) -> tuple:
     with server["engine"].connect() as db:
         rows = tuple(
             tuple(db.execute(sqlalchemy.text(f"SELECT * FROM {table} ORDER BY 1")).fetchall())
-            for table in ("albums", "files", "links", "accounts", "account_sessions", "invitations")
+            for table in (
+                *("albums", "files", "links", "accounts", "account_sessions", "invitations"),
+                *("album_members", "share_invitations", "album_key_chain"),
+            )
         )
     blob_dir = server["data"] / "blobs"
     blobs = tuple(sorted((str(p.relative_to(blob_dir)), p.stat().st_size) for p in blob_dir.rglob("*") if p.is_file()))

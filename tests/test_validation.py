@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from tests.support.api_helpers import bearer, unlock
 from viewer import crypto
-from viewer.server import config, db, inputs
+from viewer.server import api_sharing, config, db, inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "docs" / "openapi.yaml"
@@ -289,6 +289,9 @@ def test_the_openapi_document_states_the_codes_limits(openapi):
     assert settings_schema["max_file_size"]["maximum"] == inputs.MAX_BYTES
     assert schema(openapi, "Time")["maxLength"] == inputs.MAX_TIME_CHARS
     assert schema(openapi, "BlobSize")["maximum"] == inputs.JSON_INT_MAX
+    assert schema(openapi, "KeyEpoch")["maximum"] == inputs.MAX_KEY_EPOCH
+    assert schema(openapi, "MemberKey")["pattern"] == inputs.b64_pattern(crypto.MEMBER_KEY_BYTES)
+    assert schema(openapi, "SealedContacts")["maxLength"] == inputs.b64_length(api_sharing.MAX_CONTACTS_BYTES)
     params = openapi["components"]["parameters"]
     assert params["after"]["schema"]["maximum"] == inputs.MAX_AFTER
     assert params["limit"]["schema"]["maximum"] == inputs.MAX_PAGE_LIMIT
