@@ -82,6 +82,11 @@ def may(permission: str) -> bool:
     return g.album_role == "owner" or permission in db.ROLES[g.album_role]
 
 
+def _epoch(data: dict) -> int:
+    """The album key epoch a client sealed under (`key_epoch`, 0 when not given)."""
+    return int_field(data, "key_epoch", minimum=0, maximum=inputs.MAX_KEY_EPOCH) or 0
+
+
 def check_key_epoch(album: db.Album, data: dict) -> None:
     """409 when a client seals something under an album key that is no longer the current one."""
     epoch = int_field(data, "key_epoch", minimum=0, maximum=inputs.MAX_KEY_EPOCH)
@@ -454,6 +459,8 @@ def create_link(album_id: str):
         owner_secret=_owner_copy(data, "owner_secret"),
     )
     _apply_settings(link, data, creating=True)
+    # The link wraps the album's current key: one sealed under an older key would open nothing new.
+    epochs.hold(album.id, _epoch(data))
     session.add(link)
     session.commit()
     return link_json(link), 201
@@ -484,6 +491,8 @@ def change_link(link_id: str):
     # Any change makes every access token stale, so it applies on the next request.
     link.version += 1
     session = db.session()
+    if "password" in data:  # a new wrapped album key: under the album's current key
+        epochs.hold(link.album_id, _epoch(data))
     if "password" in data:
         # A new password admits devices afresh: a copied device key or old token does not survive it.
         session.execute(delete(db.LinkDevice).where(db.LinkDevice.link_id == link.id))

@@ -79,6 +79,14 @@ def owner_album(album_id: str):
     return _owner_page("album", album_id=album_id)
 
 
+@bp.get("/join/<invite_id>")
+def join(invite_id: str):
+    """An invitation to a shared album; the page reads its secret from the fragment (docs/design.md, "Sharing with people")."""
+    if not crypto.is_id(invite_id):
+        return render_template("owner.html", view="missing", signup_mode=current_app.config["SIGNUP"]), 404, NOINDEX
+    return _owner_page("join", invite_id=invite_id)
+
+
 @bp.get("/app/account")
 def owner_account():
     return _owner_page("account")

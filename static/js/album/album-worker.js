@@ -29,7 +29,9 @@ let keys = null;
 let api = null; // the one linkApi of this visit; api.token is the access token
 let refreshing = null;
 let albumId = null;
-let albumKey = null;
+let albumKey = null; // the album's current key (the one the link wraps)
+let keyEpoch = 0;
+let albumKeys = new Map(); // epoch -> album key: each file's key is wrapped under its epoch's (docs/format.md, "Sharing")
 const fileKeys = new Map();
 const blobSizes = new Map(); // file id -> the original's ciphertext length, from the listing
 const grants = new Set(); // ports to the Service Worker, open while it may ask for a token
@@ -46,7 +48,8 @@ function openEntry(entry) {
   const guest = Boolean(entry && entry.guest === true); // the server's flag, never the metadata's name
   if (!C.isId(id)) return { id: null, blobs, meta: null, broken: true, guest };
   try {
-    const fileKey = C.unwrapFileKey(albumKey, C.b64d(entry.wrapped_key), albumId, id);
+    const epoch = Number.isSafeInteger(entry.key_epoch) ? entry.key_epoch : 0;
+    const fileKey = C.unwrapFileKey(need(albumKeys.get(epoch), "This file's album key"), C.b64d(entry.wrapped_key), albumId, id);
     const meta = C.openFileMeta(fileKey, albumId, id, C.b64d(entry.meta));
     fileKeys.set(id, fileKey);
     if (Number.isSafeInteger(blobs.original)) blobSizes.set(id, blobs.original);
@@ -222,6 +225,10 @@ serve({
     const answer = await signedUnlock(challenge);
     albumId = answer.album_id;
     albumKey = C.unwrapAlbumKey(keys.wrapKey, C.b64d(answer.wrapped_album_key), linkId);
+    // An album that got new keys (someone lost access) sends the chain to its older ones.
+    keyEpoch = Number.isSafeInteger(answer.key_epoch) ? answer.key_epoch : 0;
+    const chain = Object.fromEntries(Object.entries(answer.key_chain || {}).map(([e, sealed]) => [Number(e), C.b64d(sealed)]));
+    albumKeys = C.albumKeys(albumKey, keyEpoch, albumId, chain);
     return { album: C.openAlbumMeta(albumKey, albumId, C.b64d(answer.album_meta)), info: answer.info || {} };
   },
 
@@ -299,7 +306,7 @@ serve({
    * (static/js/upload/upload-worker.js), so that the key never crosses the page.
    */
   async grantUpload({ port }) {
-    port.postMessage({ albumId: need(albumId, "The album"), albumKey: need(albumKey, "The album key") });
+    port.postMessage({ albumId: need(albumId, "The album"), albumKey: need(albumKey, "The album key"), keyEpoch });
     port.close();
     return true;
   },
@@ -334,6 +341,7 @@ serve({
   /** Drop every key and the token (Forget this album). */
   async forget() {
     secret = keys = albumKey = null;
+    albumKeys = new Map();
     if (api) api.token = null;
     for (const port of grants) port.close();
     grants.clear();

@@ -27,16 +27,20 @@
 import { entropyToMnemonic, mnemonicToEntropy } from "../../../vendor/@scure/bip39/index.js";
 import { wordlist } from "../../../vendor/@scure/bip39/wordlists/english.js";
 import {
+  MAX_EPOCH,
+  albumKeys,
   boxSeal,
   boxSealOpen,
   boxSeedKeypair,
   hash32,
   kdf,
+  openAlbumKeyChain,
   openSealed,
   paddedJson,
   parsePaddedJson,
   passwordFactor,
   seal,
+  sealAlbumKeyChain,
   signSeedKeypair,
 } from "./crypto.js";
 import {
@@ -58,6 +62,10 @@ import {
   randomKey,
   sized,
 } from "./format.js";
+
+// The album key chain is the album's format (crypto.js), which the viewer's Worker uses too; it is
+// re-exported here with the rest of the sharing values.
+export { MAX_EPOCH, albumKeys, openAlbumKeyChain, sealAlbumKeyChain };
 
 // Subkeys of the password's root, of the recovery key and of the identity (docs/format.md,
 // "Derivations"): ids 1 and 2 of each 8-byte context.
@@ -83,7 +91,6 @@ export const MAX_LINK_LABEL = 200; // characters, as crypto.py
 
 // Sharing (docs/format.md, "Sharing"): new labels and one new KDF context inside v1.
 const MEMBER_ALBUM_KEY_LABEL = ascii("fragment/v1/member-album-key\0"); // inside the sealed box, not AD
-const AD_ALBUM_KEY_CHAIN = ascii("fragment/v1/album-key-chain\0");
 const AD_INVITE_ALBUM_KEY = ascii("fragment/v1/invite-album-key\0");
 const AD_CONTACTS = ascii("fragment/v1/contacts\0");
 const AD_OWNER_LINK_WRAP_KEY = ascii("fragment/v1/owner-link-wrap-key\0");
@@ -95,7 +102,6 @@ const BOX_SEAL_BYTES = 48; // crypto_box_SEALBYTES: the ephemeral public key (32
 export const MEMBER_KEY_BYTES = BOX_SEAL_BYTES + MEMBER_ALBUM_KEY_LABEL.length + ID_BYTES + KEY_BYTES;
 const OWNER_INVITE_SECRET_LABEL = ascii("fragment/v1/owner-invite-secret\0"); // inside the sealed box, not AD
 export const OWNER_INVITE_SECRET_BYTES = BOX_SEAL_BYTES + OWNER_INVITE_SECRET_LABEL.length + ID_BYTES + KEY_BYTES;
-export const MAX_EPOCH = 2 ** 31 - 1; // epochs 0 .. 2^31 - 1, as crypto.py
 
 // BIP39: 256 bits of entropy and 8 checksum bits, 24 words of 11 bits.
 export const RECOVERY_WORD_COUNT = 24;
@@ -509,73 +515,6 @@ export function openOwnerInviteSecret(sealed, inviteId, boxPk, boxSk) {
   for (let i = 0; i < expected.length; i++) differ |= plaintext[i] ^ expected[i];
   if (differ) throw new DecryptionError();
   return plaintext.slice(expected.length);
-}
-
-function epochOf(epoch, lowest) {
-  if (!Number.isInteger(epoch) || epoch < lowest || epoch > MAX_EPOCH) {
-    throw new FormatError(`an album key epoch is an integer from ${lowest} to ${MAX_EPOCH}`);
-  }
-  return epoch;
-}
-
-function chainAd(albumId, epoch) {
-  const counter = new Uint8Array(4);
-  new DataView(counter.buffer).setUint32(0, epochOf(epoch, 1)); // big-endian
-  return concat(AD_ALBUM_KEY_CHAIN, idBytes(albumId, "album id"), counter);
-}
-
-/**
- * chain_e: AK_{e-1} sealed under AK_e (e ≥ 1), 72 bytes, so whoever has the newest key opens every
- * older one.
- * @param {Uint8Array} newKey  AK_e
- * @param {Uint8Array} oldKey  AK_{e-1}
- * @param {string} albumId
- * @param {number} epoch  e, 1 to 2^31 - 1
- * @param {Uint8Array | null} [nonce]  for the test vectors only
- * @returns {Uint8Array}
- */
-export function sealAlbumKeyChain(newKey, oldKey, albumId, epoch, nonce) {
-  return sealKey(newKey, oldKey, chainAd(albumId, epoch), nonce);
-}
-
-/**
- * AK_{e-1} from chain_e and AK_e.
- * @param {Uint8Array} newKey
- * @param {Uint8Array} sealed
- * @param {string} albumId
- * @param {number} epoch
- * @returns {Uint8Array}
- */
-export function openAlbumKeyChain(newKey, sealed, albumId, epoch) {
-  return openKey(newKey, sealed, chainAd(albumId, epoch));
-}
-
-/**
- * Every album key from the current one down to epoch 0. chain is {[epoch]: chain_e} (or a Map) for
- * 1..currentEpoch; other entries are not used. A missing entry is a FormatError, one that does not
- * open a DecryptionError, each naming the epoch.
- * @param {Uint8Array} currentKey
- * @param {number} currentEpoch
- * @param {string} albumId
- * @param {Record<number, Uint8Array> | Map<number, Uint8Array>} chain
- * @returns {Map<number, Uint8Array>}
- */
-export function albumKeys(currentKey, currentEpoch, albumId, chain) {
-  const top = epochOf(currentEpoch, 0);
-  const keys = new Map([[top, sized(currentKey, KEY_BYTES, "album key")]]);
-  for (let e = top; e > 0; e--) {
-    const sealed = chain instanceof Map ? chain.get(e) : Object.hasOwn(chain, e) ? chain[e] : undefined;
-    if (!sealed) throw new FormatError(`the album key chain has no entry for epoch ${e}`);
-    try {
-      keys.set(e - 1, openAlbumKeyChain(keys.get(e), sealed, albumId, e));
-    } catch (error) {
-      if (error instanceof DecryptionError) {
-        throw new DecryptionError(`the album key chain entry for epoch ${e} does not open`);
-      }
-      throw error;
-    }
-  }
-  return keys;
 }
 
 /**

@@ -379,6 +379,82 @@ export function unwrapFileKey(albumKey, wrapped, albumId, fileId) {
   return openSealed(albumKey, wrapped, fileKeyAd(albumId, fileId));
 }
 
+// --- the album key chain (docs/format.md, "Sharing") -----------------------------
+// When an album gets a new key (someone lost access), the new key seals the previous one, so
+// whoever holds the newest key opens every older one; each file names the epoch of its key.
+
+const AD_ALBUM_KEY_CHAIN = ascii("fragment/v1/album-key-chain\0");
+export const MAX_EPOCH = 2 ** 31 - 1; // epochs 0 .. 2^31 - 1, as crypto.py
+
+function epochOf(epoch, lowest) {
+  if (!Number.isInteger(epoch) || epoch < lowest || epoch > MAX_EPOCH) {
+    throw new FormatError(`an album key epoch is an integer from ${lowest} to ${MAX_EPOCH}`);
+  }
+  return epoch;
+}
+
+function chainAd(albumId, epoch) {
+  const counter = new Uint8Array(4);
+  new DataView(counter.buffer).setUint32(0, epochOf(epoch, 1)); // big-endian
+  return concat(AD_ALBUM_KEY_CHAIN, idBytes(albumId, "album id"), counter);
+}
+
+/**
+ * chain_e: AK_{e-1} sealed under AK_e (e ≥ 1), 72 bytes, so whoever has the newest key opens every
+ * older one.
+ * @param {Uint8Array} newKey  AK_e
+ * @param {Uint8Array} oldKey  AK_{e-1}
+ * @param {string} albumId
+ * @param {number} epoch  e, 1 to 2^31 - 1
+ * @param {Uint8Array | null} [nonce]  for the test vectors only
+ * @returns {Uint8Array}
+ */
+export function sealAlbumKeyChain(newKey, oldKey, albumId, epoch, nonce) {
+  return seal(newKey, sized(oldKey, KEY_BYTES, "album key"), chainAd(albumId, epoch), nonce);
+}
+
+/**
+ * AK_{e-1} from chain_e and AK_e.
+ * @param {Uint8Array} newKey
+ * @param {Uint8Array} sealed
+ * @param {string} albumId
+ * @param {number} epoch
+ * @returns {Uint8Array}
+ */
+export function openAlbumKeyChain(newKey, sealed, albumId, epoch) {
+  const key = openSealed(newKey, sealed, chainAd(albumId, epoch));
+  if (key.length !== KEY_BYTES) throw new FormatError("the sealed value is not a 32-byte key");
+  return key;
+}
+
+/**
+ * Every album key from the current one down to epoch 0. chain is {[epoch]: chain_e} (or a Map) for
+ * 1..currentEpoch; other entries are not used. A missing entry is a FormatError, one that does not
+ * open a DecryptionError, each naming the epoch.
+ * @param {Uint8Array} currentKey
+ * @param {number} currentEpoch
+ * @param {string} albumId
+ * @param {Record<number, Uint8Array> | Map<number, Uint8Array>} chain
+ * @returns {Map<number, Uint8Array>}
+ */
+export function albumKeys(currentKey, currentEpoch, albumId, chain) {
+  const top = epochOf(currentEpoch, 0);
+  const keys = new Map([[top, sized(currentKey, KEY_BYTES, "album key")]]);
+  for (let e = top; e > 0; e--) {
+    const sealed = chain instanceof Map ? chain.get(e) : Object.hasOwn(chain, e) ? chain[e] : undefined;
+    if (!sealed) throw new FormatError(`the album key chain has no entry for epoch ${e}`);
+    try {
+      keys.set(e - 1, openAlbumKeyChain(keys.get(e), sealed, albumId, e));
+    } catch (error) {
+      if (error instanceof DecryptionError) {
+        throw new DecryptionError(`the album key chain entry for epoch ${e} does not open`);
+      }
+      throw error;
+    }
+  }
+  return keys;
+}
+
 // --- metadata (docs/format.md, "Metadata") ---------------------------------------
 
 // Code point order, as Python's sort_keys (UTF-16 order differs above U+FFFF).

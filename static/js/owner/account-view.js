@@ -5,7 +5,7 @@ import * as A from "../core/account.js";
 import * as C from "../core/crypto.js";
 import { formatBytes } from "../core/present.js";
 import { account } from "./owner-api.js";
-import { derive, keepMasterKey, openWithPassword } from "./keys.js";
+import { derive, keepMasterKey, openIdentity, openWithPassword } from "./keys.js";
 import { $, confirmAction, describe, formatDate, onSubmit, refused, setBusy, show, showError } from "./ui.js";
 
 const MIN_PASSWORD = 10;
@@ -20,9 +20,11 @@ async function proveWith(me, password) {
   }
 }
 
-export async function start({ me }) {
+export async function start({ me, mk }) {
   const section = $("#account");
   let current = me;
+  // What others compare with the number they see for this account (docs/format.md, "Derivations": fingerprint).
+  $("[data-slot=safety]", section).textContent = openIdentity(me, mk).fingerprint;
 
   function showStorage() {
     const bar = $("[data-slot=storage-bar]", section);

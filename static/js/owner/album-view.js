@@ -14,7 +14,19 @@ import { videoFacts } from "../upload/poster.js";
 import { wireUploads } from "../upload/upload-ui.js";
 import { UploadQueue } from "../upload/uploads.js";
 import { ApiError, account, owner, uploadCalls } from "./owner-api.js";
-import { changeLink, createLink, fileImage, linkAddress, linkLabel, openAlbum, openFile, saveMeta } from "./keys.js";
+import {
+  changeLink,
+  createLink,
+  fileImage,
+  linkAddress,
+  linkLabel,
+  openAlbum,
+  openFile,
+  openIdentity,
+  saveMeta,
+} from "./keys.js";
+import { wirePeople } from "./people-view.js";
+import { rekey } from "./sharing.js";
 import { $, confirmAction, describe, formatDate, hide, refused, setBusy, show, showError } from "./ui.js";
 
 const PART_SIZE = 4 * 1024 * 1024; // under the server's UPLOAD_PART_BYTES default (8 MiB) and most proxies' limits
@@ -56,7 +68,14 @@ function localInput(iso) {
   return `${day}T${pad(when.getHours())}:${pad(when.getMinutes())}`;
 }
 
-export async function start({ mk, root }) {
+/** What each role may do on this page (the server enforces the same: docs/design.md, "Sharing with people"). */
+function abilities(role) {
+  const owner = role === "owner";
+  const manage = owner || role === "admin";
+  return { owner, manage, add: manage || role === "collaborator" };
+}
+
+export async function start({ me, mk, root }) {
   const section = $("#album");
   const albumId = root.dataset.albumId;
   const errorLine = $("[data-slot=error]", section);
@@ -66,14 +85,26 @@ export async function start({ mk, root }) {
     entry = await owner.album(albumId);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
-      throw refused("This album does not exist, or it is not one of yours.");
+      throw refused("This album does not exist, or it is not shared with you.");
     }
     throw error;
   }
-  const album = openAlbum(entry, mk);
+  const identity = openIdentity(me, mk);
+  if (entry.role === "owner" && entry.rekey_pending) {
+    // Someone lost access and the owner's client has not made a new key yet: make it now, so what
+    // is added from here on is under a key they never had.
+    setBusy($("#busy [data-slot=text]"), "Someone no longer has this album: making it a new key…");
+    try {
+      entry = await rekey(albumId, me, mk, identity);
+    } catch (error) {
+      showError(errorLine, `The album could not get a new key yet: ${describe(error)}`);
+    }
+  }
+  const album = openAlbum(entry, mk, identity);
   if (!album.key) {
     throw refused("Your key does not open this album: it was changed on the server.");
   }
+  const can = abilities(album.role);
   /** @type {Array<{id: string, key: Uint8Array, info: any, entry: any, seq: number, tile?: HTMLElement}>} */
   let files = [];
   let seq = 0;
@@ -132,12 +163,22 @@ export async function start({ mk, root }) {
     const li = tileTemplate.content.firstElementChild.cloneNode(true);
     li.dataset.fileId = file.id;
     $("[data-slot=name]", li).textContent = file.info.name || "Untitled";
-    $("[data-slot=guest-badge]", li).hidden = !file.entry.guest;
+    const addedBy = file.entry.added_by;
+    const byOther = Boolean(addedBy && addedBy.account_id !== me.account_id);
+    $("[data-slot=guest-badge]", li).hidden = !file.entry.guest && !byOther;
     if (file.entry.guest) {
       // What each guest added and when: their name is what they typed (checked text), the date the server's.
       const who = file.info.uploader ? `Added by ${file.info.uploader}` : "Added by a guest";
       $("[data-slot=guest-badge]", li).textContent = `${who} · ${formatDate(file.entry.created_at)}`;
+    } else if (byOther) {
+      // Who added it is the server's word (the account that sent it), not what the file says.
+      const who = addedBy.email ? `Added by ${addedBy.email}` : "Added by someone who left";
+      $("[data-slot=guest-badge]", li).textContent = `${who} · ${formatDate(file.entry.created_at)}`;
     }
+    const mine = Boolean(addedBy && addedBy.account_id === me.account_id);
+    $("[data-action=remove]", li).hidden = !(can.manage || (can.add && mine));
+    for (const action of ["earlier", "later", "cover"]) $(`[data-action=${action}]`, li).hidden = !can.manage;
+    li.draggable = can.manage;
     $("[data-action=cover]", li).addEventListener("click", () => setCover(file));
     $("[data-action=approve]", li).addEventListener("click", () => approve(file));
     $("[data-action=remove]", li).addEventListener("click", () => removeFile(file));
@@ -172,12 +213,12 @@ export async function start({ mk, root }) {
       $("[data-slot=held-badge]", li).hidden = !file.entry.held;
       $("[data-action=approve]", li).hidden = !file.entry.held;
       $("[data-slot=cover-badge]", li).hidden = file.id !== cover;
-      $("[data-action=cover]", li).hidden = file.id === cover;
+      $("[data-action=cover]", li).hidden = file.id === cover || !can.manage;
     }
     grid.replaceChildren(...shown.map((file) => file.tile));
     const custom = sortOf(album.meta) === "custom";
     sortSelect.value = sortOf(album.meta);
-    $("[data-slot=order-hint]", section).hidden = !custom && files.length < 2;
+    $("[data-slot=order-hint]", section).hidden = !can.manage || (!custom && files.length < 2);
     $("[data-slot=no-files]", section).hidden = files.length > 0;
     showHeader();
   }
@@ -312,201 +353,219 @@ export async function start({ mk, root }) {
 
   // --- uploads -------------------------------------------------------------------------
 
-  const uploadWorker = new WorkerClient(new URL("../upload/upload-worker.js", import.meta.url));
-  const channel = new MessageChannel();
-  channel.port1.postMessage({ albumId: album.id, albumKey: album.key });
-  await uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]);
-  const limits = async () => {
-    const fresh = (await account.me()).account;
-    const free = Math.max(0, fresh.quota_bytes - fresh.bytes_used);
-    const huge = Number.MAX_SAFE_INTEGER;
-    // The server has the last word (413 account_full, with its own sentence); the page only shows the room left.
-    return { max_file_size: huge, files_left: huge, bytes_left: huge, part_size: PART_SIZE, free, account_left: free };
-  };
-  const queue = new UploadQueue({
-    api: uploadCalls(album.id, limits),
-    worker: uploadWorker,
-    videoFacts,
-    uploader: () => "",
-    storage: localStorage,
-    prefix: `fragment:owner:${album.id}:`,
-  });
-  queue.addEventListener("done", (event) => {
-    const { entry: fileEntry } = /** @type {CustomEvent} */ (event).detail;
-    addEntry(fileEntry);
-    render();
-  });
-  wireUploads({ queue, storage: localStorage, prefix: `fragment:owner:${album.id}:`, owner: true });
+  wireRoles();
+  if (can.add) await wireAdding();
+  if (can.owner) await wireLinks();
+  await wirePeople({ album, me, mk, identity, section, status, errorLine, files: () => files, can });
+  // Shown once everything is wired: a file chosen or dropped earlier would be lost.
+  show(section);
+
+  /** Hide what the role does not allow: the server refuses it anyway, with its own sentence. */
+  function wireRoles() {
+    $("[data-action=add-photos]", section).hidden = !can.add;
+    $("[data-action=edit]", section).hidden = !can.manage;
+    $("[data-action=delete]", section).hidden = !can.owner;
+    $("[data-slot=links-section]", section).hidden = !can.owner;
+    sortSelect.disabled = !can.manage;
+  }
+
+  async function wireAdding() {
+    const uploadWorker = new WorkerClient(new URL("../upload/upload-worker.js", import.meta.url));
+    const channel = new MessageChannel();
+    channel.port1.postMessage({ albumId: album.id, albumKey: album.key, keyEpoch: album.epoch });
+    await uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]);
+    const limits = async () => {
+      const fresh = (await account.me()).account;
+      const free = Math.max(0, fresh.quota_bytes - fresh.bytes_used);
+      const huge = Number.MAX_SAFE_INTEGER;
+      // The server has the last word (413 account_full, with its own sentence); the page only shows the room left.
+      return { max_file_size: huge, files_left: huge, bytes_left: huge, part_size: PART_SIZE, free, account_left: free };
+    };
+    const queue = new UploadQueue({
+      api: uploadCalls(album.id, limits),
+      worker: uploadWorker,
+      videoFacts,
+      uploader: () => "",
+      storage: localStorage,
+      prefix: `fragment:owner:${album.id}:`,
+    });
+    queue.addEventListener("done", (event) => {
+      const { entry: fileEntry } = /** @type {CustomEvent} */ (event).detail;
+      addEntry(fileEntry);
+      render();
+    });
+    wireUploads({ queue, storage: localStorage, prefix: `fragment:owner:${album.id}:`, owner: true });
+  }
 
   // --- links ----------------------------------------------------------------------------
 
-  const linkList = $("[data-slot=links]", section);
-  const linkTemplate = $("#link-row");
-  const linkDialog = $("#link-dialog");
-  let links = [];
+  async function wireLinks() {
+    const linkList = $("[data-slot=links]", section);
+    const linkTemplate = $("#link-row");
+    const linkDialog = $("#link-dialog");
+    let links = [];
 
-  function linkRow(link) {
-    const li = linkTemplate.content.firstElementChild.cloneNode(true);
-    li.dataset.linkId = link.link_id;
-    const state = linkState(link);
-    $("[data-slot=summary]", li).textContent = linkLabel(link, mk) || (link.password ? "Link with a password" : "Link");
-    $("[data-slot=state]", li).textContent = state;
-    const opened = link.last_opened_at ? `last opened ${formatDate(link.last_opened_at)}` : "never opened yet";
-    $("[data-slot=facts]", li).textContent = `${linkFacts(link)} · made ${formatDate(link.created_at)} · ${opened}`;
-    const address = linkAddress(link, mk);
-    const url = $("[data-slot=url]", li);
-    const unshown = link.revoked_at ? "Revoked: this link no longer opens." : "This link cannot be shown again on this device.";
-    url.value = address || unshown;
-    const copied = $("[data-slot=copied]", li);
-    const copy = $("[data-action=copy]", li);
-    copy.hidden = !address;
-    copy.addEventListener("click", async () => {
-      try {
-        await navigator.clipboard.writeText(address);
-        copied.textContent = link.password ? "Copied. Send the password another way." : "Copied.";
-      } catch {
-        url.select();
-        copied.textContent = "Select the link and copy it yourself: this browser did not let the page copy.";
-      }
-    });
-    const qr = $("[data-action=qr]", li);
-    qr.hidden = !address;
-    qr.addEventListener("click", () => {
-      const dialog = $("#qr-dialog");
-      // Black on opaque white with the standard four-module quiet zone, so it scans on any background.
-      generate(address).toCanvas($("[data-slot=qr]", dialog), { on: [0, 0, 0, 255], off: [255, 255, 255, 255], pad: 4 });
-      dialog.showModal();
-    });
-    $("[data-action=change]", li).hidden = Boolean(link.revoked_at);
-    $("[data-action=change]", li).addEventListener("click", () => openLinkDialog(link));
-    $("[data-action=revoke]", li).hidden = Boolean(link.revoked_at);
-    $("[data-action=revoke]", li).addEventListener("click", async () => {
-      const text = "Nobody can open the album with it any more, even people who opened it before.";
-      const ok = await confirmAction("Revoke this link?", text, "Revoke");
-      if (!ok) return;
-      try {
-        await owner.revokeLink(link.link_id);
-        await showLinks();
-        setBusy(status, "The link is revoked.");
-      } catch (error) {
-        showError(errorLine, describe(error));
-      }
-    });
-    return li;
-  }
-
-  async function showLinks() {
-    links = (await owner.links(album.id)).links;
-    const live = [...links].reverse().sort((a, b) => Number(Boolean(a.revoked_at)) - Number(Boolean(b.revoked_at)));
-    linkList.replaceChildren(...live.map(linkRow));
-    $("[data-slot=no-links]", section).hidden = links.length > 0;
-  }
-
-  const field = (name) => linkDialog.querySelector(`[name=${name}]`);
-  function syncPasswordFields() {
-    const on = field("use_password").checked;
-    for (const element of linkDialog.querySelectorAll("[data-when=use_password]")) element.hidden = !on;
-  }
-  field("use_password").addEventListener("change", syncPasswordFields);
-
-  let editing = null; // the link being changed, or null for a new one
-  function openLinkDialog(link) {
-    editing = link;
-    $("[data-slot=title]", linkDialog).textContent = link ? "Change the link" : "New link";
-    $("[data-slot=ok]", linkDialog).textContent = link ? "Save" : "Create link";
-    field("label").value = link ? linkLabel(link, mk) : "";
-    field("use_password").checked = Boolean(link && link.password);
-    field("password").value = "";
-    $("[data-slot=password-hint]", linkDialog).hidden = !(link && link.password);
-    field("expires_at").value = localInput(link && link.expires_at);
-    field("device_limit").value = link && link.device_limit ? String(link.device_limit) : "";
-    field("downloads").checked = link ? link.downloads : true;
-    field("uploads").checked = link ? link.uploads : false;
-    field("upload_only").checked = link ? link.upload_only : false;
-    field("hold_uploads").checked = link ? link.hold_uploads : false;
-    field("quota_files").value = link ? String(link.quota_files) : "";
-    field("quota_mb").value = link ? String(Math.round(link.quota_bytes / 1e6)) : "";
-    hide($("[data-slot=error]", linkDialog));
-    setBusy($("[data-slot=status]", linkDialog), "");
-    syncPasswordFields();
-    linkDialog.returnValue = "";
-    linkDialog.showModal();
-  }
-  $("[data-action=new-link]", section).addEventListener("click", () => openLinkDialog(null));
-
-  /** The dialog's settings in the API's words; a Refused error for what cannot be sent. */
-  function dialogSettings() {
-    const number = (name, what) => {
-      const text = field(name).value.trim();
-      if (!text) return null;
-      const value = Number(text);
-      if (!Number.isSafeInteger(value) || value < 0) {
-        throw refused(`${what} must be a whole number.`);
-      }
-      return value;
-    };
-    const expiry = field("expires_at").value;
-    const expiresAt = expiry ? new Date(expiry) : null;
-    if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt <= new Date())) {
-      throw refused("Choose an expiry in the future, or none.");
+    function linkRow(link) {
+      const li = linkTemplate.content.firstElementChild.cloneNode(true);
+      li.dataset.linkId = link.link_id;
+      const state = linkState(link);
+      $("[data-slot=summary]", li).textContent = linkLabel(link, mk) || (link.password ? "Link with a password" : "Link");
+      $("[data-slot=state]", li).textContent = state;
+      const opened = link.last_opened_at ? `last opened ${formatDate(link.last_opened_at)}` : "never opened yet";
+      $("[data-slot=facts]", li).textContent = `${linkFacts(link)} · made ${formatDate(link.created_at)} · ${opened}`;
+      const address = linkAddress(link, mk);
+      const url = $("[data-slot=url]", li);
+      const unshown = link.revoked_at ? "Revoked: this link no longer opens." : "This link cannot be shown again on this device.";
+      url.value = address || unshown;
+      const copied = $("[data-slot=copied]", li);
+      const copy = $("[data-action=copy]", li);
+      copy.hidden = !address;
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(address);
+          copied.textContent = link.password ? "Copied. Send the password another way." : "Copied.";
+        } catch {
+          url.select();
+          copied.textContent = "Select the link and copy it yourself: this browser did not let the page copy.";
+        }
+      });
+      const qr = $("[data-action=qr]", li);
+      qr.hidden = !address;
+      qr.addEventListener("click", () => {
+        const dialog = $("#qr-dialog");
+        // Black on opaque white with the standard four-module quiet zone, so it scans on any background.
+        generate(address).toCanvas($("[data-slot=qr]", dialog), { on: [0, 0, 0, 255], off: [255, 255, 255, 255], pad: 4 });
+        dialog.showModal();
+      });
+      $("[data-action=change]", li).hidden = Boolean(link.revoked_at);
+      $("[data-action=change]", li).addEventListener("click", () => openLinkDialog(link));
+      $("[data-action=revoke]", li).hidden = Boolean(link.revoked_at);
+      $("[data-action=revoke]", li).addEventListener("click", async () => {
+        const text = "Nobody can open the album with it any more, even people who opened it before.";
+        const ok = await confirmAction("Revoke this link?", text, "Revoke");
+        if (!ok) return;
+        try {
+          await owner.revokeLink(link.link_id);
+          await showLinks();
+          setBusy(status, "The link is revoked.");
+        } catch (error) {
+          showError(errorLine, describe(error));
+        }
+      });
+      return li;
     }
-    const uploads = field("uploads").checked || field("upload_only").checked;
-    const devices = number("device_limit", "The number of devices");
-    if (devices === 0) {
-      throw refused("Allow at least one device, or leave it empty for any number.");
-    }
-    const quotaMb = number("quota_mb", "The upload limit");
-    return {
-      expires_at: expiresAt ? expiresAt.toISOString().replace(/\.\d{3}Z$/, "Z") : null,
-      device_limit: devices,
-      downloads: field("downloads").checked,
-      uploads,
-      upload_only: field("upload_only").checked,
-      hold_uploads: field("hold_uploads").checked,
-      quota_files: number("quota_files", "The number of guest files"),
-      quota_bytes: quotaMb === null ? null : quotaMb * 1_000_000,
-    };
-  }
 
-  $("form", linkDialog).addEventListener("submit", async (event) => {
-    if (event.submitter && /** @type {HTMLButtonElement} */ (event.submitter).value === "cancel") return;
-    event.preventDefault();
-    const error = $("[data-slot=error]", linkDialog);
-    const dialogStatus = $("[data-slot=status]", linkDialog);
-    hide(error);
-    try {
-      const settings = dialogSettings();
-      const usePassword = field("use_password").checked;
-      const password = field("password").value;
-      const label = field("label").value.trim();
-      if (usePassword && !password && !(editing && editing.password)) {
-        throw refused("Type the password visitors will need, or untick the box.");
+    async function showLinks() {
+      links = (await owner.links(album.id)).links;
+      const live = [...links].reverse().sort((a, b) => Number(Boolean(a.revoked_at)) - Number(Boolean(b.revoked_at)));
+      linkList.replaceChildren(...live.map(linkRow));
+      $("[data-slot=no-links]", section).hidden = links.length > 0;
+    }
+
+    const field = (name) => linkDialog.querySelector(`[name=${name}]`);
+    function syncPasswordFields() {
+      const on = field("use_password").checked;
+      for (const element of linkDialog.querySelectorAll("[data-when=use_password]")) element.hidden = !on;
+    }
+    field("use_password").addEventListener("change", syncPasswordFields);
+
+    let editing = null; // the link being changed, or null for a new one
+    function openLinkDialog(link) {
+      editing = link;
+      $("[data-slot=title]", linkDialog).textContent = link ? "Change the link" : "New link";
+      $("[data-slot=ok]", linkDialog).textContent = link ? "Save" : "Create link";
+      field("label").value = link ? linkLabel(link, mk) : "";
+      field("use_password").checked = Boolean(link && link.password);
+      field("password").value = "";
+      $("[data-slot=password-hint]", linkDialog).hidden = !(link && link.password);
+      field("expires_at").value = localInput(link && link.expires_at);
+      field("device_limit").value = link && link.device_limit ? String(link.device_limit) : "";
+      field("downloads").checked = link ? link.downloads : true;
+      field("uploads").checked = link ? link.uploads : false;
+      field("upload_only").checked = link ? link.upload_only : false;
+      field("hold_uploads").checked = link ? link.hold_uploads : false;
+      field("quota_files").value = link ? String(link.quota_files) : "";
+      field("quota_mb").value = link ? String(Math.round(link.quota_bytes / 1e6)) : "";
+      hide($("[data-slot=error]", linkDialog));
+      setBusy($("[data-slot=status]", linkDialog), "");
+      syncPasswordFields();
+      linkDialog.returnValue = "";
+      linkDialog.showModal();
+    }
+    $("[data-action=new-link]", section).addEventListener("click", () => openLinkDialog(null));
+
+    /** The dialog's settings in the API's words; a Refused error for what cannot be sent. */
+    function dialogSettings() {
+      const number = (name, what) => {
+        const text = field(name).value.trim();
+        if (!text) return null;
+        const value = Number(text);
+        if (!Number.isSafeInteger(value) || value < 0) {
+          throw refused(`${what} must be a whole number.`);
+        }
+        return value;
+      };
+      const expiry = field("expires_at").value;
+      const expiresAt = expiry ? new Date(expiry) : null;
+      if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt <= new Date())) {
+        throw refused("Choose an expiry in the future, or none.");
       }
-      if (password || usePassword) setBusy(dialogStatus, "Making the link's keys…");
-      if (editing) {
-        // A new password (or none) changes the keys; keeping the old one sends no password at all.
-        const newPassword = !usePassword ? (editing.password ? "" : undefined) : password ? password : undefined;
-        await changeLink(album, editing, mk, settings, newPassword, label);
-      } else {
-        const { address } = await createLink(album, mk, settings, usePassword ? password : null, label);
-        if (address) {
-          try {
-            await navigator.clipboard.writeText(address);
-            setBusy(status, "The link is made and copied.");
-          } catch {
-            setBusy(status, "The link is made. Copy it from the list below.");
+      const uploads = field("uploads").checked || field("upload_only").checked;
+      const devices = number("device_limit", "The number of devices");
+      if (devices === 0) {
+        throw refused("Allow at least one device, or leave it empty for any number.");
+      }
+      const quotaMb = number("quota_mb", "The upload limit");
+      return {
+        expires_at: expiresAt ? expiresAt.toISOString().replace(/\.\d{3}Z$/, "Z") : null,
+        device_limit: devices,
+        downloads: field("downloads").checked,
+        uploads,
+        upload_only: field("upload_only").checked,
+        hold_uploads: field("hold_uploads").checked,
+        quota_files: number("quota_files", "The number of guest files"),
+        quota_bytes: quotaMb === null ? null : quotaMb * 1_000_000,
+      };
+    }
+
+    $("form", linkDialog).addEventListener("submit", async (event) => {
+      if (event.submitter && /** @type {HTMLButtonElement} */ (event.submitter).value === "cancel") return;
+      event.preventDefault();
+      const error = $("[data-slot=error]", linkDialog);
+      const dialogStatus = $("[data-slot=status]", linkDialog);
+      hide(error);
+      try {
+        const settings = dialogSettings();
+        const usePassword = field("use_password").checked;
+        const password = field("password").value;
+        const label = field("label").value.trim();
+        if (usePassword && !password && !(editing && editing.password)) {
+          throw refused("Type the password visitors will need, or untick the box.");
+        }
+        if (password || usePassword) setBusy(dialogStatus, "Making the link's keys…");
+        if (editing) {
+          // A new password (or none) changes the keys; keeping the old one sends no password at all.
+          const newPassword = !usePassword ? (editing.password ? "" : undefined) : password ? password : undefined;
+          await changeLink(album, editing, mk, settings, newPassword, label);
+        } else {
+          const { address } = await createLink(album, mk, settings, usePassword ? password : null, label);
+          if (address) {
+            try {
+              await navigator.clipboard.writeText(address);
+              setBusy(status, "The link is made and copied.");
+            } catch {
+              setBusy(status, "The link is made. Copy it from the list below.");
+            }
           }
         }
+        linkDialog.close("ok");
+        await showLinks();
+      } catch (failure) {
+        setBusy(dialogStatus, "");
+        showError(error, describe(failure));
       }
-      linkDialog.close("ok");
-      await showLinks();
-    } catch (failure) {
-      setBusy(dialogStatus, "");
-      showError(error, describe(failure));
-    }
-  });
+    });
 
-  await showLinks();
-  // Shown once everything is wired: a file chosen or dropped earlier would be lost.
-  show(section);
+    await showLinks();
+  }
 }

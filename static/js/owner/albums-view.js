@@ -1,8 +1,8 @@
 // The owner's albums: a grid with decrypted titles and covers, counts and dates, and New album.
 
 import { formatBytes, formatCount } from "../core/present.js";
-import { owner } from "./owner-api.js";
-import { createAlbum, fileImage, openAlbum, openFile } from "./keys.js";
+import { owner, sharing } from "./owner-api.js";
+import { createAlbum, fileImage, openAlbum, openFile, openIdentity } from "./keys.js";
 import { $, describe, formatDate, show, showError } from "./ui.js";
 
 /** The cover's thumb: the file the owner chose, else the first one; nothing when the album is empty. */
@@ -16,18 +16,18 @@ async function showCover(album, img) {
   img.hidden = false;
 }
 
+const ROLE_NAMES = { viewer: "a viewer", collaborator: "a collaborator", admin: "an admin" };
+
 function card(album, template) {
   const li = template.content.firstElementChild.cloneNode(true);
   const link = $("[data-slot=link]", li);
   link.href = `/app/albums/${encodeURIComponent(album.id)}`;
   $("[data-slot=title]", li).textContent = album.key ? album.meta.title || "Untitled album" : "An album this key does not open";
   const { files, bytes, links, created_at: created } = album.entry;
-  $("[data-slot=facts]", li).textContent = [
-    formatCount(files, "photo or video", "photos and videos"),
-    formatBytes(bytes),
-    formatCount(links, "link", "links"),
-    formatDate(created),
-  ].join(" · ");
+  const facts = [formatCount(files, "photo or video", "photos and videos"), formatBytes(bytes)];
+  if (album.role === "owner") facts.push(formatCount(links, "link", "links"), formatDate(created));
+  else facts.push(`shared by ${album.entry.owner.email}`, `you are ${ROLE_NAMES[album.role] || "a member"}`);
+  $("[data-slot=facts]", li).textContent = facts.join(" · ");
   if (album.key) showCover(album, $("img", li)).catch(() => {});
   return li;
 }
@@ -42,6 +42,11 @@ export async function start({ me, mk }) {
   const opened = albums.map((entry) => openAlbum(entry, mk)).reverse(); // the newest first
   grid.replaceChildren(...opened.map((album) => card(album, template)));
   $("[data-slot=empty]", section).hidden = opened.length > 0;
+  // Albums others share with this account: opened with its own identity (the key sealed to it).
+  const identity = openIdentity(me, mk);
+  const shared = (await sharing.shared()).albums.map((entry) => openAlbum(entry, mk, identity)).reverse();
+  $("[data-slot=shared-grid]", section).replaceChildren(...shared.map((album) => card(album, template)));
+  $("[data-slot=shared-section]", section).hidden = shared.length === 0;
   show(section);
 
   const dialog = $("#new-album-dialog");

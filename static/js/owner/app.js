@@ -9,8 +9,9 @@
 import * as A from "../core/account.js";
 import * as C from "../core/crypto.js";
 import { ApiError, account } from "./owner-api.js";
-import { derive, forgetKeys, keepMasterKey, masterKey, openWithPassword } from "./keys.js";
-import { $, describe, hide, onSubmit, refused, setBusy, show } from "./ui.js";
+import { derive, forgetKeys, keepMasterKey, masterKey, openIdentity, openWithPassword } from "./keys.js";
+import { acceptInvitation, openInvitation, safetyNumber } from "./sharing.js";
+import { $, describe, hide, onSubmit, refused, setBusy, show, showError } from "./ui.js";
 import { start as accountView } from "./account-view.js";
 import { start as albumView } from "./album-view.js";
 import { start as albumsView } from "./albums-view.js";
@@ -19,10 +20,10 @@ const root = /** @type {HTMLElement} */ ($("#owner-app"));
 const view = root.dataset.view || "";
 const MIN_PASSWORD = 10;
 
-/** Where to go after signing in: the page that sent here, if it is one of ours. */
+/** Where to go after signing in: the page that sent here, if it is one of ours (the app, or an invitation). */
 function nextPage() {
   const next = new URLSearchParams(location.search).get("next") || "";
-  return next.startsWith("/app") && !next.startsWith("//") ? next : "/app";
+  return /^\/(app|join\/)/.test(next) && !next.startsWith("//") ? next : "/app";
 }
 
 /** The checks of a new password, in the page's words; null when it will do. */
@@ -108,7 +109,7 @@ function showWords(words, email) {
   saved.addEventListener("change", () => {
     go.disabled = !saved.checked;
   });
-  go.addEventListener("click", () => location.assign("/app"));
+  go.addEventListener("click", () => location.assign(nextPage()));
   show(section);
   $("h1", section).focus();
 }
@@ -218,11 +219,94 @@ async function signedIn() {
   return { me: me.account, mk };
 }
 
+// --- an invitation to a shared album -------------------------------------------------------
+
+const INCOMPLETE = "This invitation link is not complete. Open the whole link from the invitation you received.";
+const ROLE_WORDS = { viewer: "see it", collaborator: "see it and add photos", admin: "see it, add photos and share it" };
+
+/**
+ * The invitation page: its secret is in the fragment (never sent), kept in this tab while the
+ * invitee signs up or signs in, then used to take the album key and seal it to their own key.
+ */
+async function joinView() {
+  const section = $("#join");
+  const inviteId = root.dataset.inviteId || "";
+  const kept = `fragment.invite:${inviteId}`;
+  hide($("#busy"));
+  const errorLine = $("[data-slot=error]", section);
+  const text = $("[data-slot=text]", section);
+  let secret;
+  try {
+    const fragment = location.hash.slice(1) || sessionStorage.getItem(kept) || "";
+    secret = A.decodeInviteSecret(fragment);
+    sessionStorage.setItem(kept, fragment);
+    // Out of the address bar and the history: the invitation works once, and its key is in this tab now.
+    history.replaceState(null, "", location.pathname + location.search);
+  } catch {
+    text.textContent = "";
+    showError(errorLine, INCOMPLETE);
+    return;
+  }
+  let opened;
+  try {
+    opened = await openInvitation(inviteId, secret);
+  } catch (error) {
+    text.textContent = "";
+    const broken = error && error.name === "DecryptionError";
+    showError(errorLine, broken ? INCOMPLETE : describe(error));
+    return;
+  }
+  const { info, meta } = opened;
+  const title = typeof meta.title === "string" && meta.title ? meta.title : "an album";
+  const inviter = info.inviter ? info.inviter.email : "Someone";
+  const role = ROLE_WORDS[info.role] || "see it";
+  text.textContent = `${inviter} shares “${title}” with you. You will be able to ${role}.`;
+  if (info.inviter) {
+    $("[data-slot=inviter]", section).textContent = info.inviter.email;
+    $("[data-slot=safety]", section).textContent = safetyNumber(info.inviter);
+    show($("[data-slot=safety-line]", section));
+  }
+  let me;
+  try {
+    me = (await account.me()).account;
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) throw error;
+    const here = location.pathname;
+    const code = new URLSearchParams(location.search).get("invitation");
+    const signup = new URLSearchParams({ next: here, ...(code ? { invitation: code } : {}) });
+    $("[data-slot=signup]", section).href = `/signup?${signup}`;
+    $("[data-slot=login]", section).href = `/login?${new URLSearchParams({ next: here })}`;
+    show($("[data-slot=signed-out]", section));
+    return;
+  }
+  const state = await signedIn();
+  show($(".owner-bar"));
+  hide($("#busy"));
+  show(section);
+  const accept = $("[data-action=accept]", section);
+  show(accept);
+  accept.addEventListener("click", async () => {
+    accept.disabled = true;
+    hide(errorLine);
+    setBusy($("[data-slot=status]", section), "Sealing the album's key for your account…");
+    try {
+      const entry = await acceptInvitation(inviteId, secret, opened, me, state.mk, openIdentity(me, state.mk));
+      sessionStorage.removeItem(kept);
+      location.assign(`/app/albums/${encodeURIComponent(entry.album_id)}`);
+    } catch (error) {
+      setBusy($("[data-slot=status]", section), "");
+      showError(errorLine, describe(error));
+      accept.disabled = false;
+    }
+  });
+}
+
 async function main() {
   await C.ready();
   if (view === "signup") return signupView();
   if (view === "login") return loginView();
   if (view === "recover") return recoverView();
+  if (view === "join") return joinView();
   const state = await signedIn();
   const views = { albums: albumsView, album: albumView, account: accountView };
   await views[view]({ ...state, root });

@@ -68,16 +68,39 @@ function cleanMeta(meta) {
 }
 
 /**
- * An album of the API opened with the master key: {id, key, meta, entry}; meta is {} and key
- * null when the sealed copy does not open (the page then says the album cannot be opened).
+ * This account's identity (its X25519 and Ed25519 key pairs) from the sealed copy under MK, checked
+ * against the public keys the server publishes for it (docs/format.md, "What the server stores"):
+ * a server that swapped them would receive what others seal to this account.
  */
-export function openAlbum(entry, mk) {
+export function openIdentity(me, mk) {
+  const seed = A.openIdentity(mk, C.b64d(me.sealed_identity), me.account_id);
+  return A.checkIdentity(A.identityKeypairs(seed), C.b64d(me.box_pk), C.b64d(me.sign_pk));
+}
+
+/** The album key chain of an album JSON (or an unlock answer), as albumKeys takes it. */
+export function chainOf(entry) {
+  return Object.fromEntries(Object.entries(entry.key_chain || {}).map(([epoch, sealed]) => [Number(epoch), C.b64d(sealed)]));
+}
+
+/**
+ * An album of the API opened with the master key (the owner's) or the identity (a member's):
+ * {id, key, keys, epoch, role, meta, entry}. `key` is the current album key, `keys` every key by
+ * epoch (the chain). meta is {} and key null when the sealed copy does not open (the page then
+ * says the album cannot be opened).
+ */
+export function openAlbum(entry, mk, identity = null) {
+  const role = entry.role || "owner";
+  const epoch = Number.isSafeInteger(entry.key_epoch) ? entry.key_epoch : 0;
   try {
-    const key = A.openOwnerAlbumKey(mk, C.b64d(entry.owner_key), entry.album_id);
+    const key =
+      role === "owner"
+        ? A.openOwnerAlbumKey(mk, C.b64d(entry.owner_key), entry.album_id)
+        : A.openMemberAlbumKey(C.b64d(entry.member_key), entry.album_id, identity.boxPublicKey, identity.boxSecretKey);
+    const keys = C.albumKeys(key, epoch, entry.album_id, chainOf(entry));
     const meta = cleanMeta(C.openAlbumMeta(key, entry.album_id, C.b64d(entry.meta)));
-    return { id: entry.album_id, key, meta, entry };
+    return { id: entry.album_id, key, keys, epoch, role, meta, entry };
   } catch {
-    return { id: entry.album_id, key: null, meta: cleanMeta(null), entry };
+    return { id: entry.album_id, key: null, keys: new Map(), epoch, role, meta: cleanMeta(null), entry };
   }
 }
 
@@ -91,12 +114,12 @@ export async function createAlbum(mk, title) {
     meta: C.b64e(C.sealAlbumMeta(key, albumId, meta)),
     owner_key: C.b64e(A.sealOwnerAlbumKey(mk, key, albumId)),
   });
-  return { id: albumId, key, meta, entry };
+  return { id: albumId, key, keys: new Map([[0, key]]), epoch: 0, role: "owner", meta, entry };
 }
 
 /** Seal and save new album metadata (keys the page does not know are kept: format.md, "Album metadata"). */
 export async function saveMeta(album, meta) {
-  const entry = await owner.changeAlbum(album.id, C.b64e(C.sealAlbumMeta(album.key, album.id, meta)));
+  const entry = await owner.changeAlbum(album.id, C.b64e(C.sealAlbumMeta(album.key, album.id, meta)), album.epoch);
   album.meta = cleanMeta(meta);
   album.entry = entry;
   return album;
@@ -105,7 +128,9 @@ export async function saveMeta(album, meta) {
 /** A file of the listing opened with the album key: {id, key, info, entry}; null if it does not open. */
 export function openFile(album, entry) {
   try {
-    const key = C.unwrapFileKey(album.key, C.b64d(entry.wrapped_key), album.id, entry.file_id);
+    // Each file's key is wrapped under the album key of its epoch (docs/format.md, "Sharing").
+    const albumKey = album.keys.get(Number.isSafeInteger(entry.key_epoch) ? entry.key_epoch : 0);
+    const key = C.unwrapFileKey(albumKey, C.b64d(entry.wrapped_key), album.id, entry.file_id);
     const meta = C.openFileMeta(key, album.id, entry.file_id, C.b64d(entry.meta));
     // Checked as the viewer checks it: a guest may have written anything (present.js).
     return { id: entry.file_id, key, info: fileInfo(meta), entry };
@@ -138,9 +163,11 @@ export function linkAddress(link, mk) {
 
 /**
  * What a new password (or none) makes of a link: {password, wrapped_album_key, verifier,
- * link_verifier}, from the link secret (docs/format.md, "Link keys").
+ * link_verifier, owner_wrap_key}, from the link secret (docs/format.md, "Link keys"). The owner
+ * keeps the wrap key under MK so that a new album key can be wrapped for the link without its
+ * password (docs/format.md, "Sharing").
  */
-export async function linkKeyFields(album, linkId, secret, password) {
+export async function linkKeyFields(album, linkId, secret, password, mk) {
   const params = password ? C.newPasswordParams() : null;
   const factor = password ? await derive("passwordFactor", { password, params }) : new Uint8Array();
   const keys = C.linkKeys(secret, factor);
@@ -149,6 +176,7 @@ export async function linkKeyFields(album, linkId, secret, password) {
     wrapped_album_key: C.b64e(C.wrapAlbumKey(keys.wrapKey, album.key, linkId)),
     verifier: C.b64e(keys.verifier),
     link_verifier: C.b64e(keys.linkVerifier),
+    owner_wrap_key: C.b64e(A.sealOwnerLinkWrapKey(mk, keys.wrapKey, linkId)),
   };
 }
 
@@ -175,8 +203,9 @@ export async function createLink(album, mk, settings, password, label = "") {
     link_id: linkId,
     ...settings,
     owner_label: sealedLabel(mk, label, linkId),
-    ...(await linkKeyFields(album, linkId, secret, password)),
+    ...(await linkKeyFields(album, linkId, secret, password, mk)),
     owner_secret: C.b64e(A.sealOwnerLinkSecret(mk, secret, linkId)),
+    key_epoch: album.epoch,
   };
   const link = await owner.createLink(album.id, body);
   return { link, address: linkAddress(link, mk) };
@@ -187,7 +216,7 @@ export async function changeLink(album, link, mk, settings, password, label = ""
   const body = { ...settings, owner_label: sealedLabel(mk, label, link.link_id) };
   if (password !== undefined) {
     const secret = A.openOwnerLinkSecret(mk, C.b64d(link.owner_secret), link.link_id);
-    Object.assign(body, await linkKeyFields(album, link.link_id, secret, password || null));
+    Object.assign(body, await linkKeyFields(album, link.link_id, secret, password || null, mk), { key_epoch: album.epoch });
   }
   return owner.changeLink(link.link_id, body);
 }

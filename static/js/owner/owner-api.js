@@ -74,7 +74,7 @@ export const owner = {
   albums: () => call("GET", "/api/owner/albums"),
   album: (albumId) => call("GET", albumPath(albumId)),
   createAlbum: (body) => call("POST", "/api/owner/albums", body),
-  changeAlbum: (albumId, meta) => call("PATCH", albumPath(albumId), { meta }),
+  changeAlbum: (albumId, meta, keyEpoch) => call("PATCH", albumPath(albumId), { meta, key_epoch: keyEpoch }),
   deleteAlbum: (albumId) => call("DELETE", albumPath(albumId)),
   /** Every file of the album, page after page. */
   async files(albumId) {
@@ -96,6 +96,25 @@ export const owner = {
   createLink: (albumId, body) => call("POST", `${albumPath(albumId)}/links`, body),
   changeLink: (linkId, body) => call("PATCH", `/api/owner/links/${encodeURIComponent(linkId)}`, body),
   revokeLink: (linkId) => call("DELETE", `/api/owner/links/${encodeURIComponent(linkId)}`),
+};
+
+const memberPath = (albumId, accountId) => `${albumPath(albumId)}/members/${encodeURIComponent(accountId)}`;
+
+/** Sharing with people (docs/api.md, "Sharing with people"). */
+export const sharing = {
+  person: (email) => call("GET", `/api/owner/people?${new URLSearchParams({ email })}`),
+  contacts: () => call("GET", "/api/owner/contacts"),
+  saveContacts: (sealed, version) => call("PUT", "/api/owner/contacts", { sealed, version }),
+  shared: () => call("GET", "/api/owner/shared"),
+  members: (albumId) => call("GET", `${albumPath(albumId)}/members`),
+  addMember: (albumId, body) => call("POST", `${albumPath(albumId)}/members`, body),
+  changeMember: (albumId, accountId, role) => call("PATCH", memberPath(albumId, accountId), { role }),
+  removeMember: (albumId, accountId, files = "keep") => call("DELETE", `${memberPath(albumId, accountId)}?files=${files}`),
+  invite: (albumId, body) => call("POST", `${albumPath(albumId)}/invitations`, body),
+  cancelInvitation: (albumId, inviteId) => call("DELETE", `${albumPath(albumId)}/invitations/${encodeURIComponent(inviteId)}`),
+  invitation: (inviteId) => call("GET", `/api/invitations/${encodeURIComponent(inviteId)}`),
+  accept: (inviteId, body) => call("POST", `/api/owner/invitations/${encodeURIComponent(inviteId)}/accept`, body),
+  rekey: (albumId, body) => call("POST", `${albumPath(albumId)}/rekey`, body),
 };
 
 /**

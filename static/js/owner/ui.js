@@ -65,6 +65,7 @@ export function describe(error) {
   if (!error) return "Something went wrong. Reload the page and try again.";
   switch (error.name) {
     case "Refused":
+    case "KeyChanged":
     case "RecoveryWordsError":
     case "WeakPasswordParams":
       return error.message;

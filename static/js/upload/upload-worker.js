@@ -24,7 +24,7 @@ import { serve, transfer } from "../core/rpc.js";
 let granted;
 let album = new Promise((resolve) => {
   granted = resolve;
-}); // {albumId, albumKey}, once the album Worker has sent them
+}); // {albumId, albumKey, keyEpoch}, once the album Worker (or the owner's page) has sent them
 const jobs = new Map(); // file id -> {file, fileKey, header, size}
 
 // A resumed upload re-encrypts the original under the same key and nonce prefix, so it
@@ -85,7 +85,8 @@ serve({
     });
     port.close();
     await C.ready();
-    granted({ albumId: grant.albumId, albumKey: new Uint8Array(grant.albumKey) });
+    const keyEpoch = Number.isSafeInteger(grant.keyEpoch) ? grant.keyEpoch : 0;
+    granted({ albumId: grant.albumId, albumKey: new Uint8Array(grant.albumKey), keyEpoch });
     return true;
   },
 
@@ -95,7 +96,7 @@ serve({
    * comes from the page, where a <video> element can seek (workers have none).
    */
   async prepare({ file, uploader, video }) {
-    const { albumId, albumKey } = await album;
+    const { albumId, albumKey, keyEpoch } = await album;
     const mime = mediaType(file.name, file.type);
     if (!mime) throw Object.assign(new Error("Only photos and videos can be added."), { name: "NotMedia" });
     const kind = mime.startsWith("video/") ? "video" : "photo";
@@ -155,6 +156,7 @@ serve({
       fileId,
       plainTag: await plaintextTag(file, fileKey),
       wrappedKey: C.b64e(C.wrapFileKey(albumKey, fileKey, albumId, fileId)),
+      keyEpoch, // the server refuses a file wrapped under a key the album no longer uses
       meta: C.b64e(C.sealFileMeta(fileKey, albumId, fileId, meta)),
       header: C.b64e(header.bytes),
       chunkSize: header.chunkSize,

@@ -371,7 +371,13 @@ export class UploadQueue extends EventTarget {
       throw new DOMException("The upload was cancelled.", "AbortError");
     }
     this.set(item, { info: prepared.info, thumb: new Blob([prepared.thumbPlain], { type: prepared.info.thumb_type }) });
-    const body = { file_id: prepared.fileId, wrapped_key: prepared.wrappedKey, meta: prepared.meta, blobs: prepared.sizes };
+    const body = {
+      file_id: prepared.fileId,
+      wrapped_key: prepared.wrappedKey,
+      key_epoch: prepared.keyEpoch,
+      meta: prepared.meta,
+      blobs: prepared.sizes,
+    };
     let upload;
     try {
       upload = await this.attempt(item, signal, () => this.api.reserve(body));
