@@ -422,3 +422,30 @@ def test_a_mail_server_that_is_down_leaves_the_link_to_send_by_hand(app, people)
     made = olga.call("POST", f"/api/owner/albums/{album_id}/invitations", json=body)
     assert made.status_code == 201 and made.get_json()["mailed"] is False
     assert made.get_json()["mail_problem"].endswith("copy the link and send it yourself.")
+
+
+def test_a_link_wraps_the_albums_current_key(app, people):
+    olga, vic, _cleo = people
+    mine = olga.as_owner()
+    album_id, ak = mine.album()
+    share(olga, album_id, ak, vic, "viewer")
+    new_ak = crypto.random_key()
+    body = {
+        "from_epoch": 0,
+        "chain": crypto.b64e(crypto.seal_album_key_chain(new_ak, ak, album_id, 1)),
+        "meta": crypto.b64e(crypto.seal_album_meta(new_ak, album_id, {"v": 1})),
+        "owner_key": crypto.b64e(crypto.seal_owner_album_key(olga.made.master_key, new_ak, album_id)),
+        "members": {},
+        "remove": [vic.id],
+    }
+    assert olga.call("POST", f"/api/owner/albums/{album_id}/rekey", json=body).status_code == 200
+    # A page opened before the new key makes a link with the old one: refused, nothing made.
+    with pytest.raises(AssertionError, match="stale_key"):
+        mine.link(album_id, ak)
+    with app.app_context():
+        assert db.session().scalars(select(db.Link).where(db.Link.album_id == album_id)).all() == []
+    link_id, secret = mine.link(album_id, new_ak, key_epoch=1)
+    unlocked = unlock(app.test_client(), link_id, secret).get_json()
+    assert (
+        crypto.unwrap_album_key(crypto.link_keys(secret).wrap_key, crypto.b64d(unlocked["wrapped_album_key"]), link_id) == new_ak
+    )
