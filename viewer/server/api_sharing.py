@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from .. import crypto
 from . import accounts, auth, db, epochs, inputs, uploads
 from .api_owner import album_json, get_album, public_base
+from .api_public import _viewer as public_viewer
+from .api_public import bp as public_bp
 from .errors import ApiError, bad_request, not_found
 from .inputs import b64_field, bool_field, check_id, int_field, iso, json_body
 
@@ -569,3 +571,49 @@ def rekey(album_id: str):
     result = album_json(session.get_one(db.Album, album_id))
     result["files_removed"] = removed
     return result
+
+# --- joining from a public link ------------------------------------------------------
+
+
+def _join_role(link: db.Link, data: dict) -> str:
+    """The role a link's visitor may take: a viewer, or a collaborator where the link allows uploads."""
+    role = _role(data, allowed=("viewer", "collaborator"))
+    if role == "collaborator" and not link.uploads:
+        raise ApiError(403, "uploads_off", "This link does not allow adding photos, so you can join the album only as a viewer.")
+    return role
+
+
+@public_bp.post("/<link_id>/join")
+def join_from_link(link_id: str):
+    """A signed-in visitor of a link adds its album to their "Shared with me" (docs/design.md, "Sharing with people").
+
+    It needs both the link's access token (so, the link secret and its password: what any visitor
+    already has, which reads the album anyway) and the account's session with its CSRF token (so a
+    page of another site cannot add an album to someone's account). An upload-only link is refused:
+    its visitors must not see the album. The visitor's client seals the album key to its own
+    public key, checked against its own identity, so the server never has the album key.
+    """
+    link = public_viewer(link_id)  # 401 without a valid token, 403 upload_only
+    account, _row = auth.require_session()
+    data = json_body()
+    role = _join_role(link, data)
+    sealed = b64_field(data, "sealed_key", MEMBER_KEY_BYTES)
+    epoch = _whole(data, "key_epoch")
+    session = db.session()
+    album_id, account_id = link.album_id, account.id
+    owner_id = session.scalar(select(db.Album.account_id).where(db.Album.id == album_id))
+    if owner_id == account_id or session.get(db.AlbumMember, (album_id, account_id)) is not None:
+        raise ApiError(409, "exists", "You have this album already.")
+    # As add_member: the album row is taken at this key epoch first, so a new key commits before
+    # (and this copy is refused as stale) or after (and it was sealed before anyone lost access).
+    epochs.hold(album_id, epoch)
+    session.add(
+        db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=None)
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ApiError(409, "exists", "You have this album already.") from None
+    g.album_role = role
+    return album_json(session.get_one(db.Album, album_id), session.get(db.AlbumMember, (album_id, account_id))), 201
