@@ -1467,7 +1467,8 @@ def test_account_js_sharing_values_refuse_another_place_role_or_shape(js):
 
 
 def test_sealed_boxes_chains_and_contacts_cross_between_python_and_the_browser(js):
-    """Python seals a member's key, a chain, an invitation and contacts, the browser opens them; the browser seals
+    """Python seals a member's key, a chain, an invitation, contacts, favorites and the owner's copy of an invitation
+    secret, the browser opens them; the browser seals
     the same, Python opens them (PyNaCl's SealedBox too): either side can share with the other."""
     from nacl.public import PrivateKey, SealedBox
 
@@ -1499,6 +1500,8 @@ def test_sealed_boxes_chains_and_contacts_cross_between_python_and_the_browser(j
         "invitation": b64(crypto.seal_invitation_album_key(invite.invite_key, k1, invite_id, album_id)),
         "contacts": b64(crypto.seal_contacts(mk, me, contacts)),
         "contacts_plain": contacts,
+        "favorites": b64(crypto.seal_favorites(mk, me, {album_id: [invite_id, ann_id]})),
+        "owner_invite": b64(crypto.seal_owner_invite_secret(invite_secret, invite_id, js_member.box_public_key)),
     }
     out = js.run(
         """const id = a.identityKeypairs(b64d(arg.seed)), mk = b64d(arg.mk), k1 = b64d(arg.k1), k0 = b64d(arg.k0);
@@ -1509,7 +1512,11 @@ def test_sealed_boxes_chains_and_contacts_cross_between_python_and_the_browser(j
           keys: [b64e(keys.get(1)), b64e(keys.get(0))],
           invitation: b64e(a.openInvitationAlbumKey(inv.inviteKey, b64d(arg.invitation), arg.invite_id, arg.album_id)),
           contacts: a.openContacts(mk, b64d(arg.contacts), arg.me),
+          favorites: a.openFavorites(mk, b64d(arg.favorites), arg.me),
+          ownerInvite: b64e(a.openOwnerInviteSecret(b64d(arg.owner_invite), arg.invite_id, id.boxPublicKey, id.boxSecretKey)),
           sealed: {
+            favorites: b64e(a.sealFavorites(mk, arg.me, { [arg.album_id]: [arg.me] })),
+            ownerInvite: b64e(a.sealOwnerInviteSecret(k0, arg.invite_id, b64d(arg.py_box_pk))),
             member: b64e(a.sealMemberAlbumKey(k1, arg.album_id, b64d(arg.py_box_pk))),
             chain: b64e(a.sealAlbumKeyChain(k1, k0, arg.album_id, 1)),
             invitation: b64e(a.sealInvitationAlbumKey(inv.inviteKey, k1, arg.invite_id, arg.album_id)),
@@ -1521,7 +1528,11 @@ def test_sealed_boxes_chains_and_contacts_cross_between_python_and_the_browser(j
     )
     assert out["member"] == b64(k1) and out["keys"] == [b64(k1), b64(k0)] and out["invitation"] == b64(k1)
     assert out["contacts"] == contacts
+    assert out["favorites"] == {album_id: [invite_id, ann_id]} and out["ownerInvite"] == b64(invite_secret)
     sealed = {name: crypto.b64d(value) for name, value in out["sealed"].items()}
+    assert crypto.open_favorites(mk, sealed["favorites"], me) == {album_id: [me]}
+    box = py_member.box_public_key, py_member.box_secret_key
+    assert crypto.open_owner_invite_secret(sealed["ownerInvite"], invite_id, *box) == k0
     assert len(sealed["member"]) == crypto.MEMBER_KEY_BYTES
     box_pk, box_sk = py_member.box_public_key, py_member.box_secret_key
     assert crypto.open_member_album_key(sealed["member"], album_id, box_pk, box_sk) == k1

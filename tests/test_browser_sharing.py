@@ -172,6 +172,18 @@ def test_an_album_shared_with_a_viewer_and_an_invited_collaborator(browser, serv
         album_id,
     )
     assert refused == [403, "You are a viewer of this album: you cannot add photos to it."]
+    # The viewer keeps a favorite (sealed under the viewer's own key): it is there after a reload, and filters.
+    tile_named(viewer, photos[3].name).get_by_role("button", name="Favorite").click()
+    viewer.get_by_text(f"{photos[3].name} is a favorite.").wait_for(timeout=TIMEOUT)
+    viewer.reload()
+    wait_added(viewer, 5)
+    star = tile_named(viewer, photos[3].name).get_by_role("button", name="Favorite")
+    assert star.get_attribute("aria-pressed") == "true"
+    viewer.get_by_label("Only my favorites").check()
+    assert viewer.locator(".file-grid .file-tile").count() == 1
+    favorite_id = query(server, "SELECT id FROM files WHERE album_id = ? ORDER BY seq LIMIT 1 OFFSET 3", album_id)[0][0]
+    (sealed_favorites,) = query(server, "SELECT sealed FROM sealed_values WHERE name = 'favorites'")[0]
+    assert favorite_id.encode() not in sealed_favorites
 
     # 5. A public key swapped by the server: the owner's client refuses to share with it, and says why.
     dan, made = signup_body("dan@example.org")

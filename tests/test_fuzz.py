@@ -187,7 +187,7 @@ def snapshot(server: dict) -> tuple:
             tuple(db.execute(sqlalchemy.text(f"SELECT * FROM {table} ORDER BY 1")).fetchall())
             for table in (
                 *("albums", "files", "links", "accounts", "account_sessions", "invitations"),
-                *("album_members", "share_invitations", "album_key_chain"),
+                *("album_members", "share_invitations", "album_key_chain", "sealed_values"),
             )
         )
     blob_dir = server["data"] / "blobs"

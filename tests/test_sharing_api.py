@@ -368,7 +368,7 @@ def test_removing_someone_with_their_photos(app, people):
 
 def test_contacts_are_sealed_and_changed_only_from_the_version_read(app, people):
     olga, vic, _ = people
-    assert olga.call("GET", "/api/owner/contacts").get_json() == {"sealed": None, "version": 0}
+    assert olga.call("GET", "/api/owner/sealed/contacts").get_json() == {"sealed": None, "version": 0}
     keys = vic.made.identity
     seen = {
         vic.id: {
@@ -380,14 +380,31 @@ def test_contacts_are_sealed_and_changed_only_from_the_version_read(app, people)
         }
     }
     sealed = crypto.b64e(crypto.seal_contacts(olga.made.master_key, olga.id, seen))
-    assert olga.call("PUT", "/api/owner/contacts", json={"sealed": sealed, "version": 0}).get_json() == {"version": 1}
-    stale = olga.call("PUT", "/api/owner/contacts", json={"sealed": sealed, "version": 0})
+    assert olga.call("PUT", "/api/owner/sealed/contacts", json={"sealed": sealed, "version": 0}).get_json() == {"version": 1}
+    stale = olga.call("PUT", "/api/owner/sealed/contacts", json={"sealed": sealed, "version": 0})
     assert stale.status_code == 409 and "another device" in stale.get_json()["message"]
-    back = olga.call("GET", "/api/owner/contacts").get_json()
+    back = olga.call("GET", "/api/owner/sealed/contacts").get_json()
     assert crypto.open_contacts(olga.made.master_key, crypto.b64d(back["sealed"]), olga.id) == seen
     assert back["version"] == 1
     with app.app_context():
-        assert b"vic@example.org" not in (db.session().get_one(db.Account, olga.id).sealed_contacts or b"")
+        assert b"vic@example.org" not in db.session().get_one(db.SealedValue, (olga.id, "contacts")).sealed
+    assert olga.call("GET", "/api/owner/sealed/passwords").status_code == 404
+
+
+def test_favorites_are_sealed_and_another_accounts_are_not_read(app, people):
+    olga, vic, _ = people
+    album_id, ak = olga.as_owner().album()
+    file_id = olga.as_owner().add_file(album_id, ak, b"photo")
+    mine = {album_id: [file_id]}
+    sealed = crypto.b64e(crypto.seal_favorites(vic.made.master_key, vic.id, mine))
+    assert vic.call("PUT", "/api/owner/sealed/favorites", json={"sealed": sealed, "version": 0}).status_code == 200
+    both = [vic.call("PUT", "/api/owner/sealed/favorites", json={"sealed": sealed, "version": 1}) for _ in range(2)]
+    assert [a.status_code for a in both] == [200, 409]
+    back = vic.call("GET", "/api/owner/sealed/favorites").get_json()
+    assert back["version"] == 2 and crypto.open_favorites(vic.made.master_key, crypto.b64d(back["sealed"]), vic.id) == mine
+    assert olga.call("GET", "/api/owner/sealed/favorites").get_json() == {"sealed": None, "version": 0}
+    with app.app_context():  # the server has a padded size, not which photo
+        assert file_id.encode() not in db.session().get_one(db.SealedValue, (vic.id, "favorites")).sealed
 
 
 smtp_server = smtp.smtp_server

@@ -291,7 +291,7 @@ def test_the_openapi_document_states_the_codes_limits(openapi):
     assert schema(openapi, "BlobSize")["maximum"] == inputs.JSON_INT_MAX
     assert schema(openapi, "KeyEpoch")["maximum"] == inputs.MAX_KEY_EPOCH
     assert schema(openapi, "MemberKey")["pattern"] == inputs.b64_pattern(crypto.MEMBER_KEY_BYTES)
-    assert schema(openapi, "SealedContacts")["maxLength"] == inputs.b64_length(api_sharing.MAX_CONTACTS_BYTES)
+    assert schema(openapi, "SealedValue")["maxLength"] == inputs.b64_length(api_sharing.MAX_SEALED_BYTES)
     params = openapi["components"]["parameters"]
     assert params["after"]["schema"]["maximum"] == inputs.MAX_AFTER
     assert params["limit"]["schema"]["maximum"] == inputs.MAX_PAGE_LIMIT

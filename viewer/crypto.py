@@ -112,6 +112,7 @@ MEMBER_ALBUM_KEY_LABEL = b"fragment/v1/member-album-key\x00"  # inside the seale
 AD_ALBUM_KEY_CHAIN = b"fragment/v1/album-key-chain\x00"
 AD_INVITE_ALBUM_KEY = b"fragment/v1/invite-album-key\x00"
 AD_CONTACTS = b"fragment/v1/contacts\x00"
+AD_FAVORITES = b"fragment/v1/favorites\x00"
 AD_OWNER_LINK_WRAP_KEY = b"fragment/v1/owner-link-wrap-key\x00"
 KDF_CONTEXT_INVITE = b"fraginvt"  # of the invitation secret: 1 invite_key, 2 claim_key
 SUBKEY_INVITE = 1
@@ -953,6 +954,28 @@ def open_contacts(master_key: bytes, sealed: bytes, account_id: str) -> dict:
     """The contacts mapping {account_id: {email, box_pk, sign_pk, first_seen, verified}} from sealed_contacts."""
     meta = _load(open_sealed(master_key, sealed, _account_ad(AD_CONTACTS, account_id)))
     return _check_contacts(meta.get("contacts"))
+
+
+def _check_favorites(favorites: object) -> dict:
+    """{album_id: [file_id, ...]}: the favorite photos of one person, by album."""
+    if not isinstance(favorites, dict):
+        raise FormatError("favorites are an object of album id to a list of file ids")
+    for album_id, files in favorites.items():
+        if not is_id(album_id) or not isinstance(files, list) or not all(is_id(f) for f in files):
+            raise FormatError("favorites map an album id to a list of file ids")
+    return favorites
+
+
+def seal_favorites(master_key: bytes, account_id: str, favorites: dict, nonce: bytes | None = None) -> bytes:
+    """One person's favorite photos, as padded JSON under MK, bound to their account: the server sees a size only."""
+    data = pad_meta(_dump({"v": FORMAT_VERSION, "favorites": _check_favorites(favorites)}))
+    return seal(master_key, data, _account_ad(AD_FAVORITES, account_id), nonce)
+
+
+def open_favorites(master_key: bytes, sealed: bytes, account_id: str) -> dict:
+    """The favorites mapping {album_id: [file_id, ...]} from sealed favorites."""
+    meta = _load(open_sealed(master_key, sealed, _account_ad(AD_FAVORITES, account_id)))
+    return _check_favorites(meta.get("favorites"))
 
 
 def contact_status(contacts: dict, account_id: str, box_public_key: bytes, sign_public_key: bytes) -> str:

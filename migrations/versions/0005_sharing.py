@@ -1,4 +1,4 @@
-"""Sharing with people: members and their roles, invitations by e-mail, album key epochs, contacts.
+"""Sharing with people: members and their roles, invitations by e-mail, album key epochs, sealed contacts and favorites.
 
 Existing albums and files are at key epoch 0 (their one album key); nothing else changes for them.
 
@@ -56,13 +56,17 @@ def upgrade() -> None:
     op.add_column("files", sa.Column("key_epoch", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("files", sa.Column("added_by", ID, nullable=True))
     op.add_column("links", sa.Column("owner_wrap_key", sa.LargeBinary(), nullable=True))
-    op.add_column("accounts", sa.Column("sealed_contacts", sa.LargeBinary(), nullable=True))
-    op.add_column("accounts", sa.Column("contacts_version", sa.Integer(), nullable=False, server_default="0"))
+    op.create_table(
+        "sealed_values",
+        sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("name", sa.String(20), primary_key=True),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    op.drop_column("accounts", "contacts_version")
-    op.drop_column("accounts", "sealed_contacts")
+    op.drop_table("sealed_values")
     op.drop_column("links", "owner_wrap_key")
     op.drop_column("files", "added_by")
     op.drop_column("files", "key_epoch")

@@ -2,7 +2,7 @@
 
 HEAD = "0005"
 
-LATER_TABLES = ("album_members", "share_invitations", "album_key_chain")
+LATER_TABLES = ("album_members", "share_invitations", "album_key_chain", "sealed_values")
 
 LATER_COLUMNS = (
     ("links", "owner_label"),  # 0003
@@ -14,6 +14,4 @@ LATER_COLUMNS = (
     ("files", "key_epoch"),
     ("files", "added_by"),
     ("links", "owner_wrap_key"),
-    ("accounts", "sealed_contacts"),
-    ("accounts", "contacts_version"),
 )

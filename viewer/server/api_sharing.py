@@ -30,7 +30,7 @@ invitations_bp = Blueprint("invitations", __name__, url_prefix="/api/invitations
 
 #: A sealed box (ephemeral key 32, MAC 16) of the label, the album id and the album key.
 MEMBER_KEY_BYTES = crypto.MEMBER_KEY_BYTES
-MAX_CONTACTS_BYTES = 64 * 1024
+MAX_SEALED_BYTES = 64 * 1024
 
 
 @bp.before_request
@@ -85,32 +85,48 @@ def find_person():
     return _person(account)
 
 
-@bp.get("/contacts")
-def get_contacts():
-    """The requester's sealed contacts: the public keys they have seen for others (trust on first use)."""
-    account = db.session().get_one(db.Account, g.owner.account_id)
-    sealed = account.sealed_contacts
-    return {"sealed": None if sealed is None else crypto.b64e(sealed), "version": account.contacts_version}
+def _sealed_name(name: str) -> str:
+    if name not in db.SEALED_VALUES:
+        raise not_found("This value")
+    return name
 
 
-@bp.put("/contacts")
-def put_contacts():
-    """Replace the sealed contacts if nobody changed them since `version` (409 otherwise: read and merge)."""
+@bp.get("/sealed/<name>")
+def get_sealed(name: str):
+    """One of the requester's values sealed under their MK (contacts, favorites), and its version (0: none yet)."""
+    row = db.session().get(db.SealedValue, (g.owner.account_id, _sealed_name(name)))
+    return {"sealed": None if row is None else crypto.b64e(row.sealed), "version": 0 if row is None else row.version}
+
+
+@bp.put("/sealed/<name>")
+def put_sealed(name: str):
+    """Replace the value if nobody changed it since `version` (409 otherwise: read, merge, and save again)."""
+    name = _sealed_name(name)
     data = json_body()
-    sealed = b64_field(data, "sealed", max_length=MAX_CONTACTS_BYTES)
+    sealed = b64_field(data, "sealed", max_length=MAX_SEALED_BYTES)
     version = _whole(data, "version")
     session = db.session()
-    changed = db.rowcount(
-        session.execute(
-            update(db.Account)
-            .where(db.Account.id == g.owner.account_id, db.Account.contacts_version == version)
-            .values(sealed_contacts=sealed, contacts_version=db.Account.contacts_version + 1)
-            .execution_options(synchronize_session=False)
+    account_id = g.owner.account_id
+    if version == 0:  # the first one: an INSERT, which only one of two racing requests wins
+        session.add(db.SealedValue(account_id=account_id, name=name, sealed=sealed, version=1))
+        try:
+            session.commit()
+            changed = 1
+        except IntegrityError:
+            session.rollback()
+            changed = 0
+    else:
+        changed = db.rowcount(
+            session.execute(
+                update(db.SealedValue)
+                .where(db.SealedValue.account_id == account_id, db.SealedValue.name == name, db.SealedValue.version == version)
+                .values(sealed=sealed, version=db.SealedValue.version + 1)
+                .execution_options(synchronize_session=False)
+            )
         )
-    )
-    session.commit()
+        session.commit()
     if changed != 1:
-        raise ApiError(409, "changed", "Your contacts were changed on another device meanwhile: read them again.")
+        raise ApiError(409, "changed", "This was changed on another device meanwhile: read it again.")
     return {"version": version + 1}
 
 
@@ -572,6 +588,7 @@ def rekey(album_id: str):
     result["files_removed"] = removed
     return result
 
+
 # --- joining from a public link ------------------------------------------------------
 
 
@@ -603,7 +620,7 @@ def join_from_link(link_id: str):
     album_id, account_id = link.album_id, account.id
     owner_id = session.scalar(select(db.Album.account_id).where(db.Album.id == album_id))
     if owner_id == account_id or session.get(db.AlbumMember, (album_id, account_id)) is not None:
-        raise ApiError(409, "exists", "You have this album already.")
+        raise ApiError(409, "exists", "You have this album already.", album_id=album_id)
     # As add_member: the album row is taken at this key epoch first, so a new key commits before
     # (and this copy is refused as stale) or after (and it was sealed before anyone lost access).
     epochs.hold(album_id, epoch)
@@ -614,6 +631,6 @@ def join_from_link(link_id: str):
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ApiError(409, "exists", "You have this album already.") from None
+        raise ApiError(409, "exists", "You have this album already.", album_id=album_id) from None
     g.album_role = role
     return album_json(session.get_one(db.Album, album_id), session.get(db.AlbumMember, (album_id, account_id))), 201

@@ -70,10 +70,21 @@ class Account(Base):
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
-    # The public keys this person has seen for others (trust on first use), sealed under MK
-    # (docs/format.md, "Sharing"); `contacts_version` makes each change one conditional UPDATE.
-    sealed_contacts: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    contacts_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+#: What an account keeps sealed under its MK, one value each (docs/format.md, "Sharing"): the public
+#: keys it has seen for others (trust on first use), and its favorite photos.
+SEALED_VALUES = ("contacts", "favorites")
+
+
+class SealedValue(Base):
+    """One of an account's own values sealed under its MK; `version` makes each change one conditional UPDATE."""
+
+    __tablename__ = "sealed_values"
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(Integer)
 
 
 class AccountSession(Base):

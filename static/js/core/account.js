@@ -93,6 +93,7 @@ export const MAX_LINK_LABEL = 200; // characters, as crypto.py
 const MEMBER_ALBUM_KEY_LABEL = ascii("fragment/v1/member-album-key\0"); // inside the sealed box, not AD
 const AD_INVITE_ALBUM_KEY = ascii("fragment/v1/invite-album-key\0");
 const AD_CONTACTS = ascii("fragment/v1/contacts\0");
+const AD_FAVORITES = ascii("fragment/v1/favorites\0");
 const AD_OWNER_LINK_WRAP_KEY = ascii("fragment/v1/owner-link-wrap-key\0");
 const KDF_CONTEXT_INVITE = "fraginvt";
 const SUBKEY_INVITE = 1;
@@ -635,6 +636,42 @@ export function sealContacts(mk, accountId, contacts, nonce) {
 export function openContacts(mk, sealed, accountId) {
   const meta = parsePaddedJson(openSealed(mk, sealed, adOf(AD_CONTACTS, accountId, "account id")));
   return checkContacts(meta.contacts);
+}
+
+function checkFavorites(favorites) {
+  if (favorites === null || typeof favorites !== "object" || Array.isArray(favorites)) {
+    throw new FormatError("favorites are an object of album id to a list of file ids");
+  }
+  for (const [albumId, files] of Object.entries(favorites)) {
+    if (!isId(albumId) || !Array.isArray(files) || !files.every((id) => isId(id))) {
+      throw new FormatError("favorites map an album id to a list of file ids");
+    }
+  }
+  return favorites;
+}
+
+/**
+ * One person's favorite photos {albumId: [fileId, ...]} as padded canonical JSON under MK, bound to
+ * the account, byte for byte crypto.py's seal_favorites: the server sees only a padded size.
+ * @param {Uint8Array} mk
+ * @param {string} accountId
+ * @param {Record<string, string[]>} favorites
+ * @param {Uint8Array | null} [nonce]  for the tests only
+ * @returns {Uint8Array}
+ */
+export function sealFavorites(mk, accountId, favorites, nonce) {
+  return seal(mk, paddedJson({ favorites: checkFavorites(favorites) }), adOf(AD_FAVORITES, accountId, "account id"), nonce);
+}
+
+/**
+ * The favorites from their sealed value.
+ * @param {Uint8Array} mk
+ * @param {Uint8Array} sealed
+ * @param {string} accountId
+ * @returns {Record<string, string[]>}
+ */
+export function openFavorites(mk, sealed, accountId) {
+  return checkFavorites(parsePaddedJson(openSealed(mk, sealed, adOf(AD_FAVORITES, accountId, "account id"))).favorites);
 }
 
 /**

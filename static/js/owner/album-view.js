@@ -26,7 +26,7 @@ import {
   saveMeta,
 } from "./keys.js";
 import { wirePeople } from "./people-view.js";
-import { rekey } from "./sharing.js";
+import { loadFavorites, rekey, setFavorite } from "./sharing.js";
 import { $, confirmAction, describe, formatDate, hide, refused, setBusy, show, showError } from "./ui.js";
 
 const PART_SIZE = 4 * 1024 * 1024; // under the server's UPLOAD_PART_BYTES default (8 MiB) and most proxies' limits
@@ -180,6 +180,7 @@ export async function start({ me, mk, root }) {
     for (const action of ["earlier", "later", "cover"]) $(`[data-action=${action}]`, li).hidden = !can.manage;
     li.draggable = can.manage;
     $("[data-action=cover]", li).addEventListener("click", () => setCover(file));
+    $("[data-action=favorite]", li).addEventListener("click", () => toggleFavorite(file));
     $("[data-action=approve]", li).addEventListener("click", () => approve(file));
     $("[data-action=remove]", li).addEventListener("click", () => removeFile(file));
     $("[data-action=earlier]", li).addEventListener("click", () => move(file, -1));
@@ -206,10 +207,15 @@ export async function start({ me, mk, root }) {
   }
 
   function render() {
-    const shown = ordered(files, album.meta);
+    const onlyFavorites = $("[data-slot=only-favorites]", section).checked;
+    const shown = ordered(files, album.meta).filter((file) => !onlyFavorites || favorites.has(file.id));
     const cover = coverOf(album.meta);
     for (const file of shown) {
       const li = tile(file);
+      const star = $("[data-action=favorite]", li);
+      const favorite = favorites.has(file.id);
+      star.setAttribute("aria-pressed", String(favorite));
+      star.textContent = favorite ? "★" : "☆";
       $("[data-slot=held-badge]", li).hidden = !file.entry.held;
       $("[data-action=approve]", li).hidden = !file.entry.held;
       $("[data-slot=cover-badge]", li).hidden = file.id !== cover;
@@ -259,6 +265,30 @@ export async function start({ me, mk, root }) {
     }
     render();
     setBusy(status, `${file.info.name || "The file"} is approved: every visitor sees it now.`);
+  }
+
+  // Favorites are this person's own, sealed under their MK: the server sees a padded size only.
+  let favorites = new Set();
+  try {
+    const { favorites: all } = await loadFavorites(me, mk);
+    favorites = new Set(all[album.id] || []);
+  } catch (error) {
+    showError(errorLine, `Your favorites could not be read: ${describe(error)}`);
+  }
+  $("[data-slot=only-favorites]", section).addEventListener("change", render);
+
+  async function toggleFavorite(file) {
+    hide(errorLine);
+    const on = !favorites.has(file.id);
+    try {
+      favorites = await setFavorite(me, mk, album.id, file.id, on);
+    } catch (error) {
+      showError(errorLine, describe(error));
+      return;
+    }
+    render();
+    const name = file.info.name || "The photo";
+    setBusy(status, on ? `${name} is a favorite.` : `${name} is no longer a favorite.`);
   }
 
   async function setCover(file) {

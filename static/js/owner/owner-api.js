@@ -103,8 +103,9 @@ const memberPath = (albumId, accountId) => `${albumPath(albumId)}/members/${enco
 /** Sharing with people (docs/api.md, "Sharing with people"). */
 export const sharing = {
   person: (email) => call("GET", `/api/owner/people?${new URLSearchParams({ email })}`),
-  contacts: () => call("GET", "/api/owner/contacts"),
-  saveContacts: (sealed, version) => call("PUT", "/api/owner/contacts", { sealed, version }),
+  /** One of the account's values sealed under its MK: "contacts" or "favorites". */
+  sealed: (name) => call("GET", `/api/owner/sealed/${name}`),
+  saveSealed: (name, sealed, version) => call("PUT", `/api/owner/sealed/${name}`, { sealed, version }),
   shared: () => call("GET", "/api/owner/shared"),
   members: (albumId) => call("GET", `${albumPath(albumId)}/members`),
   addMember: (albumId, body) => call("POST", `${albumPath(albumId)}/members`, body),

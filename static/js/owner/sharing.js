@@ -32,7 +32,7 @@ export class KeyChanged extends Error {
 
 /** The account's contacts, opened: {contacts, version}. */
 export async function loadContacts(me, mk) {
-  const { sealed, version } = await sharing.contacts();
+  const { sealed, version } = await sharing.sealed("contacts");
   const contacts = sealed ? A.openContacts(mk, C.b64d(sealed), me.account_id) : {};
   return { contacts, version };
 }
@@ -65,7 +65,7 @@ export async function remember(me, mk, people, { trust = false } = {}) {
     if (!changed) return book;
     try {
       const sealed = C.b64e(A.sealContacts(mk, me.account_id, book.contacts));
-      const saved = await sharing.saveContacts(sealed, book.version);
+      const saved = await sharing.saveSealed("contacts", sealed, book.version);
       return { contacts: book.contacts, version: saved.version };
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 409)) throw error;
@@ -222,4 +222,35 @@ export async function rekey(albumId, me, mk, identity, { remove = [], removeFile
     }
   }
   throw Object.assign(new Error("People were added or left while the new key was being made. Try again."), { name: "Refused" });
+}
+
+// --- favorites ------------------------------------------------------------------------------
+
+/** The account's favorite photos, opened: {favorites: {albumId: [fileId]}, version}. */
+export async function loadFavorites(me, mk) {
+  const { sealed, version } = await sharing.sealed("favorites");
+  const favorites = sealed ? A.openFavorites(mk, C.b64d(sealed), me.account_id) : {};
+  return { favorites, version };
+}
+
+/**
+ * Mark a photo as a favorite, or no longer (`on`), in one conditional save; another device's
+ * change meanwhile is read and merged (409), then saved again. Answers the album's favorites.
+ */
+export async function setFavorite(me, mk, albumId, fileId, on) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { favorites, version } = await loadFavorites(me, mk);
+    const files = new Set(favorites[albumId] || []);
+    if (on) files.add(fileId);
+    else files.delete(fileId);
+    if (files.size) favorites[albumId] = [...files];
+    else delete favorites[albumId];
+    try {
+      await sharing.saveSealed("favorites", C.b64e(A.sealFavorites(mk, me.account_id, favorites)), version);
+      return new Set(favorites[albumId] || []);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409)) throw error;
+    }
+  }
+  throw Object.assign(new Error("Your favorites keep changing on another device. Try again."), { name: "Refused" });
 }
