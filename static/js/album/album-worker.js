@@ -11,8 +11,9 @@
 // decrypted bytes (transferred, not copied), so a grid of thousands of thumbnails never
 // blocks scrolling (MDN, "Using Web Workers").
 
+import * as A from "../core/account.js";
 import * as C from "../core/crypto.js";
-import { linkApi } from "../core/api.js";
+import { linkApi, linkUrl, request } from "../core/api.js";
 import { DeviceKeyUnavailable, isAdmitted, markAdmitted, signWithDeviceKey } from "../core/device.js";
 import { WorkerClient, notify, serve, transfer } from "../core/rpc.js";
 import { safeBlob } from "../core/mediatypes.js";
@@ -336,6 +337,26 @@ serve({
   async adopt({ entry }) {
     need(albumKey, "The album key");
     return openEntry(entry);
+  },
+
+  /**
+   * Join the album (docs/api.md, "Joining from a link"): seal the album key to the visitor's own
+   * X25519 public key, which the page checked against the visitor's identity (owner/keys.js
+   * openIdentity), and POST it with the access token, the session's cookie and its CSRF token.
+   * The album key never leaves this Worker: only the sealed copy does (crypto_box_seal).
+   * Answers the album as the new member sees it.
+   */
+  async join({ boxPk, role, csrf }) {
+    need(albumKey, "The album key");
+    const sealed = A.sealMemberAlbumKey(albumKey, albumId, new Uint8Array(boxPk));
+    const body = JSON.stringify({ role, sealed_key: C.b64e(sealed), key_epoch: keyEpoch });
+    const post = async () => {
+      const headers = { ...api.auth(), "Content-Type": "application/json", "X-CSRF-Token": String(csrf || "") };
+      // The one call of this Worker that sends the cookie: joining needs the account's session.
+      const init = { method: "POST", body, headers, credentials: /** @type {RequestCredentials} */ ("same-origin") };
+      return (await request(`${linkUrl(linkId)}/join`, init)).json();
+    };
+    return authed(post);
   },
 
   /** Drop every key and the token (Forget this album). */

@@ -22,6 +22,7 @@ import { forgetDeviceKey } from "../core/device.js";
 import { decodeLinkSecret } from "../core/format.js";
 import { wireDownloadAll } from "../download/download-all.js";
 import { Grid } from "./grid.js";
+import { wireJoin } from "./join.js";
 import { createLightbox } from "./lightbox.js";
 import { Media } from "./media.js";
 import { albumOrder, coverOf, dateHeadings, monthly } from "./order.js";
@@ -381,6 +382,8 @@ async function showAlbum(album, info, meta) {
   // with downloads off there is no Service Worker and no button at all.
   $("#download-all").hidden = !downloads;
   show("album");
+  // "Add to my albums", for a visitor signed in here (join.js); nothing at all for anyone else.
+  wireJoin(worker, info).catch(() => {});
 
   let listingDone;
   const listed = new Promise((resolve) => {
