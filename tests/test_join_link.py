@@ -121,6 +121,7 @@ def test_refusals(app, two):
     assert join(vic, link_id, token, body).status_code == 201
     again = join(vic, link_id, token, body)
     assert again.status_code == 409 and again.get_json()["message"] == "You have this album already."
+    assert again.get_json()["album_id"] == album_id  # the page links to it
     with app.app_context():
         assert db.session().query(db.AlbumMember).count() == 1
 
