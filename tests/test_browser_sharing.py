@@ -122,7 +122,9 @@ def test_an_album_shared_with_a_viewer_and_an_invited_collaborator(browser, serv
     assert message["To"] == "cleo@example.org" and message["Subject"] == "olga@example.org shared an album with you"
     body = message.get_content()
     assert TITLE not in body and "LAKE_" not in body
-    invitation = re.search(r"(http://\S+/join/\S+#\S+)", body).group(1)
+    found = re.search(r"(http://\S+/join/\S+#\S+)", body)
+    assert found, body
+    invitation = found.group(1)
     people = owner.locator("[data-slot=people]")
     people.get_by_text("cleo@example.org").wait_for(timeout=TIMEOUT)
     assert "has not joined yet" in people.inner_text()
@@ -280,7 +282,7 @@ def test_an_album_shared_with_a_viewer_and_an_invited_collaborator(browser, serv
             assert data[at : at + 64] not in stored
     # Chromium logs every 4xx as an error: these three are answers the pages handle and explain (the lookup
     # of an address with no account, the viewer's refused add, the removed viewer's album); nothing else.
-    statuses = [re.search(r"status of (\d+)", m).group(1) if "Failed to load resource" in m else m for m in console]
+    statuses = [status.group(1) if (status := re.search(r"status of (\d+)", m)) else m for m in console]
     assert statuses == ["404", "403", "404"], console
     for each in (visitor_ctx, collab_ctx, viewer_ctx, owner_ctx):
         each.close()

@@ -48,7 +48,7 @@ class SharingServer(Server):
         self.owner = Person(url, "owner@example.org")
         self.people = [Person(url, f"p{i}@example.org") for i in range(THREADS)]
 
-    def album(self) -> tuple[str, bytes]:
+    def new_album(self) -> tuple[str, bytes]:
         album_id, ak = crypto.new_id(), crypto.random_key()
         body = {
             "album_id": album_id,
@@ -76,7 +76,7 @@ def test_an_invitation_accepted_by_many_at_once_is_taken_once(server):
 
 def _invitation_round(server: SharingServer, round_: int) -> None:
     owner_pk = server.owner.made.identity.box_public_key
-    album_id, ak = server.album()
+    album_id, ak = server.new_album()
     invite_id, secret = crypto.new_id(), os.urandom(32)
     keys = crypto.invitation_keys(secret)
     body = {
@@ -132,7 +132,7 @@ def test_files_added_while_the_album_gets_a_new_key_are_before_it_or_refused(ser
 
 
 def _files_round(server: SharingServer, round_: int) -> None:
-    album_id, ak = server.album()
+    album_id, ak = server.new_album()
     collaborators = server.people[: THREADS - 1]
     for person in collaborators:
         body = {
@@ -188,7 +188,7 @@ def test_people_added_while_the_new_key_is_made_are_never_left_without_it(server
 
 
 def _people_round(server: SharingServer, round_: int) -> None:
-    album_id, ak = server.album()
+    album_id, ak = server.new_album()
     first, *others = server.people
     body = {"account_id": first.id, "role": "viewer", "sealed_key": member_key(ak, album_id, first), "key_epoch": 0}
     assert server.owner.call("POST", f"/api/owner/albums/{album_id}/members", json=body).status_code == 201
