@@ -209,15 +209,25 @@ def add_member(album_id: str):
         raise not_found("This account")
     album_id, by = album.id, g.owner.account_id
     epochs.hold(album_id, epoch)
-    session.add(
-        db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=by)
+    _insert_member(
+        db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=by),
+        ApiError(409, "exists", "This person has access to the album already: change their role instead."),
     )
+    return _members_json(session.get_one(db.Album, album_id)), 201
+
+
+def _insert_member(member: db.AlbumMember, exists: ApiError) -> None:
+    """Add the member in the transaction that already holds the album row at its key epoch (epochs.hold), and commit.
+
+    The primary key makes a second copy for the same person fail: `exists` is raised then.
+    """
+    session = db.session()
+    session.add(member)
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ApiError(409, "exists", "This person has access to the album already: change their role instead.") from None
-    return _members_json(session.get_one(db.Album, album_id)), 201
+        raise exists from None
 
 
 def _member_of(album: db.Album, account_id: str) -> db.AlbumMember:
@@ -481,14 +491,10 @@ def accept_invitation(invite_id: str):
     if spent != 1:
         session.rollback()
         raise ApiError(410, "gone", "This invitation was used already, cancelled, or has expired. Ask for a new one.")
-    session.add(
-        db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=by)
+    _insert_member(
+        db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=by),
+        ApiError(409, "exists", "You have this album already."),
     )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise ApiError(409, "exists", "You have this album already.") from None
     album = session.get_one(db.Album, album_id)
     g.album_role = role
     return album_json(album, session.get(db.AlbumMember, (album_id, account_id))), 201
@@ -624,13 +630,9 @@ def join_from_link(link_id: str):
     # As add_member: the album row is taken at this key epoch first, so a new key commits before
     # (and this copy is refused as stale) or after (and it was sealed before anyone lost access).
     epochs.hold(album_id, epoch)
-    session.add(
-        db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=None)
+    _insert_member(
+        db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=None),
+        ApiError(409, "exists", "You have this album already.", album_id=album_id),
     )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise ApiError(409, "exists", "You have this album already.", album_id=album_id) from None
     g.album_role = role
     return album_json(session.get_one(db.Album, album_id), session.get(db.AlbumMember, (album_id, account_id))), 201
