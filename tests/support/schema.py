@@ -1,8 +1,8 @@
 """What revisions after 0002 added: a database made before migrations began (adopted at 0002) has none of it."""
 
-HEAD = "0005"
+HEAD = "0006"
 
-LATER_TABLES = ("album_members", "share_invitations", "album_key_chain", "sealed_values")
+LATER_TABLES = ("album_members", "share_invitations", "album_key_chain", "sealed_values", "blob_refs", "album_drop_keys")
 
 LATER_COLUMNS = (
     ("links", "owner_label"),  # 0003
@@ -14,4 +14,9 @@ LATER_COLUMNS = (
     ("files", "key_epoch"),
     ("files", "added_by"),
     ("links", "owner_wrap_key"),
+    ("files", "blob_album"),  # 0006
+    ("files", "charged"),
+    ("files", "drop"),
+    ("links", "wrapped_drop_key"),
+    ("links", "drop_epoch"),
 )

@@ -23,9 +23,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
     create_engine,
     event,
     false,
+    true,
 )
 from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -208,7 +210,9 @@ class File(Base):
 
     __tablename__ = "files"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    id: Mapped[str] = mapped_column(ID, unique=True)
+    # A file's id is the one its blobs are bound to (docs/format.md, "Blobs"), so a file added to
+    # another album by reference keeps it: an id is unique within an album, not across albums.
+    id: Mapped[str] = mapped_column(ID)
     album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"))
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     meta: Mapped[bytes] = mapped_column(LargeBinary)
@@ -220,6 +224,15 @@ class File(Base):
     # The album key epoch its wrapped key is sealed under, and the account that added it (the owner or a member).
     key_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     added_by: Mapped[str | None] = mapped_column(ID, nullable=True)
+    # A reference to a file of another album: the album whose folder of the store holds the blobs
+    # (NULL: this row's own album). See BlobRef.
+    blob_album: Mapped[str | None] = mapped_column(ID, nullable=True)
+    # Whether the file's bytes count against its album owner's storage: False for a reference while
+    # the file it points at still counts for someone; set when that one is deleted.
+    charged: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # wrapped_key is a sealed box to the album's drop key of epoch key_epoch (an upload-only link's
+    # guest holds no album key: docs/format.md, "File drop"), not a key sealed under AK.
+    drop: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     thumb_size: Mapped[int] = mapped_column(BigInteger)
     preview_size: Mapped[int] = mapped_column(BigInteger)
     original_size: Mapped[int] = mapped_column(BigInteger)
@@ -233,12 +246,41 @@ class File(Base):
     __table_args__ = (
         Index("ix_files_listing", "album_id", "complete", "seq"),
         Index("ix_files_pending", "complete", "expires_at"),
+        Index("ix_files_id", "id"),
+        UniqueConstraint("album_id", "id", name="uq_files_album_file"),
     )
 
     @property
     def total_size(self) -> int:
         """Ciphertext bytes of all three blobs."""
         return self.thumb_size + self.preview_size + self.original_size
+
+
+class BlobRef(Base):
+    """How many file rows use the blobs in one file's folder of the store, once a reference shares them.
+
+    There is a row only for blobs in use by more than one file row (the first reference makes it with
+    2); each deletion takes one off in a conditional UPDATE, and the one that takes the last deletes
+    the blobs (viewer/server/uploads.py), so they are deleted exactly once and never while in use.
+    """
+
+    __tablename__ = "blob_refs"
+    album_id: Mapped[str] = mapped_column(ID, primary_key=True)  # the folder: <album_id>/<file_id>/
+    file_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    refs: Mapped[int] = mapped_column(Integer)
+
+
+class AlbumDropKey(Base):
+    """The album's X25519 key pair for one key epoch: guests of an upload-only link seal file keys to it.
+
+    ``sealed_secret`` is its secret key sealed under that epoch's album key (docs/format.md, "File drop").
+    """
+
+    __tablename__ = "album_drop_keys"
+    album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Link(Base):
@@ -281,6 +323,11 @@ class Link(Base):
     # The link's wrap key sealed under the owner's MK, so a new album key can be wrapped for a
     # link with a password the owner does not keep (docs/format.md, "Sharing").
     owner_wrap_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # An upload-only link made as a file drop holds no album key (wrapped_album_key is NULL): it holds
+    # the album's drop public key of epoch drop_epoch, sealed under the link's wrap key so that the
+    # server cannot put its own in its place (docs/format.md, "File drop").
+    wrapped_drop_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    drop_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class UnlockCounter(Base):
