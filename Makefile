@@ -42,8 +42,11 @@ demo: $(VENV)/.app $(JS)
 system-deps:
 	@scripts/system-deps.sh ffmpeg postgresql chromium
 
+TEST_WORKERS ?= 2
+# --dist loadfile keeps each module on one worker, so its servers (gunicorn, PostgreSQL, S3)
+# start once; every worker has its own, on free ports and in its own folders.
 test: $(VENV)/.test $(JS) system-deps
-	FRAGMENT_REQUIRE_SERVICES=1 $(BIN)/pytest
+	FRAGMENT_REQUIRE_SERVICES=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Every benchmark as Markdown (bench/run.py); the viewer's drive Debian's Chromium
 # with Playwright, a test dependency.
