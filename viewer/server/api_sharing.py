@@ -14,11 +14,11 @@ import hmac
 from urllib.parse import quote
 
 from flask import Blueprint, current_app, g, request
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import crypto
-from . import accounts, auth, db, epochs, inputs, uploads
+from . import accounts, auth, db, epochs, inputs, policy, uploads
 from .api_owner import album_json, get_album, public_base
 from .api_public import _viewer as public_viewer
 from .api_public import bp as public_bp
@@ -79,6 +79,13 @@ def _person(account: db.Account) -> dict:
 def find_person():
     """The account with an e-mail address, with its public keys, so a client can seal an album key to it."""
     email = accounts.normalize_email(request.args.get("email"))
+    # A lookup tells whether an address has an account (it must: the sharer needs its keys), so each
+    # account may make only so many (docs/design.md, "Sharing with people": what the server learns).
+    limit = current_app.config["PEOPLE_LOOKUPS_PER_HOUR"]
+    policy.take_allowance(
+        f"lookup:{g.owner.account_id}", limit, 3600, f"You have looked up {limit} addresses in the last hour, the most allowed."
+    )
+    db.session().commit()
     account = accounts.by_email(email)
     if account is None:
         raise ApiError(404, "no_account", "Nobody has an account with this address yet: send them an invitation.")
@@ -209,11 +216,39 @@ def add_member(album_id: str):
         raise not_found("This account")
     album_id, by = album.id, g.owner.account_id
     epochs.hold(album_id, epoch)
+    _check_room(album_id)
     _insert_member(
         db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=by),
         ApiError(409, "exists", "This person has access to the album already: change their role instead."),
     )
     return _members_json(session.get_one(db.Album, album_id)), 201
+
+
+def _check_room(album_id: str) -> None:
+    """409 if the album is shared with ALBUM_PEOPLE_MAX people (members and open invitations) already.
+
+    Called after epochs.hold, whose conditional UPDATE of the album row makes every other addition
+    to this album wait for this transaction, so the count cannot be passed by adding at once.
+    """
+    session = db.session()
+    limit = current_app.config["ALBUM_PEOPLE_MAX"]
+    members = session.scalar(select(func.count()).select_from(db.AlbumMember).where(db.AlbumMember.album_id == album_id)) or 0
+    invited = (
+        session.scalar(
+            select(func.count())
+            .select_from(db.ShareInvitation)
+            .where(db.ShareInvitation.album_id == album_id, db.ShareInvitation.expires_at > db.now())
+        )
+        or 0
+    )
+    if members + invited >= limit:
+        session.rollback()
+        raise ApiError(
+            409,
+            "album_full",
+            f"This album is shared with {limit} people already, the most it can be: "
+            "remove someone or cancel an invitation first.",
+        )
 
 
 def _insert_member(member: db.AlbumMember, exists: ApiError) -> None:
@@ -394,7 +429,12 @@ def invite(album_id: str):
             409, "has_account", "This address has an account: share the album with them directly.", account_id=existing.id
         )
     album_id, inviter_id = album.id, g.owner.account_id
+    # Each invitation may send an e-mail from this server: counted per inviter in this transaction,
+    # so a refused invitation costs nothing.
+    limit = current_app.config["SHARE_INVITATIONS_PER_DAY"]
+    policy.take_allowance(f"invite:{inviter_id}", limit, 86400, f"You have sent {limit} invitations today, the most allowed.")
     epochs.hold(album_id, epoch)
+    _check_room(album_id)
     row = db.ShareInvitation(
         id=invite_id,
         album_id=album_id,
@@ -630,6 +670,7 @@ def join_from_link(link_id: str):
     # As add_member: the album row is taken at this key epoch first, so a new key commits before
     # (and this copy is refused as stale) or after (and it was sealed before anyone lost access).
     epochs.hold(album_id, epoch)
+    _check_room(album_id)
     _insert_member(
         db.AlbumMember(album_id=album_id, account_id=account_id, role=role, sealed_key=sealed, key_epoch=epoch, added_by=None),
         ApiError(409, "exists", "You have this album already.", album_id=album_id),

@@ -164,6 +164,19 @@ SETTINGS = [
     Setting("SESSION_SECONDS", 30 * 86400, int, "Seconds a sign-in lasts without being used."),
     Setting("INVITE_SECONDS", 14 * 86400, int, "Seconds an invitation code stays valid."),
     Setting(
+        "SHARE_INVITATIONS_PER_DAY",
+        50,
+        int,
+        "Album invitations (and so e-mails) one account may send per day, so that an account cannot be used to send mass mail.",
+    ),
+    Setting(
+        "PEOPLE_LOOKUPS_PER_HOUR",
+        200,
+        int,
+        "Addresses one account may look up per hour to share with; a lookup says whether an address has an account.",
+    ),
+    Setting("ALBUM_PEOPLE_MAX", 500, int, "The most people (members and open invitations) one album may be shared with."),
+    Setting(
         "LOGIN_FREE_ATTEMPTS_PER_CLIENT",
         5,
         int,

@@ -95,8 +95,11 @@ def delay(failures: int, free: int) -> int:
 def _wait_words(seconds: int) -> str:
     if seconds < 60:
         return f"{seconds} second{'' if seconds == 1 else 's'}"
-    minutes = -(-seconds // 60)
-    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    if seconds <= 90 * 60:
+        minutes = -(-seconds // 60)
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    hours = -(-seconds // 3600)
+    return f"{hours} hour{'' if hours == 1 else 's'}"
 
 
 def too_many(seconds: int) -> ApiError:
@@ -206,6 +209,45 @@ def forgive_counters(client_key: str, shared_key: str) -> None:
         .execution_options(synchronize_session=False)
     )
     session.commit()
+
+
+# --- allowances ------------------------------------------------------------------------------
+
+
+def take_allowance(name: str, limit: int, window: int, message: str) -> None:
+    """Count one use of `name` (e.g. ``invite:<account id>``) in the current window of `window` seconds, or 429.
+
+    One conditional UPDATE (``WHERE failures < limit``) on the window's counter row, so concurrent
+    requests can never take more than `limit` between them. `message` says what ran out; the answer
+    adds when it comes back (Retry-After, RFC 9110 section 10.2.3). The caller commits. The rows live in
+    unlock_counters (``failures`` counts the uses), so `flask cleanup` forgets them as it forgets those.
+    """
+    now = db.now()
+    start = now - now % window
+    key = f"{name}:{start}"
+    counter = db.UnlockCounter
+    session = db.session()
+    session.execute(
+        _insert()(counter).values(key=key, failures=0, next_at=0, last_at=now).on_conflict_do_nothing(index_elements=["key"])
+    )
+    taken = db.rowcount(
+        session.execute(
+            update(counter)
+            .where(counter.key == key, counter.failures < limit)
+            .values(failures=counter.failures + 1, last_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if taken != 1:
+        session.rollback()
+        wait = max(1, start + window - now)
+        raise ApiError(
+            429,
+            "too_many",
+            f"{message} Try again in {_wait_words(wait)}.",
+            headers={"Retry-After": str(wait)},
+            retry_after=wait,
+        )
 
 
 # --- challenges ---------------------------------------------------------------------------
