@@ -22,6 +22,10 @@ import { safeBlob } from "../core/mediatypes.js";
 const TOKEN_REFUSED = new Set(["token_expired", "token_stale", "unauthorized"]);
 // What a guest's upload queue may call through this Worker (uploads.js linkCalls).
 const UPLOAD_CALLS = new Set(["uploadLimits", "reserve", "uploadStatus", "complete", "cancel"]);
+// The subkey of a drop link's wrap key under which this device keeps its own uploads' file keys
+// (crypto_kdf: an 8-byte context, used only here and in upload-worker.js).
+const DROP_KEEP_SUBKEY = 1;
+const DROP_KEEP_CONTEXT = "fgdropkp";
 
 let linkId = null;
 let secret = null;
@@ -33,6 +37,13 @@ let albumId = null;
 let albumKey = null; // the album's current key (the one the link wraps)
 let keyEpoch = 0;
 let albumKeys = new Map(); // epoch -> album key: each file's key is wrapped under its epoch's (docs/format.md, "Sharing")
+// A file drop (an upload-only link made since issue 13) holds no album key at all: only the album's
+// drop public key of one epoch, which the link's wrap key opens (docs/format.md, "File drop").
+let dropKey = null; // {publicKey, epoch}
+// A viewing link's copies of the album's drop keys ({epoch: {public_key, sealed_secret}}, each secret
+// sealed under that epoch's album key), to open the files guests dropped; opened when first needed.
+let dropKeys = {};
+const dropPairs = new Map(); // epoch -> {publicKey, secretKey}
 const fileKeys = new Map();
 const blobSizes = new Map(); // file id -> the original's ciphertext length, from the listing
 const grants = new Set(); // ports to the Service Worker, open while it may ask for a token
@@ -50,7 +61,10 @@ function openEntry(entry) {
   if (!C.isId(id)) return { id: null, blobs, meta: null, broken: true, guest };
   try {
     const epoch = Number.isSafeInteger(entry.key_epoch) ? entry.key_epoch : 0;
-    const fileKey = C.unwrapFileKey(need(albumKeys.get(epoch), "This file's album key"), C.b64d(entry.wrapped_key), albumId, id);
+    const fileKey =
+      entry.drop === true
+        ? openDropped(entry, epoch)
+        : C.unwrapFileKey(need(albumKeys.get(epoch), "This file's album key"), C.b64d(entry.wrapped_key), albumId, id);
     const meta = C.openFileMeta(fileKey, albumId, id, C.b64d(entry.meta));
     fileKeys.set(id, fileKey);
     if (Number.isSafeInteger(blobs.original)) blobSizes.set(id, blobs.original);
@@ -58,6 +72,19 @@ function openEntry(entry) {
   } catch {
     return { id, blobs, meta: null, broken: true, guest };
   }
+}
+
+/** The key of a file a guest dropped (sealed to the album's drop key of its epoch: docs/format.md, "File drop"). */
+function openDropped(entry, epoch) {
+  if (!dropPairs.has(epoch)) {
+    const listed = need(dropKeys[String(epoch)], "This file's drop key");
+    const albumKeyOfEpoch = need(albumKeys.get(epoch), "This file's album key");
+    const secretKey = C.openDropSecret(albumKeyOfEpoch, albumId, epoch, C.b64d(listed.sealed_secret));
+    dropPairs.set(epoch, { publicKey: C.b64d(listed.public_key), secretKey });
+  }
+  const { publicKey, secretKey } = dropPairs.get(epoch);
+  // A public key that is not the secret key's does not open the sealed box: the file is marked broken.
+  return C.openDropFileKey(C.b64d(entry.wrapped_key), albumId, entry.file_id, publicKey, secretKey);
 }
 
 /**
@@ -107,9 +134,55 @@ async function signedUnlock(challenge) {
     answer = await unlockWith((await api.challenge()).challenge);
   }
   api.token = answer.access_token;
+  // Every unlock answers the link's keys as they are now: after the owner gave the album a new key
+  // (someone lost access), the next file goes under the new one.
+  if (albumId) takeKeys(answer);
   // The next visit then opens at once instead of asking to take a slot (viewer.js).
   await markAdmitted(linkId).catch(() => {});
   return answer;
+}
+
+/** Refused: this link's drop key did not open with the link's key, so nothing is added with it. */
+class DropKeyRefused extends Error {
+  constructor() {
+    super(
+      "This link's key for adding photos did not decrypt: it may have been tampered with, so nothing was sent." +
+        " Ask the owner for a new link.",
+    );
+    this.name = "DropKeyRefused";
+  }
+}
+
+/**
+ * The keys of an unlock answer: the album key and its chain, or for a file drop (wrapped_album_key
+ * null) the album's drop public key, opened with the link's wrap key. The server never has that wrap
+ * key, so it cannot put a key of its own in the album's place (docs/format.md, "File drop"). A drop key
+ * that does not open is refused loudly: there is no fallback to anything the server says.
+ */
+function takeKeys(answer) {
+  if (answer.wrapped_album_key === null || answer.wrapped_album_key === undefined) {
+    const epoch = answer.drop_epoch;
+    if (typeof answer.wrapped_drop_key !== "string" || !Number.isSafeInteger(epoch)) throw new DropKeyRefused();
+    try {
+      const sealed = C.b64d(answer.wrapped_drop_key);
+      dropKey = { publicKey: C.openLinkDropKey(keys.wrapKey, sealed, linkId, albumId, epoch), epoch };
+    } catch {
+      throw new DropKeyRefused();
+    }
+    albumKey = null;
+    albumKeys = new Map();
+    dropKeys = {};
+    dropPairs.clear();
+    return;
+  }
+  dropKey = null;
+  albumKey = C.unwrapAlbumKey(keys.wrapKey, C.b64d(answer.wrapped_album_key), linkId);
+  // An album that got new keys (someone lost access) sends the chain to its older ones.
+  keyEpoch = Number.isSafeInteger(answer.key_epoch) ? answer.key_epoch : 0;
+  const chain = Object.fromEntries(Object.entries(answer.key_chain || {}).map(([e, sealed]) => [Number(e), C.b64d(sealed)]));
+  albumKeys = C.albumKeys(albumKey, keyEpoch, albumId, chain);
+  dropKeys = answer.drop_keys && typeof answer.drop_keys === "object" ? answer.drop_keys : {};
+  dropPairs.clear();
 }
 
 /** Argon2id in a Worker of its own, which is stopped afterwards to free its memory (keys-worker.js). */
@@ -225,12 +298,20 @@ serve({
     }
     const answer = await signedUnlock(challenge);
     albumId = answer.album_id;
-    albumKey = C.unwrapAlbumKey(keys.wrapKey, C.b64d(answer.wrapped_album_key), linkId);
-    // An album that got new keys (someone lost access) sends the chain to its older ones.
-    keyEpoch = Number.isSafeInteger(answer.key_epoch) ? answer.key_epoch : 0;
-    const chain = Object.fromEntries(Object.entries(answer.key_chain || {}).map(([e, sealed]) => [Number(e), C.b64d(sealed)]));
-    albumKeys = C.albumKeys(albumKey, keyEpoch, albumId, chain);
-    return { album: C.openAlbumMeta(albumKey, albumId, C.b64d(answer.album_meta)), info: answer.info || {} };
+    takeKeys(answer);
+    // A file drop has no album key, so not even the album's title: the page says what it is for instead.
+    if (dropKey) return { album: null, drop: true, info: answer.info || {} };
+    return { album: C.openAlbumMeta(albumKey, albumId, C.b64d(answer.album_meta)), drop: false, info: answer.info || {} };
+  },
+
+  /**
+   * Unlock again for the link's keys as they are now (a file was refused as stale_key: the owner gave
+   * the album a new key meanwhile); the page then grants the upload Worker the new ones.
+   */
+  async renewKeys() {
+    need(albumId, "The album");
+    await signedUnlock(null);
+    return true;
   },
 
   /** One page of the listing, every entry opened. */
@@ -307,7 +388,16 @@ serve({
    * (static/js/upload/upload-worker.js), so that the key never crosses the page.
    */
   async grantUpload({ port }) {
-    port.postMessage({ albumId: need(albumId, "The album"), albumKey: need(albumKey, "The album key"), keyEpoch });
+    need(albumId, "The album");
+    if (dropKey) {
+      // A drop: the public key each file key is sealed to, and a key of this link for this device's
+      // own copy of each file key (a reload resumes an upload with it; it never leaves the browser).
+      // A crypto_kdf subkey of the wrap key (libsodium docs, "Key derivation"): it opens nothing else.
+      const keepKey = C.kdf(keys.wrapKey, DROP_KEEP_SUBKEY, DROP_KEEP_CONTEXT);
+      port.postMessage({ albumId, dropPublicKey: dropKey.publicKey, keyEpoch: dropKey.epoch, keepKey });
+    } else {
+      port.postMessage({ albumId, albumKey: need(albumKey, "The album key"), keyEpoch });
+    }
     port.close();
     return true;
   },
@@ -361,8 +451,10 @@ serve({
 
   /** Drop every key and the token (Forget this album). */
   async forget() {
-    secret = keys = albumKey = null;
+    secret = keys = albumKey = dropKey = null;
     albumKeys = new Map();
+    dropKeys = {};
+    dropPairs.clear();
     if (api) api.token = null;
     for (const port of grants) port.close();
     grants.clear();

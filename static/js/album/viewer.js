@@ -107,6 +107,8 @@ function fail(error) {
     return show("error", error.message);
   }
   if (name === "DecryptionError" || name === "FormatError") return show("undecryptable");
+  // A file drop whose key did not open with the link's key: said as it is, and nothing is sent (album-worker.js).
+  if (name === "DropKeyRefused") return show("error", error.message);
   // For whoever debugs it; the visitor gets a sentence, never a stack trace.
   console.warn("Fragment viewer:", error);
   return show("error", "The page ran into a problem it did not expect.");
@@ -188,9 +190,24 @@ function wireWorkerEvents() {
   worker.addEventListener("locked", () => reload());
 }
 
-/** The album Worker's unlock answer: the album's metadata and the link's settings. */
-async function enter({ album, info }) {
+/**
+ * The album Worker's unlock answer: the album's metadata and the link's settings. A file drop
+ * (`drop`) holds no album key, so not even the title: the page says what the link is for instead.
+ */
+async function enter({ album, drop, info }) {
+  if (drop) return showDrop(info);
   await showAlbum(albumInfo(album), info, album);
+}
+
+/** A file drop's page: the guest's own uploads of this visit, nothing of the album. */
+function showDrop(info) {
+  $("#album-title").textContent = "Add photos and videos";
+  $("#album-description").hidden = true;
+  $("#upload-only-note").hidden = false;
+  $("#album-stats").hidden = true;
+  $("#uploads").hidden = false;
+  show("album");
+  startUploads(info).catch(fail);
 }
 
 /** A device-limited link is opened by a click, never by loading the page (a preview bot). */
@@ -435,7 +452,15 @@ async function showAlbum(album, info, meta) {
  */
 async function startUploads(info) {
   const uploadWorker = new WorkerClient(new URL("../upload/upload-worker.js", import.meta.url));
-  const channel = new MessageChannel();
+  let renewing = null;
+  /** The album Worker's keys to the upload Worker, on a channel of their own (again after they changed). */
+  const grant = async () => {
+    const channel = new MessageChannel();
+    await Promise.all([
+      worker.call("grantUpload", { port: channel.port1 }, [channel.port1]),
+      uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]),
+    ]);
+  };
   const queue = new UploadQueue({
     // Through the album Worker, which renews any refused token, even a stale one (a reload
     // would stop the uploads: wireWorkerEvents).
@@ -445,6 +470,18 @@ async function startUploads(info) {
     uploader: () => localStorage.getItem(`${PREFIX}guest-name`) || "",
     storage: localStorage,
     prefix: PREFIX,
+    // A file refused as stale_key (the owner gave the album a new key meanwhile): unlock again for
+    // the link's keys as they are now, and hand them to the upload Worker.
+    renewKeys: () => {
+      // One renewal for the files refused together.
+      renewing ||= (async () => {
+        await worker.call("renewKeys");
+        await grant();
+      })().finally(() => {
+        renewing = null;
+      });
+      return renewing;
+    },
   });
   uploader = { queue, worker: uploadWorker, ui: null };
   queue.addEventListener("done", (event) => showUploaded(/** @type {CustomEvent} */ (event).detail, info).catch(() => {}));
@@ -452,10 +489,7 @@ async function startUploads(info) {
   // Held for the owner's approval (the link's hold_uploads): say so before the guest wonders where their files went.
   const held = /** @type {HTMLElement | null} */ (document.querySelector("#uploads [data-slot=held]"));
   if (held) held.hidden = !info.hold_uploads;
-  await Promise.all([
-    worker.call("grantUpload", { port: channel.port1 }, [channel.port1]),
-    uploadWorker.call("connect", { port: channel.port2 }, [channel.port2]),
-  ]);
+  await grant();
 }
 
 /** A file this guest just added joins the grid at once, with the thumb made on this device. */

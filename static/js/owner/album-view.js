@@ -18,6 +18,7 @@ import {
   changeLink,
   createLink,
   fileImage,
+  isDrop,
   linkAddress,
   linkLabel,
   openAlbum,
@@ -47,7 +48,7 @@ function linkFacts(link) {
       : `${formatCount(link.devices_used, "device", "devices")} so far`,
   );
   facts.push(link.downloads ? "downloads on" : "downloads off");
-  if (link.upload_only) facts.push("add only");
+  if (link.upload_only) facts.push(isDrop(link) ? "add only, holds no album key" : "add only");
   else if (link.uploads) facts.push(`guests add (${link.files_used} files, ${formatBytes(link.bytes_used)})`);
   if (link.uploads && link.hold_uploads) facts.push("you approve what they add");
   return facts.join(" · ");
@@ -498,6 +499,13 @@ export async function start({ me, mk, root }) {
       for (const element of linkDialog.querySelectorAll("[data-when=use_password]")) element.hidden = !on;
     }
     field("use_password").addEventListener("change", syncPasswordFields);
+    // What "Only add" means since links became file drops (keys.js createLink), in one line under it.
+    const dropNote = document.createElement("p");
+    dropNote.className = "hint";
+    dropNote.id = "link-drop-hint";
+    dropNote.textContent = "Guests can add photos but cannot see any, not even with the link's key.";
+    field("upload_only").closest("label").after(dropNote);
+    field("upload_only").setAttribute("aria-describedby", dropNote.id);
 
     let editing = null; // the link being changed, or null for a new one
     function openLinkDialog(link) {
@@ -513,6 +521,8 @@ export async function start({ me, mk, root }) {
       field("downloads").checked = link ? link.downloads : true;
       field("uploads").checked = link ? link.uploads : false;
       field("upload_only").checked = link ? link.upload_only : false;
+      // A file drop holds no album key to show the album with: it stays a link for adding only.
+      field("upload_only").disabled = isDrop(link);
       field("hold_uploads").checked = link ? link.hold_uploads : false;
       field("quota_files").value = link ? String(link.quota_files) : "";
       field("quota_mb").value = link ? String(Math.round(link.quota_bytes / 1e6)) : "";

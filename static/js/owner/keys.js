@@ -11,7 +11,7 @@ import * as A from "../core/account.js";
 import * as C from "../core/crypto.js";
 import { fileInfo } from "../core/present.js";
 import { WorkerClient } from "../core/rpc.js";
-import { fetchBlob, owner } from "./owner-api.js";
+import { ApiError, fetchBlob, owner } from "./owner-api.js";
 
 const MK_KEY = "fragment.mk";
 const IMAGE_TYPES = new Set(["image/webp", "image/jpeg", "image/png"]);
@@ -125,12 +125,70 @@ export async function saveMeta(album, meta) {
   return album;
 }
 
+// --- file drops (docs/format.md, "File drop") -------------------------------------------
+
+const dropPairs = new WeakMap(); // album JSON -> Map(epoch -> {publicKey, secretKey})
+
+/** The server gave a drop public key that is not the one of the album's sealed drop secret. */
+export class DropKeyMismatch extends Error {
+  constructor() {
+    super("The server gave this album a drop key that its own sealed key does not match, so nothing was made with it.");
+    this.name = "DropKeyMismatch";
+  }
+}
+
+/**
+ * True if `publicKey` is the X25519 public key of `secretKey`: a sealed box to it opens with the pair
+ * (crypto_box_seal_open derives the shared key from the secret key and the nonce from the public one:
+ * libsodium docs, "Sealed boxes"), which it does for no other public key.
+ */
+function samePair(publicKey, secretKey) {
+  const probe = C.randomKey();
+  try {
+    C.boxSealOpen(C.boxSeal(probe, publicKey), publicKey, secretKey);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The album's drop key pair of an epoch ({publicKey, secretKey}), or null when the album has none
+ * for it: the secret opened with that epoch's album key, and the public key the server lists checked
+ * against it. The public key is not sealed, so a server that put its own there would be handed every
+ * guest's file key by the next link made with it; this check refuses that (DropKeyMismatch).
+ */
+export function dropKeyOf(album, epoch) {
+  const entry = album.entry || {};
+  let pairs = dropPairs.get(entry);
+  if (!pairs) dropPairs.set(entry, (pairs = new Map()));
+  if (pairs.has(epoch)) return pairs.get(epoch);
+  const listed = (entry.drop_keys || {})[String(epoch)];
+  if (!listed) return null;
+  const albumKey = album.keys.get(epoch);
+  if (!albumKey) throw new Error("This album's key of that epoch is missing.");
+  const secretKey = C.openDropSecret(albumKey, album.id, epoch, C.b64d(listed.sealed_secret));
+  const publicKey = C.b64d(listed.public_key);
+  if (!samePair(publicKey, secretKey)) throw new DropKeyMismatch();
+  const pair = { publicKey, secretKey };
+  pairs.set(epoch, pair);
+  return pair;
+}
+
 /** A file of the listing opened with the album key: {id, key, info, entry}; null if it does not open. */
 export function openFile(album, entry) {
   try {
-    // Each file's key is wrapped under the album key of its epoch (docs/format.md, "Sharing").
-    const albumKey = album.keys.get(Number.isSafeInteger(entry.key_epoch) ? entry.key_epoch : 0);
-    const key = C.unwrapFileKey(albumKey, C.b64d(entry.wrapped_key), album.id, entry.file_id);
+    // Each file's key is wrapped under the album key of its epoch (docs/format.md, "Sharing"), or, for
+    // a guest's file dropped through an upload-only link, sealed to the album's drop key of its epoch.
+    const epoch = Number.isSafeInteger(entry.key_epoch) ? entry.key_epoch : 0;
+    let key;
+    if (entry.drop === true) {
+      const pair = dropKeyOf(album, epoch);
+      if (!pair) return null;
+      key = C.openDropFileKey(C.b64d(entry.wrapped_key), album.id, entry.file_id, pair.publicKey, pair.secretKey);
+    } else {
+      key = C.unwrapFileKey(album.keys.get(epoch), C.b64d(entry.wrapped_key), album.id, entry.file_id);
+    }
     const meta = C.openFileMeta(key, album.id, entry.file_id, C.b64d(entry.meta));
     // Checked as the viewer checks it: a guest may have written anything (present.js).
     return { id: entry.file_id, key, info: fileInfo(meta), entry };
@@ -165,19 +223,57 @@ export function linkAddress(link, mk) {
  * What a new password (or none) makes of a link: {password, wrapped_album_key, verifier,
  * link_verifier, owner_wrap_key}, from the link secret (docs/format.md, "Link keys"). The owner
  * keeps the wrap key under MK so that a new album key can be wrapped for the link without its
- * password (docs/format.md, "Sharing").
+ * password (docs/format.md, "Sharing"). `wrap(wrapKey)` gives the link's keys instead of the
+ * wrapped album key (a file drop's: dropFields).
  */
-export async function linkKeyFields(album, linkId, secret, password, mk) {
+export async function linkKeyFields(album, linkId, secret, password, mk, wrap = null) {
   const params = password ? C.newPasswordParams() : null;
   const factor = password ? await derive("passwordFactor", { password, params }) : new Uint8Array();
   const keys = C.linkKeys(secret, factor);
   return {
     password: params,
-    wrapped_album_key: C.b64e(C.wrapAlbumKey(keys.wrapKey, album.key, linkId)),
+    ...(wrap ? wrap(keys.wrapKey) : { wrapped_album_key: C.b64e(C.wrapAlbumKey(keys.wrapKey, album.key, linkId)) }),
     verifier: C.b64e(keys.verifier),
     link_verifier: C.b64e(keys.linkVerifier),
     owner_wrap_key: C.b64e(A.sealOwnerLinkWrapKey(mk, keys.wrapKey, linkId)),
   };
+}
+
+/** True for a link made as a file drop: it holds the album's drop key, not its album key. */
+export function isDrop(link) {
+  return Boolean(link && (link.drop === true || Number.isSafeInteger(link.drop_epoch)));
+}
+
+/**
+ * A file drop's keys for a link of the album's current epoch (docs/format.md, "File drop"): the album's
+ * drop public key sealed under the link's wrap key, which the server never has, so it cannot put a key
+ * of its own in the album's place; and the album's new drop key pair, when it has none for the epoch yet
+ * (its secret sealed under the album key). No album key: a guest of the link cannot decrypt anything.
+ */
+function dropFields(album, linkId) {
+  let pair = dropKeyOf(album, album.epoch);
+  let dropKey = null;
+  if (!pair) {
+    const made = C.newDropKey(album.key, album.id, album.epoch);
+    pair = { publicKey: made.publicKey };
+    dropKey = { public_key: C.b64e(made.publicKey), sealed_secret: C.b64e(made.sealedSecret) };
+  }
+  return (wrapKey) => {
+    const sealed = C.sealLinkDropKey(wrapKey, pair.publicKey, linkId, album.id, album.epoch);
+    return { drop: { wrapped_drop_key: C.b64e(sealed), epoch: album.epoch }, ...(dropKey ? { drop_key: dropKey } : {}) };
+  };
+}
+
+/** Read the album again (its key, epoch and drop keys changed on the server), into the same object. */
+async function reloadAlbum(album, mk) {
+  const fresh = openAlbum(await owner.album(album.id), mk);
+  if (!fresh.key) throw new Error("Your key does not open this album: it was changed on the server.");
+  Object.assign(album, { key: fresh.key, keys: fresh.keys, epoch: fresh.epoch, entry: fresh.entry });
+}
+
+/** A 409 that reading the album again cures: another device made its drop key, or gave it a new key. */
+function albumMoved(error) {
+  return error instanceof ApiError && error.status === 409 && ["drop_key_exists", "stale_key"].includes(error.code);
 }
 
 /** The owner's label of a link, or "" (none, or one that does not open). */
@@ -195,28 +291,52 @@ function sealedLabel(mk, label, linkId) {
   return label ? C.b64e(A.sealOwnerLinkLabel(mk, label, linkId)) : null;
 }
 
-/** Create a link with these settings (and password, or none) and label; the answer and its full address. */
+/**
+ * Create a link with these settings (and password, or none) and label; the answer and its full address.
+ * An upload-only link is made as a file drop: it holds no album key (dropFields). When another device
+ * made the album's drop key or gave the album a new key meanwhile (409), the album is read again and
+ * the link made once more.
+ */
 export async function createLink(album, mk, settings, password, label = "") {
   const linkId = C.newId();
   const secret = C.randomKey();
-  const body = {
-    link_id: linkId,
-    ...settings,
-    owner_label: sealedLabel(mk, label, linkId),
-    ...(await linkKeyFields(album, linkId, secret, password, mk)),
-    owner_secret: C.b64e(A.sealOwnerLinkSecret(mk, secret, linkId)),
-    key_epoch: album.epoch,
+  const make = async () => {
+    const wrap = settings.upload_only ? dropFields(album, linkId) : null;
+    return owner.createLink(album.id, {
+      link_id: linkId,
+      ...settings,
+      owner_label: sealedLabel(mk, label, linkId),
+      ...(await linkKeyFields(album, linkId, secret, password, mk, wrap)),
+      owner_secret: C.b64e(A.sealOwnerLinkSecret(mk, secret, linkId)),
+      key_epoch: album.epoch,
+    });
   };
-  const link = await owner.createLink(album.id, body);
+  let link;
+  try {
+    link = await make();
+  } catch (error) {
+    if (!(settings.upload_only && albumMoved(error))) throw error;
+    await reloadAlbum(album, mk);
+    link = await make();
+  }
   return { link, address: linkAddress(link, mk) };
 }
 
 /** Change a link's settings; with `password` (a string, "" for none) its keys are made anew from its secret. */
 export async function changeLink(album, link, mk, settings, password, label = "") {
+  const drop = isDrop(link);
+  if (drop && settings.upload_only === false) {
+    // It holds no album key to give its visitors: a link that shows the album is a new link.
+    throw Object.assign(new Error("This link is only for adding photos: make a new link to show the album."), {
+      name: "Refused",
+    });
+  }
   const body = { ...settings, owner_label: sealedLabel(mk, label, link.link_id) };
   if (password !== undefined) {
     const secret = A.openOwnerLinkSecret(mk, C.b64d(link.owner_secret), link.link_id);
-    Object.assign(body, await linkKeyFields(album, link.link_id, secret, password || null, mk), { key_epoch: album.epoch });
+    // A file drop's new wrap key seals the album's drop key again, never the album key.
+    const wrap = drop ? dropFields(album, link.link_id) : null;
+    Object.assign(body, await linkKeyFields(album, link.link_id, secret, password || null, mk, wrap), { key_epoch: album.epoch });
   }
   return owner.changeLink(link.link_id, body);
 }

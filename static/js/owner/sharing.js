@@ -10,7 +10,7 @@
 import * as A from "../core/account.js";
 import * as C from "../core/crypto.js";
 import { ApiError, owner, sharing } from "./owner-api.js";
-import { openAlbum } from "./keys.js";
+import { isDrop, openAlbum } from "./keys.js";
 
 /** A person's safety number (the fingerprint of their two public keys), as the server gave the keys. */
 export function safetyNumber(person) {
@@ -200,7 +200,20 @@ export async function rekey(albumId, me, mk, identity, { remove = [], removeFile
       remove,
       remove_files: removeFiles,
     };
-    for (const link of links.filter((each) => !each.revoked_at)) {
+    const live = links.filter((each) => !each.revoked_at);
+    // File drops get a new drop key for the new epoch, never the album key: a removed person knew the
+    // old album key and so the old drop key, and new drops must go to a key they never had
+    // (docs/format.md, "File drop").
+    let dropPublicKey = null;
+    if (live.some(isDrop)) {
+      const made = C.newDropKey(newKey, albumId, epoch);
+      dropPublicKey = made.publicKey;
+      Object.assign(body, {
+        drop_key: { public_key: C.b64e(made.publicKey), sealed_secret: C.b64e(made.sealedSecret) },
+        link_drop_keys: /** @type {Record<string, string>} */ ({}),
+      });
+    }
+    for (const link of live) {
       const wrapKey = wrapKeyOf(link, mk);
       if (!wrapKey) {
         throw Object.assign(
@@ -211,7 +224,11 @@ export async function rekey(albumId, me, mk, identity, { remove = [], removeFile
           { name: "Refused" },
         );
       }
-      body.links[link.link_id] = C.b64e(C.wrapAlbumKey(wrapKey, newKey, link.link_id));
+      if (isDrop(link)) {
+        body.link_drop_keys[link.link_id] = C.b64e(C.sealLinkDropKey(wrapKey, dropPublicKey, link.link_id, albumId, epoch));
+      } else {
+        body.links[link.link_id] = C.b64e(C.wrapAlbumKey(wrapKey, newKey, link.link_id));
+      }
       if (!link.owner_wrap_key) body.link_wrap_keys[link.link_id] = C.b64e(A.sealOwnerLinkWrapKey(mk, wrapKey, link.link_id));
     }
     try {

@@ -11,6 +11,10 @@
 // Keys: the album key comes from the album Worker over a MessageChannel and the
 // file keys are made here; neither ever reaches the page, which gets back only the
 // ciphertext to send, the file key wrapped under the album key, and what it shows.
+// A file drop's guest has no album key: the album Worker sends the album's drop public key
+// instead, and each file key is sealed to it (crypto_box_seal; docs/format.md, "File drop"),
+// so that not even this browser can open it again; this device keeps its own copy of each file
+// key, under a key of the link, only to resume an upload after a reload.
 
 import * as C from "../core/crypto.js";
 // The same module crypto.js loads (one instance per worker), for the streaming BLAKE2b below.
@@ -22,9 +26,11 @@ import { EXIF_OPTIONS, fileMeta, mediaType } from "./prepare.js";
 import { serve, transfer } from "../core/rpc.js";
 
 let granted;
+// {albumId, albumKey, keyEpoch}, or for a drop {albumId, dropPublicKey, keyEpoch, keepKey}, once the
+// album Worker (or the owner's page) has sent them; a later grant (the album's keys changed) replaces it.
 let album = new Promise((resolve) => {
   granted = resolve;
-}); // {albumId, albumKey, keyEpoch}, once the album Worker (or the owner's page) has sent them
+});
 const jobs = new Map(); // file id -> {file, fileKey, header, size}
 
 // A resumed upload re-encrypts the original under the same key and nonce prefix, so it
@@ -73,6 +79,17 @@ async function decodeHeif(file) {
   }
 }
 
+/** The file key as the server keeps it: under the album key, or sealed to the album's drop key. */
+function wrapped({ albumId, albumKey, dropPublicKey }, fileKey, fileId) {
+  if (dropPublicKey) return C.sealDropFileKey(fileKey, albumId, fileId, dropPublicKey);
+  return C.wrapFileKey(albumKey, fileKey, albumId, fileId);
+}
+
+/** The file key as this device keeps it to resume after a reload: the server's copy, or for a drop this device's own. */
+function kept({ albumId, keepKey }, fileKey, fileId, serverCopy) {
+  return keepKey ? C.wrapFileKey(keepKey, fileKey, albumId, fileId) : serverCopy;
+}
+
 async function bytesOf(blob) {
   return new Uint8Array(await blob.arrayBuffer());
 }
@@ -86,8 +103,34 @@ serve({
     port.close();
     await C.ready();
     const keyEpoch = Number.isSafeInteger(grant.keyEpoch) ? grant.keyEpoch : 0;
-    granted({ albumId: grant.albumId, albumKey: new Uint8Array(grant.albumKey), keyEpoch });
+    const keys = grant.dropPublicKey
+      ? {
+          albumId: grant.albumId,
+          albumKey: null,
+          dropPublicKey: new Uint8Array(grant.dropPublicKey),
+          keepKey: new Uint8Array(grant.keepKey),
+          keyEpoch,
+        }
+      : { albumId: grant.albumId, albumKey: new Uint8Array(grant.albumKey), dropPublicKey: null, keepKey: null, keyEpoch };
+    if (granted) {
+      granted(keys);
+      granted = null;
+    } else {
+      album = Promise.resolve(keys);
+    }
     return true;
+  },
+
+  /**
+   * A prepared file's key for the album's keys as they are now (the server refused the first as
+   * stale_key: the owner gave the album a new key meanwhile, and the page granted the new one).
+   * The metadata and blobs are sealed under the file key, which does not change.
+   */
+  async rewrap({ fileId }) {
+    const job = jobs.get(fileId);
+    if (!job) throw new Error("This upload was not prepared.");
+    const keys = await album;
+    return { wrappedKey: C.b64e(wrapped(keys, job.fileKey, fileId)), keyEpoch: keys.keyEpoch };
   },
 
   /**
@@ -96,7 +139,8 @@ serve({
    * comes from the page, where a <video> element can seek (workers have none).
    */
   async prepare({ file, uploader, video }) {
-    const { albumId, albumKey, keyEpoch } = await album;
+    const keys = await album;
+    const { albumId, keyEpoch } = keys;
     const mime = mediaType(file.name, file.type);
     if (!mime) throw Object.assign(new Error("Only photos and videos can be added."), { name: "NotMedia" });
     const kind = mime.startsWith("video/") ? "video" : "photo";
@@ -152,10 +196,12 @@ serve({
     const header = C.blobHeader();
     const size = C.ciphertextSize(file.size);
     jobs.set(fileId, { file, fileKey, header, size });
+    const serverCopy = wrapped(keys, fileKey, fileId);
     const result = {
       fileId,
       plainTag: await plaintextTag(file, fileKey),
-      wrappedKey: C.b64e(C.wrapFileKey(albumKey, fileKey, albumId, fileId)),
+      wrappedKey: C.b64e(serverCopy),
+      keptKey: C.b64e(kept(keys, fileKey, fileId, serverCopy)),
       keyEpoch, // the server refuses a file wrapped under a key the album no longer uses
       meta: C.b64e(C.sealFileMeta(fileKey, albumId, fileId, meta)),
       header: C.b64e(header.bytes),
@@ -171,14 +217,20 @@ serve({
 
   /**
    * Pick up an upload begun before a reload, from what the page kept: the wrapped
-   * file key, the original's blob header and the plaintext's keyed hash. The same key,
+   * file key (keptKey), the original's blob header and the plaintext's keyed hash. The same key,
    * header and file give the same ciphertext, chunk for chunk, so the rest continues
    * where the server stopped. False, and nothing is encrypted, when the file is not
    * byte for byte the one the upload began with (or the record predates the hash).
    */
   async resume({ file, fileId, wrappedKey, header, plainTag }) {
-    const { albumId, albumKey } = await album;
-    const fileKey = C.unwrapFileKey(albumKey, C.b64d(wrappedKey), albumId, fileId);
+    const { albumId, albumKey, keepKey } = await album;
+    // A drop's file key is sealed to a key this browser cannot open: its own copy is under keepKey.
+    let fileKey;
+    try {
+      fileKey = C.unwrapFileKey(keepKey || albumKey, C.b64d(wrappedKey), albumId, fileId);
+    } catch {
+      return false; // kept under another key (the link's password changed since): start over
+    }
     if (typeof plainTag !== "string" || !C.b64d(plainTag).length) return false;
     const expected = C.b64d(plainTag);
     const actual = C.b64d(await plaintextTag(file, fileKey));

@@ -64,6 +64,7 @@ function explain(error) {
       expired: "This link has expired, so no more photos can be added.",
       revoked: "This link has been revoked, so no more photos can be added.",
       not_found: "This upload is no longer on the server; try again to send it anew.",
+      stale_key: "The album's key changed while this file was sent. Try again to send it under the new one.",
     }[error.code];
     return new UploadFailed(message || error.message, error.code);
   }
@@ -83,9 +84,12 @@ export class UploadQueue extends EventTarget {
    * @param {() => string} options.uploader  the guest's name
    * @param {Storage} options.storage  localStorage
    * @param {string} options.prefix  its key prefix
+   * @param {() => Promise<void>} [options.renewKeys]  after a 409 stale_key (the album got a new key
+   *   meanwhile): get the album's keys as they are now to the upload Worker, so the file key is wrapped again
    */
-  constructor({ api, worker, videoFacts, uploader, storage, prefix }) {
+  constructor({ api, worker, videoFacts, uploader, storage, prefix, renewKeys = null }) {
     super();
+    this.renewKeys = renewKeys;
     this.api = api;
     this.worker = worker;
     this.videoFacts = videoFacts;
@@ -380,7 +384,18 @@ export class UploadQueue extends EventTarget {
     };
     let upload;
     try {
-      upload = await this.attempt(item, signal, () => this.api.reserve(body));
+      try {
+        upload = await this.attempt(item, signal, () => this.api.reserve(body));
+      } catch (error) {
+        // The album got a new key while this file was prepared (someone lost access): its key is
+        // wrapped again for the new one, once; nothing else of the file changes.
+        if (!(this.renewKeys && error.name === "ApiError" && error.code === "stale_key")) throw error;
+        await this.renewKeys();
+        const again = await this.worker.call("rewrap", { fileId: prepared.fileId });
+        body.wrapped_key = again.wrappedKey;
+        body.key_epoch = again.keyEpoch;
+        upload = await this.attempt(item, signal, () => this.api.reserve(body));
+      }
     } catch (error) {
       await this.worker.call("drop", { fileId: prepared.fileId }).catch(() => {});
       throw error;
@@ -393,7 +408,8 @@ export class UploadQueue extends EventTarget {
     }
     const record = {
       fileId: prepared.fileId,
-      wrappedKey: prepared.wrappedKey,
+      // This device's copy of the file key: the server's, or for a file drop one under the link's own key.
+      wrappedKey: prepared.keptKey || prepared.wrappedKey,
       meta: prepared.meta,
       header: prepared.header,
       plainTag: prepared.plainTag,
