@@ -350,3 +350,18 @@ def test_operator_commands(app, client):
         assert accounts.quota_of(db.session().get_one(db.Account, made.account_id)) == app.config["ACCOUNT_QUOTA_BYTES"]
     assert runner.invoke(args=["accounts", "admin", "grace@example.org", "--revoke"]).exit_code == 0
     assert client.get("/api/account").get_json()["account"]["is_admin"] is False
+
+
+def test_the_status_says_whether_this_browser_is_signed_in_always_with_200(app):
+    browser = app.test_client()
+    signed_out = browser.get("/api/account/status")
+    assert signed_out.status_code == 200 and signed_out.get_json() == {"signed_in": False}
+    made, csrf = sign_up(browser)
+    signed_in = browser.get("/api/account/status").get_json()
+    # The CSRF token too, so a tab that did not sign in (a link opened from a mail) can act for the account.
+    assert signed_in["signed_in"] is True and signed_in["csrf_token"] == csrf
+    assert signed_in["account"]["account_id"] == made.account_id
+    assert browser.post("/api/account/logout", headers={auth.CSRF_HEADER: csrf}).status_code == 200
+    assert browser.get("/api/account/status").get_json() == {"signed_in": False}
+    # A page of another origin gets nothing (the same check as every account route).
+    assert app.test_client().get("/api/account/status", headers={"Origin": "https://evil.example"}).status_code == 403

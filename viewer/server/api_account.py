@@ -105,6 +105,23 @@ def me():
     return _signed_in(account, row)
 
 
+@bp.get("/status")
+def status():
+    """Whether this browser is signed in, always with 200: for pages that only offer something to the
+    signed in (a link's "Add to my albums"), so that a signed-out visit logs no failed request.
+
+    Signed in, it answers as GET /api/account does (the CSRF token too: this tab may not have it
+    yet). A page of another origin cannot read the answer (no CORS), and the session cookie is
+    SameSite, so this gives nothing to another site.
+    """
+    auth.check_same_origin()
+    row = auth.current_session()
+    account = None if row is None else db.session().get(db.Account, row.account_id)
+    if row is None or account is None:
+        return {"signed_in": False}
+    return {"signed_in": True, **_signed_in(account, row)}
+
+
 @bp.post("/logout")
 def logout():
     _account, row = auth.require_session()

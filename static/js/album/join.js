@@ -1,7 +1,7 @@
 // "Add to my albums": a signed-in visitor of a link joins its album (docs/api.md, "Joining from a link").
 //
-// Shown only to someone signed in on this server in this tab (GET /api/account answers 200 with
-// the cookie; 401 shows nothing), and never on an upload-only link (its visitors must not see the album).
+// Shown only to someone signed in on this server (GET /api/account/status, with the cookie), and
+// never on an upload-only link (its visitors must not see the album).
 // The album key stays in the album Worker, which seals it to the visitor's own X25519 public key.
 // That key must be the visitor's own, not whatever the server says it is: a server that named
 // its own key would receive the album key. So the page opens the visitor's identity from the
@@ -24,16 +24,16 @@ function $(selector, root = document) {
 }
 
 /**
- * The signed-in account, or null (signed out, or the server could not say). Asked only where this
- * tab has signed in through the web app (its CSRF token is in sessionStorage): for anyone else,
- * GET /api/account would answer 401, which browsers log as an error on every visit of the link.
+ * The signed-in account, or null (signed out, or the server could not say). GET /api/account/status
+ * answers 200 either way, so a signed-out visit of the link logs no failed request; signed in (in
+ * any tab of this browser), it also gives this tab the session's CSRF token.
  */
 async function signedInAccount() {
-  if (!csrfToken()) return null;
   try {
-    return (await account.me()).account;
+    const answer = await account.status();
+    return answer ? answer.account : null;
   } catch {
-    return null; // 401: not signed in; anything else: the button is not worth an error page
+    return null; // the button is not worth an error page
   }
 }
 

@@ -56,6 +56,11 @@ export const account = {
   signup: async (body) => signedIn(await call("POST", "/api/account/signup", body)),
   login: async (email, loginKey) => signedIn(await call("POST", "/api/account/login", { email, login_key: loginKey })),
   me: async () => signedIn(await call("GET", "/api/account")),
+  // Always 200: {signed_in: false}, or the same as me() (a page that must not log a 401 when signed out).
+  status: async () => {
+    const answer = await call("GET", "/api/account/status");
+    return answer.signed_in ? signedIn(answer) : null;
+  },
   logout: () => call("POST", "/api/account/logout", {}),
   changePassword: (body) => call("POST", "/api/account/password", body),
   recover: (email, recoveryLoginKey) => call("POST", "/api/account/recover", { email, recovery_login_key: recoveryLoginKey }),
