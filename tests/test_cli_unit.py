@@ -336,6 +336,8 @@ def test_password_change_reads_stdin_and_rewraps_from_the_kept_secret(logged_in,
 
     monkeypatch.setattr(crypto, "password_factor", fake_factor)
     monkeypatch.setattr(OwnerClient, "patch_link", fake_patch)
+    # The album's current key is read from the server (it may have a new one: viewer/owner/epochs.py).
+    monkeypatch.setattr(OwnerClient, "get_album", lambda self, album_id: {"album_id": album_id, "key_epoch": 0})
     result = run(["links", "change", LINK_ID, "--password-stdin", "--expires", "never"], input="  two words \nignored\n")
     assert result.exit_code == 0, result.stderr
     assert factors == ["  two words "]  # only the line ending is stripped

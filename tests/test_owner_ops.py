@@ -291,7 +291,7 @@ def sync_setup(tmp_path, monkeypatch):
     guest = album_file("guest.jpg", 5)
     owner = SyncOwner([guest])
 
-    def listing(owner_client, album_key, album_id):
+    def listing(owner_client, album_key, album_id, report=None):
         owner_client.listed += 1
         return list(owner_client.files.values())
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 
 from .. import crypto
-from . import keyring
+from . import epochs, keyring
 from .client import AccountClient, ApiError, OwnerClient
 from .keyring import KeyringError
 from .report import Report, quoted
@@ -119,17 +119,6 @@ def _dict(value: object) -> dict:
 # --- the keyring as a cache of the account's keys -------------------------------------------
 
 
-def open_album_key(master_key: bytes, album: dict) -> bytes | None:
-    """The album key from the account's copy (`owner_key`) in a listed album; None if it has none or it does not open."""
-    album_id, sealed = album.get("album_id"), album.get("owner_key")
-    if not isinstance(album_id, str) or not isinstance(sealed, str):
-        return None
-    try:
-        return crypto.open_owner_album_key(master_key, crypto.b64d(sealed), album_id)
-    except (crypto.DecryptionError, crypto.FormatError):
-        return None
-
-
 def album_title(album_key: bytes, album: dict) -> str | None:
     """The title in a listed album's sealed metadata; None when it does not decrypt with this key."""
     try:
@@ -143,41 +132,53 @@ def fetch_albums(ring: keyring.Keyring, owner: OwnerClient, report: Report) -> l
     """Keep in the keyring every album of the account that it lacks, opened from the server's copy; their ids.
 
     The titles of account albums the keyring has already follow the server's (renamed
-    in the browser, say), so a lookup by title finds what the person sees. Nothing happens
-    without an account. `ring` is updated in memory as well as on disk.
+    in the browser, say), so a lookup by title finds what the person sees, and so do their
+    keys once they have a new one (someone lost access to a shared album: viewer/owner/epochs.py).
+    Nothing happens without an account. `ring` is updated in memory as well as on disk.
     """
     master_key = ring.master_key(owner.server_url)
     if master_key is None:
         return []
-    found: dict[str, tuple[bytes, str]] = {}
+    found: dict[str, tuple[epochs.AlbumKeys, str]] = {}
     renamed: dict[str, str] = {}
+    rekeyed: list[epochs.AlbumKeys] = []
     for album in owner.list_albums():
         album_id = album.get("album_id")
         if not isinstance(album_id, str):
             continue
-        if album_id in ring.data["albums"]:
-            with contextlib.suppress(KeyringError):
-                title = album_title(ring.album_key(album_id), album)
-                if title is not None and title != ring.album(album_id).get("title"):
-                    renamed[album_id] = title
+        known = album_id in ring.data["albums"]
+        try:
+            keys, moved = epochs.from_album(ring, owner.server_url, album)
+        except (epochs.AlbumError, KeyringError) as exc:
+            if known:
+                report.warn(str(exc))
+            else:
+                report.warn(f"album {album_id} on {owner.server_url} does not open with your account's key; it is left out")
             continue
-        album_key = open_album_key(master_key, album)
-        title = album_title(album_key, album) if album_key is not None else None
-        if album_key is None or title is None:
+        title = album_title(keys.current, album)
+        if known:
+            if moved:
+                rekeyed.append(keys)
+            if title is not None and title != ring.album(album_id).get("title"):
+                renamed[album_id] = title
+            continue
+        if title is None:
             report.warn(f"album {album_id} on {owner.server_url} does not open with your account's key; it is left out")
             continue
-        found[album_id] = (album_key, title)
+        found[album_id] = (keys, title)
+    for keys in rekeyed:
+        epochs.remember(ring, keys)
     if not found and not renamed:
         return []
     with keyring.edit(ring.path) as saved:
-        for album_id, (album_key, title) in found.items():
+        for album_id, (keys, title) in found.items():
             if album_id not in saved.data["albums"]:  # a parallel command may have kept it meanwhile
-                saved.add_album(album_id, owner.server_url, album_key, title)
+                saved.add_album(album_id, owner.server_url, keys.current, title, keys.epoch)
         for album_id, title in renamed.items():
             if album_id in saved.data["albums"]:
                 saved.set_title(album_id, title)
-    for album_id, (album_key, title) in found.items():
-        ring.add_album(album_id, owner.server_url, album_key, title)
+    for album_id, (keys, title) in found.items():
+        ring.add_album(album_id, owner.server_url, keys.current, title, keys.epoch)
     for album_id, title in renamed.items():
         ring.set_title(album_id, title)
     return list(found)

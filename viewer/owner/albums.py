@@ -9,6 +9,10 @@ it goes through a ``report.Report``.
 - ``upload_files`` / ``send_file``: prepare, encrypt and upload files (``publish`` and a guest's ``upload``).
 - ``save_files`` / ``save_blob``: download, check and decrypt files (``pull`` of guest uploads, ``open`` of a link).
 - ``delete_album``: on the server first, then its keys in the keyring.
+
+Which album key opens a file, and which wraps a new one, is ``epochs.py``'s (an album shared with
+people gets a new key when someone loses access); functions here take an ``epochs.AlbumKeys``, or
+a bare album key for an album never rekeyed.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from typing import Any, BinaryIO, NamedTuple
 import requests
 
 from .. import crypto
-from . import client, keyring, media
+from . import client, epochs, keyring, media
 from .client import ApiError, OwnerClient, UploadTarget
 from .disk import atomic_file, clean_text, preview_name, safe_name, unique_path
+from .epochs import AlbumError, AlbumKeys
 from .keyring import KeyringError
 from .links import Unlocked, create_link, link_url
 from .report import Report, naming, one_line, quoted
@@ -43,10 +48,6 @@ EXPECTED = (
     requests.RequestException,
     OSError,
 )
-
-
-class AlbumError(Exception):
-    """An album operation that cannot go on; the message says why."""
 
 
 class FileError(AlbumError):
@@ -100,14 +101,19 @@ def file_meta(path: Path, prepared: Any, extra: dict | None = None) -> dict:
 
 def send_file(
     target: UploadTarget,
-    album_key: bytes,
+    album_key: bytes | AlbumKeys,
     album_id: str,
     path: Path,
     prepared: Any,
     extra_meta: dict | None = None,
     on_progress: client.ProgressFn | None = None,
 ) -> SentFile:
-    """Encrypt a prepared file (thumb, preview, exact original bytes) and upload it: reserve, send, complete."""
+    """Encrypt a prepared file (thumb, preview, exact original bytes) and upload it: reserve, send, complete.
+
+    The file key is wrapped under the album's current key. If the album got a new key meanwhile
+    (409 `stale_key`), its keys are read again and the reservation is tried once more under the new one.
+    """
+    keys = AlbumKeys.of(album_id, album_key)
     file_id, file_key = crypto.new_id(), crypto.random_key()
     meta = file_meta(path, prepared, extra_meta)
     thumb = crypto.encrypt_blob_bytes(file_key, file_id, "thumb", prepared.thumb)
@@ -124,14 +130,19 @@ def send_file(
             "preview": (preview, len(preview)),
             "original": (original, original_size),
         }
-        reservation = target.reserve(
-            {
-                "file_id": file_id,
-                "wrapped_key": crypto.b64e(crypto.wrap_file_key(album_key, file_key, album_id, file_id)),
-                "meta": crypto.b64e(crypto.seal_file_meta(file_key, album_id, file_id, meta)),
-                "blobs": {kind: size for kind, (_, size) in blobs.items()},
-            }
-        )
+        body = {
+            "file_id": file_id,
+            **keys.wrap(file_key, file_id),
+            "meta": crypto.b64e(crypto.seal_file_meta(file_key, album_id, file_id, meta)),
+            "blobs": {kind: size for kind, (_, size) in blobs.items()},
+        }
+        try:
+            reservation = target.reserve(body)
+        except ApiError as exc:
+            # Refused before anything was stored: the same file, its key wrapped under the new album key.
+            if not epochs.is_stale(exc) or not keys.refresh():
+                raise
+            reservation = target.reserve({**body, **keys.wrap(file_key, file_id)})
         if isinstance(reservation.get("part_size"), int) and reservation["part_size"] > 0:
             target.part_size = min(target.part_size, reservation["part_size"])  # a server may say its limit
         for kind, (data, size) in blobs.items():
@@ -149,7 +160,7 @@ def send_file(
 
 def upload_files(
     target: UploadTarget,
-    album_key: bytes,
+    album_key: bytes | AlbumKeys,
     album_id: str,
     paths: list[Path],
     report: Report,
@@ -164,6 +175,7 @@ def upload_files(
     `done_bytes` starts the bar where an earlier run stopped; `on_start` and `on_sent` see each file go.
     Returns how many were sent and the (printable) names of those skipped; FileError for a file that failed.
     """
+    keys = AlbumKeys.of(album_id, album_key)  # one object, so a key read again serves the files after it too
     sizes = {path: path.stat().st_size for path in paths}
     total = sum(crypto.ciphertext_size(size) for size in sizes.values())
     sent, failed = 0, []
@@ -182,7 +194,7 @@ def upload_files(
             if on_start:
                 on_start(path)
             try:
-                done = send_file(target, album_key, album_id, path, prepared, extra_meta, on_progress=naming(bar, path.name))
+                done = send_file(target, keys, album_id, path, prepared, extra_meta, on_progress=naming(bar, path.name))
             except EXPECTED as exc:
                 raise FileError(clean_text(path.name), exc) from None
             if on_sent:
@@ -265,7 +277,7 @@ def _publish_locked(
     if ignored:
         report.note(f"Skipping {ignored} file(s) that are not photos or videos.")
     if album_id:
-        album_key, title, done = resume_publish(owner, keyring.load(ring.path), album_id, paths, title, report)
+        keys, title, done = resume_publish(owner, keyring.load(ring.path), album_id, paths, title, report)
     else:
         title = title or directory.resolve().name
         album_id, album_key, done = crypto.new_id(), crypto.random_key(), {}
@@ -274,18 +286,21 @@ def _publish_locked(
             saved.add_album(album_id, owner.server_url, album_key, title)
             saved.start_publish(album_id, folder, client.iso_time(datetime.now(UTC)))
         create_album(owner, album_id, album_key, title, ring.master_key(owner.server_url))
+        keys = AlbumKeys.of(album_id, album_key)
+        new_id = album_id
+        keys.reload = lambda: epochs.load(keyring.load(ring.path), owner, new_id)
     target = PublishTarget(owner, album_id, ring.path)
     todo = [path for path in paths if path.name not in done]
     done_bytes = sum(crypto.ciphertext_size(path.stat().st_size) for path in paths if path.name in done)
     sent, failed = upload_files(
-        target, album_key, album_id, todo, report, done_bytes=done_bytes, on_start=target.begin, on_sent=target.sent
+        target, keys, album_id, todo, report, done_bytes=done_bytes, on_start=target.begin, on_sent=target.sent
     )
     if not sent and not done:
         with contextlib.suppress(AlbumNotDeleted):
             delete_album(owner, album_id)  # a refusal keeps the key; `fragment albums` shows the album
         raise AlbumError(f"none of the {len(paths)} file(s) could be read; nothing was published")
     # The link comes last: an album without one is unfinished, and `fragment albums` says so.
-    url = finish_link(owner, album_id, album_key, settings, password, report, resumed=bool(done))
+    url = finish_link(owner, album_id, keys, settings, password, report, resumed=bool(done))
     with keyring.edit(ring.path) as saved:
         saved.finish_publish(album_id)
     return Published(url, album_id, title, sent + len(done), failed)
@@ -319,17 +334,21 @@ def started_on(iso: Any) -> str:
 
 def resume_publish(
     owner: OwnerClient, ring: keyring.Keyring, album_id: str, paths: list[Path], title: str | None, report: Report
-) -> tuple[bytes, str, dict[str, str]]:
-    """(album key, title, {name: file id} of the files already there) of an unfinished publish, squared with the server."""
+) -> tuple[AlbumKeys, str, dict[str, str]]:
+    """(album keys, title, {name: file id} of the files already there) of an unfinished publish, squared with the server."""
     record = ring.publish_record(album_id) or {}
     album_key = ring.album_key(album_id)
     kept = str(ring.album(album_id).get("title", ""))
     if title and title != kept:
         report.note(f"The album keeps the title {quoted(kept)} it was started with.")
-    if owner.find_album(album_id) is None:  # killed before the server heard of the album
+    album = owner.find_album(album_id)
+    if album is None:  # killed before the server heard of the album
         create_album(owner, album_id, album_key, kept, ring.master_key(owner.server_url))
+        keys = AlbumKeys.of(album_id, album_key)
+        keys.reload = lambda: epochs.load(ring, owner, album_id)
         on_server: set[str] = set()
     else:
+        keys = epochs.of_album(ring, owner, album)
         on_server = {str(entry.get("file_id")) for entry in owner.iter_files(album_id)}
     recorded = dict(record.get("files") or {})
     completed, abandoned = None, None
@@ -370,7 +389,7 @@ def resume_publish(
     )
     if gone:
         report.note(f"{gone} file(s) uploaded before are no longer in the folder; they stay in the album.")
-    return album_key, kept, done
+    return keys, kept, done
 
 
 class PublishTarget(UploadTarget):
@@ -401,7 +420,13 @@ class PublishTarget(UploadTarget):
 
 
 def finish_link(
-    owner: OwnerClient, album_id: str, album_key: bytes, settings: dict, password: str | None, report: Report, resumed: bool
+    owner: OwnerClient,
+    album_id: str,
+    album_key: bytes | AlbumKeys,
+    settings: dict,
+    password: str | None,
+    report: Report,
+    resumed: bool,
 ) -> str:
     """The album's link: one made just before an interruption if the server and keyring both have it, else a new one."""
     if resumed:
@@ -430,12 +455,19 @@ def delete_album(owner: OwnerClient, album_id: str) -> bool:
     return existed
 
 
-def sealed_title(ring: keyring.Keyring, album: dict) -> str | None:
-    """The title in an album's sealed metadata as the server lists it; None when it does not decrypt."""
+def sealed_title(ring: keyring.Keyring, album: dict, server: str | None = None) -> str | None:
+    """The title in an album's sealed metadata as the server lists it; None when it does not decrypt.
+
+    The metadata is sealed under the album's current key: the keyring's, or (after a new key) the
+    account's copy on `server`.
+    """
     album_id = album["album_id"]
     try:
-        meta = crypto.open_album_meta(ring.album_key(album_id), album_id, crypto.b64d(album.get("meta", "")))
-    except (crypto.DecryptionError, crypto.FormatError):
+        album_key = ring.album_key(album_id)
+        if server is not None:
+            album_key = epochs.from_album(ring, server, album)[0].current
+        meta = crypto.open_album_meta(album_key, album_id, crypto.b64d(album.get("meta", "")))
+    except (crypto.DecryptionError, crypto.FormatError, AlbumError):
         return None
     return str(meta.get("title", ""))
 
@@ -450,15 +482,31 @@ class Saved(NamedTuple):
     present: int
 
 
+def without_drops(entries: list[dict], report: Report) -> list[dict]:
+    """The listed files this command line can open, saying in one line how many it skips.
+
+    A file a guest added through an upload-only link of the new kind (a "drop": `"drop": true`
+    in listings) has its key sealed to the album's drop key, not wrapped under the album key
+    (docs/format.md, "File drop"); opening it here needs functions viewer/crypto.py lacks so far.
+    """
+    drops = sum(1 for entry in entries if entry.get("drop") is True)
+    if drops:
+        files, them = ("file", "it") if drops == 1 else ("files", "them")
+        report.note(f"Skipped {drops} {files} added through an upload-only link: open {them} in the web app.")
+    return [entry for entry in entries if entry.get("drop") is not True]
+
+
 def pull(owner: OwnerClient, ring: keyring.Keyring, album_id: str, out: Path, report: Report) -> Saved | None:
     """Save what guests added to an album into OUT/<guest name>/; None when there is nothing yet."""
-    album_key = ring.album_key(album_id)
+    ring.album_key(album_id)  # KeyringError first for an album this keyring does not know
     files = list(owner.iter_files(album_id, source="guest"))
     if not files:
         return None
+    files = without_drops(files, report)
+    keys = epochs.for_files(ring, owner, album_id, files)
     return save_files(
         files,
-        album_key,
+        keys,
         album_id,
         lambda file_id, kind: owner.download_blob(album_id, file_id, kind),
         out,
@@ -471,13 +519,13 @@ def pull(owner: OwnerClient, ring: keyring.Keyring, album_id: str, out: Path, re
 
 def open_album(opened: Unlocked, out: Path, kind: str, report: Report) -> Saved:
     """Save every file of an unlocked link's album into OUT, as originals or previews (`kind`)."""
-    files = list(opened.link.iter_files())
-    return save_files(files, opened.album_key, opened.album_id, opened.download_blob, out, kind, report)
+    files = without_drops(list(opened.link.iter_files()), report)
+    return save_files(files, opened.album_keys, opened.album_id, opened.download_blob, out, kind, report)
 
 
 def save_files(
     entries: list[dict],
-    album_key: bytes,
+    album_key: bytes | AlbumKeys,
     album_id: str,
     fetch: Callable[[str, str], requests.Response],
     out: Path,
@@ -526,11 +574,15 @@ def save_files(
     return Saved(saved, present)
 
 
-def open_file(album_key: bytes, album_id: str, entry: dict) -> tuple[str, bytes, dict]:
-    """(file id, file key, metadata) of a listed file; an error that names the file id if it does not decrypt."""
+def open_file(album_key: bytes | AlbumKeys, album_id: str, entry: dict) -> tuple[str, bytes, dict]:
+    """(file id, file key, metadata) of a listed file, its key unwrapped under the album key of its epoch.
+
+    AlbumError naming the file id if it does not decrypt, or if its epoch's key is not among the album's.
+    """
     file_id = str(entry.get("file_id", "?"))
+    keys = AlbumKeys.of(album_id, album_key)
     try:
-        file_key = crypto.unwrap_file_key(album_key, crypto.b64d(entry["wrapped_key"]), album_id, file_id)
+        file_key = keys.file_key(entry)
         meta = crypto.open_file_meta(file_key, album_id, file_id, crypto.b64d(entry["meta"]))
     except (crypto.DecryptionError, crypto.FormatError, KeyError, TypeError):
         raise AlbumError(f"file {file_id}: its key or metadata is damaged or has been tampered with") from None

@@ -37,7 +37,7 @@ import requests
 from .. import crypto
 from . import account as accounts  # `account` is also the name of a command group below
 from . import albums as ops  # `albums` and `links` are also the names of two command groups below
-from . import edit, keyring
+from . import edit, epochs, keyring
 from . import links as linking
 from . import sync as syncing  # `sync` is also the name of a command below
 from .account import AccountError
@@ -117,6 +117,9 @@ def describe_api_error(exc: ApiError) -> str:
         return "this link was revoked by its owner"
     if exc.code == "expired":
         return f"this link has expired ({one_line(exc.message)})"
+    if exc.code == "stale_key":
+        # The server's sentence speaks of reloading a page.
+        return "this album got a new key while the command ran (someone lost access to it): run the command again"
     return one_line(exc.message)
 
 
@@ -532,9 +535,15 @@ def album_state(ring: keyring.Keyring, album_id: str, album: dict | None) -> str
 
 def album_title(ring: keyring.Keyring, album: dict) -> str:
     """The title decrypted from the server's sealed metadata (the keyring's copy if that fails)."""
-    title = ops.sealed_title(ring, album)
+    entry = ring.album(album["album_id"])
+    title = ops.sealed_title(ring, album, entry.get("server"))
     if title is None:
-        return f"{clean_text(ring.album(album['album_id']).get('title', ''))} (metadata on the server does not decrypt!)"
+        kept = clean_text(entry.get("title", ""))
+        epoch = album.get("key_epoch")
+        newer = isinstance(epoch, int) and epoch > ring.album_epoch(album["album_id"])
+        if newer and ring.master_key(entry.get("server", "")) is None:
+            return f"{kept} (it has a new key, which only your account opens: `fragment login URL --email E`)"
+        return f"{kept} (metadata on the server does not decrypt!)"
     return clean_text(title)
 
 
@@ -655,7 +664,7 @@ def albums_remove(ctx: click.Context, album: str, files: tuple[str, ...], yes: b
     ring = load_keyring()
     album_id, owner = editable_album(ctx, ring, album, server)
     album_key, meta = edit.open_album(ring, owner, album_id)
-    chosen = edit.resolve(edit.album_files(owner, album_key, album_id), files)
+    chosen = edit.resolve(edit.album_files(owner, album_key, album_id, TERMINAL), files)
     if not yes:
         listed = "\n".join(f"  {f.describe()}" for f in chosen)
         question = (
@@ -708,8 +717,8 @@ def albums_cover(ctx: click.Context, album: str, file: str, server: str | None) 
     ring = load_keyring()
     album_id, owner = editable_album(ctx, ring, album, server)
     album_key, meta = edit.open_album(ring, owner, album_id)
-    (chosen,) = edit.resolve(edit.album_files(owner, album_key, album_id), [file])
-    edit.put_meta(ring, owner, album_id, album_key, edit.changed_meta(meta, {"cover": chosen.file_id}))
+    (chosen,) = edit.resolve(edit.album_files(owner, album_key, album_id, TERMINAL), [file])
+    edit.put_changes(ring, owner, album_id, album_key, meta, {"cover": chosen.file_id})
     note(f"The cover of {quoted(meta.get('title', ''))} is now {chosen.describe()}.")
 
 
@@ -734,11 +743,11 @@ def albums_order(
     album_id, owner = editable_album(ctx, ring, album, server)
     album_key, meta = edit.open_album(ring, owner, album_id)
     if custom:
-        chosen = edit.resolve(edit.album_files(owner, album_key, album_id), files)
+        chosen = edit.resolve(edit.album_files(owner, album_key, album_id, TERMINAL), files)
         changes = edit.order_changes("custom", [f.file_id for f in chosen])
     else:
         changes = edit.order_changes(str(by))
-    edit.put_meta(ring, owner, album_id, album_key, edit.changed_meta(meta, changes))
+    edit.put_changes(ring, owner, album_id, album_key, meta, changes)
     if custom:
         note(f"{quoted(meta.get('title', ''))} shows these {len(files)} file(s) first, then the others by date taken.")
     else:
@@ -801,7 +810,8 @@ def links_add(album: str, server: str | None, **opts: Any) -> None:
     album_id, owner = find_album(ring, album, server)
     settings = new_link_settings(opts)
     password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
-    click.echo(linking.create_link(owner, album_id, ring.album_key(album_id), settings, password))
+    keys = epochs.load(ring, owner, album_id)  # a link gets the album's current key
+    click.echo(linking.create_link(owner, album_id, keys, settings, password))
 
 
 @links.command("change")
@@ -824,7 +834,7 @@ def links_change(link: str, server: str | None, **opts: Any) -> None:
     album_id, secret, owner = locate_link(ring, link_id, server)
     changes = setting_changes(opts)
     if opts["no_password"] or opts["password_prompt"] or opts["password_stdin"] or opts["password_value"] is not None:
-        changes.update(password_change(ring, album_id, link_id, secret, opts))
+        changes.update(password_change(ring, owner, album_id, link_id, secret, opts))
     if not changes:
         raise click.UsageError("nothing to change: give at least one setting (see --help)")
     updated = owner.patch_link(link_id, changes)
@@ -871,8 +881,13 @@ def setting_changes(opts: dict) -> dict:
     return changes
 
 
-def password_change(ring: keyring.Keyring, album_id: str | None, link_id: str, secret: bytes | None, opts: dict) -> dict:
-    """New password params, wrapped album key and verifier, from the link secret in the keyring."""
+def password_change(
+    ring: keyring.Keyring, owner: OwnerClient, album_id: str | None, link_id: str, secret: bytes | None, opts: dict
+) -> dict:
+    """New password params, the album's current key wrapped anew, and verifiers, from the link secret in the keyring.
+
+    Signed in to an account, also the account's copy of the new wrap key (`owner_wrap_key`).
+    """
     if opts["no_password"] and (opts["password_prompt"] or opts["password_stdin"] or opts["password_value"] is not None):
         raise click.UsageError("--no-password cannot be combined with a new password")
     if album_id is None or secret is None:
@@ -880,7 +895,8 @@ def password_change(ring: keyring.Keyring, album_id: str | None, link_id: str, s
     password = None
     if not opts["no_password"]:
         password = read_password(opts["password_prompt"], opts["password_stdin"], opts["password_value"], confirm=True)
-    return linking.password_fields(secret, ring.album_key(album_id), link_id, password)
+    keys = epochs.load(ring, owner, album_id)
+    return linking.password_fields(secret, keys.current, link_id, password, ring.master_key(owner.server_url), keys.epoch)
 
 
 @links.command("revoke")
@@ -1087,7 +1103,7 @@ def upload(link: str, files: tuple[Path, ...], name: str | None, password_stdin:
     """Add FILES to the album behind LINK (if its owner allows uploads)."""
     opened = open_link(link, password_stdin, password_value, linking.refuse_no_uploads)
     extra = {"uploader": name.strip()} if name and name.strip() else None
-    sent, failed = ops.upload_files(opened.link.uploads(), opened.album_key, opened.album_id, list(files), TERMINAL, extra)
+    sent, failed = ops.upload_files(opened.link.uploads(), opened.album_keys, opened.album_id, list(files), TERMINAL, extra)
     if not sent:
         raise click.ClickException("none of the files could be read; nothing was uploaded")
     skipped = f"; {len(failed)} skipped" if failed else ""

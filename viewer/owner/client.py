@@ -202,9 +202,15 @@ class OwnerClient(_Http):
                 return None
             raise
 
-    def patch_album(self, album_id: str, meta: str) -> dict:
-        """PATCH an album's sealed metadata (base64, docs/api.md): the whole of it, replaced."""
-        return self.json("PATCH", self.album_path(album_id), {"meta": meta})
+    def patch_album(self, album_id: str, meta: str, key_epoch: int | None = None) -> dict:
+        """PATCH an album's sealed metadata (base64, docs/api.md): the whole of it, replaced.
+
+        `key_epoch` names the album key it is sealed under; the server refuses it (409 `stale_key`) if that is no longer current.
+        """
+        body: dict = {"meta": meta}
+        if key_epoch is not None:
+            body["key_epoch"] = key_epoch
+        return self.json("PATCH", self.album_path(album_id), body)
 
     def delete_album(self, album_id: str) -> bool:
         """Delete an album with its files, blobs and links; False when the server had no such album (404)."""

@@ -8,6 +8,11 @@ server's copy, changes the keys it is asked to, keeps every other key as it foun
 would save them under (``disk.safe_name`` of the sealed name); a name several files
 share is refused with the candidates, never guessed. The HTTP is ``client.py``'s,
 uploads are ``albums.upload_files``' (the same pipeline as `publish`).
+
+The metadata is sealed under the album's current key, named by its epoch in the PATCH, so a
+change made just as the album got a new key (someone lost access to it) is refused by the
+server rather than sealed under a key they hold; the change is then made once more on the
+metadata as it now is (``put_changes``). Keys and epochs are ``epochs.py``'s.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import crypto
-from . import keyring
-from .albums import AlbumError, SentFile, find_media, open_file, upload_files
-from .client import OwnerClient
+from . import epochs, keyring
+from .albums import AlbumError, SentFile, find_media, open_file, upload_files, without_drops
+from .client import ApiError, OwnerClient
 from .disk import clean_text, safe_name
-from .report import Report, quoted
+from .epochs import AlbumKeys
+from .report import Quiet, Report, quoted
 
 # The server's default limit on sealed metadata (MAX_META_BYTES in viewer/server/config.py).
 # A custom order of 22-character ids fits about 2,500 files under it.
@@ -59,20 +65,21 @@ class AlbumFile:
 # --- the album and its metadata ---------------------------------------------------------
 
 
-def open_album(ring: keyring.Keyring, owner: OwnerClient, album_id: str) -> tuple[bytes, dict]:
-    """(album key, album metadata) of an album this keyring can open; AlbumError, before any change, if it cannot."""
-    album_key = ring.album_key(album_id)
+def open_album(ring: keyring.Keyring, owner: OwnerClient, album_id: str) -> tuple[AlbumKeys, dict]:
+    """(album keys, album metadata) of an album this keyring can open; AlbumError, before any change, if it cannot."""
+    ring.album_key(album_id)  # KeyringError first for an album this keyring does not know
     album = owner.find_album(album_id)
     if album is None:
         raise AlbumError(f"there is no album {album_id} on {owner.server_url} any more")
+    keys = epochs.of_album(ring, owner, album)
     try:
-        meta = crypto.open_album_meta(album_key, album_id, crypto.b64d(album.get("meta", "")))
+        meta = crypto.open_album_meta(keys.current, album_id, crypto.b64d(album.get("meta", "")))
     except (crypto.DecryptionError, crypto.FormatError):
         raise AlbumError(
             f"the key of album {album_id} in the keyring at {ring.path} does not open the album on {owner.server_url}; "
             "nothing was changed"
         ) from None
-    return album_key, meta
+    return keys, meta
 
 
 def changed_meta(meta: dict, changes: dict[str, Any]) -> dict:
@@ -102,13 +109,27 @@ def seal_meta(album_key: bytes, album_id: str, meta: dict) -> bytes:
 
 def update_meta(ring: keyring.Keyring, owner: OwnerClient, album_id: str, changes: dict[str, Any]) -> dict:
     """Re-seal the album metadata with `changes` (None removes a key) and send it; the new metadata."""
-    album_key, meta = open_album(ring, owner, album_id)
-    return put_meta(ring, owner, album_id, album_key, changed_meta(meta, changes))
+    keys, meta = open_album(ring, owner, album_id)
+    return put_changes(ring, owner, album_id, keys, meta, changes)
 
 
-def put_meta(ring: keyring.Keyring, owner: OwnerClient, album_id: str, album_key: bytes, meta: dict) -> dict:
-    """Send `meta` sealed; the keyring's copy of the title follows it."""
-    owner.patch_album(album_id, crypto.b64e(seal_meta(album_key, album_id, meta)))
+def put_changes(
+    ring: keyring.Keyring, owner: OwnerClient, album_id: str, keys: AlbumKeys, meta: dict, changes: dict[str, Any]
+) -> dict:
+    """`meta` with `changes`, sealed and sent; if the album got a new key meanwhile, once more on its metadata now."""
+    try:
+        return put_meta(ring, owner, album_id, keys, changed_meta(meta, changes))
+    except ApiError as exc:
+        if not epochs.is_stale(exc):
+            raise
+    keys, meta = open_album(ring, owner, album_id)
+    return put_meta(ring, owner, album_id, keys, changed_meta(meta, changes))
+
+
+def put_meta(ring: keyring.Keyring, owner: OwnerClient, album_id: str, album_key: bytes | AlbumKeys, meta: dict) -> dict:
+    """Send `meta` sealed under the current album key, naming its epoch; the keyring's copy of the title follows it."""
+    keys = AlbumKeys.of(album_id, album_key)
+    owner.patch_album(album_id, crypto.b64e(seal_meta(keys.current, album_id, meta)), key_epoch=keys.epoch)
     if isinstance(meta.get("title"), str):
         with keyring.edit(ring.path) as saved:
             saved.set_title(album_id, meta["title"])
@@ -129,10 +150,13 @@ def order_changes(sort: str, order: list[str] | None = None) -> dict[str, Any]:
 # --- files -------------------------------------------------------------------------------
 
 
-def album_files(owner: OwnerClient, album_key: bytes, album_id: str) -> list[AlbumFile]:
-    """Every complete file of the album, its metadata decrypted (a file that does not decrypt is an AlbumError)."""
+def album_files(owner: OwnerClient, album_key: bytes | AlbumKeys, album_id: str, report: Report | None = None) -> list[AlbumFile]:
+    """Every complete file of the album, its metadata decrypted (a file that does not decrypt is an AlbumError).
+
+    Files added through an upload-only link (drops) are left out, with one line to `report`.
+    """
     files = []
-    for entry in owner.iter_files(album_id):
+    for entry in without_drops(list(owner.iter_files(album_id)), report or Quiet()):
         file_id, _file_key, meta = open_file(album_key, album_id, entry)
         files.append(AlbumFile(file_id, meta))
     return files
@@ -187,7 +211,7 @@ class Added:
 def add_files(
     owner: OwnerClient,
     album_id: str,
-    album_key: bytes,
+    album_key: bytes | AlbumKeys,
     paths: list[Path],
     report: Report,
     on_sent: Callable[[Path, SentFile], None] | None = None,
@@ -207,7 +231,7 @@ def add_files(
 
 
 def remove_files(
-    ring: keyring.Keyring, owner: OwnerClient, album_id: str, album_key: bytes, meta: dict, files: list[AlbumFile]
+    ring: keyring.Keyring, owner: OwnerClient, album_id: str, album_key: bytes | AlbumKeys, meta: dict, files: list[AlbumFile]
 ) -> dict:
     """Delete `files` from the album; a cover or custom order that named them forgets them. The metadata after."""
     for file in files:
@@ -221,4 +245,4 @@ def remove_files(
         changes["order"] = [file_id for file_id in order if file_id not in gone]
     if not changes:
         return meta
-    return put_meta(ring, owner, album_id, album_key, changed_meta(meta, changes))
+    return put_changes(ring, owner, album_id, AlbumKeys.of(album_id, album_key), meta, changes)

@@ -15,7 +15,8 @@ Layout (version 1)::
                                                                        "token_id", "token_label"},
                        "legacy_token" (optional): the owner token of no account this server entry had before}},
      "default_server": url,
-     "albums": {album_id: {"server", "album_key" (b64), "title", "links": {link_id: {"secret" (b64)}},
+     "albums": {album_id: {"server", "album_key" (b64), "key_epoch" (optional, 0 if absent), "title",
+                           "links": {link_id: {"secret" (b64)}},
                            "publish" (only while `fragment publish` has not finished): {"folder", "started_at",
                              "files": {name: {"file_id", "size", "mtime_ns"}}, "pending": {"name", "file_id", ...} | null}}},
      "devices": {link_id: {"seed" (b64): the Ed25519 device key of this machine for that link}}}
@@ -29,6 +30,11 @@ an album or link secret missing here is fetched and opened with `master_key`, an
 The master key opens every album of the account, so it is kept as carefully as the
 album keys (the same 0600 file); the password is never stored. `legacy_token` is kept
 only so that `fragment account import` can move the albums it manages into the account.
+
+Shared albums get a new key when someone loses access (docs/format.md, "Removing a member: the
+key chain"): `key_epoch` says which epoch `album_key` is, so a newer one from the account's copy
+replaces it, and an older one a server offers is refused (viewer/owner/epochs.py). An older
+`fragment` reads the entry as before, and it stays version 1.
 """
 
 from __future__ import annotations
@@ -150,13 +156,21 @@ class Keyring:
 
     # --- albums ------------------------------------------------------------------
 
-    def add_album(self, album_id: str, server: str, album_key: bytes, title: str) -> None:
+    def add_album(self, album_id: str, server: str, album_key: bytes, title: str, key_epoch: int = 0) -> None:
         self.data["albums"][album_id] = {
             "server": normalize_server(server),
             "album_key": crypto.b64e(album_key),
             "title": title,
             "links": {},
         }
+        if key_epoch:
+            self.data["albums"][album_id]["key_epoch"] = key_epoch
+
+    def set_album_key(self, album_id: str, album_key: bytes, key_epoch: int) -> None:
+        """The album's current key and its epoch, after the album got a new key (viewer/owner/epochs.py)."""
+        entry = self.album(album_id)
+        entry["album_key"] = crypto.b64e(album_key)
+        entry["key_epoch"] = key_epoch
 
     def set_title(self, album_id: str, title: str) -> None:
         """The title this keyring shows for an album (a copy of the sealed one, for lookups by title)."""
@@ -181,6 +195,13 @@ class Keyring:
             return crypto.b64d(self.album(album_id)["album_key"], crypto.KEY_BYTES)
         except (KeyError, crypto.FormatError):
             raise KeyringError(f"the key of album {album_id} in {self.path} is damaged") from None
+
+    def album_epoch(self, album_id: str) -> int:
+        """The epoch of the album key kept here: 0 for a key kept before epochs, or of an album never rekeyed."""
+        epoch = self.album(album_id).get("key_epoch", 0)
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise KeyringError(f"the key epoch of album {album_id} in {self.path} is damaged")
+        return epoch
 
     def find_album(self, ref: str) -> str:
         """An album id from an id or an exact title."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .. import crypto
-from . import keyring
+from . import epochs, keyring
 from .client import ApiError, LinkClient, OwnerClient
 from .keyring import KeyringError
 from .report import Quiet, Report
@@ -77,33 +77,54 @@ def link_id_of(ref: str) -> str:
 # --- the owner's side ------------------------------------------------------------------
 
 
-def password_fields(secret: bytes, album_key: bytes, link_id: str, password: str | None) -> dict:
-    """The crypto half of a link body: password params, wrapped album key, verifier and link verifier."""
+def password_fields(
+    secret: bytes,
+    album_key: bytes,
+    link_id: str,
+    password: str | None,
+    master_key: bytes | None = None,
+    key_epoch: int = 0,
+) -> dict:
+    """The crypto half of a link body: password params, wrapped album key, verifier and link verifier.
+
+    `album_key` is the album's current key, of epoch `key_epoch`: the server refuses a key wrapped
+    under an older one (409 `stale_key`). With an account's `master_key`, also the account's copy
+    of the link's wrap key (`owner_wrap_key`), so the owner's web client can wrap a new album key
+    for this link, password or not, when someone loses access to the album (docs/format.md, "Sharing").
+    """
     params, factor = None, b""
     if password is not None:
         params = crypto.PasswordParams.new()
         factor = crypto.password_factor(password, params)
     keys = crypto.link_keys(secret, factor)
-    return {
+    fields = {
         "password": params.to_json() if params else None,
         "wrapped_album_key": crypto.b64e(crypto.wrap_album_key(keys.wrap_key, album_key, link_id)),
         "verifier": crypto.b64e(keys.verifier),
         # Sent with every password change too, so a link made before the link proof is upgraded.
         "link_verifier": crypto.b64e(keys.link_verifier),
+        "key_epoch": key_epoch,
     }
+    if master_key is not None:
+        fields["owner_wrap_key"] = crypto.b64e(crypto.seal_owner_link_wrap_key(master_key, keys.wrap_key, link_id))
+    return fields
 
 
-def create_link(owner: OwnerClient, album_id: str, album_key: bytes, settings: dict, password: str | None) -> str:
-    """Make a link and return the URL to share; its secret is saved to the keyring first.
+def create_link(
+    owner: OwnerClient, album_id: str, album_key: bytes | epochs.AlbumKeys, settings: dict, password: str | None
+) -> str:
+    """Make a link to the album's current key (`album_key`) and return the URL to share; its secret is saved to the keyring first.
 
-    Signed in to an account, the link also carries the account's copy of its secret
-    (`owner_secret`, under the master key), so every device of the account can show it again.
+    Signed in to an account, the link also carries the account's copies of its secret
+    (`owner_secret`, under the master key), so every device of the account can show it again,
+    and of its wrap key (`owner_wrap_key`, see ``password_fields``).
     """
+    keys = epochs.AlbumKeys.of(album_id, album_key)
     link_id, secret = crypto.new_id(), crypto.random_key()
-    body = {"link_id": link_id, **password_fields(secret, album_key, link_id, password), **settings}
     with keyring.edit() as ring:
         ring.add_link(album_id, link_id, secret)
         master_key = ring.master_key(owner.server_url)
+    body = {"link_id": link_id, **password_fields(secret, keys.current, link_id, password, master_key, keys.epoch), **settings}
     if master_key is not None:
         body["owner_secret"] = crypto.b64e(crypto.seal_owner_link_secret(master_key, secret, link_id))
     link = owner.create_link(album_id, body)
@@ -114,19 +135,40 @@ def create_link(owner: OwnerClient, album_id: str, album_key: bytes, settings: d
 
 
 class Unlocked:
-    """An unlocked link: its client, keys, info and album key."""
+    """An unlocked link: its client, keys, info, and the album's keys (`album_key` is the current one).
+
+    The link's wrapped album key is the album's current key; older files open through the key
+    chain of the answer (`album_keys`, viewer/owner/epochs.py), and a guest's new files go under
+    the current key, read again (`relock`) if the album gets a new one meanwhile.
+    """
 
     def __init__(self, link: LinkClient, keys: crypto.LinkKeys, info: dict, answer: dict, report: Report | None = None):
-        self.link, self.keys, self.info, self.answer = link, keys, info, answer
+        self.link, self.keys, self.info = link, keys, info
         self.report = report
         self.album_id = need(answer, "album_id")
-        wrapped = crypto.b64d(need(answer, "wrapped_album_key"))
-        self.album_key = crypto.unwrap_album_key(keys.wrap_key, wrapped, link.link_id)
+        self.album_keys = self._keys(answer)
+        self.album_keys.reload = self.relock
         self.album_meta = crypto.open_album_meta(self.album_key, self.album_id, crypto.b64d(need(answer, "album_meta")))
 
-    def relock(self) -> None:
-        """Unlock again with the same keys, after the access token timed out."""
-        unlock(self.link, self.keys, report=self.report)
+    def _keys(self, answer: dict) -> epochs.AlbumKeys:
+        self.answer = answer
+        if answer.get("wrapped_album_key") is None and answer.get("wrapped_drop_key") is not None:
+            # A drop link holds no album key, only a key to seal new files to (docs/format.md, "File drop").
+            raise LinkError("this upload-only link takes files only through the web app for now: open it in a browser")
+        wrapped = crypto.b64d(need(answer, "wrapped_album_key"))
+        current = crypto.unwrap_album_key(self.keys.wrap_key, wrapped, self.link.link_id)
+        return epochs.from_unlock(self.album_id, current, answer)
+
+    @property
+    def album_key(self) -> bytes:
+        """The album's current key."""
+        return self.album_keys.current
+
+    def relock(self) -> epochs.AlbumKeys:
+        """Unlock again with the same keys (the access token timed out, or the album got a new key); the album's keys now."""
+        fresh = self._keys(unlock(self.link, self.keys, report=self.report))
+        fresh.reload = self.relock
+        return fresh
 
     def download_blob(self, file_id: str, kind: str) -> requests.Response:
         """Start a blob download, unlocking again once if the access token timed out meanwhile."""

@@ -5,7 +5,9 @@ yet. A file counts as in the album when a file of the same name and size is ther
 (both are in the sealed file metadata, so only this machine can compare them). The
 album is listed and decrypted once, on the first round; after that a small state file
 beside the keyring remembers what the album holds, so a round costs a folder scan and
-no request when nothing changed.
+no request when nothing changed. The album's keys are read from the server in a round that
+lists or sends (``epochs.load``), so files added after the album got a new key (someone lost
+access to it) go under the new one.
 
 A file still being written must not go up half-done: it waits for a later round while
 it was modified in the last SETTLE_SECONDS, or while its size or modification time differs
@@ -38,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import crypto
-from . import keyring
-from .albums import AlbumError, SentFile, find_media
+from . import epochs, keyring
+from .albums import SentFile, find_media
 from .client import OwnerClient
 from .disk import atomic_file, clean_text
 from .edit import AlbumFile, add_files, album_files
@@ -174,12 +176,12 @@ def _round(
     confirm_delete: Callable[[list[str]], bool] | None,
     clock: Callable[[], float],
 ) -> Round:
-    album_key = ring.album_key(album_id)
+    ring.album_key(album_id)  # KeyringError first for an album this keyring does not know
+    keys: epochs.AlbumKeys | None = None
     state = None if rescan else load_state(path, owner.server_url, album_id, folder)
     if state is None:
-        if owner.find_album(album_id) is None:
-            raise AlbumError(f"there is no album {album_id} on {owner.server_url} any more")
-        state = new_state(owner.server_url, album_id, folder, album_files(owner, album_key, album_id))
+        keys = epochs.load(ring, owner, album_id)  # AlbumError if the album is gone
+        state = new_state(owner.server_url, album_id, folder, album_files(owner, keys, album_id, report))
         save_state(path, state)
     files: dict[str, dict] = state["files"]
     unreadable: dict[str, list[int]] = state["unreadable"]
@@ -220,7 +222,9 @@ def _round(
             if on_added:
                 on_added(p.name)
 
-        added = add_files(owner, album_id, album_key, todo, report, on_sent=sent)
+        if keys is None:
+            keys = epochs.load(ring, owner, album_id)
+        added = add_files(owner, album_id, keys, todo, report, on_sent=sent)
         done.skipped.extend(added.skipped)
         for p in todo:  # an unreadable file waits until it changes, rather than warning every round
             if clean_text(p.name) in added.skipped and (seen := look(p)) is not None:
