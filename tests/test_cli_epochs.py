@@ -22,7 +22,8 @@ from tests.support.media_fixtures import make_jpeg_with_orientation
 from tests.support.owner_cli import split
 from tests.test_cli_account import browser_session, keyring_of, photos, sign_up, signed_in_cli
 from viewer import crypto
-from viewer.owner import client, epochs, keyring
+from viewer.owner import albums, client, edit, epochs, keyring, links
+from viewer.owner.report import Quiet
 
 LINK_PASSWORD = "a link password"
 
@@ -191,6 +192,13 @@ def test_the_command_line_follows_a_new_album_key(live_server, tmp_path, monkeyp
     fragment("open", link, "--out", tmp_path / "opened-again", "--password-stdin", input=LINK_PASSWORD + "\n")
     assert saved(tmp_path / "opened-again") == expected
 
+    # A link made now wraps the current key (epoch 3), with the account's copy of its wrap key.
+    late = fragment.link("links", "add", album_id)
+    _server, late_id, late_fragment = split(late)
+    owner_wrap_key_opens(session, url, mk, album_id, late_id, crypto.link_keys(crypto.decode_link_secret(late_fragment)).wrap_key)
+    fragment("open", late, "--out", tmp_path / "opened-late")
+    assert saved(tmp_path / "opened-late") == expected
+
 
 # --- refusals, without a server ---------------------------------------------------------------------
 
@@ -269,3 +277,79 @@ def test_a_new_key_needs_the_account_to_open_it(tmp_path):
     ring = ring_with(tmp_path, keys[0], 0, crypto.random_key())
     with pytest.raises(epochs.AlbumError, match="does not open with your account's key"):
         epochs.from_album(ring, SERVER, album)
+
+
+# --- files added through an upload-only link of the new kind (drops) --------------------------------
+
+
+class Notes:
+    """A report that keeps what the command line would print."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def warn(self, message: str) -> None:
+        self.notes.append(f"warning: {message}")
+
+    def progress(self, total: int, label: str):
+        return Quiet().progress(total, label)
+
+
+def listed(album_key: bytes, name: str, **extra) -> dict:
+    file_id, file_key = crypto.new_id(), crypto.random_key()
+    return {
+        "file_id": file_id,
+        "key_epoch": 0,
+        "wrapped_key": crypto.b64e(crypto.wrap_file_key(album_key, file_key, ALBUM_ID, file_id)),
+        "meta": crypto.b64e(crypto.seal_file_meta(file_key, ALBUM_ID, file_id, {"name": name, "size": 3})),
+        "blobs": {"original": 3, "preview": 3, "thumb": 3},
+        **extra,
+    }
+
+
+def drop(name: str) -> dict:
+    """A drop as the owner's listing shows it: a sealed box to the drop key, which no album key unwraps."""
+    return {**listed(crypto.random_key(), name), "wrapped_key": crypto.b64e(bytes(138)), "drop": True}
+
+
+class DropOwner:
+    """The listing part of the owner API (nothing is downloaded)."""
+
+    server_url = SERVER
+
+    def __init__(self, entries: list[dict]) -> None:
+        self.entries = entries
+
+    def iter_files(self, album_id: str, source: str | None = None):
+        return iter(self.entries)
+
+    def download_blob(self, album_id: str, file_id: str, kind: str):
+        raise AssertionError(f"{file_id} should not be fetched")
+
+
+def test_files_added_through_a_drop_link_are_skipped_with_one_line(tmp_path):
+    ak = crypto.random_key()
+    owner = DropOwner([drop("a.jpg"), listed(ak, "mine.jpg"), drop("b.jpg")])
+    report = Notes()
+    files = edit.album_files(owner, ak, ALBUM_ID, report)  # type: ignore[arg-type]  # the listing part of OwnerClient
+    assert [f.name for f in files] == ["mine.jpg"]
+    assert report.notes == ["Skipped 2 files added through an upload-only link: open them in the web app."]
+
+    # `fragment pull` of guests' files that are all drops: nothing fetched, one line, no error.
+    owner = DropOwner([drop("a.jpg")])
+    report = Notes()
+    ring = ring_with(tmp_path, ak, 0, None)
+    done = albums.pull(owner, ring, ALBUM_ID, tmp_path / "pulled", report)  # type: ignore[arg-type]
+    assert done == albums.Saved(0, 0)
+    assert report.notes == ["Skipped 1 file added through an upload-only link: open it in the web app."]
+
+
+def test_a_drop_link_is_refused_in_one_sentence():
+    secret = crypto.random_key()
+    link_keys = crypto.link_keys(secret)
+    answer = {"album_id": ALBUM_ID, "wrapped_album_key": None, "wrapped_drop_key": crypto.b64e(bytes(72)), "drop_epoch": 0}
+    with pytest.raises(links.LinkError, match=r"^this upload-only link takes files only through the web app for now"):
+        links.Unlocked(client.LinkClient(SERVER, crypto.new_id()), link_keys, {}, answer)
