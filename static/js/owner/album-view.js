@@ -26,6 +26,7 @@ import {
   openIdentity,
   saveMeta,
 } from "./keys.js";
+import { addToAlbum } from "./add-to-album.js";
 import { wirePeople } from "./people-view.js";
 import { loadFavorites, rekey, setFavorite } from "./sharing.js";
 import { $, confirmAction, describe, formatDate, hide, refused, setBusy, show, showError } from "./ui.js";
@@ -110,6 +111,8 @@ export async function start({ me, mk, root }) {
   let files = [];
   let seq = 0;
   const thumbs = new Map(); // file id -> object URL
+  // Select photos and add them to another album, by reference or as a copy (add-to-album.js).
+  const library = addToAlbum({ album, mk, identity, section, status, errorLine, files: () => files });
 
   // --- header ------------------------------------------------------------------------
 
@@ -203,6 +206,7 @@ export async function start({ me, mk, root }) {
       dropBefore(moved, file.id);
     });
     file.tile = li;
+    library.decorate(li, file);
     loadThumb(file, $("img", li));
     return li;
   }
