@@ -353,3 +353,18 @@ def test_a_drop_link_is_refused_in_one_sentence():
     answer = {"album_id": ALBUM_ID, "wrapped_album_key": None, "wrapped_drop_key": crypto.b64e(bytes(72)), "drop_epoch": 0}
     with pytest.raises(links.LinkError, match=r"^this upload-only link takes files only through the web app for now"):
         links.Unlocked(client.LinkClient(SERVER, crypto.new_id()), link_keys, {}, answer)
+
+
+def test_adding_files_while_the_new_key_is_pending_warns(tmp_path):
+    mk = crypto.random_key()
+    keys, album = chained(mk, 1)
+    found, _moved = epochs.from_album(ring_with(tmp_path, keys[1], 1, mk), SERVER, {**album, "rekey_pending": True})
+    assert found.rekey_pending
+    not_media = tmp_path / "notes.jpg"
+    not_media.write_bytes(b"not a photo")
+    report = Notes()
+    albums.upload_files(None, found, ALBUM_ID, [not_media], report)  # type: ignore[arg-type]  # nothing is sent
+    assert report.notes[0] == (
+        "warning: someone lost access to this album and it has no new key yet: open it in the web app to make one, "
+        "as until then the files added now open with the key they had"
+    )

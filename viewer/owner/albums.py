@@ -176,6 +176,13 @@ def upload_files(
     Returns how many were sent and the (printable) names of those skipped; FileError for a file that failed.
     """
     keys = AlbumKeys.of(album_id, album_key)  # one object, so a key read again serves the files after it too
+    if keys.rekey_pending and paths:
+        # The command line cannot make the new key (it would re-seal it for every member, invitation
+        # and link); it says so rather than stay silent about who can open these files.
+        report.warn(
+            "someone lost access to this album and it has no new key yet: open it in the web app to make one, "
+            "as until then the files added now open with the key they had"
+        )
     sizes = {path: path.stat().st_size for path in paths}
     total = sum(crypto.ciphertext_size(size) for size in sizes.values())
     sent, failed = 0, []

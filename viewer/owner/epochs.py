@@ -40,6 +40,9 @@ class AlbumKeys:
     keys: dict[int, bytes]
     # Reads the keys again from the server (after a stale_key refusal); None where nothing can.
     reload: Callable[[], AlbumKeys] | None = field(default=None, repr=False, compare=False)
+    # Someone lost access and the owner's web client has not made the new key yet (`rekey_pending`):
+    # the current key is one they held, so what is added now is open to them (docs/api.md, "Removing someone").
+    rekey_pending: bool = field(default=False, compare=False)
 
     @classmethod
     def of(cls, album_id: str, key: bytes | AlbumKeys) -> AlbumKeys:
@@ -75,7 +78,7 @@ class AlbumKeys:
         fresh = self.reload()
         if fresh.epoch <= self.epoch:
             return False
-        self.epoch, self.keys = fresh.epoch, fresh.keys
+        self.epoch, self.keys, self.rekey_pending = fresh.epoch, fresh.keys, fresh.rekey_pending
         return True
 
 
@@ -159,7 +162,8 @@ def from_album(ring: keyring.Keyring, server: str, album: dict) -> tuple[AlbumKe
         raise AlbumError(
             f"the new key of album {album_id} does not lead back to the one in the keyring at {ring.path}: refusing to use it"
         )
-    return AlbumKeys(album_id, epoch, keys), epoch != cached_epoch
+    pending = album.get("rekey_pending") is True
+    return AlbumKeys(album_id, epoch, keys, rekey_pending=pending), epoch != cached_epoch
 
 
 def remember(ring: keyring.Keyring, keys: AlbumKeys) -> None:
