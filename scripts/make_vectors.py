@@ -134,6 +134,7 @@ def build() -> dict:
         # Added last, so regenerating shows only additions to the file.
         "account": account(album_id, album_key, link_id, link_secret),
         "sharing": sharing(album_id, album_key, link_id, withpw.wrap_key),
+        "drop": drop(album_id, album_key, link_id, plain.wrap_key, file_id, file_key),
     }
 
 
@@ -295,6 +296,38 @@ def sharing(album_id: str, album_key: bytes, link_id: str, wrap_key: bytes) -> d
             "wrap_key": c.b64e(wrap_key),
             "nonce": c.b64e(nonces["owner_link_wrap_key"]),
             "sealed": c.b64e(c.seal_owner_link_wrap_key(master_key, wrap_key, link_id, nonces["owner_link_wrap_key"])),
+        },
+    }
+
+
+def drop(album_id: str, album_key: bytes, link_id: str, wrap_key: bytes, file_id: str, file_key: bytes) -> dict:
+    """docs/format.md, "File drop": the album's drop key of epoch 1, a link's sealed copy, a dropped file key.
+
+    The album key of epoch 1 is the sharing vectors' (the drop key sealed for epoch 1 names it); the
+    link's wrap key is the top-level link's without a password; the file is the top-level file.
+    """
+    epoch, epoch_key = 1, fixed(0x68, 32)  # sharing(): epoch_keys[1]
+    seed, ephemeral_seed = fixed(0x90, 32), fixed(0x98, 32)
+    secret_nonce, link_nonce = fixed(0xF4, 24), fixed(0xF5, 24)
+    made = c.new_drop_key(epoch_key, album_id, epoch, seed, secret_nonce)
+    plaintext = c.DROP_FILE_KEY_LABEL + c.b64d(album_id) + c.b64d(file_id) + file_key
+    sealed_file_key = sealed_box_with_ephemeral_seed(plaintext, made.public_key, ephemeral_seed)
+    assert c.open_drop_file_key(sealed_file_key, album_id, file_id, made.public_key, made.secret_key) == file_key
+    return {
+        "epoch": epoch,
+        "album_key": c.b64e(epoch_key),
+        "seed": c.b64e(seed),
+        "public_key": c.b64e(made.public_key),
+        "secret_key": c.b64e(made.secret_key),
+        "sealed_secret": {"nonce": c.b64e(secret_nonce), "sealed": c.b64e(made.sealed_secret)},
+        "link_drop_key": {
+            "nonce": c.b64e(link_nonce),
+            "sealed": c.b64e(c.seal_link_drop_key(wrap_key, made.public_key, link_id, album_id, epoch, link_nonce)),
+        },
+        "drop_file_key": {
+            "ephemeral_seed": c.b64e(ephemeral_seed),
+            "plaintext": c.b64e(plaintext),
+            "sealed": c.b64e(sealed_file_key),
         },
     }
 

@@ -1763,3 +1763,73 @@ def test_an_inline_script_other_than_the_import_map_is_refused(page, console, li
     result = page.evaluate("() => import('client-zip').then(() => 'resolved', (e) => e.name)")
     assert result == "TypeError"  # the bare name no longer resolves: the map never applied
     assert any(re.search("Content Security Policy", e) for e in console.errors)
+
+
+# --- file drop (docs/format.md, "File drop") ------------------------------------------
+
+DROP_SNIPPET = """
+const v = arg.drop, top = arg.top, epoch = v.epoch;
+const ak = b64d(v.album_key, 32), wrapKey = c.linkKeys(b64d(top.link_secret, 32)).wrapKey;
+const made = c.newDropKey(ak, top.album_id, epoch, b64d(v.seed, 32), b64d(v.sealed_secret.nonce, 24));
+const linkSealed = c.sealLinkDropKey(wrapKey, made.publicKey, top.link_id, top.album_id, epoch, b64d(v.link_drop_key.nonce, 24));
+const sealed = b64d(v.drop_file_key.sealed);
+const open = (s, albumId = top.album_id, fileId = top.file_id, pk = made.publicKey, sk = made.secretKey) =>
+  c.openDropFileKey(s, albumId, fileId, pk, sk);
+const flipped = sealed.slice(); flipped[70] ^= 1;
+const other = c.newDropKey(ak, top.album_id, epoch);
+const fresh = c.sealDropFileKey(b64d(top.file_key, 32), top.album_id, top.file_id, made.publicKey);
+const label = new TextEncoder().encode('fragment/v1/member-album-key\\0');
+const inside = [...label, ...b64d(top.album_id), ...b64d(top.file_id), ...b64d(top.file_key)];
+const forged = c.boxSeal(new Uint8Array(inside), made.publicKey);
+return {
+  bytes: c.DROP_FILE_KEY_BYTES,
+  publicKey: b64e(made.publicKey), secretKey: b64e(made.secretKey), sealedSecret: b64e(made.sealedSecret),
+  secretOpens: b64e(c.openDropSecret(ak, top.album_id, epoch, made.sealedSecret)),
+  derived: b64e(c.dropPublicKey(made.secretKey)),
+  linkSealed: b64e(linkSealed),
+  linkOpens: b64e(c.openLinkDropKey(wrapKey, b64d(v.link_drop_key.sealed), top.link_id, top.album_id, epoch)),
+  fileKey: b64e(open(sealed)),
+  fresh: [fresh.length, b64e(open(fresh))],
+  refused: [
+    fails(() => c.openDropSecret(ak, top.album_id, epoch + 1, made.sealedSecret)),
+    fails(() => c.openLinkDropKey(wrapKey, linkSealed, c.newId(), top.album_id, epoch)),
+    fails(() => c.openLinkDropKey(wrapKey, linkSealed, top.link_id, c.newId(), epoch)),
+    fails(() => open(sealed, top.album_id, c.newId())),
+    fails(() => open(sealed, c.newId())),
+    fails(() => open(flipped)),
+    fails(() => open(sealed.slice(0, 137))),
+    fails(() => open(sealed, top.album_id, top.file_id, other.publicKey, other.secretKey)),
+    fails(() => open(forged)),
+  ],
+  formats: [
+    fails(() => c.newDropKey(ak, top.album_id, -1)),
+    fails(() => c.sealDropFileKey(b64d(top.file_key, 32), top.album_id, top.file_id, new Uint8Array(31))),
+  ],
+};
+"""
+
+
+def test_crypto_js_reproduces_and_opens_the_drop_vectors(js):
+    """The "drop" vectors in the browser: the key pair from its seed and both sealed values byte for byte, the
+    dropped file key (made in Python) opened, a fresh one opened by crypto.py; every other place refused."""
+    v, top = VECTORS["drop"], VECTORS["inputs"]
+    out = js.run(DROP_SNIPPET, {"drop": v, "top": top})
+    assert out["bytes"] == crypto.DROP_FILE_KEY_BYTES == 138
+    made = (out["publicKey"], out["secretKey"], out["sealedSecret"])
+    assert made == (v["public_key"], v["secret_key"], v["sealed_secret"]["sealed"])
+    assert out["secretOpens"] == v["secret_key"] and out["derived"] == v["public_key"]
+    assert out["linkSealed"] == v["link_drop_key"]["sealed"] and out["linkOpens"] == v["public_key"]
+    assert out["fileKey"] == top["file_key"] and out["fresh"] == [138, top["file_key"]]
+    assert out["refused"] == ["DecryptionError"] * 9
+    assert out["formats"] == ["FormatError"] * 2
+
+
+def test_a_drop_sealed_in_the_browser_opens_in_python(js):
+    """The other direction: a file key sealed by crypto.js to a key pair made by crypto.py opens with crypto.py."""
+    ak, album_id, file_id, fk = crypto.random_key(), crypto.new_id(), crypto.new_id(), crypto.random_key()
+    made = crypto.new_drop_key(ak, album_id, 0)
+    sealed = js.run(
+        "return b64e(c.sealDropFileKey(b64d(arg.fk, 32), arg.album, arg.file, b64d(arg.pk, 32)));",
+        {"fk": b64(fk), "album": album_id, "file": file_id, "pk": b64(made.public_key)},
+    )
+    assert crypto.open_drop_file_key(crypto.b64d(sealed), album_id, file_id, made.public_key, made.secret_key) == fk

@@ -842,3 +842,69 @@ def test_the_owners_copy_of_an_invitation_secret_opens_only_for_that_invitation_
     for box, the_id, who in refusals:
         with pytest.raises(c.DecryptionError):
             c.open_owner_invite_secret(box, the_id, who.box_public_key, who.box_secret_key)
+
+
+# --- file drop (docs/format.md, "File drop") ------------------------------------------
+
+DROP = VECTORS["drop"]
+
+
+def test_drop_vectors_from_the_documented_inputs():
+    """The drop key pair from its seed, its sealed secret and a link's sealed public key from their nonces, byte
+    for byte; the dropped file key (made once) opens to the top-level file key with the drop secret."""
+    v, top = DROP, VECTORS["inputs"]
+    album_id, link_id, file_id = top["album_id"], top["link_id"], top["file_id"]
+    epoch_key = c.b64d(v["album_key"])
+    assert epoch_key == c.b64d(SHARING["inputs"]["epoch_keys"][str(v["epoch"])])
+    made = c.new_drop_key(epoch_key, album_id, v["epoch"], c.b64d(v["seed"]), c.b64d(v["sealed_secret"]["nonce"]))
+    assert (c.b64e(made.public_key), c.b64e(made.secret_key)) == (v["public_key"], v["secret_key"])
+    assert c.b64e(made.sealed_secret) == v["sealed_secret"]["sealed"] and len(made.sealed_secret) == 72
+    assert c.open_drop_secret(epoch_key, album_id, v["epoch"], made.sealed_secret) == made.secret_key
+    assert c.drop_public_key(made.secret_key) == made.public_key
+    wrap_key = c.link_keys(c.b64d(top["link_secret"])).wrap_key
+    nonce = c.b64d(v["link_drop_key"]["nonce"])
+    sealed_link = c.seal_link_drop_key(wrap_key, made.public_key, link_id, album_id, v["epoch"], nonce)
+    assert c.b64e(sealed_link) == v["link_drop_key"]["sealed"]
+    assert c.open_link_drop_key(wrap_key, sealed_link, link_id, album_id, v["epoch"]) == made.public_key
+    sealed = c.b64d(v["drop_file_key"]["sealed"])
+    assert len(sealed) == c.DROP_FILE_KEY_BYTES == 138
+    fk = c.open_drop_file_key(sealed, album_id, file_id, made.public_key, made.secret_key)
+    assert c.b64e(fk) == top["file_key"]
+    assert c.b64d(v["drop_file_key"]["plaintext"]) == b"fragment/v1/drop-file-key\x00" + c.b64d(album_id) + c.b64d(file_id) + fk
+
+
+def test_drop_values_refuse_another_place_key_or_shape():
+    """What binds each drop value: another epoch, album, link or file, a flipped or cut byte, another key pair,
+    a box with another label inside; a fresh seal opens, and is different each time."""
+    ak, wrap_key, fk = c.random_key(), c.random_key(), c.random_key()
+    album_id, link_id, file_id = c.new_id(), c.new_id(), c.new_id()
+    made = c.new_drop_key(ak, album_id, 3)
+    link_sealed = c.seal_link_drop_key(wrap_key, made.public_key, link_id, album_id, 3)
+    sealed = c.seal_drop_file_key(fk, album_id, file_id, made.public_key)
+    assert sealed != c.seal_drop_file_key(fk, album_id, file_id, made.public_key)
+    assert c.open_drop_file_key(sealed, album_id, file_id, made.public_key, made.secret_key) == fk
+    other = c.new_drop_key(ak, album_id, 3)
+    inside = b"fragment/v1/member-album-key\x00" + c.b64d(album_id) + c.b64d(file_id) + fk
+    forged = c.sodium.crypto_box_seal(inside, made.public_key)
+    refusals = {
+        "secret of another epoch": lambda: c.open_drop_secret(ak, album_id, 4, made.sealed_secret),
+        "secret of another album": lambda: c.open_drop_secret(ak, c.new_id(), 3, made.sealed_secret),
+        "secret with another key": lambda: c.open_drop_secret(c.random_key(), album_id, 3, made.sealed_secret),
+        "link key of another link": lambda: c.open_link_drop_key(wrap_key, link_sealed, c.new_id(), album_id, 3),
+        "link key of another epoch": lambda: c.open_link_drop_key(wrap_key, link_sealed, link_id, album_id, 2),
+        "link key flipped": lambda: c.open_link_drop_key(wrap_key, flip(link_sealed, 30), link_id, album_id, 3),
+        "file key of another file": lambda: c.open_drop_file_key(sealed, album_id, c.new_id(), made.public_key, made.secret_key),
+        "file key of another album": lambda: c.open_drop_file_key(sealed, c.new_id(), file_id, made.public_key, made.secret_key),
+        "file key flipped": lambda: c.open_drop_file_key(flip(sealed, 70), album_id, file_id, made.public_key, made.secret_key),
+        "file key cut": lambda: c.open_drop_file_key(sealed[:137], album_id, file_id, made.public_key, made.secret_key),
+        "another key pair": lambda: c.open_drop_file_key(sealed, album_id, file_id, other.public_key, other.secret_key),
+        "public key not the secret's": lambda: c.open_drop_file_key(sealed, album_id, file_id, other.public_key, made.secret_key),
+        "another label inside": lambda: c.open_drop_file_key(forged, album_id, file_id, made.public_key, made.secret_key),
+    }
+    for what, attempt in refusals.items():
+        with pytest.raises(c.DecryptionError):
+            attempt()
+        assert what
+    for bad in (lambda: c.new_drop_key(ak, album_id, -1), lambda: c.seal_drop_file_key(fk, album_id, file_id, b"\0" * 31)):
+        with pytest.raises(c.FormatError):
+            bad()

@@ -114,6 +114,9 @@ AD_INVITE_ALBUM_KEY = b"fragment/v1/invite-album-key\x00"
 AD_CONTACTS = b"fragment/v1/contacts\x00"
 AD_FAVORITES = b"fragment/v1/favorites\x00"
 AD_OWNER_LINK_WRAP_KEY = b"fragment/v1/owner-link-wrap-key\x00"
+AD_ALBUM_DROP_KEY = b"fragment/v1/album-drop-key\x00"
+AD_LINK_DROP_KEY = b"fragment/v1/link-drop-key\x00"
+DROP_FILE_KEY_LABEL = b"fragment/v1/drop-file-key\x00"  # inside the sealed box's plaintext, not AD
 KDF_CONTEXT_INVITE = b"fraginvt"  # of the invitation secret: 1 invite_key, 2 claim_key
 SUBKEY_INVITE = 1
 SUBKEY_CLAIM = 2
@@ -122,6 +125,8 @@ BOX_SEAL_BYTES = sodium.crypto_box_SEALBYTES  # 48: the ephemeral public key (32
 MEMBER_KEY_BYTES = BOX_SEAL_BYTES + len(MEMBER_ALBUM_KEY_LABEL) + ID_BYTES + KEY_BYTES
 OWNER_INVITE_SECRET_LABEL = b"fragment/v1/owner-invite-secret\x00"  # inside the sealed box's plaintext, not AD
 OWNER_INVITE_SECRET_BYTES = BOX_SEAL_BYTES + len(OWNER_INVITE_SECRET_LABEL) + ID_BYTES + KEY_BYTES
+# A guest's file key sealed to the album's drop key: label || album_id || file_id || FK in a sealed box.
+DROP_FILE_KEY_BYTES = BOX_SEAL_BYTES + len(DROP_FILE_KEY_LABEL) + 2 * ID_BYTES + KEY_BYTES  # 138
 MAX_EPOCH = 2**31 - 1  # epochs are 0 .. 2^31 - 1, so they fit a u32 and a JS number without surprise
 RECOVERY_WORD_COUNT = 24  # BIP39: 256 bits of entropy + 8 checksum bits = 24 words of 11 bits
 # 12 groups of 5 digits: 60 decimal digits (about 199 bits) of H32(box_pk || sign_pk), as
@@ -995,6 +1000,92 @@ def seal_owner_link_wrap_key(master_key: bytes, wrap_key: bytes, link_id: str, n
 def open_owner_link_wrap_key(master_key: bytes, sealed: bytes, link_id: str) -> bytes:
     """A link's wrap_key from the owner's copy."""
     return _open_key(master_key, sealed, _account_ad(AD_OWNER_LINK_WRAP_KEY, link_id))
+
+
+# --- file drop (docs/format.md, "File drop") ---------------------------------------
+# An upload-only link can be made so that it holds no album key: its guests seal each file key to an
+# X25519 key pair of the album (one per key epoch), whose secret only album-key holders can open. The
+# public key reaches the guest sealed under the link's wrap key, which the server never has, so the
+# server cannot hand guests a key of its own (docs/format.md, "File drop": why the public key is sealed).
+
+
+@dataclass(frozen=True)
+class DropKey:
+    """The album's drop key pair of one epoch, and its secret sealed under that epoch's album key."""
+
+    public_key: bytes
+    secret_key: bytes
+    sealed_secret: bytes
+
+
+def _drop_ad(prefix: bytes, ids: tuple[str, ...], epoch: int) -> bytes:
+    return prefix + b"".join(b64d(the_id, ID_BYTES) for the_id in ids) + struct.pack(">I", _epoch(epoch, 0))
+
+
+def new_drop_key(album_key: bytes, album_id: str, epoch: int, seed: bytes | None = None, nonce: bytes | None = None) -> DropKey:
+    """A fresh drop key pair for the album's epoch (crypto_box_keypair; a seed and a nonce for the vectors only)."""
+    if len(album_key) != KEY_BYTES:
+        raise FormatError("an album key is 32 bytes")
+    public_key, secret_key = sodium.crypto_box_seed_keypair(seed) if seed is not None else sodium.crypto_box_keypair()
+    sealed = _seal_key(album_key, secret_key, _drop_ad(AD_ALBUM_DROP_KEY, (album_id,), epoch), nonce)
+    return DropKey(public_key, secret_key, sealed)
+
+
+def open_drop_secret(album_key: bytes, album_id: str, epoch: int, sealed_secret: bytes) -> bytes:
+    """The drop secret key of an epoch from its sealed copy and that epoch's album key (72 bytes in)."""
+    return _open_key(album_key, sealed_secret, _drop_ad(AD_ALBUM_DROP_KEY, (album_id,), epoch))
+
+
+def drop_public_key(secret_key: bytes) -> bytes:
+    """The X25519 public key of a drop secret key: what the listed public key must equal."""
+    if len(secret_key) != KEY_BYTES:
+        raise FormatError("an X25519 secret key is 32 bytes")
+    return sodium.crypto_scalarmult_base(secret_key)
+
+
+def seal_link_drop_key(
+    wrap_key: bytes, public_key: bytes, link_id: str, album_id: str, epoch: int, nonce: bytes | None = None
+) -> bytes:
+    """The album's drop public key of an epoch for one link, under the link's wrap key: 72 bytes."""
+    ad = _drop_ad(AD_LINK_DROP_KEY, (link_id, album_id), epoch)
+    return _seal_key(wrap_key, _box_public_key(public_key), ad, nonce)
+
+
+def open_link_drop_key(wrap_key: bytes, sealed: bytes, link_id: str, album_id: str, epoch: int) -> bytes:
+    """The drop public key from a link's sealed copy; DecryptionError if the server changed it."""
+    return _open_key(wrap_key, sealed, _drop_ad(AD_LINK_DROP_KEY, (link_id, album_id), epoch))
+
+
+def seal_drop_file_key(file_key: bytes, album_id: str, file_id: str, public_key: bytes) -> bytes:
+    """FK sealed to the album's drop key: crypto_box_seal of label || album_id || file_id || FK, 138 bytes.
+
+    As for a member's key, a sealed box has no associated data: the label and both ids are inside the
+    plaintext, and open_drop_file_key checks them, so a box cannot be moved to another file or album.
+    """
+    if len(file_key) != KEY_BYTES:
+        raise FormatError("a file key is 32 bytes")
+    plaintext = DROP_FILE_KEY_LABEL + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES) + file_key
+    try:
+        return sodium.crypto_box_seal(plaintext, _box_public_key(public_key))
+    except CryptoError as exc:  # libsodium refuses a low-order point
+        raise FormatError("not a usable X25519 public key") from exc
+
+
+def open_drop_file_key(sealed: bytes, album_id: str, file_id: str, public_key: bytes, secret_key: bytes) -> bytes:
+    """FK from a dropped file's sealed key; DecryptionError if it does not open or is for another file."""
+    expected = DROP_FILE_KEY_LABEL + b64d(album_id, ID_BYTES) + b64d(file_id, ID_BYTES)
+    _box_public_key(public_key)
+    if len(secret_key) != KEY_BYTES:
+        raise FormatError("an X25519 secret key is 32 bytes")
+    if len(sealed) != DROP_FILE_KEY_BYTES:
+        raise DecryptionError("authentication failed")
+    try:
+        plaintext = sodium.crypto_box_seal_open(sealed, public_key, secret_key)
+    except CryptoError as exc:
+        raise DecryptionError("authentication failed") from exc
+    if not hmac.compare_digest(plaintext[: len(expected)], expected):
+        raise DecryptionError("authentication failed")
+    return plaintext[len(expected) :]
 
 
 # --- blobs (STREAM) ---------------------------------------------------------------

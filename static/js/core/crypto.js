@@ -28,6 +28,7 @@ import {
   DecryptionError,
   FORMAT_VERSION,
   FormatError,
+  ID_BYTES,
   KEY_BYTES,
   KINDS,
   NONCE_BYTES,
@@ -453,6 +454,142 @@ export function albumKeys(currentKey, currentEpoch, albumId, chain) {
     }
   }
   return keys;
+}
+
+// --- file drop (docs/format.md, "File drop") --------------------------------------
+// An upload-only link can hold no album key: its guests seal each file key to the album's X25519 drop
+// key of the epoch, whose secret only album-key holders open. The public key reaches a guest sealed
+// under the link's wrap key, which the server never has, so it cannot hand out a key of its own.
+
+const AD_ALBUM_DROP_KEY = ascii("fragment/v1/album-drop-key\0");
+const AD_LINK_DROP_KEY = ascii("fragment/v1/link-drop-key\0");
+const DROP_FILE_KEY_LABEL = ascii("fragment/v1/drop-file-key\0"); // inside the sealed box, not AD
+/** A guest's file key sealed to the drop key: label ‖ album_id ‖ file_id ‖ FK in a sealed box, 138 bytes. */
+export const DROP_FILE_KEY_BYTES = 48 + DROP_FILE_KEY_LABEL.length + 2 * ID_BYTES + KEY_BYTES;
+
+function dropAd(prefix, ids, epoch) {
+  const counter = new Uint8Array(4);
+  new DataView(counter.buffer).setUint32(0, epochOf(epoch, 0)); // big-endian
+  return concat(prefix, ...ids.map(([id, what]) => idBytes(id, what)), counter);
+}
+
+const albumDropAd = (albumId, epoch) => dropAd(AD_ALBUM_DROP_KEY, [[albumId, "album id"]], epoch);
+const linkDropAd = (linkId, albumId, epoch) =>
+  dropAd(
+    AD_LINK_DROP_KEY,
+    [
+      [linkId, "link id"],
+      [albumId, "album id"],
+    ],
+    epoch,
+  );
+
+function openKey(key, sealed, ad) {
+  const value = openSealed(key, sealed, ad);
+  if (value.length !== KEY_BYTES) throw new FormatError("the sealed value is not a 32-byte key");
+  return value;
+}
+
+/**
+ * A fresh drop key pair for the album's epoch, its secret sealed under that epoch's album key (72
+ * bytes): {publicKey, secretKey, sealedSecret}. A seed and a nonce are for the test vectors only.
+ * @param {Uint8Array} albumKey
+ * @param {string} albumId
+ * @param {number} epoch
+ * @param {Uint8Array | null} [seed]
+ * @param {Uint8Array | null} [nonce]
+ * @returns {{publicKey: Uint8Array, secretKey: Uint8Array, sealedSecret: Uint8Array}}
+ */
+export function newDropKey(albumKey, albumId, epoch, seed, nonce) {
+  sized(albumKey, KEY_BYTES, "album key");
+  const s = need();
+  const pair = seed ? s.crypto_box_seed_keypair(sized(seed, KEY_BYTES, "X25519 seed")) : s.crypto_box_keypair();
+  const sealedSecret = seal(albumKey, pair.privateKey, albumDropAd(albumId, epoch), nonce);
+  return { publicKey: pair.publicKey, secretKey: pair.privateKey, sealedSecret };
+}
+
+/**
+ * The drop secret key of an epoch from its sealed copy and that epoch's album key.
+ * @param {Uint8Array} albumKey
+ * @param {string} albumId
+ * @param {number} epoch
+ * @param {Uint8Array} sealedSecret
+ * @returns {Uint8Array}
+ */
+export function openDropSecret(albumKey, albumId, epoch, sealedSecret) {
+  return openKey(albumKey, sealedSecret, albumDropAd(albumId, epoch));
+}
+
+/**
+ * The X25519 public key of a drop secret key (crypto_scalarmult_base): what the listed one must equal.
+ * @param {Uint8Array} secretKey
+ * @returns {Uint8Array}
+ */
+export function dropPublicKey(secretKey) {
+  return need().crypto_scalarmult_base(sized(secretKey, KEY_BYTES, "X25519 secret key"));
+}
+
+/**
+ * The album's drop public key of an epoch for one link, under the link's wrap key: 72 bytes.
+ * @param {Uint8Array} wrapKey
+ * @param {Uint8Array} publicKey
+ * @param {string} linkId
+ * @param {string} albumId
+ * @param {number} epoch
+ * @param {Uint8Array | null} [nonce]  for the test vectors only
+ * @returns {Uint8Array}
+ */
+export function sealLinkDropKey(wrapKey, publicKey, linkId, albumId, epoch, nonce) {
+  return seal(wrapKey, sized(publicKey, KEY_BYTES, "X25519 public key"), linkDropAd(linkId, albumId, epoch), nonce);
+}
+
+/**
+ * The drop public key from a link's sealed copy; DecryptionError if it was changed.
+ * @param {Uint8Array} wrapKey
+ * @param {Uint8Array} sealed
+ * @param {string} linkId
+ * @param {string} albumId
+ * @param {number} epoch
+ * @returns {Uint8Array}
+ */
+export function openLinkDropKey(wrapKey, sealed, linkId, albumId, epoch) {
+  return openKey(wrapKey, sealed, linkDropAd(linkId, albumId, epoch));
+}
+
+const dropFilePrefix = (albumId, fileId) =>
+  concat(DROP_FILE_KEY_LABEL, idBytes(albumId, "album id"), idBytes(fileId, "file id"));
+
+/**
+ * FK sealed to the album's drop key (crypto_box_seal), 138 bytes: the label and both ids are inside
+ * the box, which has no associated data, so it cannot be moved to another file or album.
+ * @param {Uint8Array} fileKey
+ * @param {string} albumId
+ * @param {string} fileId
+ * @param {Uint8Array} publicKey
+ * @returns {Uint8Array}
+ */
+export function sealDropFileKey(fileKey, albumId, fileId, publicKey) {
+  return boxSeal(concat(dropFilePrefix(albumId, fileId), sized(fileKey, KEY_BYTES, "file key")), publicKey);
+}
+
+/**
+ * FK from a dropped file's sealed key; DecryptionError if it does not open or is for another file.
+ * @param {Uint8Array} sealed
+ * @param {string} albumId
+ * @param {string} fileId
+ * @param {Uint8Array} publicKey
+ * @param {Uint8Array} secretKey
+ * @returns {Uint8Array}
+ */
+export function openDropFileKey(sealed, albumId, fileId, publicKey, secretKey) {
+  const expected = dropFilePrefix(albumId, fileId);
+  if (bytes(sealed, "sealed box").length !== DROP_FILE_KEY_BYTES) throw new DecryptionError();
+  const plain = boxSealOpen(sealed, publicKey, secretKey);
+  // Anyone can seal to a public key: the label and the ids are what bind it.
+  if (plain.length !== expected.length + KEY_BYTES || expected.some((b, i) => plain[i] !== b)) {
+    throw new DecryptionError();
+  }
+  return plain.slice(expected.length);
 }
 
 // --- metadata (docs/format.md, "Metadata") ---------------------------------------
