@@ -100,7 +100,8 @@ class Responses:
 
     def __init__(self, ctx) -> None:
         self.all: list = []
-        ctx.on("response", self.all.append)
+        # A function of our own: Playwright marks the handler it is given, which a bound builtin cannot take.
+        ctx.on("response", lambda response: self.all.append(response))
 
     def bodies(self) -> list[tuple[str, bytes]]:
         out = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .. import crypto
 from . import accounts, auth, db, epochs, inputs, tokens, uploads
@@ -20,6 +21,11 @@ bp = Blueprint("owner", __name__, url_prefix="/api/owner")
 
 VERIFIER_BYTES = 32
 MAX_LABEL_BYTES = 1024  # a sealed label: nonce, tag and a few hundred bytes of text
+# A file drop (docs/format.md, "File drop"): the album's X25519 public key of an epoch, its secret key
+# sealed under that epoch's album key, and a link's copy of the public key sealed under its wrap key.
+DROP_PUBLIC_KEY_BYTES = crypto.KEY_BYTES
+DROP_SECRET_BYTES = crypto.WRAPPED_KEY_BYTES
+LINK_DROP_KEY_BYTES = crypto.WRAPPED_KEY_BYTES
 
 
 @bp.before_request
@@ -94,10 +100,78 @@ def check_key_epoch(album: db.Album, data: dict) -> None:
         raise epochs.stale_key()
 
 
+def drop_keys(album_id: str) -> dict[str, dict[str, str]]:
+    """The album's drop keys by epoch: each public key, and its secret sealed under that epoch's album key.
+
+    Only whoever holds the album key of an epoch opens its secret (docs/format.md, "File drop"), so
+    these go to the owner, members and viewing links, never to a file drop's guests.
+    """
+    rows = db.session().scalars(
+        select(db.AlbumDropKey).where(db.AlbumDropKey.album_id == album_id).order_by(db.AlbumDropKey.epoch)
+    )
+    return {
+        str(row.epoch): {"public_key": crypto.b64e(row.public_key), "sealed_secret": crypto.b64e(row.sealed_secret)}
+        for row in rows
+    }
+
+
+def new_drop_key(data: dict) -> tuple[bytes, bytes] | None:
+    """The album's new drop key a client sends (`drop_key`: public key and sealed secret), or None."""
+    raw = data.get("drop_key")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise bad_request("`drop_key` is the album's new drop key: {public_key, sealed_secret}.", "bad_field")
+    return b64_field(raw, "public_key", DROP_PUBLIC_KEY_BYTES), b64_field(raw, "sealed_secret", DROP_SECRET_BYTES)
+
+
+def drop_key_exists() -> ApiError:
+    """409: another device made the album's drop key for this epoch first; the client reads the album again."""
+    return ApiError(
+        409,
+        "drop_key_exists",
+        "This album has a drop key for its current key already (made on another device): read the album again and use it.",
+    )
+
+
+def take_drop_key(album_id: str, epoch: int, given: tuple[bytes, bytes] | None) -> None:
+    """In a transaction that holds the album row at `epoch` (epochs.hold): the album's drop key of it, made or found.
+
+    With `given`, it is the album's first for the epoch (409 drop_key_exists if another device made one:
+    two links sealing different public keys would split the guests' files between two keys, and the
+    second pair's secret would be lost with its client); without, the album must have one already.
+    The primary key (album, epoch) refuses a second even where the check above could be passed.
+    """
+    session = db.session()
+    exists = session.scalar(
+        select(db.AlbumDropKey.epoch).where(db.AlbumDropKey.album_id == album_id, db.AlbumDropKey.epoch == epoch)
+    )
+    if given is None:
+        if exists is None:
+            session.rollback()
+            raise ApiError(
+                409,
+                "no_drop_key",
+                "This album has no drop key for its current key yet: send one (`drop_key`) with the link.",
+            )
+        return
+    if exists is not None:
+        session.rollback()
+        raise drop_key_exists()
+    public_key, sealed_secret = given
+    session.add(db.AlbumDropKey(album_id=album_id, epoch=epoch, public_key=public_key, sealed_secret=sealed_secret))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise drop_key_exists() from None
+
+
 def album_json(album: db.Album, member: db.AlbumMember | None = None) -> dict:
     """An album with its counts, and the requester's copy of its key (and the older keys).
 
     The owner's copy is sealed under the owner's MK; a member's is sealed to the member's public key.
+    The album's drop keys come too: their secrets open with the album key, which the requester has.
     """
     session = db.session()
     files, size = session.execute(
@@ -121,6 +195,7 @@ def album_json(album: db.Album, member: db.AlbumMember | None = None) -> dict:
         "role": "owner" if member is None else member.role,
         "member_key": None if member is None else crypto.b64e(member.sealed_key),
         "member_key_epoch": None if member is None else member.key_epoch,
+        "drop_keys": drop_keys(album.id),
     }
 
 
@@ -382,6 +457,9 @@ def link_json(link: db.Link) -> dict:
         "owner_label": None if link.owner_label is None else crypto.b64e(link.owner_label),
         "owner_wrap_key": None if link.owner_wrap_key is None else crypto.b64e(link.owner_wrap_key),
         "last_opened_at": iso(link.last_opened_at),
+        # A file drop holds the album's drop public key of drop_epoch, never the album key.
+        "drop": link.drop_epoch is not None,
+        "drop_epoch": link.drop_epoch,
     }
 
 
@@ -397,12 +475,46 @@ def _password(data: dict) -> crypto.PasswordParams | None:
         raise bad_request(f"The password parameters are not valid: {exc}.", "bad_field") from None
 
 
+def _drop(data: dict) -> tuple[bytes, int] | None:
+    """A file drop's key (`drop`: the album's drop public key sealed under the link's wrap key, and its epoch), or None."""
+    raw = data.get("drop")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise bad_request("`drop` is a file drop's key: {wrapped_drop_key, epoch}.", "bad_field")
+    wrapped = b64_field(raw, "wrapped_drop_key", LINK_DROP_KEY_BYTES)
+    epoch = int_field(raw, "epoch", minimum=0, maximum=inputs.MAX_KEY_EPOCH)
+    if epoch is None:
+        raise bad_request("`drop` must name the album key `epoch` its drop key is of.", "missing_field")
+    return wrapped, epoch
+
+
+def _link_keys(link: db.Link, data: dict, *, creating: bool) -> None:
+    """The key the link holds: the album key wrapped under its wrap key, or for a file drop the album's drop key.
+
+    A file drop's guests get no album key at all (docs/design.md, "File drop"); a link stays what it
+    was made as, so a password change of a drop sends `drop` again and never an album key.
+    """
+    drop = _drop(data)
+    if not creating and (drop is not None) != (link.drop_epoch is not None):
+        if link.drop_epoch is not None:
+            raise bad_request("This link is a file drop: its new keys carry `drop`, never an album key.", "bad_field")
+        raise bad_request("This link shows the album: make a new link for a file drop.", "bad_field")
+    if drop is None:
+        link.wrapped_album_key = b64_field(data, "wrapped_album_key", crypto.WRAPPED_KEY_BYTES)
+        return
+    if data.get("wrapped_album_key") is not None:
+        raise bad_request("A file drop holds no album key: send `drop` or `wrapped_album_key`, not both.", "bad_field")
+    link.wrapped_album_key = None
+    link.wrapped_drop_key, link.drop_epoch = drop
+
+
 def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
     """Copy the settings present in `data` onto the link, checked."""
     config = current_app.config
     if creating or "password" in data:
         params = _password(data)
-        link.wrapped_album_key = b64_field(data, "wrapped_album_key", crypto.WRAPPED_KEY_BYTES)
+        _link_keys(link, data, creating=creating)
         link.verifier = b64_field(data, "verifier", VERIFIER_BYTES)
         # The link proof's key depends on the link secret alone: required for a new link, and a
         # password change may send it to upgrade a link made before it (docs/format.md, "Link proof").
@@ -415,7 +527,7 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
         link.pw_salt = params.salt if params else None
         link.pw_opslimit = params.opslimit if params else None
         link.pw_memlimit = params.memlimit if params else None
-    elif "wrapped_album_key" in data or "verifier" in data or "link_verifier" in data:
+    elif any(name in data for name in ("wrapped_album_key", "drop", "drop_key", "verifier", "link_verifier")):
         raise bad_request("A new wrapped key and verifiers come only with `password` (null for none).", "bad_field")
     if creating or "expires_at" in data:
         link.expires_at = time_field(data, "expires_at")
@@ -437,8 +549,28 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
         if g.owner.account_id is None and data["owner_label"] is not None:
             raise bad_request("`owner_label` is for links of an account; this owner token has none.", "bad_field")
         link.owner_label = b64_field(data, "owner_label", max_length=MAX_LABEL_BYTES, required=False)
+    if link.drop_epoch is not None and not link.upload_only:
+        raise bad_request("A file drop holds no album key, so it can only add photos: `upload_only` must be true.", "bad_field")
     if link.upload_only and not link.uploads:
         raise bad_request("An upload-only link must allow uploads.", "bad_field")
+
+
+def _hold_link_keys(link: db.Link, album_id: str, data: dict, drop_key: tuple[bytes, bytes] | None) -> None:
+    """Take the album row at the epoch the link's new key is of (epochs.hold): 409 stale_key if it is not the current one.
+
+    For a file drop, the album's drop key of that epoch is then found, or made from `drop_key`
+    (take_drop_key), in the same transaction as the link.
+    """
+    if link.drop_epoch is None:
+        if drop_key is not None:
+            raise bad_request("`drop_key` comes only with a file drop's `drop`.", "bad_field")
+        epochs.hold(album_id, _epoch(data))
+        return
+    epoch = link.drop_epoch
+    if int_field(data, "key_epoch", minimum=0, maximum=inputs.MAX_KEY_EPOCH) not in (None, epoch):
+        raise bad_request("`key_epoch` and the drop's `epoch` must be the same.", "bad_field")
+    epochs.hold(album_id, epoch)
+    take_drop_key(album_id, epoch, drop_key)
 
 
 @bp.post("/albums/<album_id>/links")
@@ -459,8 +591,9 @@ def create_link(album_id: str):
         owner_secret=_owner_copy(data, "owner_secret"),
     )
     _apply_settings(link, data, creating=True)
-    # The link wraps the album's current key: one sealed under an older key would open nothing new.
-    epochs.hold(album.id, _epoch(data))
+    drop_key = new_drop_key(data)
+    # The link wraps the album's current key (or its drop key): one sealed under an older key would open nothing new.
+    _hold_link_keys(link, album.id, data, drop_key)
     session.add(link)
     session.commit()
     return link_json(link), 201
@@ -491,8 +624,8 @@ def change_link(link_id: str):
     # Any change makes every access token stale, so it applies on the next request.
     link.version += 1
     session = db.session()
-    if "password" in data:  # a new wrapped album key: under the album's current key
-        epochs.hold(link.album_id, _epoch(data))
+    if "password" in data:  # a new wrapped album key (or drop key): under the album's current key
+        _hold_link_keys(link, link.album_id, data, new_drop_key(data))
     if "password" in data:
         # A new password admits devices afresh: a copied device key or old token does not survive it.
         session.execute(delete(db.LinkDevice).where(db.LinkDevice.link_id == link.id))
@@ -511,6 +644,7 @@ def revoke_link(link_id: str):
         # its fragment and the server's data (docs/design.md, "Link policy, enforced by the server").
         link.revoked_at = db.now()
         link.wrapped_album_key = None
+        link.wrapped_drop_key = None
         link.version += 1
         db.session().commit()
         uploads.abort_link_uploads(link.id)

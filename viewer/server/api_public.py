@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from .. import crypto
 from . import db, epochs, tokens, uploads
+from .api_owner import drop_keys
 from .errors import ApiError
 from .inputs import iso, json_body, page_args
 from .policy import (
@@ -88,7 +89,10 @@ def unlock(link_id: str):
     # The owner may delete the album or revoke the link while this unlock runs (load_link saw it alive).
     if album is None:
         raise ApiError(404, "not_found", "This link does not exist. Check that you copied all of it.")
-    if link.wrapped_album_key is None:
+    # A file drop holds the album's drop key instead of its album key (docs/design.md, "File drop").
+    drop = link.drop_epoch is not None
+    held = link.wrapped_drop_key if drop else link.wrapped_album_key
+    if held is None:
         raise ApiError(410, "revoked", "The owner has revoked this link.")
     # The owner's "last opened": a plain UPDATE, not through the loaded row, so it changes nothing else.
     session = db.session()
@@ -96,17 +100,34 @@ def unlock(link_id: str):
         update(db.Link).where(db.Link.id == link.id).values(last_opened_at=db.now()).execution_options(synchronize_session=False)
     )
     session.commit()
-    return {
+    answer = {
         "access_token": tokens.new_access_token(link.id, link.version, device_id),
         "expires_in": current_app.config["ACCESS_TOKEN_TTL"],
         "album_id": link.album_id,
-        "album_meta": crypto.b64e(album.meta),
-        "wrapped_album_key": crypto.b64e(link.wrapped_album_key),
-        # The wrapped key is the album's current one; older files open through the chain (docs/format.md, "Sharing").
-        "key_epoch": album.key_epoch,
-        "key_chain": epochs.key_chain(album),
         "info": public_info(link),
     }
+    if drop:
+        # Nothing that opens anything: no album key, no chain, not even the sealed metadata (the title
+        # would be the one thing a guest could read if the album key ever leaked). Only the drop public
+        # key, sealed under the link's wrap key so the server cannot hand out one of its own.
+        answer.update(
+            album_meta=None,
+            wrapped_album_key=None,
+            key_epoch=link.drop_epoch,
+            wrapped_drop_key=crypto.b64e(held),
+            drop_epoch=link.drop_epoch,
+        )
+        return answer
+    answer.update(
+        album_meta=crypto.b64e(album.meta),
+        wrapped_album_key=crypto.b64e(held),
+        # The wrapped key is the album's current one; older files open through the chain (docs/format.md, "Sharing").
+        key_epoch=album.key_epoch,
+        key_chain=epochs.key_chain(album),
+        # The album's drop keys, whose secrets the album key opens: so the link's visitors open the files guests dropped.
+        drop_keys=drop_keys(album.id),
+    )
+    return answer
 
 
 def _viewer(link_id: str) -> db.Link:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import crypto
 from . import accounts, auth, db, epochs, inputs, policy, uploads
-from .api_owner import album_json, get_album, public_base
+from .api_owner import LINK_DROP_KEY_BYTES, album_json, get_album, new_drop_key, public_base
 from .api_public import _viewer as public_viewer
 from .api_public import bp as public_bp
 from .errors import ApiError, bad_request, not_found
@@ -563,6 +563,11 @@ def rekey(album_id: str):
     wrapped key; `remove` (optional) takes people out in the same transaction. Files keep their
     wrapped keys under the epoch they were made in. If anyone was added or left meanwhile, the set
     of copies no longer matches and nothing is saved (409): the client reads again and retries.
+
+    File drops (links with a drop_epoch) hold no album key: they are not in `links` but in
+    `link_drop_keys`, each the album's new drop key (`drop_key`, made for the new epoch) sealed under
+    the link's wrap key. A removed person knew the old album key, hence the old drop key's secret, so
+    files dropped from now on go to a key they never had (docs/design.md, "File drop").
     """
     album = get_album(album_id)
     data = json_body()
@@ -574,6 +579,10 @@ def rekey(album_id: str):
     invites = _sealed_map(data, "invitations", crypto.WRAPPED_KEY_BYTES)
     links = _sealed_map(data, "links", crypto.WRAPPED_KEY_BYTES)
     link_owner_keys = _sealed_map(data, "link_wrap_keys", crypto.WRAPPED_KEY_BYTES)
+    link_drop_keys = _sealed_map(data, "link_drop_keys", LINK_DROP_KEY_BYTES)
+    drop_key = new_drop_key(data)
+    if link_drop_keys and drop_key is None:
+        raise bad_request("`link_drop_keys` seal the album's new drop key, so `drop_key` must come with them.", "bad_field")
     remove = data.get("remove") or []
     if not isinstance(remove, list) or not all(isinstance(a, str) for a in remove):
         raise bad_request("`remove` lists the account ids of people to take out.", "bad_field")
@@ -601,15 +610,27 @@ def rekey(album_id: str):
         delete(db.ShareInvitation).where(db.ShareInvitation.album_id == album_id, db.ShareInvitation.expires_at <= now)
     )
     open_invites = set(session.scalars(select(db.ShareInvitation.id).where(db.ShareInvitation.album_id == album_id)))
-    live_links = set(session.scalars(select(db.Link.id).where(db.Link.album_id == album_id, db.Link.revoked_at.is_(None))))
+    live = session.execute(
+        select(db.Link.id, db.Link.drop_epoch).where(db.Link.album_id == album_id, db.Link.revoked_at.is_(None))
+    ).all()
+    live_links = {link_id for link_id, drop_epoch in live if drop_epoch is None}
+    live_drops = {link_id for link_id, drop_epoch in live if drop_epoch is not None}
     if (
         remaining != set(members)
         or open_invites != set(invites)
         or live_links != set(links)
-        or not set(link_owner_keys) <= live_links
+        or not set(link_owner_keys) <= live_links | live_drops
     ):
         session.rollback()
         raise _people_changed()
+    if live_drops != set(link_drop_keys):
+        session.rollback()
+        raise ApiError(
+            409,
+            "links_changed",
+            "Every live file drop link needs the album's new drop key (`link_drop_keys`), and only those: "
+            "the new key was not saved. Read the album's links again and try again.",
+        )
     for account_id, sealed in members.items():
         session.execute(
             update(db.AlbumMember)
@@ -626,7 +647,19 @@ def rekey(album_id: str):
             values["owner_wrap_key"] = link_owner_keys[link_id]
         # A new version ends every access token, so open pages unlock again and get the new key.
         session.execute(update(db.Link).where(db.Link.id == link_id).values(**values))
+    for link_id, wrapped in link_drop_keys.items():
+        values = {"wrapped_drop_key": wrapped, "drop_epoch": new_epoch, "version": db.Link.version + 1}
+        if link_id in link_owner_keys:
+            values["owner_wrap_key"] = link_owner_keys[link_id]
+        # As above: open guest pages get 401 token_stale, unlock again, and seal to the new drop key.
+        session.execute(update(db.Link).where(db.Link.id == link_id).values(**values))
     session.add(db.AlbumKeyChain(album_id=album_id, epoch=new_epoch, sealed_prev=chain))
+    if drop_key is not None:
+        # Kept even with no drop link left (one revoked meanwhile): the next drop link of this epoch uses it.
+        public_key, sealed_secret = drop_key
+        session.add(db.AlbumDropKey(album_id=album_id, epoch=new_epoch, public_key=public_key, sealed_secret=sealed_secret))
+    # No other drop key of new_epoch can exist: making one holds the album row at that epoch (epochs.hold),
+    # which only this transaction's conditional UPDATE above reached.
     session.commit()
     removed = _remove_files(_files_of(album_id, remove)) if remove and remove_files else 0
     session.expire_all()

@@ -77,6 +77,8 @@ def file_json(file: db.File, *, owner: bool, people: dict[str, str] | None = Non
         "blobs": {kind: getattr(file, f"{kind}_size") for kind in KINDS},
         "created_at": iso(file.created_at),
         "guest": file.via_link is not None,
+        # wrapped_key is sealed to the album's drop key of key_epoch, not under its album key (docs/format.md, "File drop").
+        "drop": file.drop,
     }
     if owner:
         data["uploaded_via"] = file.via_link
@@ -151,10 +153,24 @@ def reserve(album_id: str, data: dict, link: db.Link | None, added_by: str | Non
     check takes the album row's lock in the same transaction as the insert, so a new album key
     (api_sharing.rekey) commits either before this file (and it is refused) or after it (and the
     file, under the old key, was there before anyone lost access).
+
+    Through a file drop (a link with a drop_epoch), the guest holds no album key: the file key is
+    sealed to the album's drop key of the link's epoch (crypto_box_seal, 138 bytes), and the same
+    hold makes a new album key (which gives the link a new drop key) come before or after it.
     """
     config = current_app.config
     file_id = check_id(data.get("file_id"), "file id")
-    wrapped_key = b64_field(data, "wrapped_key", crypto.WRAPPED_KEY_BYTES)
+    drop = link is not None and link.drop_epoch is not None
+    try:
+        wrapped_key = b64_field(data, "wrapped_key", crypto.DROP_FILE_KEY_BYTES if drop else crypto.WRAPPED_KEY_BYTES)
+    except ApiError as exc:
+        if not drop or exc.code != "bad_field":
+            raise
+        raise bad_request(
+            f"This link is a file drop: each file's key must be sealed to the album's drop key "
+            f"({crypto.DROP_FILE_KEY_BYTES} bytes), not wrapped under an album key.",
+            "bad_field",
+        ) from None
     meta = b64_field(data, "meta", max_length=config["MAX_META_BYTES"])
     blobs = data.get("blobs")
     if not isinstance(blobs, dict) or set(blobs) != set(KINDS):
@@ -172,6 +188,9 @@ def reserve(album_id: str, data: dict, link: db.Link | None, added_by: str | Non
         raise ApiError(413, "file_too_large", "The thumbnail or preview is larger than the file size limit.")
     total = sum(sizes.values())
     key_epoch = int_field(data, "key_epoch", minimum=0, maximum=inputs.MAX_KEY_EPOCH) or 0
+    if drop and link is not None and key_epoch != link.drop_epoch:
+        # Sealed to a drop key the link no longer holds (the album got a new key): the page unlocks again.
+        raise epochs.stale_key()
     session = db.session()
     if session.scalar(select(db.File.seq).where(db.File.id == file_id)) is not None:
         raise ApiError(409, "exists", "A file with this id exists already.")
@@ -222,6 +241,7 @@ def reserve(album_id: str, data: dict, link: db.Link | None, added_by: str | Non
         held=bool(link and link.hold_uploads),
         key_epoch=key_epoch,
         added_by=added_by,
+        drop=drop,
         thumb_size=sizes["thumb"],
         preview_size=sizes["preview"],
         original_size=sizes["original"],
