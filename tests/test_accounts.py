@@ -201,7 +201,12 @@ def test_a_database_made_before_accounts_gains_their_columns(tmp_path):
     for table in db.Base.metadata.sorted_tables:
         if table.name in ("accounts", "account_sessions", "invitations", *LATER_TABLES):
             continue
-        kept = [Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns if (table.name, c.name) not in added]
+        # Before 0006 a file id was unique across albums.
+        kept = [
+            Column(c.name, c.type, primary_key=c.primary_key, unique=(table.name, c.name) == ("files", "id"))
+            for c in table.columns
+            if (table.name, c.name) not in added
+        ]
         Table(table.name, old, *kept)
     engine = create_engine(url)
     old.create_all(engine)

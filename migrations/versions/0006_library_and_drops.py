@@ -28,37 +28,54 @@ ID = sa.String(22)
 SQLITE_NAMES = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
 
-def _unique_on_id(bind: sa.Connection) -> str | None:
-    """The name PostgreSQL gave UNIQUE (files.id): files_id_key, whether 0001 or create_all made it."""
+def _unique_on_id(bind: sa.Connection) -> tuple[bool, str | None]:
+    """Whether UNIQUE (files.id) exists, and its name: files_id_key on PostgreSQL, none on SQLite
+    (an unnamed table constraint), whether 0001 or create_all made it."""
     for constraint in sa.inspect(bind).get_unique_constraints("files"):
         if constraint["column_names"] == ["id"]:
-            return constraint["name"]
-    return None
+            return True, constraint["name"]
+    return False, None
+
+
+def _present(bind: sa.Connection) -> tuple[set[str], set[str]]:
+    """The names of the files table's indexes and unique constraints, so that a database whose
+    create_all already made some of this revision's (adopted at 0002 by migrate.py) is completed
+    rather than refused."""
+    inspector = sa.inspect(bind)
+    indexes = {str(index["name"]) for index in inspector.get_indexes("files")}
+    uniques = {str(unique["name"]) for unique in inspector.get_unique_constraints("files")}
+    return indexes, uniques
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    new_columns = (
+    new_columns: tuple[sa.Column[object], ...] = (
         sa.Column("blob_album", ID, nullable=True),
         sa.Column("charged", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column("drop", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
+    has_unique_id, unique_name = _unique_on_id(bind)
+    indexes, uniques = _present(bind)
     if bind.dialect.name == "sqlite":
         # files is referenced by no foreign key, so moving and copying it cascades nothing (migrations/env.py).
         with op.batch_alter_table("files", recreate="always", naming_convention=SQLITE_NAMES) as batch:
-            batch.drop_constraint("uq_files_id", type_="unique")
+            if has_unique_id:
+                batch.drop_constraint(unique_name or "uq_files_id", type_="unique")
             for column in new_columns:
                 batch.add_column(column)
-            batch.create_index("ix_files_id", ["id"])
-            batch.create_unique_constraint("uq_files_album_file", ["album_id", "id"])
+            if "ix_files_id" not in indexes:
+                batch.create_index("ix_files_id", ["id"])
+            if "uq_files_album_file" not in uniques:
+                batch.create_unique_constraint("uq_files_album_file", ["album_id", "id"])
     else:
-        name = _unique_on_id(bind)
-        if name is not None:
-            op.drop_constraint(name, "files", type_="unique")
+        if has_unique_id and unique_name is not None:
+            op.drop_constraint(unique_name, "files", type_="unique")
         for column in new_columns:
             op.add_column("files", column)
-        op.create_index("ix_files_id", "files", ["id"])
-        op.create_unique_constraint("uq_files_album_file", "files", ["album_id", "id"])
+        if "ix_files_id" not in indexes:
+            op.create_index("ix_files_id", "files", ["id"])
+        if "uq_files_album_file" not in uniques:
+            op.create_unique_constraint("uq_files_album_file", "files", ["album_id", "id"])
     op.create_table(
         "blob_refs",
         sa.Column("album_id", ID, primary_key=True),
