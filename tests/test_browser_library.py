@@ -23,13 +23,7 @@ from tests.test_browser_owner import PASSWORD, context, new_album, sign_up_as, t
 from tests.test_browser_sharing import open_album_card, share
 from viewer import crypto
 
-# The server's POST /api/owner/albums/<id>/references is not built yet (issue 13, left for the next
-# session): the story fails at the first "Add to album" with 404. strict, so the day the route lands
-# this marker must go, and the story counts again.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xfail(strict=True, reason="POST /api/owner/albums/<id>/references is not built yet (issue 13)"),
-]
+pytestmark = pytest.mark.slow
 
 SHARED = "Harbour days"
 INBOX = "Harbour inbox"

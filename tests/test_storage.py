@@ -168,6 +168,19 @@ def test_put_accepts_any_bytes_like_iterable(store):
     assert store.read_all("k/2") == b""
 
 
+def test_copy_makes_a_second_blob_that_outlives_the_first(store):
+    """A copied photo (issue 13, "Add to album" as a copy) keeps its bytes when the original goes."""
+    data = pattern(9 * MiB + 3)
+    store.put("a1/f1/original", chunked(data, 3 * MiB))
+    assert store.copy("a1/f1/original", "a2/f1/original") == len(data)
+    store.delete_prefix("a1")
+    assert not store.exists("a1/f1/original")
+    assert store.read_all("a2/f1/original") == data
+    with pytest.raises(BlobNotFound):
+        store.copy("a1/f1/original", "a3/f1/original")
+    assert not store.exists("a3/f1/original")
+
+
 N = 1 * MiB + 333
 RANGES = {
     "start": (0, 10),

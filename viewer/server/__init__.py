@@ -23,6 +23,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from . import (
         account_commands,
         api_account,
+        api_library,
         api_owner,
         api_public,
         api_sharing,
@@ -57,6 +58,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     headers.init_app(app)
     app.register_blueprint(api_account.bp)
     app.register_blueprint(api_owner.bp)
+    app.register_blueprint(api_library.bp)
     app.register_blueprint(api_public.bp)
     app.register_blueprint(api_sharing.bp)
     app.register_blueprint(api_sharing.invitations_bp)

@@ -7,11 +7,11 @@ seals metadata and wraps keys before they are sent (docs/api.md, docs/format.md)
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import crypto
-from . import accounts, auth, db, epochs, inputs, tokens, uploads
+from . import accounts, auth, db, epochs, inputs, sharedblobs, tokens, uploads
 from .errors import ApiError, bad_request, not_found
 from .inputs import b64_field, bool_field, check_id, int_field, iso, json_body, page_args, time_field
 from .policy import password_params
@@ -256,40 +256,75 @@ def change_album(album_id: str):
 
 @bp.delete("/albums/<album_id>")
 def delete_album(album_id: str):
-    """Delete the album with its files, links and blobs; the account gets every file's bytes back."""
+    """Delete the album with its files, links and blobs; the account gets every counted file's bytes back.
+
+    Blobs that files in other albums still use (added here by reference, or added elsewhere from
+    here) stay for them, and count for them once nothing else counts them (sharedblobs).
+    """
     album = get_album(album_id)
     session = db.session()
-    # Lock the album row first (PostgreSQL; SQLite runs one writer at a time anyway), so a file
-    # reserved meanwhile waits and then fails its foreign key, rather than being deleted by the
-    # cascade without its bytes given back to the account.
-    if session.scalar(select(db.Album.id).where(db.Album.id == album.id).with_for_update()) is None:
+    # Take the album row first: a write, so SQLite runs the rest alone, and on PostgreSQL a file
+    # reserved meanwhile waits and then fails its foreign key (rather than being deleted by the
+    # cascade without its bytes given back), and no one adds this album's files elsewhere meanwhile
+    # (api_library takes the source album's row FOR SHARE).
+    held = session.execute(update(db.Album).where(db.Album.id == album.id).values(key_epoch=db.Album.key_epoch))
+    if db.rowcount(held) != 1:
+        session.rollback()
         raise not_found("This album")  # a concurrent delete won
+    ledger, unused, kept_here = sharedblobs.Ledger(), [], False
+    for seq, file_id, folder in _shared_files(album.id):
+        users = sharedblobs.lock(folder, file_id, 0)
+        gone = session.execute(delete(db.File).where(db.File.seq == seq).returning(db.File.charged, sharedblobs.TOTAL)).first()
+        if gone is None:  # its own deletion committed first, and counted it
+            sharedblobs.set_users(folder, file_id, users)
+            continue
+        if gone[0]:
+            ledger.add(album.id, -int(gone[1]))
+        if sharedblobs.remove_user(folder, file_id, users, bool(gone[0]), ledger) == 0:
+            unused.append(f"{folder}/{file_id}")
+        elif folder == album.id:
+            kept_here = True  # others still use blobs in this album's folder
     # Rows first, blobs second: a crash in between leaves only blobs that no row points
     # to, which `flask cleanup` removes, never a listed file whose bytes are gone.
     # RETURNING names exactly the rows this statement deleted (SQLite 3.35+, PostgreSQL).
     files = session.execute(
         delete(db.File)
         .where(db.File.album_id == album.id)
-        .returning(db.File.id, db.File.state, db.File.thumb_size + db.File.preview_size + db.File.original_size)
+        .returning(db.File.id, db.File.state, db.File.charged, sharedblobs.TOTAL)
     ).all()
-    total = sum(int(size) for _id, _state, size in files)
-    if total:
-        accounts.give_back_bytes(album.id, total)
+    ledger.add(album.id, -sum(int(size) for _id, _state, charged, size in files if charged))
+    ledger.apply()
     session.execute(delete(db.Link).where(db.Link.album_id == album.id))
     session.execute(delete(db.Album).where(db.Album.id == album.id))
     session.commit()
     store = uploads.store()
     try:
+        for prefix in unused:
+            store.delete_prefix(prefix)
         # Only unfinished files have parts in staging: one listing each, not one per photo of a large album.
-        for file_id, state, _size in files:
+        for file_id, state, _charged, _size in files:
             if state != "complete":
                 store.delete_prefix(f"staging/{file_id}")
-        store.delete_prefix(album.id)
+            if kept_here:
+                store.delete_prefix(f"{album.id}/{file_id}")
+        if not kept_here:
+            store.delete_prefix(album.id)
     except StorageError:
         # The album is gone (its rows are): answering 500 would tell the owner's tool it is not and
         # keep its key. What is left in the store, no row points to; `flask cleanup` removes it.
         current_app.logger.exception("album %s deleted; some of its blobs remain for `flask cleanup`", album.id)
     return {"deleted": True}
+
+
+def _shared_files(album_id: str) -> list[tuple[int, str, str]]:
+    """The album's files whose blobs other rows may use (seq, id, folder), in the order folders are locked in."""
+    shares = select(db.BlobRef.file_id).where(db.BlobRef.album_id == album_id, db.BlobRef.file_id == db.File.id)
+    rows = db.session().execute(
+        select(db.File.seq, db.File.id, sharedblobs.FOLDER).where(
+            db.File.album_id == album_id, or_(db.File.blob_album.is_not(None), shares.exists())
+        )
+    )
+    return sorted(((seq, file_id, folder) for seq, file_id, folder in rows), key=lambda row: (row[2], row[1]))
 
 
 @bp.post("/albums/<album_id>/import")
@@ -323,8 +358,9 @@ def import_album(album_id: str):
     for link in links:
         link.owner_secret = b64_field(secrets, link.id, crypto.WRAPPED_KEY_BYTES)
     total = session.scalar(
-        select(func.coalesce(func.sum(db.File.thumb_size + db.File.preview_size + db.File.original_size), 0)).where(
-            db.File.album_id == album.id
+        select(func.coalesce(func.sum(sharedblobs.TOTAL), 0)).where(
+            db.File.album_id == album.id,
+            db.File.charged.is_(True),  # a reference counts for whoever keeps the original (sharedblobs)
         )
     )
     if not accounts.take_bytes(account_id, int(total or 0)):

@@ -82,9 +82,9 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def json_body() -> dict[str, Any]:
-    """The JSON object body, size-limited before it is read, and nested at most MAX_JSON_DEPTH deep."""
-    limit = current_app.config["MAX_JSON_BYTES"]
+def json_body(limit: int | None = None) -> dict[str, Any]:
+    """The JSON object body, at most `limit` (MAX_JSON_BYTES) bytes checked before reading; nested at most MAX_JSON_DEPTH deep."""
+    limit = current_app.config["MAX_JSON_BYTES"] if limit is None else limit
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "too_large", f"The request body is larger than {limit} bytes.")
     raw = request.stream.read(limit + 1)

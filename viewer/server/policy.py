@@ -16,8 +16,6 @@ import secrets
 
 from flask import current_app, request
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .. import crypto
@@ -71,9 +69,7 @@ def password_params(link: db.Link) -> dict | None:
 
 def _insert():
     """The dialect's INSERT, which has ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike)."""
-    if db.session().get_bind().dialect.name == "postgresql":
-        return postgresql_insert
-    return sqlite_insert
+    return db.dialect_insert(db.session())
 
 
 def _counters(link_id: str) -> list[tuple[str, int]]:

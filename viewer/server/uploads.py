@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from .. import crypto
-from . import accounts, db, epochs, inputs
+from . import accounts, db, epochs, inputs, sharedblobs
 from .errors import ApiError, bad_request
 from .inputs import b64_field, check_id, int_field, iso
 from .storage import READ_PIECE, BlobNotFound, StorageFull
@@ -51,8 +51,8 @@ def store():
 
 
 def blob_key(file: db.File, kind: str) -> str:
-    """Where a complete blob lives."""
-    return f"{file.album_id}/{file.id}/{kind}"
+    """Where a complete blob lives: in its own album's folder, or the folder a reference points at."""
+    return f"{sharedblobs.folder_of(file)}/{file.id}/{kind}"
 
 
 def staging_prefix(file: db.File, kind: str | None = None) -> str:
@@ -614,8 +614,8 @@ def _read(blob_store, key: str) -> Iterator[bytes]:
     return blob_store.read_range(key, 0, blob_store.size(key))
 
 
-def _delete_row(file: db.File, *conditions, give_back: bool = True) -> bool:
-    """Delete the row if the conditions still hold, giving an unfinished guest upload's quota back; whether we won."""
+def _delete_row(file: db.File, *conditions) -> bool:
+    """Delete an unfinished file's row if the conditions still hold, giving its storage and quota back; whether we won."""
     session = db.session()
     try:
         via_link, total, album_id = file.via_link, file.total_size, file.album_id  # read before the row can go
@@ -623,10 +623,10 @@ def _delete_row(file: db.File, *conditions, give_back: bool = True) -> bool:
         return False  # another request deleted it
     gone = db.rowcount(session.execute(delete(db.File).where(db.File.seq == _seq(file), *conditions)))
     if gone == 1:
-        # The account's storage comes back whether the file was finished or not (a link's quota does not).
+        # The file never was: its storage comes back, and a guest's link quota too. Only the winner
+        # of the transition gets here, so they come back exactly once.
         accounts.give_back_bytes(album_id, total)
-    if gone == 1 and via_link is not None and give_back:
-        # Only the winner of the transition gets here, so the quota comes back exactly once.
+    if gone == 1 and via_link is not None:
         session.execute(
             update(db.Link)
             .where(db.Link.id == via_link)
@@ -665,21 +665,37 @@ def _settled(file: db.File) -> db.File | None:
 
 
 def delete_file(file: db.File) -> None:
-    """Delete a file: a pending one with its parts and quota, a complete one with its blobs (a guest's quota stays used)."""
+    """Delete a file: a pending one with its parts and quota, a complete one with its blobs (a guest's quota stays used).
+
+    A complete file's blobs go only with the last row that uses them (a file added elsewhere by
+    reference keeps them: viewer/server/sharedblobs.py).
+    """
     current: db.File | None = file
     for _ in range(100):
         current = _settled(current) if current is not None else None
         if current is None:
             return  # another request deleted it
         if current.state == "complete":
-            if _delete_row(current, db.File.state == "complete", give_back=False):
-                for kind in KINDS:
-                    store().delete(blob_key(current, kind))
+            if _delete_complete(current):
                 return
         elif abort(current):
             return
         current = _reload(current)
     raise _busy()
+
+
+def _delete_complete(file: db.File) -> bool:
+    """complete -> deleted, under the lock of the folder of its blobs; whether this call did it."""
+    try:
+        seq, file_id, folder = _seq(file), file.id, sharedblobs.folder_of(file)
+    except ObjectDeletedError:
+        return False
+    _end_transaction(db.session())
+    won, unused = sharedblobs.delete_row(seq, folder, file_id, db.File.state == "complete")
+    if unused:
+        for kind in KINDS:
+            store().delete(f"{folder}/{file_id}/{kind}")
+    return won
 
 
 def cancel(file: db.File) -> None:
@@ -760,21 +776,28 @@ def _file_id_of(key: str) -> str | None:
 
 
 def _remove_strays(keys: list[str]) -> int:
-    """Delete the staged parts of files that are gone or complete, and the blobs of files that are gone."""
+    """Delete the staged parts of files that are gone or complete, and blobs no file row uses.
+
+    A blob ``<album>/<file>/<kind>`` is used by every row of that file id whose folder is that
+    album (its own, or the one a reference points at: viewer/server/sharedblobs.py).
+    """
     ids = {file_id for key in keys if (file_id := _file_id_of(key))}
     if not ids:
         return 0
     session = db.session()
     _end_transaction(session)
-    rows = dict(session.execute(select(db.File.id, db.File.state).where(db.File.id.in_(ids))).all())
+    found = session.execute(select(db.File.id, db.File.state, sharedblobs.FOLDER).where(db.File.id.in_(ids))).all()
     _end_transaction(session)
+    unfinished = {file_id for file_id, state, _folder in found if state != "complete"}
+    used = {(folder, file_id) for file_id, _state, folder in found}
     removed = 0
     for key in keys:
         file_id = _file_id_of(key)
         if file_id is None:
             continue  # not a key this app writes
-        stale_part = key.startswith("staging/") and rows.get(file_id, "complete") == "complete"
-        if stale_part or file_id not in rows:
+        # Staged parts are needed while their file is unfinished; blobs while a row uses their folder.
+        needed = file_id in unfinished if key.startswith("staging/") else (key.split("/")[0], file_id) in used
+        if not needed:
             store().delete(key)
             removed += 1
     return removed

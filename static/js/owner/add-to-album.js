@@ -164,14 +164,20 @@ export function addToAlbum({ album, mk, identity, section, status, errorLine, fi
     $("[data-slot=cancel]", dialog).textContent = "Cancel";
     dialog.querySelector("[name=how][value=reference]").checked = true;
     dialog.returnValue = "";
+    const select = field("target");
+    // The albums are read again on every open: until then the list cannot be chosen from (a choice
+    // made in the old list would be lost when it is replaced).
+    const before = select.value;
+    select.disabled = true;
     dialog.showModal();
     try {
       targets = await loadTargets();
     } catch (error) {
       showError($("[data-slot=error]", dialog), describe(error));
       return;
+    } finally {
+      select.disabled = false;
     }
-    const select = field("target");
     select.replaceChildren(
       ...targets.map((each) => {
         const option = document.createElement("option");
@@ -181,6 +187,7 @@ export function addToAlbum({ album, mk, identity, section, status, errorLine, fi
         return option;
       }),
     );
+    if (targets.some((each) => each.id === before)) select.value = before;
     const none = targets.length === 0;
     $("[data-slot=no-targets]", dialog).hidden = !none;
     $("[data-slot=target-field]", dialog).hidden = none;

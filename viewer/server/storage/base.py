@@ -103,6 +103,15 @@ class BlobStore(abc.ABC):
         """Return the whole blob."""
         return b"".join(self.read_range(key, 0, TO_END))
 
+    def copy(self, source: str, destination: str) -> int:
+        """Store a copy of the blob at ``source`` under ``destination`` atomically; its byte count.
+
+        Raises BlobNotFound if there is no blob at ``source``. This default streams it through
+        ``put`` (temp file and rename for the local store); a backend that copies on its side
+        overrides it.
+        """
+        return self.put(destination, self.read_range(source, 0, TO_END))
+
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Delete the blob if it exists; a missing key is not an error."""
