@@ -174,7 +174,8 @@ def test_add_remove_rename_describe_cover_and_order_show_to_a_recipient(live_ser
     owner_cli("albums", "rename", "Trip", "Trip to Lyon ☀")
     owner_cli("albums", "describe", "Trip to Lyon ☀", "Three days, two bridges")
     owner_cli("albums", "cover", "Trip to Lyon ☀", "d.jpg")
-    owner_cli("albums", "order", "Trip to Lyon ☀", "--custom", "e.jpg", ids["c.jpg"])
+    # "--" first: a file id may start with "-", which click would read as an option.
+    owner_cli("albums", "order", "--custom", "--", "Trip to Lyon ☀", "e.jpg", ids["c.jpg"])
 
     meta, listing, saved = recipient_view(link, tmp_path)
     assert sorted(listing.values()) == ["a.jpg", "c.jpg", "d.jpg", "e.jpg"]
