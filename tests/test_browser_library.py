@@ -174,6 +174,10 @@ def test_shared_photos_added_to_ones_own_album_by_reference_and_as_a_copy(browse
     dialog.get_by_label("Album", exact=True).select_option(label=MINE)
     copy_label = dialog.locator("[data-slot=copy-label]").inner_text()
     assert copy_label.startswith("Make my own copy (uses ") and copy_label.endswith(" of your storage)")
+    # The main action stands out from Cancel (a dialog's buttons all showed pale once).
+    background = "button => getComputedStyle(button).backgroundColor"
+    main = dialog.get_by_role("button", name="Add", exact=True).evaluate(background)
+    assert main != dialog.get_by_role("button", name="Cancel").evaluate(background)
     dialog.get_by_role("button", name="Cancel").click()
     dialog = add_to(bob, MINE)
     assert result_of(dialog) == f"2 photos added to “{MINE}”."
