@@ -140,6 +140,8 @@ def test_shared_photos_added_to_ones_own_album_by_reference_and_as_a_copy(browse
     bob = watched(bob_ctx, console)
     sign_up_as(bob, "bob@example.org")
     new_album(bob, MINE)
+    bob.get_by_text("This album is empty.").wait_for(timeout=TIMEOUT)
+    assert bob.get_by_role("button", name="Select", exact=True).is_hidden()  # nothing to select yet
     mine = bob.url.rsplit("/", 1)[1]
 
     # Alice's album, shared with Bob as a viewer; another one where he collaborates.

@@ -58,6 +58,7 @@ export function addToAlbum({ album, mk, identity, section, status, errorLine, fi
     const n = chosen().length;
     count.textContent = n ? `${formatCount(n, "photo", "photos")} selected` : "Nothing selected";
     addButton.disabled = n === 0;
+    toggle.hidden = !selecting && files().length === 0; // nothing to select in an empty album
     for (const file of files()) {
       if (!file.tile) continue;
       const box = $("[data-slot=pick]", file.tile);

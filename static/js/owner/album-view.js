@@ -231,6 +231,7 @@ export async function start({ me, mk, root }) {
     sortSelect.value = sortOf(album.meta);
     $("[data-slot=order-hint]", section).hidden = !can.manage || (!custom && files.length < 2);
     $("[data-slot=no-files]", section).hidden = files.length > 0;
+    library.refresh();
     showHeader();
   }
 
