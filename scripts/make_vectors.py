@@ -135,6 +135,7 @@ def build() -> dict:
         "account": account(album_id, album_key, link_id, link_secret),
         "sharing": sharing(album_id, album_key, link_id, withpw.wrap_key),
         "drop": drop(album_id, album_key, link_id, plain.wrap_key, file_id, file_key),
+        "notes": notes(album_id, file_id),
     }
 
 
@@ -329,6 +330,46 @@ def drop(album_id: str, album_key: bytes, link_id: str, wrap_key: bytes, file_id
             "plaintext": c.b64e(plaintext),
             "sealed": c.b64e(sealed_file_key),
         },
+    }
+
+
+def notes(album_id: str, file_id: str) -> dict:
+    """docs/format.md, "Note vectors": a member's comment on the top-level file and its edit, a guest's reaction.
+
+    At epoch 1 (the sharing vectors' AK_1); the member is the account vectors' identity (seed fixed(0x08, 32)).
+    """
+    epoch, epoch_key = 1, fixed(0x68, 32)  # sharing(): epoch_keys[1]
+    member = c.identity_keypairs(fixed(0x08, 32))  # account(): its identity seed
+    guest_seed = fixed(0x91, 32)
+    guest_pk, guest_sk = c.guest_note_keys(guest_seed)
+    comment_id, reaction_id = c.b64e(fixed(0xA0, 16)), c.b64e(fixed(0xA1, 16))
+    comment = {"kind": "comment", "on": file_id, "reply_to": None, "text": "Quelle lumière ! 🌅", "name": None, "at": 1764950400}
+    edited = {**comment, "text": "Quelle lumière sur le port ! 🌅", "at": 1764950460}
+    reaction = {"kind": "reaction", "on": None, "emoji": "\u2764\ufe0f", "name": "Ana", "at": 1764950500}
+
+    def entry(note_id: str, version: int, pk: bytes, sk: bytes, note: dict, nonce: bytes) -> dict:
+        sealed, signature = c.seal_note(epoch_key, album_id, note_id, epoch, version, pk, sk, note, nonce)
+        assert c.open_note(epoch_key, album_id, note_id, epoch, version, pk, sealed, signature) == {**note, "v": 1}
+        return {
+            "note_id": note_id,
+            "version": version,
+            "author_pk": c.b64e(pk),
+            "note": note,
+            "nonce": c.b64e(nonce),
+            "sealed": c.b64e(sealed),
+            "signature": c.b64e(signature),
+        }
+
+    return {
+        "epoch": epoch,
+        "album_key": c.b64e(epoch_key),
+        "comment_key": c.b64e(c.comment_key(epoch_key)),
+        "member_sign_pk": c.b64e(member.sign_public_key),
+        "guest_seed": c.b64e(guest_seed),
+        "guest_pk": c.b64e(guest_pk),
+        "comment": entry(comment_id, 1, member.sign_public_key, member.sign_secret_key, comment, fixed(0xF6, 24)),
+        "edit": entry(comment_id, 2, member.sign_public_key, member.sign_secret_key, edited, fixed(0xF7, 24)),
+        "reaction": entry(reaction_id, 1, guest_pk, guest_sk, reaction, fixed(0xF8, 24)),
     }
 
 

@@ -908,3 +908,88 @@ def test_drop_values_refuse_another_place_key_or_shape():
     for bad in (lambda: c.new_drop_key(ak, album_id, -1), lambda: c.seal_drop_file_key(fk, album_id, file_id, b"\0" * 31)):
         with pytest.raises(c.FormatError):
             bad()
+
+
+# --- comments and reactions (docs/format.md, "Comments and reactions") ----------------------
+
+
+def test_note_vectors_from_the_documented_inputs():
+    v = VECTORS["notes"]
+    album_id = VECTORS["inputs"]["album_id"]
+    member = c.identity_keypairs(bytes((0x08 + i) % 256 for i in range(32)))  # the account vectors' identity seed
+    ak = c.b64d(v["album_key"])
+    assert c.b64e(c.comment_key(ak)) == v["comment_key"]
+    assert c.b64e(member.sign_public_key) == v["member_sign_pk"]
+    assert c.b64e(c.guest_note_keys(c.b64d(v["guest_seed"]))[0]) == v["guest_pk"]
+    keys = {v["member_sign_pk"]: member.sign_secret_key}
+    keys[v["guest_pk"]] = c.guest_note_keys(c.b64d(v["guest_seed"]))[1]
+    for name in ("comment", "edit", "reaction"):
+        e = v[name]
+        pk = c.b64d(e["author_pk"])
+        sealed, signature = c.seal_note(
+            ak, album_id, e["note_id"], v["epoch"], e["version"], pk, keys[e["author_pk"]], e["note"], c.b64d(e["nonce"])
+        )
+        assert (c.b64e(sealed), c.b64e(signature)) == (e["sealed"], e["signature"]), name
+        opened = c.open_note(ak, album_id, e["note_id"], v["epoch"], e["version"], pk, sealed, signature)
+        assert opened == {**e["note"], "v": 1}
+    assert len(c.b64d(v["comment"]["sealed"])) == 24 + 256 + 16  # a short comment pads to the smallest size
+
+
+def _a_note(**overrides):
+    ak, album_id, note_id = c.random_key(), c.new_id(), c.new_id()
+    member = c.identity_keypairs(bytes(range(32)))
+    note = {"kind": "comment", "on": None, "reply_to": None, "text": "hello", "name": None, "at": 1, **overrides}
+    sealed, signature = c.seal_note(ak, album_id, note_id, 3, 1, member.sign_public_key, member.sign_secret_key, note)
+    return ak, album_id, note_id, member, sealed, signature
+
+
+def test_a_note_moved_altered_or_reattributed_is_not_genuine():
+    ak, album_id, note_id, member, sealed, signature = _a_note()
+    pk = member.sign_public_key
+    assert c.open_note(ak, album_id, note_id, 3, 1, pk, sealed, signature)["text"] == "hello"
+    other_pk = c.guest_note_keys(bytes(32))[0]
+    flipped = sealed[:30] + bytes([sealed[30] ^ 1]) + sealed[31:]
+    for args in (
+        (ak, album_id, note_id, 3, 1, other_pk, sealed, signature),  # another author
+        (ak, c.new_id(), note_id, 3, 1, pk, sealed, signature),  # another album
+        (ak, album_id, c.new_id(), 3, 1, pk, sealed, signature),  # another note
+        (ak, album_id, note_id, 2, 1, pk, sealed, signature),  # another epoch
+        (ak, album_id, note_id, 3, 2, pk, sealed, signature),  # another version
+        (ak, album_id, note_id, 3, 1, pk, flipped, signature),  # its ciphertext
+        (ak, album_id, note_id, 3, 1, pk, sealed, signature[:-1] + bytes([signature[-1] ^ 1])),  # its signature
+        (ak, album_id, note_id, 3, 1, pk, sealed, signature[:63]),  # truncated
+        (c.random_key(), album_id, note_id, 3, 1, pk, sealed, signature),  # signed, but not under this album key
+    ):
+        with pytest.raises(c.BadNote):
+            c.open_note(*args)
+    # Someone with the album key and their own key can write a note, but only as themselves.
+    forger_pk, forger_sk = c.guest_note_keys(bytes([7]) * 32)
+    note = {"kind": "comment", "on": None, "reply_to": None, "text": "hello", "name": None, "at": 1}
+    forged, forged_sig = c.seal_note(ak, album_id, note_id, 3, 1, forger_pk, forger_sk, note)
+    with pytest.raises(c.BadNote):
+        c.open_note(ak, album_id, note_id, 3, 1, pk, forged, forged_sig)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"kind": "poll"},
+        {"text": ""},
+        {"text": "x" * 4001},
+        {"text": 5},
+        {"on": "not an id"},
+        {"reply_to": "x"},
+        {"name": ""},
+        {"name": "n" * 81},
+        {"at": -1},
+        {"at": True},
+        {"kind": "reaction", "emoji": "🦄"},
+    ],
+)
+def test_a_malformed_note_is_refused_on_both_ends(overrides):
+    with pytest.raises(c.FormatError):
+        _a_note(**overrides)
+
+
+def test_a_note_text_counts_code_points_not_utf16_units():
+    _a_note(text="🌅" * 4000)  # 8000 UTF-16 units, 4000 characters: allowed

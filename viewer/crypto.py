@@ -1088,6 +1088,113 @@ def open_drop_file_key(sealed: bytes, album_id: str, file_id: str, public_key: b
     return plaintext[len(expected) :]
 
 
+# --- comments and reactions (docs/format.md, "Comments and reactions") ------------------
+# A note is padded JSON sealed under a key derived from the album key of its epoch, signed by its
+# author (a member's account key, or a link visitor's key made in the browser). The author's public
+# key is in the associated data and in the signed message, so the server, which has no album key,
+# can neither write a note nor move one to another author, album, note or version.
+
+KDF_CONTEXT_COMMENTS = b"fragcmnt"
+SUBKEY_COMMENTS = 1
+AD_NOTE = b"fragment/v1/note\x00"
+NOTE_SIGNATURE_PREFIX = b"fragment/v1/note-sig\x00"
+NOTE_KINDS = ("comment", "reaction")
+NOTE_EMOJI = ("\u2764\ufe0f", "\U0001f44d", "\U0001f602", "\U0001f62e", "\U0001f622", "\U0001f389")  # ❤️ 👍 😂 😮 😢 🎉
+MAX_NOTE_TEXT = 4000  # characters
+MAX_GUEST_NAME = 80  # characters
+MAX_NOTE_VERSION = 2**31 - 1
+
+
+class BadNote(DecryptionError):
+    """A note whose signature does not verify, or that does not open: not shown as genuine."""
+
+
+def comment_key(album_key: bytes) -> bytes:
+    """CK_e = KDF(AK_e, 1, "fragcmnt"): the key that seals the notes of the album key's epoch."""
+    if len(album_key) != KEY_BYTES:
+        raise FormatError("an album key is 32 bytes")
+    return kdf(album_key, SUBKEY_COMMENTS, KDF_CONTEXT_COMMENTS)
+
+
+def guest_note_keys(guest_seed: bytes) -> tuple[bytes, bytes]:
+    """A link visitor's Ed25519 key pair (public, secret) from the 32-byte seed their browser keeps for the link."""
+    if len(guest_seed) != KEY_BYTES:
+        raise FormatError("a guest seed is 32 bytes")
+    return sodium.crypto_sign_seed_keypair(guest_seed)
+
+
+def _note_binding(album_id: str, note_id: str, epoch: int, version: int, author_pk: bytes) -> bytes:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_NOTE_VERSION:
+        raise FormatError(f"a note version is an integer from 1 to {MAX_NOTE_VERSION}")
+    if len(author_pk) != KEY_BYTES:
+        raise FormatError("an author's public key is 32 bytes")
+    ids = b64d(album_id, ID_BYTES) + b64d(note_id, ID_BYTES)
+    return ids + struct.pack(">II", _epoch(epoch, 0), version) + author_pk
+
+
+def _check_note(note: object) -> dict:
+    """The note's fields as docs/format.md lists them, or FormatError; unknown keys are kept."""
+    if not isinstance(note, dict):
+        raise FormatError("a note is a JSON object")
+    kind = note.get("kind")
+    if kind not in NOTE_KINDS:
+        raise FormatError("a note's kind is comment or reaction")
+    if note.get("on") is not None and not is_id(note["on"]):
+        raise FormatError("a note's `on` is a file id or null")
+    name = note.get("name")
+    if name is not None and (not isinstance(name, str) or not 0 < len(name) <= MAX_GUEST_NAME):
+        raise FormatError(f"a note's name is 1 to {MAX_GUEST_NAME} characters or null")
+    at = note.get("at")
+    if not isinstance(at, int) or isinstance(at, bool) or at < 0:
+        raise FormatError("a note's `at` is Unix seconds")
+    if kind == "comment":
+        text = note.get("text")
+        if not isinstance(text, str) or not 0 < len(text) <= MAX_NOTE_TEXT:
+            raise FormatError(f"a comment's text is 1 to {MAX_NOTE_TEXT} characters")
+        if note.get("reply_to") is not None and not is_id(note["reply_to"]):
+            raise FormatError("a comment's `reply_to` is a note id or null")
+    elif note.get("emoji") not in NOTE_EMOJI:
+        raise FormatError("a reaction's emoji is one of " + " ".join(NOTE_EMOJI))
+    return note
+
+
+def seal_note(
+    album_key: bytes,
+    album_id: str,
+    note_id: str,
+    epoch: int,
+    version: int,
+    author_pk: bytes,
+    author_sk: bytes,
+    note: dict,
+    nonce: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """(sealed, signature): the note as padded JSON under CK_e, then signed by its author (64 bytes)."""
+    binding = _note_binding(album_id, note_id, epoch, version, author_pk)
+    data = pad_meta(_dump({**_check_note(note), "v": FORMAT_VERSION}))
+    sealed = seal(comment_key(album_key), data, AD_NOTE + binding, nonce)
+    signature = sodium.crypto_sign(NOTE_SIGNATURE_PREFIX + binding + sealed, author_sk)[:SIGNATURE_BYTES]
+    return sealed, signature
+
+
+def open_note(
+    album_key: bytes, album_id: str, note_id: str, epoch: int, version: int, author_pk: bytes, sealed: bytes, signature: bytes
+) -> dict:
+    """The note, once its signature verifies with the author's key and it opens under CK_e; BadNote otherwise."""
+    binding = _note_binding(album_id, note_id, epoch, version, author_pk)
+    if len(signature) != SIGNATURE_BYTES:
+        raise BadNote("the note's signature does not verify")
+    try:
+        sodium.crypto_sign_open(signature + NOTE_SIGNATURE_PREFIX + binding + sealed, author_pk)
+    except (BadSignatureError, ValueError) as exc:
+        raise BadNote("the note's signature does not verify") from exc
+    try:
+        data = open_sealed(comment_key(album_key), sealed, AD_NOTE + binding)
+    except DecryptionError as exc:
+        raise BadNote("the note does not open with the album key") from exc
+    return _check_note(_load(data))
+
+
 # --- blobs (STREAM) ---------------------------------------------------------------
 
 
