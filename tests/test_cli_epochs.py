@@ -22,7 +22,7 @@ from tests.support.media_fixtures import make_jpeg_with_orientation
 from tests.support.owner_cli import split
 from tests.test_cli_account import browser_session, keyring_of, photos, sign_up, signed_in_cli
 from viewer import crypto
-from viewer.owner import albums, client, edit, epochs, keyring, links
+from viewer.owner import albums, client, epochs, keyring, links
 from viewer.owner.report import Quiet
 
 LINK_PASSWORD = "a link password"
@@ -279,7 +279,7 @@ def test_a_new_key_needs_the_account_to_open_it(tmp_path):
         epochs.from_album(ring, SERVER, album)
 
 
-# --- files added through an upload-only link of the new kind (drops) --------------------------------
+# --- files added through an upload-only link of the new kind (drops): tests/test_cli_drops.py opens them ----
 
 
 class Notes:
@@ -308,43 +308,6 @@ def listed(album_key: bytes, name: str, **extra) -> dict:
         "blobs": {"original": 3, "preview": 3, "thumb": 3},
         **extra,
     }
-
-
-def drop(name: str) -> dict:
-    """A drop as the owner's listing shows it: a sealed box to the drop key, which no album key unwraps."""
-    return {**listed(crypto.random_key(), name), "wrapped_key": crypto.b64e(bytes(138)), "drop": True}
-
-
-class DropOwner:
-    """The listing part of the owner API (nothing is downloaded)."""
-
-    server_url = SERVER
-
-    def __init__(self, entries: list[dict]) -> None:
-        self.entries = entries
-
-    def iter_files(self, album_id: str, source: str | None = None):
-        return iter(self.entries)
-
-    def download_blob(self, album_id: str, file_id: str, kind: str):
-        raise AssertionError(f"{file_id} should not be fetched")
-
-
-def test_files_added_through_a_drop_link_are_skipped_with_one_line(tmp_path):
-    ak = crypto.random_key()
-    owner = DropOwner([drop("a.jpg"), listed(ak, "mine.jpg"), drop("b.jpg")])
-    report = Notes()
-    files = edit.album_files(owner, ak, ALBUM_ID, report)  # type: ignore[arg-type]  # the listing part of OwnerClient
-    assert [f.name for f in files] == ["mine.jpg"]
-    assert report.notes == ["Skipped 2 files added through an upload-only link: open them in the web app."]
-
-    # `fragment pull` of guests' files that are all drops: nothing fetched, one line, no error.
-    owner = DropOwner([drop("a.jpg")])
-    report = Notes()
-    ring = ring_with(tmp_path, ak, 0, None)
-    done = albums.pull(owner, ring, ALBUM_ID, tmp_path / "pulled", report)  # type: ignore[arg-type]
-    assert done == albums.Saved(0, 0)
-    assert report.notes == ["Skipped 1 file added through an upload-only link: open it in the web app."]
 
 
 def test_a_drop_link_is_refused_in_one_sentence():

@@ -8,6 +8,7 @@ it goes through a ``report.Report``.
 - ``publish``: a folder as an album, resumable after any interruption; the link comes last.
 - ``upload_files`` / ``send_file``: prepare, encrypt and upload files (``publish`` and a guest's ``upload``).
 - ``save_files`` / ``save_blob``: download, check and decrypt files (``pull`` of guest uploads, ``open`` of a link).
+- ``Drops`` / ``openable``: the files guests added through a file drop, opened with the album's drop keys.
 - ``delete_album``: on the server first, then its keys in the keyring.
 
 Which album key opens a file, and which wraps a new one, is ``epochs.py``'s (an album shared with
@@ -489,18 +490,124 @@ class Saved(NamedTuple):
     present: int
 
 
-def without_drops(entries: list[dict], report: Report) -> list[dict]:
-    """The listed files this command line can open, saying in one line how many it skips.
+class Drops:
+    """The album's drop keys by epoch as the server lists them (`drop_keys`), and what they opened.
 
-    A file a guest added through an upload-only link of the new kind (a "drop": `"drop": true`
-    in listings) has its key sealed to the album's drop key, not wrapped under the album key
-    (docs/format.md, "File drop"); opening it here needs functions viewer/crypto.py lacks so far.
+    A guest of a file drop seals each file key to the album's drop key of its epoch, not under the
+    album key (docs/format.md, "File drop"). The drop secret of epoch e is sealed under AK_e, so the
+    album keys open it, and with it the file key; `open_drop_file_key` checks the label and both ids
+    inside the box, so a key the server moved from another file or album does not open.
     """
-    drops = sum(1 for entry in entries if entry.get("drop") is True)
-    if drops:
-        files, them = ("file", "it") if drops == 1 else ("files", "them")
-        report.note(f"Skipped {drops} {files} added through an upload-only link: open {them} in the web app.")
-    return [entry for entry in entries if entry.get("drop") is not True]
+
+    def __init__(self, album_id: str, listed: object):
+        self.album_id = album_id
+        self.sealed: dict[int, bytes] = {}
+        if isinstance(listed, dict):
+            for epoch, item in listed.items():
+                # An entry the server garbled is as good as missing: its files are skipped, said in one line.
+                with contextlib.suppress(KeyError, TypeError, ValueError, crypto.FormatError):
+                    self.sealed[int(epoch)] = crypto.b64d(str(item["sealed_secret"]))
+        self.secrets: dict[int, tuple[bytes, bytes]] = {}
+        self.file_keys: dict[str, bytes] = {}
+
+    def secret(self, keys: AlbumKeys, epoch: object) -> tuple[bytes, bytes]:
+        """(public key, secret key) of the drop key of `epoch`; NoDropKey or DropKeyDamaged if it cannot be had."""
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch not in self.sealed or epoch not in keys.keys:
+            raise NoDropKey(epoch)
+        if epoch not in self.secrets:
+            try:
+                secret = crypto.open_drop_secret(keys.keys[epoch], self.album_id, epoch, self.sealed[epoch])
+                # The box was sealed to the public key of this secret; the listed one is not trusted for it.
+                self.secrets[epoch] = (crypto.drop_public_key(secret), secret)
+            except (crypto.DecryptionError, crypto.FormatError):
+                raise DropKeyDamaged(epoch) from None
+        return self.secrets[epoch]
+
+    def file_key(self, keys: AlbumKeys, entry: dict) -> bytes:
+        """The file key of a dropped file; NoDropKey, DropKeyDamaged, or DropFileDamaged for its own sealed key."""
+        file_id = str(entry.get("file_id", "?"))
+        if file_id not in self.file_keys:
+            public_key, secret_key = self.secret(keys, entry.get("key_epoch", 0))
+            try:
+                sealed = crypto.b64d(str(entry["wrapped_key"]))
+                self.file_keys[file_id] = crypto.open_drop_file_key(sealed, self.album_id, file_id, public_key, secret_key)
+            except (crypto.DecryptionError, crypto.FormatError, KeyError):
+                raise DropFileDamaged(file_id) from None
+        return self.file_keys[file_id]
+
+
+class NoDropKey(AlbumError):
+    """The server lists no drop key of this epoch, or the album's keys do not reach it."""
+
+    def __init__(self, epoch: object):
+        super().__init__("the server lists no drop key that opens it")
+        self.epoch = epoch
+
+
+class DropKeyDamaged(AlbumError):
+    """The drop key of this epoch does not open with the album key of the epoch."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"the album's drop key of epoch {epoch} does not open with its album key (damaged or tampered with)")
+        self.epoch = epoch
+
+
+class DropFileDamaged(AlbumError):
+    """A dropped file's own sealed key does not open."""
+
+    def __init__(self, file_id: str):
+        super().__init__("its key is damaged or has been tampered with")
+        self.file_id = file_id
+
+
+def openable(entries: list[dict], album_key: bytes | AlbumKeys, album_id: str, drops: Drops | None, report: Report) -> list[dict]:
+    """The listed files this command line can open: every file, and each drop whose key opens.
+
+    A drop that cannot be opened is skipped, said in one line per cause (never a traceback): no drop
+    key for it, a drop key that does not open (per epoch), a sealed file key that does not (per file).
+    The file keys of the others are kept in `drops` for `open_file`.
+    """
+    keys = AlbumKeys.of(album_id, album_key)
+    kept: list[dict] = []
+    missing = 0
+    damaged: dict[int, int] = {}
+    for entry in entries:
+        if entry.get("drop") is not True:
+            kept.append(entry)
+            continue
+        try:
+            if drops is None:
+                raise NoDropKey(entry.get("key_epoch"))
+            drops.file_key(keys, entry)
+        except NoDropKey:
+            missing += 1
+        except DropKeyDamaged as exc:
+            damaged[exc.epoch] = damaged.get(exc.epoch, 0) + 1
+        except DropFileDamaged:
+            report.warn(
+                f"skipped file {clean_text(str(entry.get('file_id')))}, added through an upload-only link: "
+                "its key is damaged or has been tampered with"
+            )
+        else:
+            kept.append(entry)
+    if missing:
+        report.warn(
+            f"skipped {files_added(missing)} through an upload-only link: the server lists no drop key that opens {them(missing)}"
+        )
+    for epoch, count in sorted(damaged.items()):
+        report.warn(
+            f"skipped {files_added(count)} through an upload-only link: the album's drop key of epoch {epoch} "
+            "does not open with its album key (damaged or tampered with)"
+        )
+    return kept
+
+
+def files_added(count: int) -> str:
+    return "1 file added" if count == 1 else f"{count} files added"
+
+
+def them(count: int) -> str:
+    return "it" if count == 1 else "them"
 
 
 def pull(owner: OwnerClient, ring: keyring.Keyring, album_id: str, out: Path, report: Report) -> Saved | None:
@@ -509,8 +616,17 @@ def pull(owner: OwnerClient, ring: keyring.Keyring, album_id: str, out: Path, re
     files = list(owner.iter_files(album_id, source="guest"))
     if not files:
         return None
-    files = without_drops(files, report)
-    keys = epochs.for_files(ring, owner, album_id, files)
+    drops = None
+    if any(entry.get("drop") is True for entry in files):
+        # Drops open with the album's drop keys, which only the album's JSON lists: read it once, with its keys.
+        album = owner.find_album(album_id)
+        if album is None:
+            raise AlbumError(f"there is no album {album_id} on {owner.server_url} any more")
+        keys = epochs.of_album(ring, owner, album)
+        drops = Drops(album_id, album.get("drop_keys"))
+    else:
+        keys = epochs.for_files(ring, owner, album_id, files)
+    files = openable(files, keys, album_id, drops, report)
     return save_files(
         files,
         keys,
@@ -521,13 +637,15 @@ def pull(owner: OwnerClient, ring: keyring.Keyring, album_id: str, out: Path, re
         report,
         per_uploader=True,
         keep_taken_time=True,
+        drops=drops,
     )
 
 
 def open_album(opened: Unlocked, out: Path, kind: str, report: Report) -> Saved:
     """Save every file of an unlocked link's album into OUT, as originals or previews (`kind`)."""
-    files = without_drops(list(opened.link.iter_files()), report)
-    return save_files(files, opened.album_keys, opened.album_id, opened.download_blob, out, kind, report)
+    drops = Drops(opened.album_id, opened.drop_keys)  # a viewing link's unlock lists the album's drop keys
+    files = openable(list(opened.link.iter_files()), opened.album_keys, opened.album_id, drops, report)
+    return save_files(files, opened.album_keys, opened.album_id, opened.download_blob, out, kind, report, drops=drops)
 
 
 def save_files(
@@ -541,20 +659,22 @@ def save_files(
     *,
     per_uploader: bool = False,
     keep_taken_time: bool = False,
+    drops: Drops | None = None,
 ) -> Saved:
     """Download, check and decrypt the `kind` blob of each listed file into `out`, under its own safe name.
 
     `fetch(file_id, kind)` starts a download. An original of the same name and size from an
     earlier run is not fetched twice; nothing already on disk is overwritten. `per_uploader`
     puts each file in a folder named after its guest; `keep_taken_time` gives it its capture
-    time as mtime. FileError names a file that failed (and nothing was kept of it).
+    time as mtime. FileError names a file that failed (and nothing was kept of it). Drops open with
+    `drops` (see ``openable``, which leaves out those that do not).
     """
     out.mkdir(parents=True, exist_ok=True)
     saved = present = 0
     taken: set[Path] = set()
     with report.progress(sum(blob_size(f, kind) for f in entries), "Downloading") as bar:
         for entry in entries:
-            file_id, file_key, meta = open_file(album_key, album_id, entry)
+            file_id, file_key, meta = open_file(album_key, album_id, entry, drops)
             folder = out
             if per_uploader:
                 folder = out / safe_name(meta.get("uploader"), "guest")
@@ -581,15 +701,24 @@ def save_files(
     return Saved(saved, present)
 
 
-def open_file(album_key: bytes | AlbumKeys, album_id: str, entry: dict) -> tuple[str, bytes, dict]:
+def open_file(album_key: bytes | AlbumKeys, album_id: str, entry: dict, drops: Drops | None = None) -> tuple[str, bytes, dict]:
     """(file id, file key, metadata) of a listed file, its key unwrapped under the album key of its epoch.
 
-    AlbumError naming the file id if it does not decrypt, or if its epoch's key is not among the album's.
+    A drop's key is opened with the album's drop key of its epoch (`drops`). AlbumError naming the
+    file id if it does not decrypt, or if its epoch's key is not among the album's.
     """
     file_id = str(entry.get("file_id", "?"))
     keys = AlbumKeys.of(album_id, album_key)
     try:
-        file_key = keys.file_key(entry)
+        if entry.get("drop") is True:
+            if drops is None:
+                raise AlbumError(f"file {file_id} was added through an upload-only link, and no drop key was given to open it")
+            try:
+                file_key = drops.file_key(keys, entry)
+            except AlbumError as exc:
+                raise AlbumError(f"file {file_id}, added through an upload-only link: {exc}") from None
+        else:
+            file_key = keys.file_key(entry)
         meta = crypto.open_file_meta(file_key, album_id, file_id, crypto.b64d(entry["meta"]))
     except (crypto.DecryptionError, crypto.FormatError, KeyError, TypeError):
         raise AlbumError(f"file {file_id}: its key or metadata is damaged or has been tampered with") from None

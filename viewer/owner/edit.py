@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import crypto
 from . import epochs, keyring
-from .albums import AlbumError, SentFile, find_media, open_file, upload_files, without_drops
+from .albums import AlbumError, Drops, SentFile, find_media, open_file, openable, upload_files
 from .client import ApiError, OwnerClient
 from .disk import clean_text, safe_name
 from .epochs import AlbumKeys
@@ -153,11 +153,17 @@ def order_changes(sort: str, order: list[str] | None = None) -> dict[str, Any]:
 def album_files(owner: OwnerClient, album_key: bytes | AlbumKeys, album_id: str, report: Report | None = None) -> list[AlbumFile]:
     """Every complete file of the album, its metadata decrypted (a file that does not decrypt is an AlbumError).
 
-    Files added through an upload-only link (drops) are left out, with one line to `report`.
+    Files added through a file drop open with the album's drop keys (from the album's JSON); one
+    whose key does not open is left out, with one line to `report` (``albums.openable``).
     """
+    entries = list(owner.iter_files(album_id))
+    drops = None
+    if any(entry.get("drop") is True for entry in entries):
+        album = owner.find_album(album_id)
+        drops = Drops(album_id, (album or {}).get("drop_keys"))
     files = []
-    for entry in without_drops(list(owner.iter_files(album_id)), report or Quiet()):
-        file_id, _file_key, meta = open_file(album_key, album_id, entry)
+    for entry in openable(entries, album_key, album_id, drops, report or Quiet()):
+        file_id, _file_key, meta = open_file(album_key, album_id, entry, drops)
         files.append(AlbumFile(file_id, meta))
     return files
 

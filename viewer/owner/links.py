@@ -164,6 +164,11 @@ class Unlocked:
         """The album's current key."""
         return self.album_keys.current
 
+    @property
+    def drop_keys(self) -> object:
+        """The album's drop keys by epoch as the unlock answered them (a viewing link's; docs/format.md, "File drop")."""
+        return self.answer.get("drop_keys")
+
     def relock(self) -> epochs.AlbumKeys:
         """Unlock again with the same keys (the access token timed out, or the album got a new key); the album's keys now."""
         fresh = self._keys(unlock(self.link, self.keys, report=self.report))
