@@ -306,6 +306,18 @@ def test_the_fragment_never_leaves_the_browser(page, album, network):
     network.assert_never_sent(secret)  # raw bytes in a body
 
 
+def test_a_mistyped_address_gets_the_sites_page_and_keeps_its_fragment(page, live_server, network, console):
+    """Issue 15: the site's own 404 page, under the real CSP, and what follows # still stays in the browser."""
+    console.expect(r"status of 404")  # Chromium logs the page's own 404 status
+    secret = "k" * 43
+    answer = page.goto(f"{live_server['url']}/a-typo/in-the-link#{secret}")
+    assert answer is not None and answer.status == 404
+    page.get_by_role("heading", name="Nothing here").wait_for(timeout=TIMEOUT)
+    assert "check that you copied all of it" in page.locator("main").inner_text()
+    assert page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") == "704px"  # site.css: 44rem
+    network.assert_never_sent(secret)
+
+
 def test_the_page_works_under_the_real_csp(page, album, live_server):
     response = requests.get(album["link"].split("#")[0])
     csp = response.headers["Content-Security-Policy"]

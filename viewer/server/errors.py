@@ -1,8 +1,8 @@
-"""API errors: one exception type, always answered as JSON with a sentence for people."""
+"""Errors: one exception type for the API, answered as JSON with a sentence for people; pages get the site's own error page."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 
@@ -36,6 +36,26 @@ _HTTP_CODES = {
 }
 
 
+# Pages (not /api) get the site's own page for these: a heading and one sentence in plain words.
+_PAGES = {
+    400: ("This request could not be understood", "Your browser sent something this server cannot read. Go back and try again."),
+    404: (
+        "Nothing here",
+        "There is no page at this address. If someone sent you a link to an album, check that you copied all of it.",
+    ),
+    405: ("Not like this", "This address does not accept that kind of request. Go back and try again."),
+    413: ("Too large", "What your browser sent is larger than this server accepts."),
+    500: ("Something went wrong", "Something went wrong on the server. Please try again in a moment."),
+}
+
+
+def error_page(status: int, headers: dict | None = None):
+    """The site's page for an HTTP error on a page (not the API), with that status."""
+    heading, message = _PAGES.get(status, _PAGES[500] if status >= 500 else _PAGES[400])
+    page = render_template("error.html", heading=heading, message=message)
+    return page, status, {"X-Robots-Tag": "noindex, nofollow", **(headers or {})}
+
+
 def init_app(app: Flask) -> None:
     """Register the JSON error handlers."""
 
@@ -49,7 +69,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException):
         if not request.path.startswith("/api/"):
-            return exc
+            allow = exc.get_response().headers.get("Allow")  # 405 must say what the address takes (RFC 9110 15.5.6)
+            return error_page(exc.code or 500, {"Allow": allow} if allow else None)
         code, message = _HTTP_CODES.get(exc.code or 500, ("error", exc.description or "Request failed."))
         response = jsonify({"error": code, "message": message})
         response.status_code = exc.code or 500
@@ -62,6 +83,8 @@ def init_app(app: Flask) -> None:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)  # noqa: LOG004
         if isinstance(exc, HTTPException):  # pragma: no cover - handled above
             return exc
+        if not request.path.startswith("/api/"):
+            return error_page(500)
         response = jsonify({"error": "internal", "message": "Something went wrong on the server. Please try again."})
         response.status_code = 500
         return response
