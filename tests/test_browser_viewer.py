@@ -16,6 +16,7 @@ import re
 import sqlite3
 import time
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -539,7 +540,8 @@ def test_a_renewal_told_to_wait_a_little_waits_and_renews(page, browser_context,
 def test_an_expired_link_says_so(page, owner_cli, live_server, tmp_path, console):
     link = publish(owner_cli, live_server, tmp_path, "Old news", "--expires", "1d")
     db = sqlite3.connect(Path(live_server["data_dir"]) / "fragment.db")
-    db.execute("UPDATE links SET expires_at = ? WHERE id = ?", (int(time.time()) - 60, split(link)[1]))
+    expires_at = int(time.time()) - 60
+    db.execute("UPDATE links SET expires_at = ? WHERE id = ?", (expires_at, split(link)[1]))
     db.commit()
     db.close()
     console.expect(r"status of 410")
@@ -547,7 +549,11 @@ def test_an_expired_link_says_so(page, owner_cli, live_server, tmp_path, console
     page.get_by_role("heading", name="This link has expired").wait_for(timeout=TIMEOUT)
     section = page.locator("[data-state=expired]")
     assert section.get_by_text("Ask them for a new link").is_visible()
-    assert section.get_by_text("This link expired on").is_visible()  # the server's sentence, with the date
+    # When, in words and in the visitor's time zone (the browser's: UTC here), not an ISO timestamp.
+    detail = section.locator("[data-slot=detail]").inner_text()
+    expired = datetime.fromtimestamp(expires_at, UTC)
+    assert detail.startswith("It stopped working on ") and "T" not in detail.split(" on ", 1)[1], detail
+    assert f"{expired:%B} {expired.day}, {expired.year}" in detail, detail
 
 
 def test_a_revoked_link_says_so(page, owner_cli, live_server, tmp_path, console):

@@ -44,7 +44,8 @@ def load_link(link_id: str, *, lock: bool = False) -> db.Link:
     if link.revoked_at is not None:
         raise ApiError(410, "revoked", "The owner has revoked this link.")
     if link.expires_at is not None and db.now() >= link.expires_at:
-        raise ApiError(410, "expired", f"This link expired on {iso(link.expires_at)}.")
+        # expired_at lets a page say when in the visitor's own words and time zone (issue 15).
+        raise ApiError(410, "expired", f"This link expired on {iso(link.expires_at)}.", expired_at=iso(link.expires_at))
     return link
 
 

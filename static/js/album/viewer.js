@@ -102,6 +102,7 @@ function fail(error) {
       bad_proof: "badproof",
       bad_link_key: "badproof",
     };
+    if (error.code === "expired") return show("expired", expiredWhen(error));
     if (byCode[error.code]) return show(byCode[error.code], error.message);
     if (error.status === 429) return show("toomany", tooMany(error));
     return show("error", error.message);
@@ -112,6 +113,14 @@ function fail(error) {
   // For whoever debugs it; the visitor gets a sentence, never a stack trace.
   console.warn("Fragment viewer:", error);
   return show("error", "The page ran into a problem it did not expect.");
+}
+
+/** "It stopped working on Tuesday, December 1, 2026 at 11:32 PM.": in the visitor's language and time zone. */
+function expiredWhen(error) {
+  const when = new Date(error.body && error.body.expired_at);
+  if (Number.isNaN(when.getTime())) return error.message;
+  const words = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" }).format(when);
+  return `It stopped working on ${words}.`;
 }
 
 /** "Too many wrong passwords. Try again in 2 minutes.", from the server's Retry-After (RFC 9110 section 10.2.3). */
