@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -1833,3 +1834,251 @@ def test_a_drop_sealed_in_the_browser_opens_in_python(js):
         {"fk": b64(fk), "album": album_id, "file": file_id, "pk": b64(made.public_key)},
     )
     assert crypto.open_drop_file_key(crypto.b64d(sealed), album_id, file_id, made.public_key, made.secret_key) == fk
+
+
+# --- comments and reactions (docs/format.md, "Comments and reactions") --------------------------
+
+NOTES = VECTORS["notes"]
+NOTE_VECTORS = ("comment", "edit", "reaction")
+MEMBER_IDENTITY_SEED = fixed(0x08, 32)  # the account vectors' identity, as tests/test_crypto.py
+
+# What a snippet returns for a call: 'ok', the error's class, BadNote told apart from other decryption errors.
+NOTE_PRELUDE = """
+const v = arg.notes, albumId = arg.album_id, epoch = v.epoch, ak = b64d(v.album_key, 32);
+const outcome = (f) => { try { f(); return 'ok'; } catch (e) {
+  return e instanceof c.BadNote ? (e instanceof c.DecryptionError ? 'BadNote' : 'BadNote, not a DecryptionError') : name(e); } };
+const member = a.identityKeypairs(b64d(arg.member_seed, 32)), guest = c.guestNoteKeys(b64d(v.guest_seed, 32));
+const secretKeys = { [b64e(member.signPublicKey)]: member.signSecretKey, [b64e(guest.publicKey)]: guest.privateKey };
+"""
+
+NOTE_VECTOR_SNIPPET = """
+const made = {}, opened = {};
+for (const which of arg.which) {
+  const e = v[which], pk = b64d(e.author_pk, 32);
+  const out = c.sealNote(ak, albumId, e.note_id, epoch, e.version, pk, secretKeys[e.author_pk], e.note, b64d(e.nonce, 24));
+  made[which] = { sealed: b64e(out.sealed), signature: b64e(out.signature) };
+  opened[which] = c.openNote(ak, albumId, e.note_id, epoch, e.version, pk, b64d(e.sealed), b64d(e.signature));
+}
+return {
+  comment_key: b64e(c.commentKey(ak)), member_sign_pk: b64e(member.signPublicKey), guest_pk: b64e(guest.publicKey),
+  guest_secret_key_bytes: guest.privateKey.length, emoji: [...c.NOTE_EMOJI], made, opened,
+};
+"""
+
+
+def test_crypto_js_reproduces_and_opens_the_note_vectors(js):
+    """The "notes" vectors in the browser: the comment key, the member's and the guest's public keys, and the
+    comment, its edit and the guest's reaction sealed and signed byte for byte from their nonces; each opens to
+    its note with "v": 1, as crypto.py reads it."""
+    out = js.run(NOTE_PRELUDE + NOTE_VECTOR_SNIPPET, _note_arg(which=NOTE_VECTORS))
+    assert (out["comment_key"], out["member_sign_pk"], out["guest_pk"]) == (
+        NOTES["comment_key"],
+        NOTES["member_sign_pk"],
+        NOTES["guest_pk"],
+    )
+    assert out["guest_secret_key_bytes"] == 64  # libsodium's seed ‖ public key
+    assert out["emoji"] == list(crypto.NOTE_EMOJI) == ["❤️", "👍", "😂", "😮", "😢", "🎉"]
+    for which in NOTE_VECTORS:
+        e = NOTES[which]
+        assert out["made"][which] == {"sealed": e["sealed"], "signature": e["signature"]}, which
+        assert out["opened"][which] == {**e["note"], "v": 1}, which
+
+
+def _note_arg(**extra) -> dict:
+    return {"notes": NOTES, "album_id": VECTORS["inputs"]["album_id"], "member_seed": b64(MEMBER_IDENTITY_SEED), **extra}
+
+
+def test_a_note_moved_altered_or_reattributed_is_bad_in_the_browser(js):
+    """The member's comment from the vectors, opened in any other place (another author, version, epoch, note,
+    album or album key) or with one byte of its ciphertext or signature changed, throws BadNote, a kind of
+    DecryptionError: the page shows it as not genuine. A forger with the album key signs only as themselves."""
+    out = js.run(
+        NOTE_PRELUDE
+        + """
+        const e = v.comment, pk = b64d(e.author_pk, 32), sealed = b64d(e.sealed), signature = b64d(e.signature);
+        const open = (over = {}) => outcome(() => { const o = { ak, albumId, noteId: e.note_id, epoch, version: e.version,
+          pk, sealed, signature, ...over };
+          return c.openNote(o.ak, o.albumId, o.noteId, o.epoch, o.version, o.pk, o.sealed, o.signature); });
+        const flip = (bytes, at) => { const out = bytes.slice(); out[at] ^= 1; return out; };
+        const forger = c.guestNoteKeys(c.randomKey());
+        const forged = c.sealNote(ak, albumId, e.note_id, epoch, e.version, forger.publicKey, forger.privateKey, e.note);
+        return {
+          genuine: open(),
+          refused: {
+            author: open({ pk: guest.publicKey }),
+            version: open({ version: 2 }),
+            epoch: open({ epoch: 0 }),
+            note: open({ noteId: v.reaction.note_id }),
+            album: open({ albumId: c.newId() }),
+            albumKey: open({ ak: c.randomKey() }),
+            ciphertext: open({ sealed: flip(sealed, 40) }),
+            nonce: open({ sealed: flip(sealed, 0) }),
+            truncated: open({ sealed: sealed.subarray(0, sealed.length - 1) }),
+            signature: open({ signature: flip(signature, 63) }),
+            shortSignature: open({ signature: signature.subarray(0, 63) }),
+            forgedAsMember: open({ sealed: forged.sealed, signature: forged.signature }),
+          },
+          forgerAsThemselves: outcome(() => c.openNote(ak, albumId, e.note_id, epoch, e.version, forger.publicKey,
+            forged.sealed, forged.signature)),
+        };
+        """,
+        _note_arg(),
+    )
+    assert out["genuine"] == "ok"
+    assert out["refused"] == dict.fromkeys(out["refused"], "BadNote") and len(out["refused"]) == 12
+    assert out["forgerAsThemselves"] == "ok"  # a guest key says only that someone with the album key wrote it
+
+
+MALFORMED_NOTES: dict[str, dict[str, object]] = {
+    "another kind": {"kind": "poll"},
+    "empty text": {"text": ""},
+    "4001 code points": {"text": "x" * 4001},
+    "text not a string": {"text": 5},
+    "no text": {"text": None},
+    "on not an id": {"on": "not an id"},
+    "reply_to not an id": {"reply_to": "x"},
+    "empty name": {"name": ""},
+    "81-character name": {"name": "🌅" * 81},
+    "negative at": {"at": -1},
+    "at a boolean": {"at": True},
+    "at a string": {"at": "1"},
+    "unknown emoji": {"kind": "reaction", "emoji": "🦄"},
+    "heart without U+FE0F": {"kind": "reaction", "emoji": "\u2764"},
+}
+A_COMMENT: dict[str, object] = {"kind": "comment", "on": None, "reply_to": None, "text": "hello", "name": None, "at": 1}
+
+
+def _signed_as_the_spec_says(album_key, album_id, note_id, epoch, version, sign_seed, plaintext: bytes):
+    """A note built from format.md's formulas alone (so it can be malformed): (sealed, signature)."""
+    from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_encrypt, crypto_sign_seed_keypair
+    from nacl.signing import SigningKey
+
+    pk, _ = crypto_sign_seed_keypair(sign_seed)
+    binding = crypto.b64d(album_id) + crypto.b64d(note_id) + struct.pack(">II", epoch, version) + pk
+    nonce = os.urandom(24)
+    ck = crypto.kdf(album_key, 1, b"fragcmnt")
+    ad = b"fragment/v1/note\x00" + binding
+    sealed = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, nonce, ck)
+    signature = SigningKey(sign_seed).sign(b"fragment/v1/note-sig\x00" + binding + sealed).signature
+    return sealed, signature
+
+
+def test_malformed_notes_are_format_errors_in_the_browser_both_sealing_and_opening(js):
+    """What crypto.py refuses crypto.js refuses, as a FormatError: sealing a note of another kind, without text,
+    with 4001 code points, an unknown emoji (and the other fields of the wrong shape); and opening one that a
+    writer following format.md's formulas sealed and signed anyway. A note that is not a v1 object is refused."""
+    ak, album_id, note_id, seed = crypto.random_key(), crypto.new_id(), crypto.new_id(), os.urandom(32)
+    cases = {label: {**A_COMMENT, **over} for label, over in MALFORMED_NOTES.items()}
+    for note in cases.values():
+        with pytest.raises(crypto.FormatError):  # the Python half agrees on every case
+            crypto.seal_note(ak, album_id, note_id, 0, 1, *crypto.guest_note_keys(seed), note)
+    sealed_anyway = {}
+    for label, note in {**cases, "missing at": {k: v for k, v in A_COMMENT.items() if k != "at"}}.items():
+        plaintext = json.dumps({**note, "v": 1}, ensure_ascii=False).encode()
+        sealed, signature = _signed_as_the_spec_says(ak, album_id, note_id, 0, 1, seed, plaintext)
+        sealed_anyway[label] = [b64(sealed), b64(signature)]
+    for label, raw in {"v 2": {**A_COMMENT, "v": 2}, "a list": [A_COMMENT]}.items():
+        sealed, signature = _signed_as_the_spec_says(ak, album_id, note_id, 0, 1, seed, json.dumps(raw).encode())
+        sealed_anyway[label] = [b64(sealed), b64(signature)]
+    well_formed = _signed_as_the_spec_says(ak, album_id, note_id, 0, 1, seed, json.dumps({**A_COMMENT, "v": 1}).encode())
+    out = js.run(
+        """const ak = b64d(arg.ak, 32), seed = b64d(arg.seed, 32), keys = c.guestNoteKeys(seed);
+        const seal = (note) => fails(() => c.sealNote(ak, arg.album, arg.note, 0, 1, keys.publicKey, keys.privateKey, note));
+        const open = ([s, sig]) => fails(() => c.openNote(ak, arg.album, arg.note, 0, 1, keys.publicKey, b64d(s), b64d(sig)));
+        return {
+          sealing: Object.fromEntries(Object.entries(arg.cases).map(([label, note]) => [label, seal(note)])),
+          notObjects: [seal(null), seal([arg.cases['empty text']]), seal('hello')],
+          opening: Object.fromEntries(Object.entries(arg.sealed).map(([label, pair]) => [label, open(pair)])),
+          wellFormed: c.openNote(ak, arg.album, arg.note, 0, 1, keys.publicKey, b64d(arg.good[0]), b64d(arg.good[1])),
+        };""",
+        {
+            "ak": b64(ak),
+            "seed": b64(seed),
+            "album": album_id,
+            "note": note_id,
+            "cases": cases,
+            "sealed": sealed_anyway,
+            "good": [b64(well_formed[0]), b64(well_formed[1])],
+        },
+    )
+    assert out["sealing"] == dict.fromkeys(cases, "FormatError")
+    assert out["notObjects"] == ["FormatError"] * 3
+    assert out["opening"] == dict.fromkeys(sealed_anyway, "FormatError")
+    assert out["wellFormed"] == {**A_COMMENT, "v": 1}  # the formulas above are the format: unpadded JSON opens too
+
+
+def test_note_lengths_count_code_points_in_the_browser(js):
+    """4000 emoji (8000 UTF-16 units) is a comment's longest text and an 80-emoji name a guest's longest name, in
+    JS as in Python; one more of either is refused. The JS-sealed note opens in Python, byte for byte the text."""
+    seed = os.urandom(32)
+    pk = crypto.guest_note_keys(seed)[0]
+    ak, album_id, note_id = crypto.random_key(), crypto.new_id(), crypto.new_id()
+    out = js.run(
+        """const ak = b64d(arg.ak, 32), keys = c.guestNoteKeys(b64d(arg.seed, 32));
+        const note = (text, name) => ({ kind: 'comment', on: null, reply_to: null, text, name, at: 1764950400 });
+        const seal = (n) => c.sealNote(ak, arg.album, arg.note, 5, 1, keys.publicKey, keys.privateKey, n);
+        const longest = seal(note('🌅'.repeat(4000), '🌅'.repeat(80)));
+        return {
+          units: '🌅'.repeat(4000).length, limits: [c.MAX_NOTE_TEXT, c.MAX_GUEST_NAME],
+          sealed: b64e(longest.sealed), signature: b64e(longest.signature),
+          opens: c.openNote(ak, arg.album, arg.note, 5, 1, keys.publicKey, longest.sealed, longest.signature).text.length,
+          tooLong: [fails(() => seal(note('🌅'.repeat(4001), null))), fails(() => seal(note('x', '🌅'.repeat(81))))],
+        };""",
+        {"ak": b64(ak), "seed": b64(seed), "album": album_id, "note": note_id},
+    )
+    assert out["units"] == 8000 and out["opens"] == 8000
+    assert out["limits"] == [crypto.MAX_NOTE_TEXT, crypto.MAX_GUEST_NAME] == [4000, 80]
+    assert out["tooLong"] == ["FormatError"] * 2
+    opened = crypto.open_note(ak, album_id, note_id, 5, 1, pk, crypto.b64d(out["sealed"]), crypto.b64d(out["signature"]))
+    assert opened["text"] == "🌅" * 4000 and opened["name"] == "🌅" * 80
+    canonical = json.dumps(opened, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    assert len(crypto.b64d(out["sealed"])) == 24 + crypto.padme(len(canonical)) + 16  # padded as metadata is
+
+
+def test_notes_cross_between_python_and_the_browser(js):
+    """Python seals a member's reply (with a key it does not know, kept) and crypto.js opens it; crypto.js seals a
+    guest's reaction from a seed and crypto.py opens it with the key it derives from the same seed. Neither opens
+    the other's note at another version."""
+    ak, album_id, note_id, reply_id = crypto.random_key(), crypto.new_id(), crypto.new_id(), crypto.new_id()
+    member = crypto.identity_keypairs(os.urandom(32))
+    reply = {
+        "kind": "comment",
+        "on": crypto.new_id(),
+        "reply_to": reply_id,
+        "text": "Oui ! <b>à demain</b>",
+        "name": None,
+        "at": 1764950999,
+        "x-later": {"ü": [1, 2]},
+    }
+    sealed, signature = crypto.seal_note(ak, album_id, note_id, 7, 3, member.sign_public_key, member.sign_secret_key, reply)
+    seed = os.urandom(32)
+    out = js.run(
+        """const ak = b64d(arg.ak, 32), pk = b64d(arg.pk, 32), s = b64d(arg.sealed), sig = b64d(arg.signature);
+        const guest = c.guestNoteKeys(b64d(arg.seed, 32));
+        const reaction = { kind: 'reaction', on: null, emoji: c.NOTE_EMOJI[5], name: 'Zoë', at: 1764951000 };
+        const made = c.sealNote(ak, arg.album, arg.reactionId, 7, 1, guest.publicKey, guest.privateKey, reaction);
+        return {
+          opened: c.openNote(ak, arg.album, arg.note, 7, 3, pk, s, sig),
+          olderVersion: fails(() => c.openNote(ak, arg.album, arg.note, 7, 2, pk, s, sig)),
+          guestPk: b64e(guest.publicKey), sealed: b64e(made.sealed), signature: b64e(made.signature),
+        };""",
+        {
+            "ak": b64(ak),
+            "pk": b64(member.sign_public_key),
+            "sealed": b64(sealed),
+            "signature": b64(signature),
+            "album": album_id,
+            "note": note_id,
+            "reactionId": reply_id,
+            "seed": b64(seed),
+        },
+    )
+    assert out["opened"] == {**reply, "v": 1}
+    assert out["olderVersion"] == "DecryptionError"  # BadNote is one
+    guest_pk, _ = crypto.guest_note_keys(seed)
+    assert out["guestPk"] == b64(guest_pk)
+    js_sealed, js_signature = crypto.b64d(out["sealed"]), crypto.b64d(out["signature"])
+    opened = crypto.open_note(ak, album_id, reply_id, 7, 1, guest_pk, js_sealed, js_signature)
+    assert opened == {"kind": "reaction", "on": None, "emoji": "🎉", "name": "Zoë", "at": 1764951000, "v": 1}
+    with pytest.raises(crypto.BadNote):
+        crypto.open_note(ak, album_id, reply_id, 7, 2, guest_pk, js_sealed, js_signature)

@@ -1,5 +1,6 @@
-// Format v1 in the browser: link keys, wrapped keys, sealed metadata and STREAM blobs, and the
-// sealing, hashing and key-pair primitives that account.js (the owner's account keys) builds on.
+// Format v1 in the browser: link keys, wrapped keys, sealed metadata, notes (comments and reactions)
+// and STREAM blobs, and the sealing, hashing and key-pair primitives that account.js (the owner's
+// account keys) builds on.
 //
 // This is the JavaScript half of the byte-level contract in docs/format.md; the
 // Python half is viewer/crypto.py, and both are tested against docs/vectors.json
@@ -44,6 +45,7 @@ import {
   concat,
   encoder,
   idBytes,
+  isId,
   join,
   paddedMetaLength,
   parseBlobHeader,
@@ -394,10 +396,15 @@ function epochOf(epoch, lowest) {
   return epoch;
 }
 
+/** u32be(n): 4 bytes, big-endian, as Python's struct.pack(">I", n). */
+function u32be(n) {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, n, false);
+  return out;
+}
+
 function chainAd(albumId, epoch) {
-  const counter = new Uint8Array(4);
-  new DataView(counter.buffer).setUint32(0, epochOf(epoch, 1)); // big-endian
-  return concat(AD_ALBUM_KEY_CHAIN, idBytes(albumId, "album id"), counter);
+  return concat(AD_ALBUM_KEY_CHAIN, idBytes(albumId, "album id"), u32be(epochOf(epoch, 1)));
 }
 
 /**
@@ -468,9 +475,7 @@ const DROP_FILE_KEY_LABEL = ascii("fragment/v1/drop-file-key\0"); // inside the 
 export const DROP_FILE_KEY_BYTES = 48 + DROP_FILE_KEY_LABEL.length + 2 * ID_BYTES + KEY_BYTES;
 
 function dropAd(prefix, ids, epoch) {
-  const counter = new Uint8Array(4);
-  new DataView(counter.buffer).setUint32(0, epochOf(epoch, 0)); // big-endian
-  return concat(prefix, ...ids.map(([id, what]) => idBytes(id, what)), counter);
+  return concat(prefix, ...ids.map(([id, what]) => idBytes(id, what)), u32be(epochOf(epoch, 0)));
 }
 
 const albumDropAd = (albumId, epoch) => dropAd(AD_ALBUM_DROP_KEY, [[albumId, "album id"]], epoch);
@@ -681,6 +686,169 @@ export function sealFileMeta(fileKey, albumId, fileId, meta, nonce) {
 /** Decrypt and parse file metadata. Its strings are untrusted: escape before display. */
 export function openFileMeta(fileKey, albumId, fileId, sealed) {
   return load(openSealed(fileKey, sealed, fileMetaAd(albumId, fileId)));
+}
+
+// --- comments and reactions (docs/format.md, "Comments and reactions") ------------------
+// A note is padded JSON sealed under a key derived from the album key of its epoch, signed by its
+// author (a member's account key, or a link visitor's key made in the browser). The author's public
+// key is in the associated data and in the signed message, so the server, which has no album key,
+// can neither write a note nor move one to another author, album, note or version.
+
+const KDF_CONTEXT_COMMENTS = "fragcmnt";
+const SUBKEY_COMMENTS = 1;
+const AD_NOTE = ascii("fragment/v1/note\0");
+const NOTE_SIGNATURE_PREFIX = ascii("fragment/v1/note-sig\0");
+const NOTE_KINDS = ["comment", "reaction"];
+/** The six reactions, in the order format.md lists them: ❤️ 👍 😂 😮 😢 🎉 (the heart with U+FE0F). */
+export const NOTE_EMOJI = Object.freeze(["\u2764\ufe0f", "\u{1f44d}", "\u{1f602}", "\u{1f62e}", "\u{1f622}", "\u{1f389}"]);
+export const MAX_NOTE_TEXT = 4000; // code points
+export const MAX_GUEST_NAME = 80; // code points
+const MAX_NOTE_VERSION = 2 ** 31 - 1;
+
+/**
+ * A note whose signature does not verify, or that does not open under the comment key: not shown as
+ * genuine (docs/format.md, "Comments and reactions"). A kind of DecryptionError, as crypto.py's BadNote.
+ */
+export class BadNote extends DecryptionError {
+  /** @param {string} [message] */
+  constructor(message = "the note could not be verified") {
+    super(message);
+    this.name = "BadNote";
+  }
+}
+
+/**
+ * @typedef {object} Note
+ * @property {"comment" | "reaction"} kind
+ * @property {string | null} on  the file id it is about; null for the album
+ * @property {string | null} [reply_to]  comments: the note id it answers
+ * @property {string} [text]  comments: 1 to 4000 code points
+ * @property {string} [emoji]  reactions: one of NOTE_EMOJI
+ * @property {string | null} name  a guest's display name, 1 to 80 code points
+ * @property {number} at  Unix seconds, by the author's clock
+ */
+
+/**
+ * CK_e = KDF(AK_e, 1, "fragcmnt"): the key that seals the notes of the album key's epoch.
+ * @param {Uint8Array} albumKey
+ * @returns {Uint8Array}
+ */
+export function commentKey(albumKey) {
+  return kdf(sized(albumKey, KEY_BYTES, "album key"), SUBKEY_COMMENTS, KDF_CONTEXT_COMMENTS);
+}
+
+/**
+ * A link visitor's Ed25519 key pair from the 32-byte seed their browser keeps for the link:
+ * {publicKey} of 32 bytes and {privateKey} of 64 (libsodium's seed ‖ public key).
+ * @param {Uint8Array} seed
+ * @returns {{publicKey: Uint8Array, privateKey: Uint8Array}}
+ */
+export function guestNoteKeys(seed) {
+  return signSeedKeypair(sized(seed, KEY_BYTES, "guest seed"));
+}
+
+// album_id ‖ note_id ‖ u32be(e) ‖ u32be(version) ‖ author_pk: in the AD and in the signed message.
+function noteBinding(albumId, noteId, epoch, version, authorPk) {
+  if (!Number.isInteger(version) || version < 1 || version > MAX_NOTE_VERSION) {
+    throw new FormatError(`a note version is an integer from 1 to ${MAX_NOTE_VERSION}`);
+  }
+  return concat(
+    idBytes(albumId, "album id"),
+    idBytes(noteId, "note id"),
+    u32be(epochOf(epoch, 0)),
+    u32be(version),
+    sized(authorPk, KEY_BYTES, "author's public key"),
+  );
+}
+
+// Lengths in code points, as Python's len() and format.md ("in JS, [...text].length").
+const codePoints = (text) => [...text].length;
+
+// The note's fields as format.md lists them, or FormatError; unknown keys are kept. A missing key
+// reads as null (docs/format.md, "Metadata": readers treat a missing optional key as null).
+function checkNote(note) {
+  if (note === null || typeof note !== "object" || Array.isArray(note)) throw new FormatError("a note is a JSON object");
+  const get = (key) => (Object.hasOwn(note, key) ? note[key] : null);
+  const kind = get("kind");
+  if (!NOTE_KINDS.includes(kind)) throw new FormatError("a note's kind is comment or reaction");
+  if (get("on") !== null && !isId(get("on"))) throw new FormatError("a note's `on` is a file id or null");
+  const name = get("name");
+  if (name !== null && (typeof name !== "string" || codePoints(name) < 1 || codePoints(name) > MAX_GUEST_NAME)) {
+    throw new FormatError(`a note's name is 1 to ${MAX_GUEST_NAME} characters or null`);
+  }
+  const at = get("at");
+  if (!Number.isInteger(at) || at < 0) throw new FormatError("a note's `at` is Unix seconds");
+  if (kind === "comment") {
+    const text = get("text");
+    if (typeof text !== "string" || codePoints(text) < 1 || codePoints(text) > MAX_NOTE_TEXT) {
+      throw new FormatError(`a comment's text is 1 to ${MAX_NOTE_TEXT} characters`);
+    }
+    if (get("reply_to") !== null && !isId(get("reply_to"))) {
+      throw new FormatError("a comment's `reply_to` is a note id or null");
+    }
+  } else if (!NOTE_EMOJI.includes(get("emoji"))) {
+    throw new FormatError(`a reaction's emoji is one of ${NOTE_EMOJI.join(" ")}`);
+  }
+  return note;
+}
+
+/**
+ * A note as padded JSON under CK_e, then signed by its author: {sealed, signature (64 bytes)}.
+ * FormatError for a malformed note, id, epoch, version or key.
+ * @param {Uint8Array} albumKey  AK_e
+ * @param {string} albumId
+ * @param {string} noteId
+ * @param {number} epoch  e
+ * @param {number} version  1 for a new note, the next one for each edit
+ * @param {Uint8Array} authorPk  the author's Ed25519 public key (32 bytes)
+ * @param {Uint8Array} authorSk  its libsodium secret key (64 bytes)
+ * @param {Note} note
+ * @param {Uint8Array | null} [nonce]  for the test vectors only
+ * @returns {{sealed: Uint8Array, signature: Uint8Array}}
+ */
+export function sealNote(albumKey, albumId, noteId, epoch, version, authorPk, authorSk, note, nonce) {
+  const binding = noteBinding(albumId, noteId, epoch, version, authorPk);
+  const data = dump({ ...checkNote(note), v: FORMAT_VERSION });
+  const sealed = seal(commentKey(albumKey), data, concat(AD_NOTE, binding), nonce);
+  const message = concat(NOTE_SIGNATURE_PREFIX, binding, sealed);
+  const signature = need().crypto_sign_detached(message, sized(authorSk, 64, "author's secret key"));
+  return { sealed, signature };
+}
+
+/**
+ * The note, once its signature verifies with the author's key and it opens under CK_e; BadNote
+ * otherwise, FormatError for a malformed one. Checked in format.md's order: signature, AEAD, JSON.
+ * Its strings are untrusted: escape before display.
+ * @param {Uint8Array} albumKey  AK_e of the note's epoch
+ * @param {string} albumId
+ * @param {string} noteId
+ * @param {number} epoch
+ * @param {number} version
+ * @param {Uint8Array} authorPk
+ * @param {Uint8Array} sealed
+ * @param {Uint8Array} signature
+ * @returns {Note & {v: number}}
+ */
+export function openNote(albumKey, albumId, noteId, epoch, version, authorPk, sealed, signature) {
+  const binding = noteBinding(albumId, noteId, epoch, version, authorPk);
+  const message = concat(NOTE_SIGNATURE_PREFIX, binding, bytes(sealed, "sealed note"));
+  let genuine = false;
+  if (bytes(signature, "signature").length === SIGNATURE_BYTES) {
+    try {
+      genuine = need().crypto_sign_verify_detached(signature, message, authorPk);
+    } catch {
+      genuine = false;
+    }
+  }
+  if (!genuine) throw new BadNote("the note's signature does not verify");
+  let data;
+  try {
+    data = openSealed(commentKey(albumKey), sealed, concat(AD_NOTE, binding));
+  } catch (error) {
+    if (error instanceof DecryptionError) throw new BadNote("the note does not open with the album key");
+    throw error;
+  }
+  return checkNote(load(data));
 }
 
 // --- blobs: STREAM (docs/format.md, "Blobs"; sizes and ranges are in format.js) --
