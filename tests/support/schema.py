@@ -1,8 +1,8 @@
 """What revisions after 0002 added: a database made before migrations began (adopted at 0002) has none of it."""
 
-HEAD = "0006"
+HEAD = "0007"
 
-LATER_TABLES = ("album_members", "share_invitations", "album_key_chain", "sealed_values", "blob_refs", "album_drop_keys")
+LATER_TABLES = ("album_members", "share_invitations", "album_key_chain", "sealed_values", "blob_refs", "album_drop_keys", "notes")
 
 LATER_COLUMNS = (
     ("links", "owner_label"),  # 0003
@@ -19,4 +19,6 @@ LATER_COLUMNS = (
     ("files", "drop"),
     ("links", "wrapped_drop_key"),
     ("links", "drop_epoch"),
+    ("links", "comments"),  # 0007
+    ("links", "notes_per_hour"),
 )

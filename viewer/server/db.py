@@ -330,6 +330,47 @@ class Link(Base):
     # server cannot put its own in its place (docs/format.md, "File drop").
     wrapped_drop_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     drop_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Whether the link's visitors may write notes (comments and reactions): 'off', 'on', or 'held'
+    # (a visitor's note waits for the owner's approval, like hold_uploads); and how many new notes
+    # the link's visitors may write per hour between them.
+    comments: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
+    notes_per_hour: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+
+
+#: A link's `comments` setting: off (the default), on, or held for the owner's approval.
+LINK_COMMENTS = ("off", "on", "held")
+
+
+class Note(Base):
+    """A comment or a reaction: ciphertext under the album's comment key, signed by its author.
+
+    The author is an account (``author_account``: a member or the owner, whose ``sign_pk`` verifies
+    it) or a link's visitor (``author_link`` and the guest's own Ed25519 ``guest_pk``). The server
+    checks the signature before it stores a note, but cannot open it (docs/format.md, "Comments and
+    reactions"). ``version`` makes each edit one conditional UPDATE; ``seq`` is the listing order.
+    """
+
+    __tablename__ = "notes"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID)
+    album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    author_account: Mapped[str | None] = mapped_column(ID, nullable=True)
+    author_link: Mapped[str | None] = mapped_column(ID, nullable=True)
+    guest_pk: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    # Hidden by the owner or an admin: listed to them alone. Held: a visitor's note awaiting approval.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    __table_args__ = (
+        Index("ix_notes_listing", "album_id", "seq"),
+        UniqueConstraint("album_id", "id", name="uq_notes_album_note"),
+    )
 
 
 class UnlockCounter(Base):
