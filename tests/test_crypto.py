@@ -993,3 +993,52 @@ def test_a_malformed_note_is_refused_on_both_ends(overrides):
 
 def test_a_note_text_counts_code_points_not_utf16_units():
     _a_note(text="🌅" * 4000)  # 8000 UTF-16 units, 4000 characters: allowed
+
+
+def test_the_server_verifies_a_notes_signature_without_the_album_key():
+    ak, album_id, note_id, member, sealed, signature = _a_note()
+    pk = member.sign_public_key
+    assert c.verify_note_signature(album_id, note_id, 3, 1, pk, sealed, signature)
+    flipped = sealed[:30] + bytes([sealed[30] ^ 1]) + sealed[31:]
+    other_pk = c.guest_note_keys(bytes(32))[0]
+    for args in (
+        (album_id, note_id, 3, 1, other_pk, sealed, signature),  # another author
+        (c.new_id(), note_id, 3, 1, pk, sealed, signature),  # another album
+        (album_id, c.new_id(), 3, 1, pk, sealed, signature),  # another note
+        (album_id, note_id, 2, 1, pk, sealed, signature),  # another epoch
+        (album_id, note_id, 3, 2, pk, sealed, signature),  # another version
+        (album_id, note_id, 3, 1, pk, flipped, signature),  # its ciphertext
+        (album_id, note_id, 3, 1, pk, sealed, signature[:63]),  # truncated
+        (album_id, note_id, 3, 0, pk, sealed, signature),  # no such version
+        (album_id, note_id, 3, 1, pk[:31], sealed, signature),  # not a key
+        ("not an id", note_id, 3, 1, pk, sealed, signature),
+    ):
+        assert c.verify_note_signature(*args) is False
+    # What verifies on the server opens for a reader with the album key.
+    assert c.open_note(ak, album_id, note_id, 3, 1, pk, sealed, signature)["text"] == "hello"
+
+
+def test_a_guest_deletes_only_the_note_and_version_they_sign():
+    album_id, note_id = c.new_id(), c.new_id()
+    guest_pk, guest_sk = c.guest_note_keys(bytes([0x91]) * 32)
+    proof = c.sign_note_delete(album_id, note_id, 2, guest_sk)
+    assert len(proof) == 64
+    assert c.verify_note_delete(album_id, note_id, 2, guest_pk, proof)
+    # The signed message is the documented one (docs/format.md, "Comments and reactions").
+    message = b"fragment/v1/note-delete\x00" + c.b64d(album_id) + c.b64d(note_id) + (2).to_bytes(4, "big")
+    assert c.sodium.crypto_sign_open(proof + message, guest_pk) == message
+    other_pk = c.guest_note_keys(bytes(32))[0]
+    for args in (
+        (album_id, note_id, 1, guest_pk, proof),  # another version
+        (album_id, c.new_id(), 2, guest_pk, proof),  # another note
+        (c.new_id(), note_id, 2, guest_pk, proof),  # another album
+        (album_id, note_id, 2, other_pk, proof),  # another guest
+        (album_id, note_id, 2, guest_pk, proof[:63]),
+        (album_id, note_id, 0, guest_pk, proof),
+    ):
+        assert c.verify_note_delete(*args) is False
+    # A note's own signature is not a deletion (another prefix).
+    ak = c.random_key()
+    note = {"kind": "reaction", "on": None, "emoji": c.NOTE_EMOJI[0], "name": None, "at": 1}
+    _sealed, signature = c.seal_note(ak, album_id, note_id, 0, 2, guest_pk, guest_sk, note)
+    assert c.verify_note_delete(album_id, note_id, 2, guest_pk, signature) is False

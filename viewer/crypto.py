@@ -1195,6 +1195,52 @@ def open_note(
     return _check_note(_load(data))
 
 
+def verify_note_signature(
+    album_id: str, note_id: str, epoch: int, version: int, author_pk: bytes, sealed: bytes, signature: bytes
+) -> bool:
+    """Whether the note's signature verifies with the author's key: what open_note checks first, without the album key.
+
+    The server checks this before it stores a note (it has every input of the signed message), so
+    it keeps no note its author did not sign; it still cannot open one.
+    """
+    try:
+        binding = _note_binding(album_id, note_id, epoch, version, author_pk)
+    except FormatError:
+        return False
+    if len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        sodium.crypto_sign_open(signature + NOTE_SIGNATURE_PREFIX + binding + sealed, author_pk)
+    except (BadSignatureError, ValueError):
+        return False
+    return True
+
+
+NOTE_DELETE_PREFIX = b"fragment/v1/note-delete\x00"
+
+
+def _note_delete_message(album_id: str, note_id: str, version: int) -> bytes:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_NOTE_VERSION:
+        raise FormatError(f"a note version is an integer from 1 to {MAX_NOTE_VERSION}")
+    return NOTE_DELETE_PREFIX + b64d(album_id, ID_BYTES) + b64d(note_id, ID_BYTES) + struct.pack(">I", version)
+
+
+def sign_note_delete(album_id: str, note_id: str, version: int, guest_sk: bytes) -> bytes:
+    """A link visitor's proof that they delete their own note (its current version): 64 bytes."""
+    return sodium.crypto_sign(_note_delete_message(album_id, note_id, version), guest_sk)[:SIGNATURE_BYTES]
+
+
+def verify_note_delete(album_id: str, note_id: str, version: int, guest_pk: bytes, signature: bytes) -> bool:
+    """Whether `signature` is the guest's (guest_pk) deletion of this version of the note."""
+    if len(guest_pk) != KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        sodium.crypto_sign_open(signature + _note_delete_message(album_id, note_id, version), guest_pk)
+    except (BadSignatureError, ValueError, FormatError):
+        return False
+    return True
+
+
 # --- blobs (STREAM) ---------------------------------------------------------------
 
 
