@@ -24,6 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         account_commands,
         api_account,
         api_library,
+        api_notes,
         api_owner,
         api_public,
         api_sharing,
@@ -62,6 +63,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_public.bp)
     app.register_blueprint(api_sharing.bp)
     app.register_blueprint(api_sharing.invitations_bp)
+    app.register_blueprint(api_notes.owner_bp)
+    app.register_blueprint(api_notes.public_bp)
     app.register_blueprint(pages.bp)
     commands.init_app(app)
     account_commands.init_app(app)

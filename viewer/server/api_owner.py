@@ -26,6 +26,9 @@ MAX_LABEL_BYTES = 1024  # a sealed label: nonce, tag and a few hundred bytes of 
 DROP_PUBLIC_KEY_BYTES = crypto.KEY_BYTES
 DROP_SECRET_BYTES = crypto.WRAPPED_KEY_BYTES
 LINK_DROP_KEY_BYTES = crypto.WRAPPED_KEY_BYTES
+# New comments and reactions a link's visitors may write per hour, between them (links.notes_per_hour).
+DEFAULT_NOTES_PER_HOUR = 30
+MAX_NOTES_PER_HOUR = 1000
 
 
 @bp.before_request
@@ -483,6 +486,8 @@ def link_json(link: db.Link) -> dict:
         "uploads": link.uploads,
         "upload_only": link.upload_only,
         "hold_uploads": link.hold_uploads,
+        "comments": link.comments,
+        "notes_per_hour": link.notes_per_hour,
         "quota_files": link.quota_files,
         "quota_bytes": link.quota_bytes,
         "max_file_size": link.max_file_size,
@@ -581,6 +586,15 @@ def _apply_settings(link: db.Link, data: dict, *, creating: bool) -> None:
         if creating or name in data:
             value = int_field(data, name, minimum=0, maximum=maximum)
             setattr(link, name, config[setting] if value is None else value)
+    # Visitors' comments and reactions (docs/design.md, "Comments and reactions"): off unless the owner says.
+    if creating or "comments" in data:
+        comments = data.get("comments", "off")
+        if comments not in db.LINK_COMMENTS:
+            raise bad_request("`comments` is one of off, on and held.", "bad_field")
+        link.comments = comments
+    if creating or "notes_per_hour" in data:
+        per_hour = int_field(data, "notes_per_hour", minimum=1, maximum=MAX_NOTES_PER_HOUR, default=DEFAULT_NOTES_PER_HOUR)
+        link.notes_per_hour = DEFAULT_NOTES_PER_HOUR if per_hour is None else per_hour
     if "owner_label" in data:
         if g.owner.account_id is None and data["owner_label"] is not None:
             raise bad_request("`owner_label` is for links of an account; this owner token has none.", "bad_field")

@@ -43,6 +43,8 @@ def public_info(link: db.Link) -> dict:
         "uploads": link.uploads,
         "upload_only": link.upload_only,
         "hold_uploads": link.hold_uploads,
+        # Whether the page offers comments: 'off', 'on', or 'held' (a visitor's wait for the owner's approval).
+        "comments": link.comments,
         "device_limit": link.device_limit,
     }
 

@@ -144,6 +144,12 @@ SETTINGS = [
     ),
     Setting("MAX_JSON_BYTES", 256 * 1024, int, "Largest JSON request body."),
     Setting("MAX_META_BYTES", 64 * 1024, int, "Largest sealed metadata (album or file)."),
+    Setting(
+        "MAX_NOTE_BYTES",
+        24 * 1024,
+        int,
+        "Largest sealed comment or reaction: a comment of 4000 four-byte characters, padded and sealed, fits.",
+    ),
     Setting("MAX_FILE_BYTES", 50 * GiB, int, "Largest original the owner may upload."),
     Setting("GUEST_QUOTA_FILES", 500, int, "Default number of guest files per link."),
     Setting("GUEST_QUOTA_BYTES", 5 * GiB, int, "Default guest bytes per link (ciphertext)."),
