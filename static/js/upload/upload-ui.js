@@ -173,7 +173,8 @@ export function wireUploads({ queue, storage, prefix, owner = false }) {
     if (item.state === "uploading" && item.total) bar.value = item.sent / item.total;
     else bar.removeAttribute("value"); // indeterminate while preparing
     $("[data-action=cancel]", li).hidden = !["waiting", "preparing", "uploading"].includes(item.state);
-    $("[data-action=retry]", li).hidden = !(item.state === "failed");
+    // Retry only where it can help: not for a file too large for the link, or one that is not a photo.
+    $("[data-action=retry]", li).hidden = !(item.state === "failed" && item.error?.retryable !== false);
     $("[data-action=remove]", li).hidden = !["failed", "cancelled"].includes(item.state);
     const img = $("img", li);
     if (item.thumb && !img.src) {
@@ -188,12 +189,13 @@ export function wireUploads({ queue, storage, prefix, owner = false }) {
   function renderOverall() {
     const t = queue.totals();
     overall.max = 1;
-    overall.value = t.total ? Math.min(1, t.sent / t.total) : 0;
+    // Only what is sent or still can be: with some files refused, a finished batch shows a full bar.
+    overall.value = t.total ? Math.min(1, t.sent / t.total) : t.done ? 1 : 0;
     let text = `${t.done} of ${formatCount(t.files, "file", "files")} added`;
     if (t.failed) text += ` · ${formatCount(t.failed, "file", "files")} not added`;
     if (summary.textContent !== text) summary.textContent = text;
     byteLine.textContent = t.active ? ` · ${formatBytes(t.sent)} of ${formatBytes(t.total)}` : "";
-    retryAll.hidden = t.failed === 0;
+    retryAll.hidden = t.retryable === 0;
     cancelAll.hidden = t.active === 0;
     overall.hidden = t.active === 0 && t.done + t.failed === 0;
   }

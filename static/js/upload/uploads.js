@@ -30,12 +30,19 @@ const LINK_GONE = new Set(["uploads_off", "expired", "revoked", "device_limit"])
 // help until its operator makes room (RFC 4918 section 11.5), so the queue stops at once.
 const STORAGE_FULL = "storage_full";
 
-/** A failure the queue explains; `code` is the server's, when it decided. */
+// The server's answers that trying the same file again cannot change: it is too large for the link.
+const FOR_GOOD = new Set(["file_too_large"]);
+
+/**
+ * A failure the queue explains; `code` is the server's, when it decided. `retryable` is false when
+ * sending the same file again cannot help (not a photo, larger than the link takes), so no Retry is offered.
+ */
 class UploadFailed extends Error {
-  constructor(message, code = null) {
+  constructor(message, code = null, retryable = !FOR_GOOD.has(code)) {
     super(message);
     this.name = "UploadFailed";
     this.code = code;
+    this.retryable = retryable;
   }
 }
 
@@ -57,7 +64,7 @@ function wait(ms, signal) {
 function explain(error) {
   if (error.name === "UploadFailed") return error;
   if (error.name === "NetworkError") return new UploadFailed("The connection was lost. Check it, then try again.");
-  if (error.name === "NotMedia") return new UploadFailed("Only photos and videos can be added.");
+  if (error.name === "NotMedia") return new UploadFailed("Only photos and videos can be added.", null, false);
   if (error.name === "ApiError") {
     const message = {
       uploads_off: "The owner has turned off adding photos to this album. Nothing of this file was kept.",
@@ -73,6 +80,11 @@ function explain(error) {
   }
   console.warn("Fragment uploads:", error);
   return new UploadFailed("This file could not be prepared for upload.");
+}
+
+/** A failed file that sending again may help (the link may change, the connection come back). */
+function retryable(item) {
+  return item.state === "failed" && !(item.error && item.error.retryable === false);
 }
 
 export class UploadQueue extends EventTarget {
@@ -116,6 +128,14 @@ export class UploadQueue extends EventTarget {
     // Choosing files again is trying again: the link may have changed since a stop.
     if (this.stopped) this.stopped = this.limits = null;
     for (const file of files) {
+      // A file chosen again that failed takes its own row again, with the link's limits read anew
+      // (the way to send a file that was too large, once the owner allows more).
+      const again = this.items.find((item) => item.state === "failed" && this.recordKey(item.file) === this.recordKey(file));
+      if (again) {
+        this.limits = null;
+        this.set(again, { state: "waiting", error: null, file });
+        continue;
+      }
       const item = {
         id: this.next++,
         file,
@@ -137,7 +157,7 @@ export class UploadQueue extends EventTarget {
   }
 
   retry(item) {
-    if (item.state !== "failed") return;
+    if (!retryable(item)) return;
     // The owner may have changed the link meanwhile (more space, uploads back on).
     this.stopped = this.limits = null;
     this.set(item, { state: "waiting", error: null });
@@ -146,7 +166,7 @@ export class UploadQueue extends EventTarget {
 
   retryFailed() {
     this.stopped = this.limits = null;
-    for (const item of this.items) if (item.state === "failed") this.set(item, { state: "waiting", error: null });
+    for (const item of this.items) if (retryable(item)) this.set(item, { state: "waiting", error: null });
     this.pump();
   }
 
@@ -173,14 +193,17 @@ export class UploadQueue extends EventTarget {
   totals() {
     const live = this.items.filter((item) => item.state !== "cancelled");
     const count = (state) => live.filter((item) => item.state === state).length;
+    // The bar measures what is sent and what can still be: a refused file is not waited for.
+    const sending = live.filter((item) => item.state !== "failed");
     return {
       files: live.length,
       done: count("done"),
       failed: count("failed"),
+      retryable: live.filter(retryable).length,
       active: live.filter((item) => ["waiting", "preparing", "uploading"].includes(item.state)).length,
       // Before a file is prepared its size stands in for its ciphertext (within a percent).
-      total: live.reduce((sum, item) => sum + (item.total || item.size), 0),
-      sent: live.reduce((sum, item) => sum + (item.state === "done" ? item.total : item.sent), 0),
+      total: sending.reduce((sum, item) => sum + (item.total || item.size), 0),
+      sent: sending.reduce((sum, item) => sum + (item.state === "done" ? item.total : item.sent), 0),
     };
   }
 
@@ -304,7 +327,8 @@ export class UploadQueue extends EventTarget {
     const limits = this.limits;
     if (!limits) return;
     if (item.size > limits.max_file_size) {
-      throw new UploadFailed(`This file is ${mb(item.size)}; the largest file this link takes is ${mb(limits.max_file_size)}.`);
+      const message = `This file is ${mb(item.size)}; the largest file this link takes is ${mb(limits.max_file_size)}.`;
+      throw new UploadFailed(message, null, false);
     }
     if (limits.files_left < 1) throw new UploadFailed("This link's upload space is full: it takes no more files.");
     if (item.size > limits.bytes_left) {
@@ -316,7 +340,7 @@ export class UploadQueue extends EventTarget {
 
   async upload(item, signal) {
     this.set(item, { state: "preparing", sent: 0, note: null });
-    if (!mediaType(item.name, item.file.type)) throw new UploadFailed("Only photos and videos can be added.");
+    if (!mediaType(item.name, item.file.type)) throw new UploadFailed("Only photos and videos can be added.", null, false);
     if (!this.limits) await this.attempt(item, signal, () => this.refreshLimits());
     this.checkLimits(item);
     const key = this.recordKey(item.file);
