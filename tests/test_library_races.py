@@ -169,20 +169,22 @@ class World(Server):
         assert [key for key in missing if key not in present] == [], f"{where}: a row's blobs are gone"
 
 
-def reference(photo: Photo, source: Album, target: Album, *, copy: bool = False) -> dict:
-    """What the client sends: the file key wrapped under the target's key, the metadata sealed again for it."""
-    meta = crypto.seal_file_meta(photo.fk, target.album_id, photo.file_id, {"v": 1, "name": "x.jpg"})
-    entry = {
-        "id": photo.file_id,
-        "wrapped_key": crypto.b64e(crypto.wrap_file_key(target.ak, photo.fk, target.album_id, photo.file_id)),
-        "meta": crypto.b64e(meta),
-    }
-    return {"source_album": source.album_id, "key_epoch": 0, "copy": copy, "files": [entry]}
+def reference(photos: list[Photo], source: Album, target: Album, *, copy: bool = False) -> dict:
+    """What the client sends: each file key wrapped under the target's key, the metadata sealed again for it."""
+    files = [
+        {
+            "id": photo.file_id,
+            "wrapped_key": crypto.b64e(crypto.wrap_file_key(target.ak, photo.fk, target.album_id, photo.file_id)),
+            "meta": crypto.b64e(crypto.seal_file_meta(photo.fk, target.album_id, photo.file_id, {"v": 1, "name": "x.jpg"})),
+        }
+        for photo in photos
+    ]
+    return {"source_album": source.album_id, "key_epoch": 0, "copy": copy, "files": files}
 
 
-def adder(photo: Photo, source: Album, target: Album, *, copy: bool = False) -> Callable[[], requests.Response]:
-    """The target's owner adds the photo from `source` (an album they own or view)."""
-    body = reference(photo, source, target, copy=copy)
+def adder(photo: Photo | list[Photo], source: Album, target: Album, *, copy: bool = False) -> Callable[[], requests.Response]:
+    """The target's owner adds the photo (or photos, in one request) from `source` (an album they own or view)."""
+    body = reference(photo if isinstance(photo, list) else [photo], source, target, copy=copy)
     url = f"{target.url}/api/owner/albums/{target.album_id}/references"
     return lambda: requests.post(url, json=body, headers=target.auth)
 
@@ -343,6 +345,37 @@ def test_adds_and_deletes_at_once_leave_a_count_that_matches_the_rows(world):
         world.assert_settled(where)
 
 
+def test_batches_added_while_their_photos_are_deleted_are_added_whole_or_not_at_all(world):
+    """A request adding several photos locks their folders one after another: a photo whose original is
+    deleted meanwhile (its deletion waited for nothing, or for an earlier folder's lock) must fail the
+    whole request, and leave no row pointing at blobs that are gone."""
+    batch, adds = 6, THREADS // 2
+    for round_ in range(ROUNDS):
+        rng = random.Random(f"batch-{round_}")
+        source = world.shared_album("originals")
+        photos = [world.upload(source) for _ in range(batch)]
+        doomed = rng.sample(photos, batch // 2)
+        fresh = [(world.ann if n % 2 else world.ben).album() for n in range(adds)]
+        calls = [adder(photos, source, target) for target in fresh] + [deleter(source, p.file_id) for p in doomed]
+        answers = at_once(*calls)
+        where = f"round {round_}"
+        texts = [a.text for a in answers]
+        assert statuses(answers[adds:]) == [200] * len(doomed), f"{where}: deletes {texts[adds:]}"
+        assert {a.status_code for a in answers[:adds]} <= {201, 404}, f"{where}: adds {texts[:adds]}"
+        won = [target for target, a in zip(fresh, answers[:adds], strict=True) if a.status_code == 201]
+        assert all(a.json()["added"] == [p.file_id for p in photos] for a in answers[:adds] if a.status_code == 201), where
+        for photo in photos:
+            holders = won if photo in doomed else [source, *won]
+            rows = world.rows(photo.file_id)
+            assert sorted(album for album, *_ in rows) == sorted(a.album_id for a in holders), f"{where}: {len(won)} adds won"
+            assert world.refs(photo.file_id) == ({source.album_id: len(rows)} if len(rows) > 1 else {}), where
+            for holder in holders:
+                downloads(photo, holder)
+            if not holders:
+                assert world.blob_keys(source.album_id, photo.file_id) == [], where
+        world.assert_settled(where)
+
+
 def test_copies_at_once_take_only_the_storage_the_quota_has(world):
     source = world.shared_album("originals")
     for round_ in range(ROUNDS):
@@ -372,6 +405,32 @@ def test_copies_at_once_take_only_the_storage_the_quota_has(world):
         for copy in copies[1::2]:
             downloads(photo, copy)
         assert world.used(world.ben) == before + len(copies[1::2]) * photo.size, where
+        world.assert_settled(where)
+
+
+def test_copies_racing_the_deletion_of_their_original_are_whole_or_leave_nothing(world):
+    for round_ in range(ROUNDS):
+        source = world.shared_album("originals")
+        photo = world.upload(source)
+        targets = [(world.ann if n % 2 else world.ben).album() for n in range(THREADS - 1)]
+        before = {account.id: world.used(account) for account in world.accounts}
+        answers = at_once(deleter(source, photo.file_id), *(adder(photo, source, t, copy=True) for t in targets))
+        where = f"round {round_}"
+        texts = [a.text for a in answers]
+        assert answers[0].status_code == 200, f"{where}: {texts[0]}"
+        assert {a.status_code for a in answers[1:]} <= {201, 404}, f"{where}: copies {texts[1:]}"
+        copies = [target for target, a in zip(targets, answers[1:], strict=True) if a.status_code == 201]
+        assert sorted(album for album, *_ in world.rows(photo.file_id)) == sorted(c.album_id for c in copies), where
+        for target in targets:
+            expected = [f"{target.album_id}/{photo.file_id}/{kind}" for kind in KINDS] if target in copies else []
+            assert sorted(world.blob_keys(target.album_id, photo.file_id)) == sorted(expected), where
+        for copy in copies:
+            downloads(photo, copy)
+        assert world.blob_keys(source.album_id, photo.file_id) == [] and world.refs(photo.file_id) == {}, where
+        # Ann got the original's bytes back; each copy that was made counts for its owner, a refused one not.
+        for account in world.accounts:
+            kept = sum(photo.size for c in copies if c.owner is account)
+            assert world.used(account) == before[account.id] + kept - (photo.size if account is world.ann else 0), where
         world.assert_settled(where)
 
 
