@@ -128,9 +128,9 @@ def test_the_album_opens_and_every_thumbnail_decrypts(page, album):
     # only a correct decryption of the right blob gives that.
     assert thumbs == album["thumbs"]
     assert UNICODE_NAME in thumbs
-    # The key was taken out of the address bar once read, and the album's title is kept
-    # out of the tab title (which browsers store in their history, and may sync).
-    assert "#" not in page.url
+    # The address bar keeps the whole link (issue 15), and the album's title is kept out of
+    # the tab title (which browsers store in their history, and may sync).
+    assert page.url == album["link"]
     assert page.title() == "Shared album · Fragment"
     # The video tile says it is one, with its length.
     assert tile(page, "clip.mp4").get_by_text("▶ 0:02").is_visible()
@@ -286,6 +286,14 @@ def test_the_fragment_never_leaves_the_browser(page, album, network):
     with page.expect_download(timeout=TIMEOUT):
         page.get_by_role("button", name="Download this file").click()
     page.keyboard.press("Escape")
+    page.locator(".pswp").wait_for(state="detached")
+    # Share, its QR code and "Copy link" are drawn and copied on this device only.
+    page.get_by_role("button", name="Share").click()
+    dialog = page.get_by_role("dialog", name="Scan to open on another device")
+    dialog.wait_for(timeout=TIMEOUT)
+    dialog.get_by_role("button", name="Copy link").click()
+    dialog.get_by_role("status").filter(has_text=re.compile(r"\S")).wait_for(timeout=TIMEOUT)
+    dialog.get_by_role("button", name="Done").click()
 
     # The log covers the Worker's requests too: every thumbnail was fetched there.
     assert len([u for u in network.urls() if u.endswith("/blobs/thumb")]) == len(album["files"])
@@ -305,6 +313,139 @@ def test_the_fragment_never_leaves_the_browser(page, album, network):
     for spelling in spellings:
         network.assert_never_sent(spelling)
     network.assert_never_sent(secret)  # raw bytes in a body
+
+
+# --- a link that can be passed on (issue 15) -----------------------------------------
+
+SHARE_DIALOG = "Scan to open on another device"
+
+# The QR code on the canvas, read back module by module (lean-qr draws one pixel per module
+# inside a four-module quiet zone), next to the code lean-qr makes of `link` itself: the
+# page drew the code of exactly that text. No QR decoder is installed to read it otherwise.
+QR_MATCHES = r"""async (link) => {
+  const { generate } = await import('lean-qr');
+  const code = generate(link);
+  const canvas = document.querySelector('#share-dialog canvas');
+  const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const dark = (x, y) => d[(y * canvas.width + x) * 4] < 128;
+  let wrong = 0;
+  for (let y = 0; y < code.size; y++) for (let x = 0; x < code.size; x++) if (dark(x + 4, y + 4) !== code.get(x, y)) wrong++;
+  for (let i = 0; i < canvas.width; i++) if (dark(i, 0) || dark(0, i) || dark(i, 3) || dark(3, i)) wrong++;
+  const box = canvas.getBoundingClientRect();
+  return { size: code.size, width: canvas.width, height: canvas.height, shown: [box.width, box.height], wrong };
+}"""
+
+
+def test_the_address_keeps_the_whole_link_which_opens_the_album_elsewhere(page, browser, album, console):
+    open_album(page, album["link"], TITLE)
+    wait_for_thumbs(page, len(album["files"]))
+    assert page.url == album["link"]
+    assert TITLE not in page.title() and "Sommer" not in page.evaluate("document.title")
+    # A reload keeps it (the address is what the page reads), and so does the history entry.
+    page.reload()
+    page.get_by_role("heading", name=TITLE).wait_for(timeout=TIMEOUT)
+    assert page.url == album["link"]
+    # The copied address opens the album in a browser that never saw it.
+    other = browser.new_context()
+    try:
+        fresh = other.new_page()
+        console.attach(fresh)
+        open_album(fresh, page.url, TITLE)
+        wait_for_thumbs(fresh, len(album["files"]))
+        assert fresh.title() == "Shared album · Fragment"
+    finally:
+        other.close()
+
+
+def test_share_copies_the_link_and_shows_its_qr_code(page, browser_context, album, network):
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_album(page, album["link"], TITLE)
+    wait_for_thumbs(page, len(album["files"]))
+    assert page.evaluate("typeof navigator.share") == "undefined"  # Chromium on Linux: the clipboard path
+    page.get_by_role("button", name="Share").click()
+    dialog = page.get_by_role("dialog", name=SHARE_DIALOG)
+    dialog.wait_for(timeout=TIMEOUT)
+    dialog.get_by_role("status").get_by_text("Link copied.", exact=True).wait_for(timeout=TIMEOUT)
+    assert page.evaluate("navigator.clipboard.readText()") == album["link"]
+    # The link's text, beside the code, and the code itself: the whole link, drawn at a size one can scan.
+    assert dialog.locator("[data-slot=link]").inner_text() == album["link"]
+    assert page.get_by_role("img", name="QR code of the link").is_visible()
+    qr = page.evaluate(QR_MATCHES, album["link"])
+    assert qr["wrong"] == 0 and qr["width"] == qr["height"] == qr["size"] + 8
+    assert qr["shown"][0] >= 150 and qr["shown"][0] == qr["shown"][1]
+    assert dialog.get_by_text("They will need the password too.").is_hidden()  # no password on this link
+    # The link's text is selectable, to copy by hand.
+    selected = page.evaluate(
+        """() => { const p = document.querySelector('#share-dialog [data-slot=link]');
+                   getSelection().selectAllChildren(p); return getSelection().toString(); }"""
+    )
+    assert selected == album["link"]
+    dialog.get_by_role("button", name="Done").click()
+    dialog.wait_for(state="hidden")
+    assert page.get_by_role("button", name="Share").evaluate("(b) => b === document.activeElement")
+    assert_fragment_never_sent(network, album["link"])
+
+
+def test_share_says_so_when_the_clipboard_is_refused(page, album):
+    page.add_init_script(
+        "navigator.clipboard.writeText = () => Promise.reject(new DOMException('Write permission denied.', 'NotAllowedError'));"
+    )
+    open_album(page, album["link"], TITLE)
+    page.get_by_role("button", name="Share").click()
+    dialog = page.get_by_role("dialog", name=SHARE_DIALOG)
+    dialog.get_by_role("status").get_by_text(
+        "This browser did not let the page copy the link: select it above and copy it yourself."
+    ).wait_for(timeout=TIMEOUT)
+    # The link is selected for them, whole.
+    assert page.evaluate("getSelection().toString()") == album["link"]
+
+
+def test_share_uses_the_system_share_sheet_where_there_is_one(page, album, network):
+    """A phone's Web Share API (stood in for here: Chromium on Linux has none) gets the link, and nothing else."""
+    page.add_init_script(
+        """window.__shared = []; window.__copied = [];
+           navigator.canShare = (data) => Boolean(data && data.url);
+           navigator.share = async (data) => { window.__shared.push(JSON.parse(JSON.stringify(data))); };
+           navigator.clipboard.writeText = async (text) => { window.__copied.push(text); };"""
+    )
+    open_album(page, album["link"], TITLE)
+    page.get_by_role("button", name="Share").click()
+    page.get_by_role("dialog", name=SHARE_DIALOG).wait_for(timeout=TIMEOUT)
+    page.wait_for_function("window.__shared.length > 0", timeout=TIMEOUT)
+    # Only the address: not the album's title, which would go to the app it is shared with.
+    assert page.evaluate("window.__shared") == [{"url": album["link"]}]
+    assert page.evaluate("window.__copied") == []
+    assert_fragment_never_sent(network, album["link"])
+
+
+def test_a_password_links_share_says_the_password_is_needed_and_never_holds_it(
+    page, browser_context, owner_cli, live_server, tmp_path, network
+):
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"])
+    link = publish(owner_cli, live_server, tmp_path, "Locked trip", "--password-stdin", input="geheim-42\n")
+    page.goto(link)
+    page.get_by_label("Password", exact=True).fill("geheim-42")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("heading", name="Locked trip").wait_for(timeout=TIMEOUT)
+    assert page.url == link
+    page.get_by_role("button", name="Share").click()
+    dialog = page.get_by_role("dialog", name=SHARE_DIALOG)
+    dialog.get_by_text("They will need the password too.", exact=True).wait_for(timeout=TIMEOUT)
+    dialog.get_by_role("status").get_by_text("Link copied. Send the password another way.").wait_for(timeout=TIMEOUT)
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    assert "geheim" not in dialog.inner_text()
+    assert page.evaluate(QR_MATCHES, link)["wrong"] == 0
+    network.assert_never_sent("geheim-42")
+    assert_fragment_never_sent(network, link)
+
+
+def test_an_upload_only_link_has_no_share_button(page, owner_cli, live_server, tmp_path):
+    publish(owner_cli, live_server, tmp_path, "Only a drop")
+    link = owner_cli.link("links", "add", "Only a drop", "--allow-uploads", "--upload-only")
+    open_album(page, link, "Only a drop")
+    page.get_by_text("This link is for adding photos and videos to the album.").wait_for(timeout=TIMEOUT)
+    assert page.get_by_role("button", name="Share").count() == 0
+    assert page.locator("#share").is_hidden()
 
 
 def test_a_mistyped_address_gets_the_sites_page_and_keeps_its_fragment(page, live_server, network, console):

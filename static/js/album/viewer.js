@@ -16,7 +16,8 @@
 // The page itself holds no key and no access token: the link secret, the album key, the
 // file keys and the token live in album-worker.js, which makes every API call. This
 // module only orchestrates and shows (Send keeps orchestration apart from keys and from
-// fetch calls in the same way).
+// fetch calls in the same way). The one exception is the link's own text, which stays in
+// the address bar (readKey) and which the Share button gives on (share.js).
 
 import { forgetDeviceKey } from "../core/device.js";
 import { decodeLinkSecret } from "../core/format.js";
@@ -25,6 +26,7 @@ import { Grid } from "./grid.js";
 import { wireJoin } from "./join.js";
 import { createLightbox } from "./lightbox.js";
 import { Media } from "./media.js";
+import { wireShare } from "./share.js";
 import { albumOrder, coverOf, dateHeadings, monthly } from "./order.js";
 import { albumInfo, fileInfo, formatCount, formatDayRange, formatMinutes, safeFileName } from "../core/present.js";
 import { WorkerClient } from "../core/rpc.js";
@@ -55,6 +57,7 @@ let coverShown = false;
 let seq = 0; // the order files arrived in: the server lists in upload order
 const OWN_SEQ = 2 ** 40;
 let headings = { monthly: false, of: null };
+let shareLink = ""; // the whole link, `<server>/a/<id>#<key>`, once its key is known to be well-formed
 
 // --- what the page shows --------------------------------------------------------
 
@@ -141,10 +144,14 @@ function formatWait(seconds) {
 // --- the key, from the fragment ---------------------------------------------------
 
 /**
- * The link secret's text. This is the one place that reads the fragment. A valid
- * key is kept in sessionStorage (this tab only, so a reload still works) and taken
- * out of the address bar, so it does not linger on screen or in the history
- * (docs/format.md, "The link").
+ * The link secret's text. This is the one place that reads the fragment. A valid key is
+ * kept in sessionStorage (this tab only) and stays in the address bar: the address is then
+ * the whole link, which a visitor can bookmark, copy or send on, as Ente's and PrivateBin's
+ * links do. Taking it out (as this page once did) left every copied address broken ("This
+ * link is missing its key") for the sake of the history, which keeps it anyway once the
+ * link was opened from it. What that means for history, bookmarks and screens:
+ * docs/design.md, "The address bar keeps the key". The fragment still never leaves the
+ * browser (docs/format.md, "The link").
  */
 function readKey() {
   const fromUrl = location.hash.slice(1);
@@ -153,12 +160,19 @@ function readKey() {
       text: fromUrl,
       keep() {
         sessionStorage.setItem(`${PREFIX}key`, fromUrl);
-        history.replaceState(null, "", location.pathname + location.search);
       },
     };
   }
   const saved = sessionStorage.getItem(`${PREFIX}key`);
-  return saved ? { text: saved, keep() {} } : null;
+  if (!saved) return null;
+  return {
+    text: saved,
+    // A tab opened before the address kept its key: put it back, so the address is a link again.
+    // replaceState fires no hashchange, so this does not reload the page.
+    keep() {
+      history.replaceState(history.state, "", `${location.pathname}${location.search}#${saved}`);
+    },
+  };
 }
 
 // --- unlocking --------------------------------------------------------------------
@@ -407,6 +421,8 @@ async function showAlbum(album, info, meta) {
   // Originals (videos streamed, "download all") only where the owner allows downloads;
   // with downloads off there is no Service Worker and no button at all.
   $("#download-all").hidden = !downloads;
+  // A viewing link only: a file drop's guest was given a link to add photos, not one to pass on.
+  wireShare({ link: shareLink, password: Boolean(info.password) });
   show("album");
   // "Add to my albums", for a visitor signed in here (join.js); nothing at all for anyone else.
   wireJoin(worker, info).catch(() => {});
@@ -592,6 +608,7 @@ async function main() {
     return show("badkey");
   }
   key.keep();
+  shareLink = `${location.origin}${location.pathname}#${key.text}`;
 
   worker = new WorkerClient(new URL("./album-worker.js", import.meta.url));
   wireWorkerEvents();
