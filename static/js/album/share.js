@@ -18,6 +18,7 @@ export function wireShare({ link, password }) {
   const status = dialog.querySelector("[data-slot=status]");
   const text = dialog.querySelector("[data-slot=link]");
   const canvas = /** @type {HTMLCanvasElement} */ (dialog.querySelector("[data-slot=qr]"));
+  // Said under the code, whichever way the link is given: the password is never in a link.
   /** @type {HTMLElement} */ (dialog.querySelector("[data-slot=password]")).hidden = !password;
   text.textContent = link;
   let drawn = false;
@@ -29,7 +30,7 @@ export function wireShare({ link, password }) {
   async function copy() {
     try {
       await navigator.clipboard.writeText(link);
-      say(password ? "Link copied. Send the password another way." : "Link copied.");
+      say("Link copied.");
     } catch {
       // Refused (no permission, or the page lost focus): the link is on screen, selected, to copy by hand.
       selectLink();

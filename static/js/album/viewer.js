@@ -147,9 +147,10 @@ function formatWait(seconds) {
  * The link secret's text. This is the one place that reads the fragment. A valid key is
  * kept in sessionStorage (this tab only) and stays in the address bar: the address is then
  * the whole link, which a visitor can bookmark, copy or send on, as Ente's and PrivateBin's
- * links do. Taking it out (as this page once did) left every copied address broken ("This
- * link is missing its key") for the sake of the history, which keeps it anyway once the
- * link was opened from it. What that means for history, bookmarks and screens:
+ * links do. Taking it out (as this page once did) left every copied, bookmarked or
+ * sent-on address broken ("This link is missing its key"), for a small gain: the link is
+ * still in the message it came in, and a browser may record the address it opened before
+ * a script replaces it. What keeping it means for history, bookmarks and screens:
  * docs/design.md, "The address bar keeps the key". The fragment still never leaves the
  * browser (docs/format.md, "The link").
  */
