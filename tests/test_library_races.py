@@ -448,14 +448,23 @@ def test_deleting_an_album_at_once_with_references_keeps_the_blobs_exactly_while
         add(visiting, other, doomed)
         visitor = world.ben.album()
         add(visiting, other, visitor)
+        # At the same moment Ann adds a photo of the other album to the doomed one, and Ben adds two of
+        # the doomed album's photos to albums of his, one by reference and one as a copy.
+        incoming, leaving, copied = world.upload(other), world.upload(doomed), world.upload(doomed)
+        refuge, shelter = world.ben.album(), world.ben.album()
         calls = [
             album_deleter(doomed),
             *(deleter(target, gone.file_id) for target in gone_in),
             deleter(other, visiting.file_id),
+            adder(incoming, other, doomed),
+            adder(leaving, doomed, refuge),
+            adder(copied, doomed, shelter, copy=True),
         ]
         answers = at_once(*calls)
         where = f"round {round_}"
-        assert statuses(answers) == [200] * len(calls), f"{where}: {[a.text for a in answers]}"
+        texts = [a.text for a in answers]
+        assert statuses(answers[:-3]) == [200] * (len(calls) - 3), f"{where}: {texts}"
+        assert {a.status_code for a in answers[-3:]} <= {201, 404}, f"{where}: adds {texts[-3:]}"
         assert requests.get(f"{world.url}/api/owner/albums/{doomed.album_id}", headers=world.ann.auth).status_code == 404
         assert world.rows(gone.file_id) == [] and world.refs(gone.file_id) == {}, where
         assert world.blob_keys(doomed.album_id, gone.file_id) == [], where
@@ -465,7 +474,27 @@ def test_deleting_an_album_at_once_with_references_keeps_the_blobs_exactly_while
         assert world.refs(kept.file_id) == {} and world.refs(visiting.file_id) == {}, where
         downloads(kept, keeper)
         downloads(visiting, visitor)
+        # Whether or not it was added before the album went, the incoming photo is in its own album only.
+        assert world.rows(incoming.file_id) == [(other.album_id, other.album_id, True, "complete")], where
+        assert world.refs(incoming.file_id) == {}, where
+        downloads(incoming, other)
+        # A photo taken out of the doomed album in time stays with Ben (counted for him), else it is gone.
+        for photo, album, folder, answer in (
+            (leaving, refuge, doomed.album_id, answers[-2]),
+            (copied, shelter, shelter.album_id, answers[-1]),
+        ):
+            if answer.status_code == 201:
+                assert world.rows(photo.file_id) == [(album.album_id, folder, True, "complete")], where
+                downloads(photo, album)
+            else:
+                assert world.rows(photo.file_id) == [], where
+                assert world.blob_keys(folder, photo.file_id) == [], where
+            assert world.refs(photo.file_id) == {}, where
+        assert world.blob_keys(doomed.album_id, copied.file_id) == [], where  # the copy's original went with the album
         world.assert_settled(where)
+        for photo, album in ((leaving, refuge), (copied, shelter)):
+            assert deleter(album, photo.file_id)().status_code in (200, 404)
+        assert deleter(other, incoming.file_id)().status_code == 200
         # Ben deletes them: the last users, so the blobs go.
         assert statuses(at_once(deleter(keeper, kept.file_id), deleter(visitor, visiting.file_id))) == [200, 200]
         assert world.blob_keys(doomed.album_id, kept.file_id) == [], where
