@@ -143,8 +143,10 @@ def test_link_id_without_the_proof_gets_only_public_info(owner, client, album):
         "uploads",
         "upload_only",
         "hold_uploads",
+        "comments",
         "device_limit",
     }
+    assert info.json["comments"] == "off"  # the page offers comments only where the owner turned them on
     assert info.json["password"]["alg"] == "argon2id13" and info.json["downloads"] is False
     assert album_id not in info.get_data(as_text=True)
     for path in (f"/api/links/{link_id}/files", f"/api/links/{link_id}/files/{file_id}/blobs/thumb"):
