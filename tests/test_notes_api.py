@@ -377,15 +377,23 @@ def test_a_scan_of_the_database_finds_no_comment_text(app, world):
     assert w["ana"].comment(f"{secret_words} from a guest")[1].status_code == 201
     assert len(w["olga"].listing()) == 2
     engine = app.extensions["fragment.engine"]
-    if engine.dialect.name != "sqlite":
-        pytest.skip("the dump is of the SQLite file")
+    needles = (secret_words.lower(), secret_words.encode().hex())
+    # Every row of every table, as text (binary values as hex), on both engines.
     with engine.connect() as connection:
-        dump = "\n".join(connection.connection.driver_connection.iterdump())
-    assert 'INSERT INTO "notes"' in dump or "INSERT INTO notes" in dump
-    for needle in (secret_words, secret_words.encode().hex(), "Ana"):
-        assert needle.lower() not in dump.lower()
-    raw = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).read_bytes()
-    assert secret_words.encode() not in raw
+        rows = [
+            " ".join(value.hex() if isinstance(value, bytes | memoryview) else str(value) for value in row)
+            for table in db.Base.metadata.sorted_tables
+            for row in connection.execute(select(table))
+        ]
+    assert len(rows) > 10
+    assert not [row for row in rows if any(needle in row.lower() for needle in needles)]
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            dump = "\n".join(connection.connection.driver_connection.iterdump()).lower()
+        assert 'insert into "notes"' in dump or "insert into notes" in dump
+        assert not [needle for needle in needles if needle in dump]
+        raw = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).read_bytes()
+        assert secret_words.encode() not in raw
 
 
 def test_album_deletion_takes_its_notes_and_a_removed_member_leaves_theirs(app, world):
@@ -419,3 +427,53 @@ def test_an_owner_token_of_no_account_lists_but_cannot_sign(owner):
     assert owner.call("GET", f"/api/owner/albums/{album_id}/notes").get_json() == {"notes": [], "next": None}
     answer = owner.call("POST", f"/api/owner/albums/{album_id}/notes", json={})
     assert answer.status_code == 403 and answer.get_json()["error"] == "needs_account"
+
+
+def test_pages_by_seq_and_the_unlock_answer_says_comments(app, world):
+    _olga, _album_id, _ak, link_id, secret, w = world
+    written = [w["vic"].comment(f"note {n}")[0] for n in range(5)]
+    first = w["ana"].call("GET", "?limit=2").get_json()
+    assert [n["note_id"] for n in first["notes"]] == written[:2] and first["next"] is not None
+    rest = w["ana"].call("GET", f"?after={first['next']}&limit=10").get_json()
+    assert [n["note_id"] for n in rest["notes"]] == written[2:] and rest["next"] is None
+    assert w["olga"].call("GET", "?limit=0").status_code == 400
+    assert unlock(app.test_client(), link_id, secret).get_json()["info"]["comments"] == "on"
+
+
+def test_a_links_visitors_write_at_most_notes_per_hour_new_notes(app, world):
+    olga, album_id, ak, _link, _secret, w = world
+    link_id, secret = olga.as_owner().link(album_id, ak, comments="on", notes_per_hour=2)
+    ana, bo = guest_writer(app, link_id, secret, album_id, ak), guest_writer(app, link_id, secret, album_id, ak)
+    first, answer = ana.comment("one")
+    assert answer.status_code == 201
+    assert bo.react()[1].status_code == 201
+    refused = ana.comment("three")[1]
+    assert refused.status_code == 429 and refused.get_json()["error"] == "too_many"
+    assert refused.get_json()["message"].startswith(
+        "This link's visitors have written 2 comments and reactions in the last hour, the most allowed. Try again in "
+    )
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    assert ana.edit(first, 2, "one, edited").status_code == 200  # edits are not new notes
+    assert w["vic"].comment("members are not counted")[1].status_code == 201
+    assert len(ana.listing()) == 3
+
+
+def test_on_a_held_link_a_visitors_edit_waits_again_and_a_visitor_deletes_after_comments_are_off(app, world):
+    olga, album_id, ak, link_id, secret, w = world
+    note_id, _ = w["ana"].comment("Approved words")
+    assert olga.call("PATCH", f"/api/owner/links/{link_id}", json={"comments": "held"}).status_code == 200
+    ana = guest_writer(app, link_id, secret, album_id, ak)
+    ana.public_key, ana.secret_key = w["ana"].public_key, w["ana"].secret_key  # the same browser: its key for the link
+    edited = ana.edit(note_id, 2, "New words, not approved")
+    assert edited.status_code == 200 and edited.get_json()["held"] is True
+    assert ana.listing() == []
+    assert w["olga"].call("PATCH", f"/{note_id}", {"held": False}).status_code == 200
+    assert [opened(n, album_id, ak)["text"] for n in ana.listing()] == ["New words, not approved"]
+    # Comments turned off: nothing listed or written, but the visitor can still take their words back.
+    assert olga.call("PATCH", f"/api/owner/links/{link_id}", json={"comments": "off"}).status_code == 200
+    ana = guest_writer(app, link_id, secret, album_id, ak)
+    ana.public_key, ana.secret_key = w["ana"].public_key, w["ana"].secret_key
+    assert ana.call("GET").get_json()["error"] == "comments_off"
+    proof = crypto.sign_note_delete(album_id, note_id, 2, ana.secret_key)
+    assert ana.call("DELETE", f"/{note_id}", {"version": 2, "signature": b64(proof)}).status_code == 200
+    assert w["olga"].listing() == []
