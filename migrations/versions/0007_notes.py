@@ -48,8 +48,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("links") as batch:
-        batch.drop_column("notes_per_hour")
-        batch.drop_column("comments")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), never a batch copy of links: link_devices
+    # references it, and dropping the old table would cascade (migrations/env.py).
+    op.drop_column("links", "notes_per_hour")
+    op.drop_column("links", "comments")
     op.drop_index("ix_notes_listing", table_name="notes")
     op.drop_table("notes")
