@@ -166,6 +166,9 @@ def test_members_and_guests_see_each_others_notes_and_each_opens_under_its_autho
             assert opened(note, album_id, ak)["text"] == text
             assert note["author"]["kind"] == ("guest" if w[author].guest else "member")
             assert note["version"] == 1 and note["hidden"] is False and note["held"] is False
+        # A link's visitors do not learn the members' e-mail addresses; members do.
+        emails = {n["author"]["email"] for n in notes if n["author"]["kind"] == "member"}
+        assert emails == ({None} if w[name].guest else {"olga@example.org", "vic@example.org"}), (name, emails)
         guests = {n["author"]["guest_pk"] for n in notes if n["author"]["kind"] == "guest"}
         assert guests == {b64(w["ana"].public_key), b64(w["bo"].public_key)}
         assert all(n["author"]["link_id"] == link_id for n in notes if n["author"]["kind"] == "guest")

@@ -95,14 +95,18 @@ def _get_note(album_id: str, note_id: str) -> db.Note:
 # --- what a listing shows ----------------------------------------------------------------
 
 
-def note_json(note: db.Note, people: dict[str, db.Account]) -> dict:
-    """A note as docs/api.md shows it: the author's key is what readers verify it with."""
+def note_json(note: db.Note, people: dict[str, db.Account], *, emails: bool = True) -> dict:
+    """A note as docs/api.md shows it: the author's key is what readers verify it with.
+
+    Without `emails` (a link's visitors), a member's address is left out: whoever holds a link must
+    not learn the addresses of the people the album is shared with (docs/design.md, "Comments and reactions").
+    """
     if note.author_account is not None:
         account = people.get(note.author_account)
         author: dict = {
             "kind": "member",
             "account_id": note.author_account,
-            "email": None if account is None else account.email,
+            "email": None if account is None or not emails else account.email,
             "sign_pk": None if account is None else crypto.b64e(account.sign_pk),
         }
     else:
@@ -132,7 +136,7 @@ def _people(notes: list[db.Note]) -> dict[str, db.Account]:
     return {account.id: account for account in db.session().scalars(select(db.Account).where(db.Account.id.in_(ids)))}
 
 
-def list_notes(album_id: str, *, moderator: bool) -> dict:
+def list_notes(album_id: str, *, moderator: bool, emails: bool = True) -> dict:
     """One page of the album's notes by seq (keyset pagination, as files are listed).
 
     Hidden and held notes are listed to the owner and admins only (with `hidden` / `held` true).
@@ -145,7 +149,7 @@ def list_notes(album_id: str, *, moderator: bool) -> dict:
     page = list(rows[:limit])
     people = _people(page)
     return {
-        "notes": [note_json(note, people) for note in page],
+        "notes": [note_json(note, people, emails=emails) for note in page],
         "next": str(page[-1].seq) if len(rows) > limit else None,
     }
 
@@ -360,7 +364,7 @@ def _guest_note(link: db.Link, note_id: str) -> db.Note:
 @public_bp.get("/<link_id>/notes")
 def public_list(link_id: str):
     link = _visitor(link_id)
-    return list_notes(link.album_id, moderator=False)
+    return list_notes(link.album_id, moderator=False, emails=False)
 
 
 @public_bp.post("/<link_id>/notes")
