@@ -2082,3 +2082,29 @@ def test_notes_cross_between_python_and_the_browser(js):
     assert opened == {"kind": "reaction", "on": None, "emoji": "🎉", "name": "Zoë", "at": 1764951000, "v": 1}
     with pytest.raises(crypto.BadNote):
         crypto.open_note(ak, album_id, reply_id, 7, 2, guest_pk, js_sealed, js_signature)
+
+
+def test_a_guests_deletion_signed_by_crypto_js_verifies_in_python_for_that_note_and_version_only(js):
+    """crypto.js signNoteDelete mirrors crypto.py sign_note_delete: the server's verify_note_delete accepts the
+    browser's proof for exactly that album, note and version, and refuses it for any other or another key."""
+    album_id, note_id, seed = crypto.new_id(), crypto.new_id(), os.urandom(32)
+    out = js.run(
+        """const keys = c.guestNoteKeys(b64d(arg.seed, 32));
+        return {
+          signature: b64e(c.signNoteDelete(arg.album, arg.note, 3, keys.privateKey)),
+          badVersion: fails(() => c.signNoteDelete(arg.album, arg.note, 0, keys.privateKey)),
+          badId: fails(() => c.signNoteDelete('not an id', arg.note, 1, keys.privateKey)),
+        };""",
+        {"album": album_id, "note": note_id, "seed": b64(seed)},
+    )
+    guest_pk, guest_sk = crypto.guest_note_keys(seed)
+    signature = crypto.b64d(out["signature"])
+    assert len(signature) == 64
+    assert crypto.verify_note_delete(album_id, note_id, 3, guest_pk, signature)
+    assert signature == crypto.sign_note_delete(album_id, note_id, 3, guest_sk)  # Ed25519 is deterministic
+    assert not crypto.verify_note_delete(album_id, note_id, 2, guest_pk, signature)
+    assert not crypto.verify_note_delete(album_id, crypto.new_id(), 3, guest_pk, signature)
+    assert not crypto.verify_note_delete(crypto.new_id(), note_id, 3, guest_pk, signature)
+    other_pk, _ = crypto.guest_note_keys(os.urandom(32))
+    assert not crypto.verify_note_delete(album_id, note_id, 3, other_pk, signature)
+    assert out["badVersion"] == "FormatError" and out["badId"] == "FormatError"

@@ -851,6 +851,26 @@ export function openNote(albumKey, albumId, noteId, epoch, version, authorPk, se
   return checkNote(load(data));
 }
 
+const NOTE_DELETE_PREFIX = ascii("fragment/v1/note-delete\0");
+
+/**
+ * A link visitor's proof that they delete their own note, its current version (docs/format.md,
+ * "Comments and reactions": delete_sig), as crypto.py's sign_note_delete: 64 bytes, signed with the
+ * guest key the note was written with. FormatError for a malformed id or version.
+ * @param {string} albumId
+ * @param {string} noteId
+ * @param {number} version  the note's current version
+ * @param {Uint8Array} guestSk  the guest's libsodium secret key (64 bytes, guestNoteKeys)
+ * @returns {Uint8Array}
+ */
+export function signNoteDelete(albumId, noteId, version, guestSk) {
+  if (!Number.isInteger(version) || version < 1 || version > MAX_NOTE_VERSION) {
+    throw new FormatError(`a note version is an integer from 1 to ${MAX_NOTE_VERSION}`);
+  }
+  const message = concat(NOTE_DELETE_PREFIX, idBytes(albumId, "album id"), idBytes(noteId, "note id"), u32be(version));
+  return need().crypto_sign_detached(message, sized(guestSk, 64, "guest's secret key"));
+}
+
 // --- blobs: STREAM (docs/format.md, "Blobs"; sizes and ranges are in format.js) --
 
 function kindByte(kind) {
