@@ -145,7 +145,9 @@ def test_link_id_without_the_proof_gets_only_public_info(owner, client, album):
         "hold_uploads",
         "comments",
         "device_limit",
+        "devices_free",
     }
+    assert info.json["device_limit"] is None and info.json["devices_free"] is None
     assert info.json["comments"] == "off"  # the page offers comments only where the owner turned them on
     assert info.json["password"]["alg"] == "argon2id13" and info.json["downloads"] is False
     assert album_id not in info.get_data(as_text=True)
@@ -531,8 +533,10 @@ def test_device_limit_admits_each_device_key_once(app, owner, client, album):
     album_id, ak, _ = album
     link_id, secret = owner.link(album_id, ak, device_limit=1)
     phone, laptop = crypto.DeviceKey.new(), crypto.DeviceKey.new()
+    assert client.get(f"/api/links/{link_id}").json["devices_free"] == 1
     first = unlock(client, link_id, secret, device=phone)
     assert first.status_code == 200 and "device_token" not in first.json
+    assert client.get(f"/api/links/{link_id}").json["devices_free"] == 0  # a new device hears it before asking
     second = unlock(client, link_id, secret, device=laptop)
     assert second.status_code == 403 and second.json["error"] == "device_limit"
     assert second.json["message"] == "This link can be opened on 1 device, and it is taken."

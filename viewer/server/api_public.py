@@ -46,6 +46,9 @@ def public_info(link: db.Link) -> dict:
         # Whether the page offers comments: 'off', 'on', or 'held' (a visitor's wait for the owner's approval).
         "comments": link.comments,
         "device_limit": link.device_limit,
+        # So that a new device hears that no slot is left before it is asked to take one (issue 15).
+        # How many devices opened a link says little, and the slot is still taken by one conditional UPDATE.
+        "devices_free": None if link.device_limit is None else max(0, link.device_limit - link.devices_used),
     }
 
 

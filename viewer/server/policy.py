@@ -334,11 +334,14 @@ def admit_device(link: db.Link, key: bytes | None, challenge: str, proof: object
         return device_id  # a concurrent unlock with the same key admitted it first
     if _admitted(link.id, device_id):  # ... and took the last slot
         return device_id
+    raise ApiError(403, "device_limit", device_limit_message(limit))
+
+
+def device_limit_message(limit: int) -> str:
+    """The one sentence a device that finds no slot left reads."""
     if limit == 1:
-        message = "This link can be opened on 1 device, and it is taken."
-    else:
-        message = f"This link can be opened on {limit} devices, and all are taken."
-    raise ApiError(403, "device_limit", message)
+        return "This link can be opened on 1 device, and it is taken."
+    return f"This link can be opened on {limit} devices, and all are taken."
 
 
 def bearer() -> str | None:

@@ -234,13 +234,25 @@ function showDrop(info) {
   startUploads(info).catch(fail);
 }
 
+/** What a device that is not admitted yet reads about the link's devices, or null when none is left. */
+function devicesText(info) {
+  const allowed = formatCount(info.device_limit, "device", "devices");
+  const free = info.devices_free;
+  if (free === 0) return null;
+  const left = Number.isSafeInteger(free) && free < info.device_limit ? ` (${free} still free)` : "";
+  return `This link can be opened on ${allowed}${left}. Opening it here uses one of them; this browser will remember it.`;
+}
+
+/** The device-limit page, said once: the sentence the server also gives when a slot is refused. */
+function noDeviceLeft(info) {
+  const limit = info.device_limit;
+  const taken = limit === 1 ? "1 device, and it is taken" : `${limit} devices, and all are taken`;
+  return show("devicelimit", `This link can be opened on ${taken}.`);
+}
+
 /** A device-limited link is opened by a click, never by loading the page (a preview bot). */
 function confirmDevice(info) {
-  const section = show(
-    "confirm",
-    `This link can be opened on ${formatCount(info.device_limit, "device", "devices")}.` +
-      " Opening it here uses one of them; this browser will remember it.",
-  );
+  const section = show("confirm", devicesText(info));
   return new Promise((resolve) => {
     $("[data-action=open]", section).addEventListener("click", resolve, { once: true });
   });
@@ -255,8 +267,7 @@ function askPassword(info, admitted) {
   const button = $("button[type=submit]", form);
   const devices = $("[data-slot=devices]", form);
   if (info.device_limit && !admitted) {
-    const allowed = formatCount(info.device_limit, "device", "devices");
-    devices.textContent = `Opening it here uses one of the ${allowed} this link allows.`;
+    devices.textContent = devicesText(info);
     devices.hidden = false;
   }
   input.focus();
@@ -617,6 +628,8 @@ async function main() {
   // the Argon2 floor the Worker refuses the link here, so the form is never shown.
   const { info, admitted } = await worker.call("open", { linkId, fragment: key.text });
   if (info.upload_only && !info.uploads) return show("uploadonly", "Its owner has turned off adding photos for now.");
+  // No slot left for a new device: said before asking anything (a password, a click).
+  if (info.device_limit && !admitted && info.devices_free === 0) return noDeviceLeft(info);
   if (info.password) return askPassword(info, admitted);
   if (info.device_limit && !admitted) await confirmDevice(info);
   show("loading");
