@@ -47,6 +47,10 @@ const dropPairs = new Map(); // epoch -> {publicKey, secretKey}
 const fileKeys = new Map();
 const blobSizes = new Map(); // file id -> the original's ciphertext length, from the listing
 const grants = new Set(); // ports to the Service Worker, open while it may ask for a token
+// This visitor's key for comments on this link (docs/format.md, "Comments and reactions": guest_seed),
+// from the seed the page keeps in localStorage, so that their later deletes are theirs.
+let guestKeys = null; // {publicKey, privateKey}
+const NOTES_PAGE = 1000; // the API's largest page
 
 function need(value, what) {
   if (!value) throw new Error(`${what} is not ready yet.`);
@@ -261,6 +265,95 @@ function plainBuffer(bytes) {
   return bytes.slice().buffer;
 }
 
+// --- comments and reactions (docs/format.md and docs/api.md, "Comments and reactions") ---------
+
+/** GET, POST or DELETE on the link's notes, with the access token; the answer's JSON. */
+function notesCall(method, path = "", body = undefined) {
+  const step = async () => {
+    const headers = { ...api.auth() };
+    /** @type {RequestInit} */
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return (await request(`${linkUrl(linkId)}/notes${path}`, init)).json();
+  };
+  return authed(step);
+}
+
+/**
+ * One listed note, checked as format.md says (the author's signature, then the AEAD under the comment
+ * key of its epoch, then the JSON); `genuine` false, and no content, for one that fails any step.
+ * A guest's key comes with the note; a member's is the one the server lists with their account (a
+ * link's visitor has no contacts to check it against).
+ */
+function openListed(entry) {
+  const author = (entry && entry.author) || {};
+  const guest = author.kind === "guest";
+  const authorKey = guest ? author.guest_pk : author.sign_pk;
+  const shown = {
+    id: entry && typeof entry.note_id === "string" ? entry.note_id : null,
+    version: entry && Number.isSafeInteger(entry.version) ? entry.version : 0,
+    guest,
+    email: !guest && typeof author.email === "string" ? author.email : null,
+    mine: Boolean(guest && guestKeys && author.link_id === linkId && authorKey === C.b64e(guestKeys.publicKey)),
+    createdAt: entry && typeof entry.created_at === "string" ? entry.created_at : null,
+    genuine: false,
+    note: null,
+  };
+  try {
+    const key = need(albumKeys.get(entry.epoch), "This comment's album key");
+    const note = C.openNote(
+      key,
+      albumId,
+      entry.note_id,
+      entry.epoch,
+      entry.version,
+      C.b64d(authorKey, C.KEY_BYTES),
+      C.b64d(entry.sealed),
+      C.b64d(entry.signature),
+    );
+    // Only the fields the page shows, as plain data: strings stay strings (the page sets them as text).
+    shown.note = {
+      kind: note.kind,
+      on: note.on ?? null,
+      reply_to: note.reply_to ?? null,
+      text: note.text ?? null,
+      emoji: note.emoji ?? null,
+      name: guest ? (note.name ?? null) : null, // a member's name comes from their account, never the note
+      at: note.at,
+    };
+    shown.genuine = true;
+  } catch {
+    // Not shown as genuine: the page says it could not be verified, never what it says.
+  }
+  return shown;
+}
+
+/** The note sealed under the album's current key and signed with this visitor's key: the POST body. */
+function newNoteBody(note) {
+  const noteId = C.newId();
+  const { sealed, signature } = C.sealNote(
+    need(albumKey, "The album key"),
+    albumId,
+    noteId,
+    keyEpoch,
+    1,
+    guestKeys.publicKey,
+    guestKeys.privateKey,
+    note,
+  );
+  return {
+    note_id: noteId,
+    epoch: keyEpoch,
+    version: 1,
+    sealed: C.b64e(sealed),
+    signature: C.b64e(signature),
+    guest_pk: C.b64e(guestKeys.publicKey),
+  };
+}
+
 serve({
   /**
    * Start a visit: keep the link's key (the page checked that it is well-formed), ask for
@@ -449,9 +542,57 @@ serve({
     return authed(post);
   },
 
+  /** This visitor's comment key for the link, from the 32-byte seed the page keeps for it. */
+  async noteKey({ seed }) {
+    await C.ready();
+    guestKeys = C.guestNoteKeys(new Uint8Array(seed));
+    return true;
+  },
+
+  /** Every note of the album this link's visitors see (all pages, in the order written), each checked and opened. */
+  async notes() {
+    need(albumKey, "The album key");
+    const out = [];
+    let after = null;
+    do {
+      const query = new URLSearchParams({ limit: String(NOTES_PAGE) });
+      if (after) query.set("after", after);
+      const page = await notesCall("GET", `?${query}`);
+      if (Array.isArray(page.notes)) out.push(...page.notes.map(openListed));
+      after = typeof page.next === "string" ? page.next : null;
+    } while (after);
+    return out;
+  },
+
+  /**
+   * Write a new comment or reaction as this visitor. Sealed under the album's current key: refused as
+   * stale_key (the owner gave the album a new key meanwhile), it unlocks again for the keys as they are
+   * now and is sealed and sent once more. Answers it as `notes` lists it, with `held`.
+   */
+  async writeNote({ note }) {
+    need(guestKeys, "Your comment key");
+    let answer;
+    try {
+      answer = await notesCall("POST", "", newNoteBody(note));
+    } catch (error) {
+      if (!(error && error.name === "ApiError" && error.code === "stale_key")) throw error;
+      await signedUnlock(null);
+      answer = await notesCall("POST", "", newNoteBody(note));
+    }
+    return { ...openListed(answer), held: answer.held === true };
+  },
+
+  /** Delete this visitor's own note, proving it with their key over its current version (signNoteDelete). */
+  async deleteNote({ noteId, version }) {
+    need(guestKeys, "Your comment key");
+    const signature = C.signNoteDelete(albumId, noteId, version, guestKeys.privateKey);
+    await notesCall("DELETE", `/${encodeURIComponent(noteId)}`, { version, signature: C.b64e(signature) });
+    return true;
+  },
+
   /** Drop every key and the token (Forget this album). */
   async forget() {
-    secret = keys = albumKey = dropKey = null;
+    secret = keys = albumKey = dropKey = guestKeys = null;
     albumKeys = new Map();
     dropKeys = {};
     dropPairs.clear();
