@@ -536,6 +536,8 @@ def test_base64_is_canonical_and_strict(js):
             c.isId(c.newId()), c.isId('AAAAAAAAAAAAAAAAAAAAAA'), c.isId('AAAAAAAAAAAAAAAAAAAAAB'), c.isId('AAAA'), c.isId(42),
           ],
           newIdLength: c.newId().length,
+          // One in 64 random ids would begin with '-'; a writer never makes one (docs/format.md, Ids).
+          dashIds: Array.from({ length: 2048 }, () => c.newId()).filter((id) => id.startsWith('-')).length,
           keyLength: c.randomKey().length,
         };""",
         {"samples": [b64(s) for s in samples], "bad": bad},
@@ -546,6 +548,7 @@ def test_base64_is_canonical_and_strict(js):
     assert out["wrongLength"] == out["notString"] == "FormatError"
     assert out["ids"] == [True, True, False, False, False]
     assert (out["newIdLength"], out["keyLength"]) == (22, 32)
+    assert out["dashIds"] == 0
 
 
 def test_link_fragment_must_be_exactly_a_32_byte_secret(js):

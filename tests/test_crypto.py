@@ -171,6 +171,13 @@ def test_ids_and_fragments_are_validated():
         c.decode_link_secret("short")
 
 
+def test_new_ids_never_begin_with_a_dash_so_a_command_line_takes_them():
+    # One in 64 random ids would begin with '-', which `fragment pull <id>` would read as an option.
+    ids = [c.new_id() for _ in range(4096)]
+    assert all(c.is_id(i) and not i.startswith("-") for i in ids)
+    assert len({i[0] for i in ids}) == 63
+
+
 def blob(data: bytes, kind="original", chunk_size=1024, fid=FID) -> bytes:
     return c.encrypt_blob_bytes(FK, fid, kind, data, chunk_size=chunk_size)
 

@@ -199,8 +199,14 @@ def b64d(text: str, length: int | None = None) -> bytes:
 
 
 def new_id() -> str:
-    """A fresh random 128-bit id, base64url (22 characters)."""
-    return b64e(os.urandom(ID_BYTES))
+    """A fresh random 128-bit id, base64url (22 characters), never beginning with '-'.
+
+    An id that began with '-' would be read as an option by `fragment pull <id>` (docs/format.md, Ids).
+    """
+    while True:
+        text = b64e(os.urandom(ID_BYTES))
+        if not text.startswith("-"):
+            return text
 
 
 def is_id(text: object) -> bool:

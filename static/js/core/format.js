@@ -156,7 +156,11 @@ export function isId(text) {
 
 /** A fresh random 128-bit id. */
 export function newId() {
-  return b64e(randomBytes(ID_BYTES));
+  // Never beginning with '-', which a command line would read as an option (docs/format.md, Ids).
+  for (;;) {
+    const text = b64e(randomBytes(ID_BYTES));
+    if (!text.startsWith("-")) return text;
+  }
 }
 
 /** 32 random bytes for an album key, a file key or a link secret. */
