@@ -62,7 +62,7 @@ class Server:
             )
         from tests.support.s3server import s3_client
 
-        pages = s3_client(self.s3).get_paginator("list_objects_v2").paginate(Bucket="races")
+        pages = s3_client(self.s3).get_paginator("list_objects_v2").paginate(Bucket=self.env["FRAGMENT_S3_BUCKET"])
         return sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
 
     def link(self, **settings) -> tuple[str, str]:
