@@ -52,6 +52,9 @@ function linkFacts(link) {
   if (link.upload_only) facts.push(isDrop(link) ? "add only, holds no album key" : "add only");
   else if (link.uploads) facts.push(`guests add (${link.files_used} files, ${formatBytes(link.bytes_used)})`);
   if (link.uploads && link.hold_uploads) facts.push("you approve what they add");
+  // Visitors' comments (issue 14): off unless the owner turned them on; a drop shows nothing to comment on.
+  if (!link.upload_only && link.comments === "on") facts.push("comments on");
+  if (!link.upload_only && link.comments === "held") facts.push("comments need approval");
   return facts.join(" · ");
 }
 
@@ -504,6 +507,15 @@ export async function start({ me, mk, root }) {
       for (const element of linkDialog.querySelectorAll("[data-when=use_password]")) element.hidden = !on;
     }
     field("use_password").addEventListener("change", syncPasswordFields);
+    // How many an hour matters only once comments are on; an add-only link shows nothing to comment on.
+    function syncCommentFields() {
+      const addOnly = field("upload_only").checked;
+      field("comments").disabled = addOnly;
+      const on = !addOnly && field("comments").value !== "off";
+      for (const element of linkDialog.querySelectorAll("[data-when=comments]")) element.hidden = !on;
+    }
+    field("comments").addEventListener("change", syncCommentFields);
+    field("upload_only").addEventListener("change", syncCommentFields);
     // What "Only add" means since links became file drops (keys.js createLink), in one line under it.
     const dropNote = document.createElement("p");
     dropNote.className = "hint";
@@ -531,9 +543,12 @@ export async function start({ me, mk, root }) {
       field("hold_uploads").checked = link ? link.hold_uploads : false;
       field("quota_files").value = link ? String(link.quota_files) : "";
       field("quota_mb").value = link ? String(Math.round(link.quota_bytes / 1e6)) : "";
+      field("comments").value = link && ["on", "held"].includes(link.comments) ? link.comments : "off";
+      field("notes_per_hour").value = link && link.notes_per_hour ? String(link.notes_per_hour) : "";
       hide($("[data-slot=error]", linkDialog));
       setBusy($("[data-slot=status]", linkDialog), "");
       syncPasswordFields();
+      syncCommentFields();
       linkDialog.returnValue = "";
       linkDialog.showModal();
     }
@@ -561,6 +576,11 @@ export async function start({ me, mk, root }) {
         throw refused("Allow at least one device, or leave it empty for any number.");
       }
       const quotaMb = number("quota_mb", "The upload limit");
+      const comments = field("upload_only").checked ? "off" : field("comments").value;
+      const perHour = comments === "off" ? null : number("notes_per_hour", "The number of comments an hour");
+      if (perHour !== null && (perHour < 1 || perHour > 1000)) {
+        throw refused("Allow from 1 to 1000 comments an hour, or leave it empty for 30.");
+      }
       return {
         expires_at: expiresAt ? expiresAt.toISOString().replace(/\.\d{3}Z$/, "Z") : null,
         device_limit: devices,
@@ -570,6 +590,9 @@ export async function start({ me, mk, root }) {
         hold_uploads: field("hold_uploads").checked,
         quota_files: number("quota_files", "The number of guest files"),
         quota_bytes: quotaMb === null ? null : quotaMb * 1_000_000,
+        comments,
+        // Left empty: the server's 30 for a new link, and what it was for a link changed.
+        ...(perHour === null ? {} : { notes_per_hour: perHour }),
       };
     }
 
