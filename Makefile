@@ -39,8 +39,9 @@ demo: $(VENV)/.app $(JS)
 
 # ffmpeg makes the test videos and posters; PostgreSQL is started by the tests;
 # Playwright drives Debian's Chromium (it cannot download its own browser here).
+# nginx sits in front in the deployment tests, with deploy/nginx/fragment.conf.
 system-deps:
-	@scripts/system-deps.sh ffmpeg postgresql chromium
+	@scripts/system-deps.sh ffmpeg postgresql chromium nginx
 
 TEST_WORKERS ?= 2
 # --dist loadfile keeps each module on one worker, so its servers (gunicorn, PostgreSQL, S3)

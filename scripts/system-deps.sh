@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install Debian packages the tests need, only when missing: ffmpeg, postgresql, chromium, npm.
+# Install Debian packages the tests need, only when missing: ffmpeg, postgresql, chromium, nginx, npm.
 set -eu
 missing=""
 for package in "$@"; do
@@ -7,6 +7,7 @@ for package in "$@"; do
     ffmpeg) command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg" ;;
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql" ;;
     chromium) [ -x /usr/bin/chromium ] || missing="$missing chromium" ;;
+    nginx) [ -x /usr/sbin/nginx ] || missing="$missing nginx" ;;
     npm) command -v npm >/dev/null 2>&1 || missing="$missing npm" ;;
     *) dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package" ;;
   esac
