@@ -57,6 +57,10 @@ def gunicorn(data_dir: Path, env: dict[str, str] | None = None, app_spec: str = 
     """Run the app (or `app_spec`, for the benchmarks) under gunicorn exactly as the Procfile's web line does; yield its URL."""
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "FRAGMENT_DATA_DIR": str(data_dir), **(env or {})}
+    if not (full_env.get("FRAGMENT_DATABASE_URL") or "sqlite").startswith("sqlite"):
+        # On PostgreSQL a server refuses to start without a configured key (docs/design.md, "The secret key");
+        # a test that wants to see the refusal sets FRAGMENT_SECRET_KEY to "" itself.
+        full_env.setdefault("FRAGMENT_SECRET_KEY", "test-secret")
     # The venv's gunicorn comes first on PATH, as it does for `make demo`.
     full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
     log = data_dir.parent / f"gunicorn-{port}.log"

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import click
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 # The repository: templates/ and static/ sit beside the viewer package.
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +47,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     private.private_dir(Path(settings["DATA_DIR"]))
     private.private_sqlite_file(settings["DATABASE_URL"])
     if not settings["SECRET_KEY"]:
+        # A server on a shared database must not make up a key of its own: it would refuse every
+        # other server's tokens, with no warning (issue 10). The command line signs nothing that
+        # outlives it, so there the data folder's key will do (docs/design.md, "The secret key").
+        if config.is_shared_database(settings["DATABASE_URL"]) and click.get_current_context(silent=True) is None:
+            config.refuse_without_secret()
         settings["SECRET_KEY"] = config.secret_key(Path(settings["DATA_DIR"]))
     app.config.update(settings)
     # Werkzeug refuses larger bodies before a view reads them; the views check
@@ -68,5 +75,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     commands.init_app(app)
     account_commands.init_app(app)
+    if settings["PROXIES"]:
+        # Only as many X-Forwarded-* values as there are proxies that set them: without a proxy a
+        # client could forge its address, scheme and host (docs/design.md, "Proxies in front").
+        hops = settings["PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.wsgi_app = slowclients.BodyPace(app.wsgi_app, settings["BODY_GRACE_SECONDS"], settings["BODY_MIN_RATE"])  # type: ignore[method-assign]
     return app

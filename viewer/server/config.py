@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -63,6 +63,22 @@ def positive(raw: str) -> float:
     return value
 
 
+def count(raw: str) -> int:
+    """A whole number, 0 or more."""
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value
+
+
+def positive_or_off(raw: str) -> float:
+    """A number of seconds, or 0 for none."""
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("expected a number of seconds, or 0 for no limit")
+    return value
+
+
 def mail_address(raw: str) -> str:
     """One address such as `Fragment <fragment@example.org>`, as a From header takes it."""
     value = raw.strip()
@@ -99,16 +115,44 @@ SETTINGS = [
         "SECRET_KEY",
         None,
         str,
-        "Signs unlock challenges and access tokens. Default: generated once into `<DATA_DIR>/secret_key`. "
-        "Set the same value on every app server.",
+        "Signs unlock challenges, access tokens and CSRF tokens, and keys the made-up sign-in parameters of unknown "
+        "addresses. Set the same value on every app server. To rotate it, give several keys separated by commas or "
+        "spaces, the new one first: new signatures use the first, and every key listed is accepted when checking one "
+        '(docs/design.md, "The secret key"). Required with PostgreSQL: a server refuses to start without it. '
+        "Default on SQLite: generated once into `<DATA_DIR>/secret_key`.",
     ),
     Setting("PUBLIC_URL", None, str, "Base URL printed in links; default: the URL of the request."),
     Setting(
-        "TRUST_PROXY",
+        "PROXIES",
         0,
-        int,
-        "Number of reverse proxies in front whose X-Forwarded-For is trusted "
-        "(the per-link, per-client password counters use the client address).",
+        count,
+        "Number of reverse proxies in front (nginx: 1). The app then takes the client's address, the scheme (https) "
+        "and the host from the X-Forwarded-For, -Proto and -Host headers that many proxies set (werkzeug ProxyFix), "
+        "for the per-client password counters and the links it prints. 0: those headers are ignored, since without a "
+        'proxy that overwrites them any client could forge them (docs/design.md, "Proxies in front").',
+    ),
+    Setting("TRUST_PROXY", 0, count, "Older name of PROXIES, used when PROXIES is not set."),
+    Setting(
+        "DB_POOL_SIZE",
+        5,
+        count,
+        "PostgreSQL connections each app process keeps open. Each gunicorn worker is a process: servers × workers × "
+        "(DB_POOL_SIZE + DB_MAX_OVERFLOW) must stay below the database's max_connections (100 by default).",
+    ),
+    Setting("DB_MAX_OVERFLOW", 10, count, "PostgreSQL connections a process may open beyond DB_POOL_SIZE at busy times."),
+    Setting(
+        "DB_POOL_TIMEOUT",
+        30,
+        positive,
+        "Seconds a request waits for a free database connection of its process before it fails.",
+    ),
+    Setting("DB_CONNECT_TIMEOUT", 10, positive, "Seconds to wait for PostgreSQL to accept a new connection."),
+    Setting(
+        "DB_STATEMENT_TIMEOUT",
+        0,
+        positive_or_off,
+        "Seconds one PostgreSQL statement may run before the database cancels it (0: no limit). Migrations run on "
+        "the same connections: keep it above the longest one, or leave it unset for `flask --app app db upgrade`.",
     ),
     Setting("ACCESS_TOKEN_TTL", 3600, int, "Seconds an access token lives after an unlock."),
     Setting("CHALLENGE_TTL", 120, int, "Seconds an unlock challenge stays valid."),
@@ -241,7 +285,35 @@ def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] 
         config["DATABASE_URL"] = f"sqlite:///{data_dir / 'fragment.db'}"
     if not config["BLOB_DIR"]:
         config["BLOB_DIR"] = str(data_dir / "blobs")
+    # One number of proxies: ProxyFix and policy.client_address read the same one.
+    config["PROXIES"] = config["PROXIES"] or config["TRUST_PROXY"]
+    config["TRUST_PROXY"] = config["PROXIES"]
+    keys = secret_keys(config.get("SECRET_KEY"))
+    # Flask's own names: SECRET_KEY signs, SECRET_KEY_FALLBACKS are still accepted (Flask docs, "Configuration").
+    config["SECRET_KEY"] = keys[0] if keys else None
+    config["SECRET_KEY_FALLBACKS"] = keys[1:]
     return config
+
+
+def secret_keys(value: object) -> list[str]:
+    """The keys of a SECRET_KEY value, new first: a list, or one string of keys separated by commas or whitespace."""
+    if value is None:
+        return []
+    parts = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
+    return [str(part) for part in parts if str(part).strip()]
+
+
+def is_shared_database(url: str) -> bool:
+    """Whether the database can be shared by several servers (anything but SQLite, which lives on one disk)."""
+    return not url.startswith("sqlite")
+
+
+def refuse_without_secret() -> NoReturn:
+    """Stop a server that would sign with a key of its own while others share its database."""
+    raise SystemExit(
+        "Error: FRAGMENT_SECRET_KEY must be set when the database is shared (PostgreSQL): every server needs the "
+        "same key to accept the others' tokens, so a server will not make up one of its own."
+    )
 
 
 def secret_key(data_dir: Path) -> str:
