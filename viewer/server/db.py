@@ -11,6 +11,7 @@ atomically, so two workers can never both take the last slot.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, cast
 
@@ -427,13 +428,30 @@ ACCOUNT_COLUMNS = (
 )
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL, with SQLite tuned for several workers."""
+def make_engine(url: str, settings: dict[str, Any] | None = None) -> Engine:
+    """An engine for the URL, with SQLite tuned for several workers, and a shared database's pool
+    and timeouts from the settings (DB_POOL_SIZE and the rest; SQLAlchemy's defaults without them)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    settings = settings or {}
+    pool: dict[str, Any] = {}
+    if "DB_POOL_SIZE" in settings:
+        # Per process: each gunicorn worker has its own pool (docs/settings.md says how to size it).
+        pool = {
+            "pool_size": settings["DB_POOL_SIZE"],
+            "max_overflow": settings["DB_MAX_OVERFLOW"],
+            "pool_timeout": settings["DB_POOL_TIMEOUT"],
+        }
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        # libpq takes whole seconds (PostgreSQL docs, "Parameter Key Words": connect_timeout), and
+        # statement_timeout as a server setting sent at connect, in milliseconds ("options", "-c").
+        connect_args["connect_timeout"] = max(2, math.ceil(settings.get("DB_CONNECT_TIMEOUT") or 10))
+        if settings.get("DB_STATEMENT_TIMEOUT"):
+            connect_args["options"] = f"-c statement_timeout={math.ceil(settings['DB_STATEMENT_TIMEOUT'] * 1000)}"
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
 
 
 def session() -> Session:
@@ -464,7 +482,7 @@ def init_app(app: Flask) -> None:
 
     from . import migrate
 
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], app.config)
     if click.get_current_context(silent=True) is None:
         try:
             migrate.at_start(engine, app.config["MIGRATE"])  # a server (gunicorn, tests): SchemaError refuses to start
