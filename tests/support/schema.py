@@ -1,8 +1,8 @@
 """What revisions after 0002 added: a database made before migrations began (adopted at 0002) has none of it."""
 
-HEAD = "0007"
+HEAD = "0008"
 
-LATER_TABLES = ("album_members", "share_invitations", "album_key_chain", "sealed_values", "blob_refs", "album_drop_keys", "notes")
+LATER_TABLES = ("album_members", "share_invitations", "album_key_chain", "sealed_values", "blob_refs", "album_drop_keys", "notes", "activity", "album_seen", "digests")
 
 LATER_COLUMNS = (
     ("links", "owner_label"),  # 0003
@@ -21,4 +21,5 @@ LATER_COLUMNS = (
     ("links", "drop_epoch"),
     ("links", "comments"),  # 0007
     ("links", "notes_per_hour"),
+    ("links", "opens"),  # 0008
 )

@@ -321,6 +321,8 @@ class Link(Base):
     owner_label: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # When an unlock through the link last succeeded: the owner's "last opened".
     last_opened_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # How many unlocks succeeded through the link, counted in the same UPDATE as last_opened_at.
+    opens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Guests' files wait for the owner's approval before the link's other visitors see them.
     hold_uploads: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The link's wrap key sealed under the owner's MK, so a new album key can be wrapped for a
@@ -372,6 +374,59 @@ class Note(Base):
         Index("ix_notes_listing", "album_id", "seq"),
         UniqueConstraint("album_id", "id", name="uq_notes_album_note"),
     )
+
+
+#: What an activity row records (migrations/versions/0008_activity.py writes them by trigger):
+#: a file shown, a note shown, a member added or joined, a member gone.
+ACTIVITY_KINDS = ("file", "note", "joined", "left")
+
+
+class Activity(Base):
+    """One thing that happened in an album, written by the database's triggers in the same transaction.
+
+    Only what the server knew already: the album, the acting account (``actor_account``) or link
+    (``actor_link``: a guest), and ``subject``: the file or note id, or for a join who added the
+    member (NULL: they joined from a link). ``seq`` orders the feed and is what markers count to
+    (docs/design.md, "Activity and digests"). No foreign key: the album's own trigger deletes its rows.
+    """
+
+    __tablename__ = "activity"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    album_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(8))
+    actor_account: Mapped[str | None] = mapped_column(ID, nullable=True)
+    actor_link: Mapped[str | None] = mapped_column(ID, nullable=True)
+    subject: Mapped[str | None] = mapped_column(ID, nullable=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_activity_album", "album_id", "seq"),
+        Index("ix_activity_actor", "album_id", "actor_account", "kind"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class AlbumSeen(Base):
+    """How far an account has seen an album's activity: moved only forward, by one conditional upsert."""
+
+    __tablename__ = "album_seen"
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    album_id: Mapped[str] = mapped_column(ID, ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+
+
+class Digest(Base):
+    """A person's e-mail digests: opted in or not (off by default), and the last activity seq a digest covered.
+
+    ``seq`` is claimed with one conditional UPDATE before a digest is sent (viewer/server/digest.py),
+    so two servers running the digest at once send one mail, not two.
+    """
+
+    __tablename__ = "digests"
+    account_id: Mapped[str] = mapped_column(ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sent_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class UnlockCounter(Base):
