@@ -93,7 +93,8 @@ def decoy_params(email: str) -> crypto.PasswordParams:
     """Made-up parameters for an address without an account: the same for the same address every time.
 
     So the parameters step does not tell who has an account (docs/format.md, "Sign-in"). The
-    salt is an HMAC of the address under the server's secret, so nobody else can predict it.
+    salt is an HMAC of the address under the server's secret, so nobody else can predict it;
+    under the signing key only, so it changes once when the key is rotated (docs/design.md, "The secret key").
     """
     key = current_app.config["SECRET_KEY"].encode()
     salt = hmac.new(key, f"fragment.decoy-salt:{email}".encode(), hashlib.sha256).digest()[: crypto.SALT_BYTES]

@@ -45,10 +45,10 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
 
 
-def csrf_token(session_id: str) -> str:
-    """The CSRF token of one session (sent in X-CSRF-Token)."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"fragment.csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
+def csrf_token(session_id: str, key: str | None = None) -> str:
+    """The CSRF token of one session (sent in X-CSRF-Token), under the signing secret or `key`."""
+    secret = (key or current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, f"fragment.csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def _secure() -> bool:
@@ -154,8 +154,9 @@ def check_csrf(session_id: str) -> None:
     """403 unless a state-changing request carries this session's CSRF token."""
     if request.method in SAFE_METHODS:
         return
-    given = request.headers.get(CSRF_HEADER, "")
-    if not hmac.compare_digest(given.encode("utf-8", "replace"), csrf_token(session_id).encode()):
+    given = request.headers.get(CSRF_HEADER, "").encode("utf-8", "replace")
+    # A token made under a key being rotated out still counts (docs/design.md, "The secret key").
+    if not any(hmac.compare_digest(given, csrf_token(session_id, key).encode()) for key in tokens.secret_keys()):
         raise ApiError(
             403, "csrf", f"This request needs the {CSRF_HEADER} header of your sign-in. Reload the page and try again."
         )

@@ -110,3 +110,26 @@ def allow_service_worker_scope(response: Response) -> Response:
 def healthz():
     db.session().execute(text("SELECT 1"))
     return {"ok": True}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Whether this instance may take requests: the database and the blob store both answer.
+
+    /healthz stays a liveness check, so a store outage takes instances out of the load balancer's
+    rotation instead of having them restarted. The answer names what fails and nothing more: no
+    address, bucket or error text that would tell a visitor about the credentials behind it.
+    """
+    failing = []
+    try:
+        db.session().execute(text("SELECT 1"))
+    except Exception:  # unreachable, refused, timed out: all "not ready"
+        current_app.logger.warning("readyz: the database does not answer", exc_info=True)
+        failing.append("database")
+    if not current_app.extensions["fragment.store"].ready():
+        current_app.logger.warning("readyz: the blob store does not answer")
+        failing.append("store")
+    headers = {"Cache-Control": "no-store"}
+    if failing:
+        return {"ok": False, "failing": failing}, 503, headers
+    return {"ok": True}, 200, headers

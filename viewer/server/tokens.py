@@ -2,7 +2,8 @@
 
 All are itsdangerous signatures (HMAC-SHA1 over the payload with a per-purpose
 salt, itsdangerous docs "Signing Interface") keyed with the app's SECRET_KEY, so
-any app server can check them without shared state. They are opaque to clients.
+any app server can check them without shared state. They are signed with the first
+key and checked with every key listed, so the secret can be rotated. They are opaque to clients.
 Each purpose has its own salt, so a token of one kind never passes as another
 (itsdangerous docs, "The Salt").
 
@@ -21,8 +22,15 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from .. import crypto
 
 
+def secret_keys() -> list[str]:
+    """Every configured secret, the signing one first, then those still accepted (docs/design.md, "The secret key")."""
+    config = current_app.config
+    return [config["SECRET_KEY"], *config.get("SECRET_KEY_FALLBACKS", ())]
+
+
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"fragment.{purpose}")
+    # itsdangerous takes "a list of keys, oldest to newest", signs with the newest and accepts any (Serializer docs).
+    return URLSafeTimedSerializer(list(reversed(secret_keys())), salt=f"fragment.{purpose}")
 
 
 def new_challenge(link_id: str) -> str:

@@ -134,3 +134,7 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def sweep_temp(self, older_than: float) -> int:
         """Remove what interrupted writes left behind, last touched before ``older_than``; return how many."""
+
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Whether the store answers a cheap call now (GET /readyz); never raises, and says nothing of why not."""

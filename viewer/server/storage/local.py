@@ -239,6 +239,16 @@ class LocalBlobStore(BlobStore):
                     count += 1
         return count
 
+    def ready(self) -> bool:
+        """The folder takes a new file: made and removed in .tmp, where an interrupted write's would be."""
+        try:
+            fd, name = tempfile.mkstemp(dir=self._tmp_dir, prefix="ready-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError:
+            return False
+        return True
+
     def _prune(self, directory: Path) -> None:
         """Remove empty folders from directory up to (not including) root."""
         while directory != self.root and directory.is_relative_to(self.root):

@@ -59,6 +59,8 @@ class S3BlobStore(BlobStore):
         self._secret_key = secret_key or None
         self._client_obj: Any = None
         self._client_pid: int | None = None
+        self._probe_obj: Any = None
+        self._probe_pid: int | None = None
 
     def __repr__(self) -> str:
         where = f" at {self._endpoint_url}" if self._endpoint_url else ""
@@ -72,30 +74,36 @@ class S3BlobStore(BlobStore):
         # boto3 documents clients, not sessions, as thread-safe, hence one Session each
         # (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/clients.html#multithreading-or-multiprocessing-with-clients).
         if self._client_obj is None or self._client_pid != os.getpid():
-            import boto3
-            from botocore.config import Config
-
-            session = boto3.session.Session(
-                aws_access_key_id=self._access_key,
-                aws_secret_access_key=self._secret_key,
-                region_name=self._region,
-            )
-            config = Config(
-                signature_version="s3v4",
-                retries={"mode": "standard"},
-                # Path-style for custom endpoints: MinIO/Garage/moto are often reached
-                # by IP or a host with no wildcard DNS for bucket subdomains.
-                s3={"addressing_style": "path" if self._endpoint_url else "auto"},
-                # boto3 >= 1.36 adds CRC checksum headers by default, which several
-                # S3-compatible stores reject (https://github.com/boto/boto3/issues/4392,
-                # https://github.com/boto/s3transfer/issues/327).  Integrity does not
-                # rest on them: every blob is AEAD ciphertext, checked on decryption.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            )
-            self._client_obj = session.client("s3", endpoint_url=self._endpoint_url, config=config)
+            self._client_obj = self._new_client()
             self._client_pid = os.getpid()
         return self._client_obj
+
+    def _new_client(self, extra: Any = None) -> Any:
+        """A boto3 S3 client of its own Session, with this store's settings (and `extra`, a botocore Config, on top)."""
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.session.Session(
+            aws_access_key_id=self._access_key,
+            aws_secret_access_key=self._secret_key,
+            region_name=self._region,
+        )
+        config = Config(
+            signature_version="s3v4",
+            retries={"mode": "standard"},
+            # Path-style for custom endpoints: MinIO/Garage/moto are often reached
+            # by IP or a host with no wildcard DNS for bucket subdomains.
+            s3={"addressing_style": "path" if self._endpoint_url else "auto"},
+            # boto3 >= 1.36 adds CRC checksum headers by default, which several
+            # S3-compatible stores reject (https://github.com/boto/boto3/issues/4392,
+            # https://github.com/boto/s3transfer/issues/327).  Integrity does not
+            # rest on them: every blob is AEAD ciphertext, checked on decryption.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        if extra is not None:
+            config = config.merge(extra)
+        return session.client("s3", endpoint_url=self._endpoint_url, config=config)
 
     def _object_key(self, key: str) -> str:
         """Return the bucket key for a validated blob key."""
@@ -250,6 +258,24 @@ class S3BlobStore(BlobStore):
                         self._client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
                         count += 1
         return count
+
+    #: Seconds the readiness probe waits for the store: a load balancer asks often and must hear soon.
+    READY_TIMEOUT = 3
+
+    def ready(self) -> bool:
+        """A listing of at most one key under the prefix: the bucket exists and these credentials may read it."""
+        if self._probe_obj is None or self._probe_pid != os.getpid():
+            from botocore.config import Config
+
+            # Its own client: one try with short timeouts, where the blob client retries and waits a minute.
+            fast = Config(connect_timeout=self.READY_TIMEOUT, read_timeout=self.READY_TIMEOUT, retries={"total_max_attempts": 1})
+            self._probe_obj = self._new_client(fast)
+            self._probe_pid = os.getpid()
+        try:
+            self._probe_obj.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix + "/" if self.prefix else "", MaxKeys=1)
+        except Exception:  # any failure is "not ready"; what it was stays out of the answer
+            return False
+        return True
 
     def presigned_get(self, key: str, expires: int = 300) -> str:
         """Return a time-limited GET URL for the blob, so bytes bypass the app server."""
