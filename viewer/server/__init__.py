@@ -80,5 +80,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # client could forge its address, scheme and host (docs/design.md, "Proxies in front").
         hops = settings["PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    app.wsgi_app = slowclients.BodyPace(app.wsgi_app, settings["BODY_GRACE_SECONDS"], settings["BODY_MIN_RATE"])  # type: ignore[method-assign]
+    app.wsgi_app = slowclients.BodyPace(  # type: ignore[method-assign]
+        app.wsgi_app, settings["BODY_GRACE_SECONDS"], settings["BODY_MIN_RATE"], drain_limit=app.config["MAX_CONTENT_LENGTH"]
+    )
     return app

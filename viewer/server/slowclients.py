@@ -141,14 +141,42 @@ class PacedReader:
             yield line
 
 
-class BodyPace:
-    """WSGI middleware that paces the body of every request that has one."""
+DRAIN_PIECE = 64 * 1024
 
-    def __init__(self, app: Callable, grace: float, min_rate: int):
-        self.app, self.grace, self.min_rate = app, grace, min_rate
+
+def drain(stream: Any, limit: int) -> None:
+    """Read and drop what is left of a body, at most `limit` bytes; stop quietly on any error.
+
+    A view that refuses a request early (401, 404, 409) does not read its body. gunicorn
+    then closes the connection with the body still arriving, the kernel answers the rest
+    with a reset, and a proxy in front that was still sending it reports 502 instead of the
+    app's answer, and counts a failure of that server (nginx docs, "ngx_http_upstream_module",
+    max_fails; its error log says "writev() failed (32: Broken pipe) while sending request to
+    upstream"). Reading the rest first lets the answer through, as Werkzeug's own development
+    server does. A body larger than the app accepts is not read: that connection may close.
+    """
+    left = limit
+    try:
+        while left > 0 and (data := stream.read(min(DRAIN_PIECE, left))):
+            left -= len(data)
+    except Exception:  # a client gone or too slow: the connection closes, as it would have
+        return
+
+
+class BodyPace:
+    """WSGI middleware that paces the body of every request that has one, and reads what a view left unread."""
+
+    def __init__(self, app: Callable, grace: float, min_rate: int, drain_limit: int = 0):
+        self.app, self.grace, self.min_rate, self.drain_limit = app, grace, min_rate, drain_limit
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if self.min_rate > 0 and (environ.get("CONTENT_LENGTH", "") not in ("", "0") or chunked):
+        length = environ.get("CONTENT_LENGTH", "")
+        if not chunked and length in ("", "0"):
+            return self.app(environ, start_response)
+        if self.min_rate > 0:
             environ["wsgi.input"] = PacedReader(environ["wsgi.input"], environ.get("gunicorn.socket"), self.grace, self.min_rate)
-        return self.app(environ, start_response)
+        result = self.app(environ, start_response)
+        if chunked or (length.isdigit() and int(length) <= self.drain_limit):
+            drain(environ["wsgi.input"], self.drain_limit)
+        return result
