@@ -26,7 +26,7 @@ PREFIX = "/srv/fragment"
 def test_the_guide_shows_the_nginx_file_the_tests_run_word_for_word():
     guide = GUIDE.read_text()
     for name in ("fragment.conf", "site.conf"):
-        assert (DEPLOY / "nginx" / name).read_text().strip() in guide, f"docs/deploy.md does not show deploy/nginx/{name} as it is"
+        assert (DEPLOY / "nginx" / name).read_text().strip() in guide, f"docs/deploy.md does not show deploy/nginx/{name}"
 
 
 def test_the_app_unit_starts_the_procfiles_web_line_with_its_defaults():
