@@ -155,6 +155,7 @@ def send_file(
                 size,
                 part_size=target.part_size,
                 on_progress=on_progress if kind == "original" else None,
+                on_smaller=target.smaller_parts,
             )
     return SentFile(file_id, {"v": crypto.FORMAT_VERSION, **meta}, target.complete(file_id))
 
@@ -183,6 +184,10 @@ def upload_files(
         report.warn(
             "someone lost access to this album and it has no new key yet: open it in the web app to make one, "
             "as until then the files added now open with the key they had"
+        )
+    if target.on_smaller_parts is None:
+        target.on_smaller_parts = lambda size: report.note(
+            f"The server or a proxy in front of it refused a part as too large: sending parts of {size // 1024} KiB."
         )
     sizes = {path: path.stat().st_size for path in paths}
     total = sum(crypto.ciphertext_size(size) for size in sizes.values())

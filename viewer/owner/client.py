@@ -139,6 +139,15 @@ class UploadTarget:
     def __init__(self, http: _Http, prefix: str):
         self.http, self.prefix = http, prefix
         self.part_size = PART_SIZE  # shrinks if the server takes smaller parts, for every later blob
+        # Told once, with the new size, when a 413 makes the parts smaller (a proxy's limit, say).
+        self.on_smaller_parts: Callable[[int], None] | None = None
+        self._told_smaller = False
+
+    def smaller_parts(self, size: int) -> None:
+        """A 413 halved the parts to `size` bytes: tell on_smaller_parts, the first time only."""
+        if not self._told_smaller and self.on_smaller_parts is not None:
+            self._told_smaller = True
+            self.on_smaller_parts(size)
 
     def reserve(self, body: dict) -> dict:
         """POST .../files: reserve a file with its blob sizes."""
@@ -346,13 +355,16 @@ def upload_blob(
     on_progress: ProgressFn | None = None,
     retries: int = UPLOAD_RETRIES,
     sleep: Callable[[float], None] = time.sleep,
+    on_smaller: Callable[[int], None] | None = None,
 ) -> int:
     """Send one blob in parts, resuming from the server's `received` after a mismatch or a dropped connection.
 
     `data` is bytes or a seekable binary file, so any offset can be sent again.
     `on_progress` gets the number of new bytes the server has confirmed. A server
-    with a smaller UPLOAD_PART_BYTES answers 413: parts are halved until they fit.
-    Returns the part size that worked, so the next blob starts with it.
+    with a smaller UPLOAD_PART_BYTES answers 413 too_large, and a proxy in front with a
+    smaller body limit (nginx's default client_max_body_size is 1 MiB) answers 413 with
+    a page of its own: either way parts are halved until they fit, and `on_smaller` is
+    told each new size. Returns the part size that worked, so the next blob starts with it.
     """
     offset = reported = failures = 0
     while offset < size:
@@ -362,8 +374,11 @@ def upload_blob(
             offset += len(part)
             failures = 0
         except ApiError as exc:
-            if exc.status == 413 and exc.code == "too_large" and len(part) > MIN_PART_SIZE:
+            # Not the app's other 413s (account_full, file_too_large): smaller parts would not help those.
+            if exc.status == 413 and exc.code in ("too_large", "http_error") and len(part) > MIN_PART_SIZE:
                 part_size = max(MIN_PART_SIZE, len(part) // 2)
+                if on_smaller is not None:
+                    on_smaller(part_size)
                 continue
             if exc.code != "offset_mismatch":
                 raise
