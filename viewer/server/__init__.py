@@ -25,6 +25,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from . import (
         account_commands,
         api_account,
+        api_activity,
         api_library,
         api_notes,
         api_owner,
@@ -34,6 +35,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         commands,
         config,
         db,
+        digest,
         errors,
         headers,
         pages,
@@ -72,9 +74,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_sharing.invitations_bp)
     app.register_blueprint(api_notes.owner_bp)
     app.register_blueprint(api_notes.public_bp)
+    app.register_blueprint(api_activity.bp)
     app.register_blueprint(pages.bp)
     commands.init_app(app)
     account_commands.init_app(app)
+    digest.init_app(app)
     if settings["PROXIES"]:
         # Only as many X-Forwarded-* values as there are proxies that set them: without a proxy a
         # client could forge its address, scheme and host (docs/design.md, "Proxies in front").
