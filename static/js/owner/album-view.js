@@ -13,7 +13,7 @@ import { WorkerClient } from "../core/rpc.js";
 import { videoFacts } from "../upload/poster.js";
 import { wireUploads } from "../upload/upload-ui.js";
 import { UploadQueue } from "../upload/uploads.js";
-import { ApiError, account, owner, uploadCalls } from "./owner-api.js";
+import { ApiError, account, owner, sharing, uploadCalls } from "./owner-api.js";
 import {
   changeLink,
   createLink,
@@ -27,6 +27,7 @@ import {
   saveMeta,
 } from "./keys.js";
 import { addToAlbum } from "./add-to-album.js";
+import { wireComments } from "./comments-view.js";
 import { wirePeople } from "./people-view.js";
 import { loadFavorites, rekey, setFavorite } from "./sharing.js";
 import { $, confirmAction, describe, formatDate, hide, refused, setBusy, show, showError } from "./ui.js";
@@ -113,6 +114,8 @@ export async function start({ me, mk, root }) {
   /** @type {Array<{id: string, key: Uint8Array, info: any, entry: any, seq: number, tile?: HTMLElement}>} */
   let files = [];
   let seq = 0;
+  /** @type {{decorate: (li: HTMLElement, file: any) => void} | null} */
+  let comments = null; // comments-view.js, once wired
   const thumbs = new Map(); // file id -> object URL
   // Select photos and add them to another album, by reference or as a copy (add-to-album.js).
   const library = addToAlbum({ album, mk, identity, section, status, errorLine, files: () => files });
@@ -210,6 +213,7 @@ export async function start({ me, mk, root }) {
     });
     file.tile = li;
     library.decorate(li, file);
+    if (comments) comments.decorate(li, file);
     loadThumb(file, $("img", li));
     return li;
   }
@@ -396,6 +400,10 @@ export async function start({ me, mk, root }) {
   if (can.add) await wireAdding();
   if (can.owner) await wireLinks();
   await wirePeople({ album, me, mk, identity, section, status, errorLine, files: () => files, can });
+  // Comments and reactions (issue 14): every role that sees the album reads and writes them.
+  const ownerId = album.role === "owner" ? me.account_id : (await sharing.members(album.id)).owner.account_id;
+  comments = wireComments({ album, me, mk, identity, section, can, ownerId });
+  render();
   // Shown once everything is wired: a file chosen or dropped earlier would be lost.
   show(section);
 
