@@ -213,7 +213,6 @@ export async function start({ me, mk, root }) {
     });
     file.tile = li;
     library.decorate(li, file);
-    if (comments) comments.decorate(li, file);
     loadThumb(file, $("img", li));
     return li;
   }
@@ -224,6 +223,7 @@ export async function start({ me, mk, root }) {
     const cover = coverOf(album.meta);
     for (const file of shown) {
       const li = tile(file);
+      if (comments) comments.decorate(li, file); // once wired (tiles made before it get theirs here)
       const star = $("[data-action=favorite]", li);
       const favorite = favorites.has(file.id);
       star.setAttribute("aria-pressed", String(favorite));
