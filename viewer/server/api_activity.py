@@ -291,7 +291,9 @@ def mark_seen(album_id: str):
         )
     )
     session.commit()
-    seen = session.scalar(select(db.AlbumSeen.seq).where(db.AlbumSeen.account_id == account_id, db.AlbumSeen.album_id == album.id))
+    seen = session.scalar(
+        select(db.AlbumSeen.seq).where(db.AlbumSeen.account_id == account_id, db.AlbumSeen.album_id == album.id)
+    )
     return {"album_id": album.id, "seen": str(seen or 0), "unread": unread_counts(account_id, album.id).get(album.id, 0)}
 
 

@@ -233,7 +233,15 @@ def create_album():
 @bp.get("/albums")
 def list_albums():
     albums = db.session().scalars(owned(select(db.Album)).order_by(db.Album.created_at, db.Album.id)).all()
-    return {"albums": [album_json(a) for a in albums]}
+    listed = [album_json(a) for a in albums]
+    if g.owner.account_id is not None:
+        from .api_activity import unread_counts  # it imports this module
+
+        # What others did since the account last opened each album (docs/api.md, "Activity").
+        unread = unread_counts(g.owner.account_id)
+        for entry in listed:
+            entry["unread"] = unread.get(entry["album_id"], 0)
+    return {"albums": listed}
 
 
 def _member(album: db.Album) -> db.AlbumMember | None:

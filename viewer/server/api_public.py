@@ -99,10 +99,14 @@ def unlock(link_id: str):
     held = link.wrapped_drop_key if drop else link.wrapped_album_key
     if held is None:
         raise ApiError(410, "revoked", "The owner has revoked this link.")
-    # The owner's "last opened": a plain UPDATE, not through the loaded row, so it changes nothing else.
+    # The owner's "last opened" and how many opens: one plain UPDATE (opens + 1 in the database, so
+    # concurrent unlocks all count), not through the loaded row, so it changes nothing else.
     session = db.session()
     session.execute(
-        update(db.Link).where(db.Link.id == link.id).values(last_opened_at=db.now()).execution_options(synchronize_session=False)
+        update(db.Link)
+        .where(db.Link.id == link.id)
+        .values(last_opened_at=db.now(), opens=db.Link.opens + 1)
+        .execution_options(synchronize_session=False)
     )
     session.commit()
     answer = {

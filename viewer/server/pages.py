@@ -41,7 +41,7 @@ def album(link_id: str):
 # One template, one section per view (templates/owner.html); static/js/owner/app.js does the
 # work. The pages carry no account data: the browser asks the account API for it, with the
 # session cookie, and decrypts it with a master key that only the browser holds.
-OWNER_VIEWS = {"signup", "login", "recover", "albums", "album", "account"}
+OWNER_VIEWS = {"signup", "login", "recover", "albums", "album", "account", "activity"}
 
 
 def _owner_page(view: str, **context):
@@ -90,6 +90,12 @@ def join(invite_id: str):
 @bp.get("/app/account")
 def owner_account():
     return _owner_page("account")
+
+
+@bp.get("/app/activity")
+def owner_activity():
+    """What happened in the account's albums (static/js/owner/activity-view.js)."""
+    return _owner_page("activity")
 
 
 # The album's Service Worker (static/js/download/sw.js) is served with the other scripts, so
