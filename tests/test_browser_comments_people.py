@@ -1,0 +1,55 @@
+"""Comments and reactions in the owner's web app (issue 14), in Chromium against gunicorn.
+
+So far the owner alone: a comment on the album and one on a photo, each shown under the owner's
+address, the tile's count, and a hidden comment marked for the owner. The must-show with a member
+and two link visitors is still to write (see the report of helper-B).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import servers
+from tests.support.browser import TIMEOUT
+from tests.support.media_fixtures import make_jpeg_with_orientation
+from tests.test_browser_owner import context, new_album, sign_up, wait_added, watched
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("comments-people") / "data"
+    with servers.gunicorn(data, env={"FRAGMENT_SIGNUP": "open"}) as url:
+        yield {"url": url, "data_dir": data}
+
+
+def test_the_owner_comments_on_the_album_and_a_photo_and_hides_one(browser, server, network, tmp_path):
+    console: list[str] = []
+    page = watched(context(browser, server, network), console)
+    sign_up(page)
+    new_album(page, "Harbour")
+    photo = make_jpeg_with_orientation(tmp_path / "PORT.jpg", size=(320, 240), orientation=1)
+    page.locator("#file-input").set_input_files([str(photo)])
+    wait_added(page, 1)
+    section = page.locator("[data-slot=comments-section]")
+    section.get_by_label("Write a comment").fill("Welcome to the harbour")
+    section.get_by_role("button", name="Send").click()
+    section.get_by_text("Welcome to the harbour").wait_for(timeout=TIMEOUT)
+    assert "newcomer@example.org" in section.inner_text()
+
+    page.locator(".file-tile [data-action=comments]").click()
+    dialog = page.locator("#photo-comments")
+    dialog.get_by_label("Write a comment").fill("The boats")
+    dialog.get_by_role("button", name="Send").click()
+    dialog.get_by_text("The boats").wait_for(timeout=TIMEOUT)
+    dialog.get_by_role("button", name="Close").click()
+    assert "Welcome to the harbour" in section.inner_text() and "The boats" not in section.inner_text()
+    badge = page.locator(".file-tile [data-action=comments]")
+    assert badge.get_attribute("aria-label") == "Comments: 1 comment"
+
+    page.reload()
+    section.get_by_text("Welcome to the harbour").wait_for(timeout=TIMEOUT)
+    section.get_by_role("button", name="Hide").click()
+    section.get_by_role("button", name="Show").wait_for(timeout=TIMEOUT)
+    assert not console, console
