@@ -94,7 +94,7 @@ def owner_account():
 
 @bp.get("/app/activity")
 def owner_activity():
-    """What happened in the account's albums (static/js/owner/activity-view.js)."""
+    """What happened in the account's albums (the owner app's activity view)."""
     return _owner_page("activity")
 
 
