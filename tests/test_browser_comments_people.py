@@ -52,4 +52,25 @@ def test_the_owner_comments_on_the_album_and_a_photo_and_hides_one(browser, serv
     section.get_by_text("Welcome to the harbour").wait_for(timeout=TIMEOUT)
     section.get_by_role("button", name="Hide").click()
     section.get_by_role("button", name="Show").wait_for(timeout=TIMEOUT)
+
+    # Comments on a link: off by default; turned on in the dialog, held for approval, with an hourly limit.
+    page.get_by_role("button", name="New link").click()
+    dialog = page.get_by_role("dialog", name="New link")
+    assert dialog.get_by_label("Visitors' comments and reactions").input_value() == "off"
+    assert dialog.get_by_label("Comments an hour, from all visitors together").is_hidden()
+    dialog.get_by_label("Visitors' comments and reactions").select_option("held")
+    dialog.get_by_label("Comments an hour, from all visitors together").fill("5")
+    dialog.get_by_role("button", name="Create link").click()
+    row = page.locator(".link-row").first
+    row.get_by_text("comments need approval").wait_for(timeout=TIMEOUT)
+    links = page.evaluate(
+        "async () => (await (await fetch(`/api/owner/albums/${location.pathname.split('/').pop()}/links`)).json()).links"
+    )
+    assert [(link["comments"], link["notes_per_hour"]) for link in links] == [("held", 5)]
+    row.get_by_role("button", name="Change").click()
+    dialog = page.get_by_role("dialog", name="Change the link")
+    assert dialog.get_by_label("Visitors' comments and reactions").input_value() == "held"
+    dialog.get_by_label("Visitors' comments and reactions").select_option("on")
+    dialog.get_by_role("button", name="Save").click()
+    page.locator(".link-row").first.get_by_text("comments on").wait_for(timeout=TIMEOUT)
     assert not console, console
