@@ -32,8 +32,10 @@
 //   is shown in the album's thread (target null) only.
 //
 // thread.refresh()         load and show again (also done after every write, remove and moderate)
-// thread.show(items)       show these items (no load), e.g. when another thread loaded them
-// thread.setTarget(target, items?)  about another file (the lightbox moved on); the typed text stays
+// thread.show(items)       show these items (no load), e.g. when another thread loaded them; until the
+//                          first show or load, the thread says "Loading comments…"
+// thread.setTarget(target, items?)  about another file (the lightbox moved on); the typed text stays;
+//                          items, if given, are shown as with show
 // thread.focusInput()      focus the text box
 // thread.element           the thread's root element
 //
@@ -217,7 +219,8 @@ export function createThread(container, adapter) {
   reactions.setAttribute("role", "group");
   reactions.setAttribute("aria-label", "Reactions");
   const list = el("ol", "thread-comments");
-  const empty = el("p", "thread-empty", "No comments yet.");
+  const empty = el("p", "thread-empty", "Loading comments…");
+  let loaded = false; // "No comments yet." only once a list came (show, or a load)
   const error = el("p", "thread-error");
   error.setAttribute("role", "alert");
   error.hidden = true;
@@ -386,7 +389,8 @@ export function createThread(container, adapter) {
         if (node) list.append(node);
       }
     }
-    empty.hidden = list.children.length > 0;
+    empty.textContent = loaded ? "No comments yet." : "Loading comments…";
+    empty.hidden = list.children.length > 0 || (!loaded && !error.hidden); // a failed first load says why instead
     if (replyTo && !shown.includes(replyTo)) stopReply();
   }
 
@@ -439,8 +443,9 @@ export function createThread(container, adapter) {
   }
 
   async function load() {
-    const loaded = await adapter.load();
-    items = Array.isArray(loaded) ? loaded : [];
+    const listed = await adapter.load();
+    items = Array.isArray(listed) ? listed : [];
+    loaded = true;
     if (adapter.onChange) adapter.onChange(items);
   }
 
@@ -511,6 +516,7 @@ export function createThread(container, adapter) {
     },
     show(next) {
       items = Array.isArray(next) ? next : [];
+      loaded = true;
       render();
     },
     setTarget(next, nextItems) {
@@ -520,7 +526,10 @@ export function createThread(container, adapter) {
         say(error, "");
         say(notice, "");
       }
-      if (nextItems) items = nextItems;
+      if (nextItems) {
+        items = nextItems;
+        loaded = true;
+      }
       render();
     },
     focusInput() {

@@ -90,9 +90,12 @@ export class Grid {
    * @param {(file: any) => string} options.label  the tile's accessible name
    * @param {((file: any) => {key: string, text: string}) | null} [options.headingOf]  the group a file
    *   is headed by (its date), or null for no headings; `headingOf` may be changed before a relayout
+   * @param {((file: any) => {text: string, label: string} | null) | null} [options.notesOf]  a file's
+   *   reactions and comments ("♥ 3", "3 reactions, 1 comment"), or null for none; refreshTiles() after a change
    */
-  constructor(container, { files, fetchThumb, onOpen, label, headingOf = null }) {
+  constructor(container, { files, fetchThumb, onOpen, label, headingOf = null, notesOf = null }) {
     this.container = container;
+    this.notesOf = notesOf;
     this.files = files;
     this.onOpen = onOpen;
     this.label = label;
@@ -318,7 +321,6 @@ export class Grid {
     tile.classList.toggle("is-loaded", state === "done");
     // A guest's file is marked from the server's flag (never from the name a guest typed), on screen and for screen readers.
     tile.classList.toggle("is-guest", Boolean(file.guest));
-    tile.setAttribute("aria-label", file.guest ? `${this.label(file)}, added by a guest` : this.label(file));
     tile.replaceChildren();
     if (state === "done") {
       const img = document.createElement("img");
@@ -349,11 +351,33 @@ export class Grid {
       note.textContent = state === "broken" ? BROKEN_TEXT : FAILED_TEXT;
       tile.append(note);
     }
+    this.fillNotes(tile, file);
+  }
+
+  /** The tile's name, and its reactions and comments (comments.js noteCounts), said in it too. */
+  fillNotes(tile, file) {
+    const notes = this.notesOf && file.id ? this.notesOf(file) : null;
+    const label = file.guest ? `${this.label(file)}, added by a guest` : this.label(file);
+    tile.setAttribute("aria-label", notes ? `${label}, ${notes.label}` : label);
+    const old = tile.querySelector(".tile-notes");
+    if (old) old.remove();
+    if (!notes) return;
+    const badge = document.createElement("span");
+    badge.className = "tile-notes";
+    badge.setAttribute("role", "img");
+    badge.setAttribute("aria-label", notes.label);
+    badge.textContent = notes.text;
+    tile.append(badge);
   }
 
   refreshTile(index) {
     const tile = this.tiles.get(index);
     if (tile) this.fillTile(tile, this.files[index]);
+  }
+
+  /** Fill every rendered tile again (the comments' counts changed). */
+  refreshTiles() {
+    for (const [index, tile] of this.tiles) this.fillNotes(tile, this.files[index]);
   }
 
   onIntersect(entries) {

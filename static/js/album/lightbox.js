@@ -10,6 +10,7 @@
 
 import PhotoSwipeLightbox from "photoswipe/lightbox";
 import { formatBytes, formatDateTime, formatDuration, formatLocation, showableOriginal } from "../core/present.js";
+import { countLabel } from "./comments.js";
 
 const BROKEN_TEXT = "This file could not be decrypted: it may be damaged or tampered with.";
 const FAILED_TEXT = "This photo could not be loaded. Check your connection, then try again.";
@@ -32,6 +33,13 @@ const ICONS = {
     inner: '<path d="M15 7h2v10.2l3.6-3.6 1.4 1.4-6 6-6-6 1.4-1.4 3.6 3.6V7Zm-7 15h16v2H8v-2Z" id="fragment-icn-download"/>',
     outlineID: "fragment-icn-download",
   },
+  comments: {
+    isCustomSVG: true,
+    inner:
+      '<path d="M7 8h18a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2h-9l-5 4v-4H7a2 2 0 0 1-2-2V10a2 2 0 0 1 2-2Z"' +
+      ' id="fragment-icn-comments"/>',
+    outlineID: "fragment-icn-comments",
+  },
   play: {
     isCustomSVG: true,
     inner: '<path d="M11 8v16l13-8-13-8Z" id="fragment-icn-play"/>',
@@ -41,6 +49,11 @@ const ICONS = {
 // The slideshow button's two shapes; its outline (an SVG <use>) follows the path.
 const PLAY_PATH = "M11 8v16l13-8-13-8Z";
 const PAUSE_PATH = "M10 8h4v16h-4V8Zm8 0h4v16h-4V8Z";
+// The comments panel: beside the photo from this width on (the photo's area gives it its room), a
+// sheet over the lower part of the screen below it (the photo then keeps the upper part).
+const PANEL_BESIDE_FROM = 900;
+const PANEL_WIDTH = 360; // px, as .pswp__fragment-comments-panel in viewer.css
+const SHEET_SHARE = 0.55; // of the screen's height, as .pswp__fragment-comments-panel in viewer.css
 
 function element(tag, className, text) {
   const el = document.createElement(tag);
@@ -63,8 +76,10 @@ function videoSize(info) {
  * @param {import("./media.js").Media} options.media  preview, original, videoSource, download
  * @param {boolean} options.downloads
  * @param {import("./grid.js").Grid} options.grid  thumbElement, focusIndex
+ * @param {any} [options.comments]  link-comments.js's list (thread, counts, subscribe), or null where
+ *   the link has comments off: then there is no comments button nor panel
  */
-export function createLightbox({ files, media, downloads, grid }) {
+export function createLightbox({ files, media, downloads, grid, comments = null }) {
   // The slides are the album's files as they were when the lightbox opened: a page of the
   // listing may insert files anywhere in `files` meanwhile (order.js), which must not
   // change what "next" is under the visitor's finger. Files added at the end still join
@@ -85,12 +100,26 @@ export function createLightbox({ files, media, downloads, grid }) {
     indexIndicatorSep: " of ",
     // Photos use the whole screen; a video keeps clear of the top bar, so its own
     // controls and PhotoSwipe's buttons never overlap.
+    // The comments panel takes its room from the photo's area, so it never covers the photo.
     paddingFn: (viewport, data) => {
-      if (data.type !== "fragment-video") return { top: 0, bottom: 0, left: 0, right: 0 };
+      const room = commentsRoom(viewport);
+      if (data.type !== "fragment-video") return { top: 0, bottom: room.bottom, left: 0, right: room.right };
       const side = viewport.x < 600 ? 0 : 16;
-      return { top: 60, bottom: 16, left: side, right: side };
+      return { top: 60, bottom: 16 + room.bottom, left: side, right: side + room.right };
     },
   });
+
+  let commentsOpen = false; // kept from one opening of the lightbox to the next
+  let commentsPanel = null;
+  let commentsButton = null;
+  let commentsThread = null; // {thread, stop}
+  let stopCounts = null;
+
+  function commentsRoom(viewport) {
+    if (!comments || !commentsOpen) return { right: 0, bottom: 0 };
+    if (viewport.x >= PANEL_BESIDE_FROM) return { right: PANEL_WIDTH, bottom: 0 };
+    return { right: 0, bottom: Math.round(viewport.y * SHEET_SHARE) };
+  }
 
   let infoOpen = false;
   let panel = null;
@@ -298,7 +327,47 @@ export function createLightbox({ files, media, downloads, grid }) {
 
   function toggleInfo() {
     infoOpen = !infoOpen;
+    // One panel at a time on the right: the information or the comments.
+    if (infoOpen && commentsOpen) setComments(false);
     fillPanel();
+  }
+
+  /** The current file's thread in the panel, and the count on the button. */
+  function fillComments() {
+    if (!comments || !commentsPanel) return;
+    const file = currentFile();
+    const id = file && file.id ? file.id : null;
+    commentsPanel.hidden = !commentsOpen;
+    if (commentsThread) commentsThread.thread.setTarget(id, comments.items);
+    if (commentsButton) {
+      const counts = id ? comments.counts(id) : { comments: 0, reactions: 0 };
+      const count = commentsButton.querySelector(".pswp__fragment-count");
+      if (count) count.textContent = counts.comments ? String(counts.comments) : "";
+      const said = countLabel(counts);
+      const label = `${commentsOpen ? "Hide" : "Show"} comments${said ? ` (${said})` : ""}`;
+      commentsButton.setAttribute("aria-label", label);
+      commentsButton.title = `${label} (c)`;
+      commentsButton.setAttribute("aria-expanded", String(commentsOpen));
+    }
+  }
+
+  /** Show or hide the panel; the photo's area changes with it (paddingFn). */
+  function setComments(open, { focus = false } = {}) {
+    if (!comments) return;
+    commentsOpen = open;
+    if (open && infoOpen) {
+      infoOpen = false;
+      fillPanel();
+    }
+    fillComments();
+    if (lightbox.pswp) lightbox.pswp.updateSize(true);
+    if (!focus) return;
+    if (open) {
+      const heading = commentsPanel && commentsPanel.querySelector("h2");
+      if (heading) heading.focus();
+    } else if (commentsButton) {
+      commentsButton.focus();
+    }
   }
 
   function say(text) {
@@ -386,6 +455,48 @@ export function createLightbox({ files, media, downloads, grid }) {
         fillPanel();
       },
     });
+    if (comments) {
+      ui.registerElement({
+        name: "fragment-comments",
+        order: 10,
+        isButton: true,
+        title: "Comments (c)",
+        html: ICONS.comments,
+        onInit: (button) => {
+          commentsButton = button;
+          button.setAttribute("aria-controls", "fragment-comments-panel");
+          button.append(element("span", "pswp__fragment-count"));
+        },
+        onClick: () => setComments(!commentsOpen, { focus: true }),
+      });
+      ui.registerElement({
+        name: "fragment-comments-panel",
+        appendTo: "root",
+        onInit: (el) => {
+          commentsPanel = el;
+          el.id = "fragment-comments-panel";
+          el.setAttribute("role", "region");
+          el.setAttribute("aria-label", "Comments");
+          const head = element("div", "pswp__fragment-comments-head");
+          const title = element("h2", "", "Comments");
+          title.tabIndex = -1;
+          const close = element("button", "pswp__fragment-comments-close", "\u00d7");
+          close.type = "button";
+          close.setAttribute("aria-label", "Hide comments");
+          close.addEventListener("click", () => setComments(false, { focus: true }));
+          head.append(title, close);
+          const body = element("div", "pswp__fragment-comments-body");
+          el.append(head, body);
+          // PhotoSwipe reads a drag or a wheel as a swipe or a zoom; in the panel they scroll and select.
+          const own = (event) => event.stopPropagation();
+          for (const type of ["pointerdown", "wheel", "touchstart"]) el.addEventListener(type, own);
+          const file = currentFile();
+          commentsThread = comments.thread(body, file && file.id ? file.id : null);
+          stopCounts = comments.subscribe(() => fillComments());
+          fillComments();
+        },
+      });
+    }
     ui.registerElement({
       name: "fragment-notice",
       appendTo: "root",
@@ -399,13 +510,23 @@ export function createLightbox({ files, media, downloads, grid }) {
 
   lightbox.on("change", () => {
     fillPanel();
+    fillComments();
     say("");
+  });
+  lightbox.on("afterInit", () => {
+    fillComments();
+    // Opened with the panel shown (it was when the lightbox last closed): the photo makes room for it.
+    if (comments && commentsOpen && lightbox.pswp) lightbox.pswp.updateSize(true);
   });
   lightbox.on("keydown", (event) => {
     const key = event.originalEvent;
-    if (key.key === "i" && !key.altKey && !key.ctrlKey && !key.metaKey) {
+    if (key.altKey || key.ctrlKey || key.metaKey) return;
+    if (key.key === "i") {
       event.preventDefault();
       toggleInfo();
+    } else if (key.key === "c" && comments) {
+      event.preventDefault();
+      setComments(!commentsOpen, { focus: true });
     }
   });
   let lastIndex = null;
@@ -419,6 +540,9 @@ export function createLightbox({ files, media, downloads, grid }) {
   lightbox.on("destroy", () => {
     panel = null;
     notice = null;
+    if (commentsThread) commentsThread.stop();
+    if (stopCounts) stopCounts();
+    commentsThread = stopCounts = commentsPanel = commentsButton = null;
     // Focus goes back to that tile (PhotoSwipe's returnFocus would pick the opener).
     if (lastIndex !== null) grid.focusIndex(lastIndex);
     lastIndex = null;

@@ -22,8 +22,10 @@
 import { forgetDeviceKey } from "../core/device.js";
 import { decodeLinkSecret } from "../core/format.js";
 import { wireDownloadAll } from "../download/download-all.js";
+import { countLabel, countText } from "./comments.js";
 import { Grid } from "./grid.js";
 import { wireJoin } from "./join.js";
+import { askCommentName, linkComments } from "./link-comments.js";
 import { createLightbox } from "./lightbox.js";
 import { Media } from "./media.js";
 import { wireShare } from "./share.js";
@@ -48,6 +50,8 @@ let lightbox = null;
 let bridge = null;
 let downloadAll = null;
 let uploader = null; // {queue, ui, worker} where the link allows uploads
+let notes = null; // the link's comments and reactions (link-comments.js), where the link has them on
+let albumThread = null; // {thread, stop}: the album's own comments, below the header
 // The album's files in the order the page shows them (order.js), each with its `index` there.
 const files = [];
 const listedIds = new Set();
@@ -457,6 +461,7 @@ async function showAlbum(album, info, meta) {
     });
   }
   media = new Media(withToken, bridge);
+  startComments(info);
   // The owner's order and cover (docs/format.md, "Album metadata"), checked: anything odd is the default.
   order = albumOrder(meta);
   coverId = coverOf(meta);
@@ -465,8 +470,10 @@ async function showAlbum(album, info, meta) {
     fetchThumb: (file) => media.thumb(file),
     onOpen: (index) => lightbox.open(index),
     label: tileLabel,
+    notesOf: notes ? tileNotes : null,
   });
-  lightbox = createLightbox({ files, media, downloads: info.downloads !== false, grid });
+  lightbox = createLightbox({ files, media, downloads: info.downloads !== false, grid, comments: notes });
+  if (notes) albumThread.thread.refresh(); // one load: the album's thread, the tiles and the lightbox
 
   let after = null;
   let first = true;
@@ -479,6 +486,39 @@ async function showAlbum(album, info, meta) {
     after = page.next;
   } while (after);
   listingDone();
+}
+
+// --- comments and reactions ------------------------------------------------------------
+
+/**
+ * Comments and reactions where the link's owner turned them on ('on', or 'held': each waits for the
+ * owner's approval); with 'off' there is no thread, no button and no count anywhere on the page.
+ */
+function startComments(info) {
+  if (info.comments !== "on" && info.comments !== "held") return;
+  const nameKey = `${PREFIX}guest-name`;
+  notes = linkComments({
+    // Not withToken: a refusal here (comments turned off meanwhile, too many) is said in the thread,
+    // it does not end the visit.
+    call: (method, args) => worker.call(method, args),
+    mode: info.comments,
+    storage: localStorage,
+    prefix: PREFIX,
+    askName: () => askCommentName($("#guest-dialog"), localStorage, nameKey),
+  });
+  const section = $("#album-comments");
+  section.hidden = false;
+  albumThread = notes.thread($("[data-slot=thread]", section), null);
+  notes.subscribe(() => {
+    if (grid) grid.refreshTiles();
+  });
+}
+
+/** A tile's count of reactions and comments, or null for none. */
+function tileNotes(file) {
+  const counts = notes.counts(file.id);
+  const label = countLabel(counts);
+  return label ? { text: countText(counts), label } : null;
 }
 
 // --- guest uploads ------------------------------------------------------------------
@@ -556,6 +596,8 @@ function stopAlbum() {
   downloadAll = null;
   const closed = lightbox ? lightbox.destroy() : Promise.resolve();
   if (grid) grid.destroy();
+  if (albumThread) albumThread.stop();
+  albumThread = notes = null;
   const cache = media;
   lightbox = grid = media = null;
   return closed.then(() => {
