@@ -2,7 +2,18 @@
 
 HEAD = "0008"
 
-LATER_TABLES = ("album_members", "share_invitations", "album_key_chain", "sealed_values", "blob_refs", "album_drop_keys", "notes", "activity", "album_seen", "digests")
+LATER_TABLES = (
+    "album_members",
+    "share_invitations",
+    "album_key_chain",
+    "sealed_values",
+    "blob_refs",
+    "album_drop_keys",
+    "notes",
+    "activity",
+    "album_seen",
+    "digests",
+)
 
 LATER_COLUMNS = (
     ("links", "owner_label"),  # 0003
