@@ -4,7 +4,7 @@
 import * as A from "../core/account.js";
 import * as C from "../core/crypto.js";
 import { formatBytes } from "../core/present.js";
-import { account } from "./owner-api.js";
+import { account, call } from "./owner-api.js";
 import { derive, keepMasterKey, openIdentity, openWithPassword } from "./keys.js";
 import { $, confirmAction, describe, formatDate, onSubmit, refused, setBusy, show, showError } from "./ui.js";
 
@@ -33,6 +33,39 @@ export async function start({ me, mk }) {
       `${formatBytes(current.bytes_used)} of ${formatBytes(current.quota_bytes)} used. Only encrypted bytes are counted.`;
   }
   showStorage();
+
+  // --- e-mail digests (issue 14): off by default, counts only (docs/design.md, "Activity and digests")
+  const digest = $("[data-slot=digest]", section);
+  const digestStatus = $("[data-slot=digest-status]", section);
+  const digestError = $("[data-slot=digest-error]", section);
+  function showDigest(answer) {
+    digest.checked = Boolean(answer.enabled);
+    const noMail = "This server has no mail set up yet, so no summary goes out until its operator sets it up.";
+    digestStatus.textContent = answer.enabled && answer.mail === false ? noMail : "";
+  }
+  try {
+    showDigest(await call("GET", "/api/owner/activity/digest"));
+  } catch (error) {
+    digest.disabled = true;
+    showError(digestError, `Your e-mail summary setting could not be loaded: ${describe(error)}`);
+  }
+  digest.addEventListener("change", async () => {
+    const wanted = digest.checked;
+    digest.disabled = true;
+    digestError.hidden = true;
+    setBusy(digestStatus, "Saving…");
+    try {
+      showDigest(await call("PUT", "/api/owner/activity/digest", { enabled: wanted }));
+      const saved = wanted ? "Saved: you will get a summary of new activity." : "Saved: no summaries.";
+      if (!digestStatus.textContent) digestStatus.textContent = saved;
+    } catch (error) {
+      digest.checked = !wanted;
+      setBusy(digestStatus, "");
+      showError(digestError, `The setting was not saved: ${describe(error)}`);
+    } finally {
+      digest.disabled = false;
+    }
+  });
 
   // --- password --------------------------------------------------------------------------
   const passwordForm = $("#password-form");

@@ -13,7 +13,7 @@ import { WorkerClient } from "../core/rpc.js";
 import { videoFacts } from "../upload/poster.js";
 import { wireUploads } from "../upload/upload-ui.js";
 import { UploadQueue } from "../upload/uploads.js";
-import { ApiError, account, owner, sharing, uploadCalls } from "./owner-api.js";
+import { ApiError, account, call, owner, sharing, uploadCalls } from "./owner-api.js";
 import {
   changeLink,
   createLink,
@@ -95,6 +95,8 @@ export async function start({ me, mk, root }) {
     }
     throw error;
   }
+  // Opening the album is seeing what is new in it: its unread badge goes (issue 14); only a marker, so no error shown.
+  call("POST", `/api/owner/albums/${encodeURIComponent(albumId)}/seen`, {}).catch(() => {});
   const identity = openIdentity(me, mk);
   if (entry.role === "owner" && entry.rekey_pending) {
     // Someone lost access and the owner's client has not made a new key yet: make it now, so what

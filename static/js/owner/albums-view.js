@@ -1,7 +1,7 @@
 // The owner's albums: a grid with decrypted titles and covers, counts and dates, and New album.
 
 import { formatBytes, formatCount } from "../core/present.js";
-import { owner, sharing } from "./owner-api.js";
+import { call, owner, sharing } from "./owner-api.js";
 import { createAlbum, fileImage, openAlbum, openFile, openIdentity } from "./keys.js";
 import { $, describe, formatDate, show, showError } from "./ui.js";
 
@@ -18,7 +18,15 @@ async function showCover(album, img) {
 
 const ROLE_NAMES = { viewer: "a viewer", collaborator: "a collaborator", admin: "an admin" };
 
-function card(album, template) {
+/** The card's badge of what others did since this account last opened the album (issue 14). */
+function showUnread(badge, count) {
+  if (!Number.isSafeInteger(count) || count <= 0) return;
+  badge.textContent = `${count} new`;
+  badge.setAttribute("aria-label", `${formatCount(count, "new event", "new events")} since you last opened it`);
+  badge.hidden = false;
+}
+
+function card(album, template, unread = {}) {
   const li = template.content.firstElementChild.cloneNode(true);
   const link = $("[data-slot=link]", li);
   link.href = `/app/albums/${encodeURIComponent(album.id)}`;
@@ -28,11 +36,27 @@ function card(album, template) {
   if (album.role === "owner") facts.push(formatCount(links, "link", "links"), formatDate(created));
   else facts.push(`shared by ${album.entry.owner.email}`, `you are ${ROLE_NAMES[album.role] || "a member"}`);
   $("[data-slot=facts]", li).textContent = facts.join(" · ");
+  // Own albums carry their count in the listing; shared ones take it from the unread answer.
+  showUnread($("[data-slot=unread]", li), album.entry.unread ?? unread[album.id] ?? 0);
   if (album.key) showCover(album, $("img", li)).catch(() => {});
   return li;
 }
 
+/** Unread counts by album id; none when they cannot be had (only badges: the page works without them). */
+async function unreadByAlbum() {
+  try {
+    const answer = await call("GET", "/api/owner/activity/unread");
+    return answer && typeof answer.albums === "object" && answer.albums ? answer.albums : {};
+  } catch {
+    return {};
+  }
+}
+
 export async function start({ me, mk }) {
+  // Back from an album (whose opening cleared its badge): a page kept by the browser shows old counts.
+  addEventListener("pageshow", (event) => {
+    if (event.persisted) location.reload();
+  });
   const section = $("#albums");
   const grid = $("[data-slot=grid]", section);
   const template = $("#album-card");
@@ -45,7 +69,8 @@ export async function start({ me, mk }) {
   // Albums others share with this account: opened with its own identity (the key sealed to it).
   const identity = openIdentity(me, mk);
   const shared = (await sharing.shared()).albums.map((entry) => openAlbum(entry, mk, identity)).reverse();
-  $("[data-slot=shared-grid]", section).replaceChildren(...shared.map((album) => card(album, template)));
+  const unread = shared.length ? await unreadByAlbum() : {};
+  $("[data-slot=shared-grid]", section).replaceChildren(...shared.map((album) => card(album, template, unread)));
   $("[data-slot=shared-section]", section).hidden = shared.length === 0;
   show(section);
 

@@ -8,11 +8,12 @@
 
 import * as A from "../core/account.js";
 import * as C from "../core/crypto.js";
-import { ApiError, account } from "./owner-api.js";
+import { ApiError, account, call } from "./owner-api.js";
 import { derive, forgetKeys, keepMasterKey, masterKey, openIdentity, openWithPassword } from "./keys.js";
 import { acceptInvitation, openInvitation, safetyNumber } from "./sharing.js";
 import { $, describe, hide, onSubmit, refused, setBusy, show, showError } from "./ui.js";
 import { start as accountView } from "./account-view.js";
+import { start as activityView } from "./activity-view.js";
 import { start as albumView } from "./album-view.js";
 import { start as albumsView } from "./albums-view.js";
 
@@ -301,6 +302,22 @@ async function joinView() {
   });
 }
 
+/** The navigation's "Activity" with how many events by others the account has not seen (issue 14). */
+async function showUnreadTotal() {
+  const badge = document.querySelector("[data-slot=unread-total]");
+  if (!(badge instanceof HTMLElement)) return;
+  try {
+    const { total } = await call("GET", "/api/owner/activity/unread");
+    const count = Number.isSafeInteger(total) ? total : 0;
+    badge.textContent = count ? `${count} new` : "";
+    badge.hidden = count === 0;
+    const link = badge.closest("a");
+    if (link) link.setAttribute("aria-label", count ? `Activity, ${count} new` : "Activity");
+  } catch {
+    // Only a count: the page works without it, and the activity page itself says what failed.
+  }
+}
+
 async function main() {
   await C.ready();
   if (view === "signup") return signupView();
@@ -308,8 +325,11 @@ async function main() {
   if (view === "recover") return recoverView();
   if (view === "join") return joinView();
   const state = await signedIn();
-  const views = { albums: albumsView, album: albumView, account: accountView };
-  await views[view]({ ...state, root });
+  showUnreadTotal();
+  const views = { albums: albumsView, album: albumView, account: accountView, activity: activityView };
+  const run = views[view];
+  if (!run) throw refused("This page of the app does not exist. Go to your albums.");
+  await run({ ...state, root });
   hide($("#busy"));
 }
 
