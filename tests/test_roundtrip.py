@@ -252,17 +252,17 @@ def test_wrong_passwords_then_429_without_running_argon2(strict_server, tmp_path
 
 @pytest.fixture(scope="module")
 def scale_server(pg_url, tmp_path_factory):
-    """The app as it runs at scale: gunicorn on PostgreSQL and an S3 store (moto's real server)."""
+    """The app as it runs at scale: gunicorn on PostgreSQL and an S3 store (a real SeaweedFS)."""
     from sqlalchemy import create_engine
 
-    from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_moto_server
+    from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, make_bucket, start_seaweedfs_server
 
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql("DROP DATABASE IF EXISTS scale")
         connection.exec_driver_sql("CREATE DATABASE scale")
     admin.dispose()
-    with start_moto_server() as endpoint:
+    with start_seaweedfs_server() as endpoint:
         make_bucket(endpoint, "albums")
         env = {
             "FRAGMENT_DATABASE_URL": pg_url.rsplit("/", 1)[0] + "/scale",
