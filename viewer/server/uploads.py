@@ -456,16 +456,19 @@ def _claim(file: db.File) -> int | None:
     return lease if won == 1 else None
 
 
-def _release(file: db.File, lease: int) -> None:
-    """completing -> pending, if this request still holds the lease (a complete that failed on the way)."""
+def _release(file: db.File, lease: int) -> bool:
+    """completing -> pending, if this request still holds the lease (a complete that failed on the way); whether it did."""
     session = db.session()
     _end_transaction(session)
-    session.execute(
-        update(db.File)
-        .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == lease)
-        .values(state="pending", expires_at=db.now() + current_app.config["UPLOAD_TTL"])
+    released = db.rowcount(
+        session.execute(
+            update(db.File)
+            .where(db.File.seq == _seq(file), db.File.state == "completing", db.File.expires_at == lease)
+            .values(state="pending", expires_at=db.now() + current_app.config["UPLOAD_TTL"])
+        )
     )
     session.commit()
+    return released == 1
 
 
 class _LostLease(Exception):
@@ -730,8 +733,9 @@ def expire_pending(link_id: str | None = None, limit: int = 100) -> int:
             # The worker finishing it was killed: back to pending, so the uploader can send complete again.
             lease = file.expires_at
             assert lease is not None
-            _release(file, lease)
-            count += 1
+            # Several servers' cleanups may find the same dead lease: only the one whose UPDATE matched counts it.
+            if _release(file, lease):
+                count += 1
     return count
 
 
