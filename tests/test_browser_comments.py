@@ -4,7 +4,9 @@ An account's album with two photos, published with links whose comments are 'on'
 made through the API with the real format (viewer/crypto.py), as tests/test_notes_api.py does. Two
 visitors (two browser contexts, each with a guest key of its own) comment on a photo and on the album,
 reply and react; each sees the other's words under the right name with the guest mark, the tile
-counts them, and a deleted comment is gone for the other after a reload. A note changed in the
+counts them, and a deleted comment is gone for the other after a reload. A visitor edits their comment
+(Escape cancels; Save seals it again as the next version): the other sees the new text marked
+"edited", and once the link holds comments an edit waits for approval again. A note changed in the
 database (its ciphertext, or its author) is shown as "could not be verified", never its text. On a
 held link the sender is told it waits for approval and the other visitor does not see it; with
 comments off there is nothing of them on the page. No request carries the link secret or the album
@@ -316,6 +318,81 @@ def test_two_visitors_comment_reply_react_and_delete(browser, server, album, net
         panel.get_by_text("No comments yet.").wait_for(timeout=TIMEOUT)
         assert "The boat on the left is ours" not in panel.inner_text()
 
+        assert_fragment_never_sent(network, link)
+        assert_album_key_never_sent(network, album["ak"])
+        assert console == []
+    finally:
+        ana_ctx.close()
+        bo_ctx.close()
+
+
+def test_a_visitor_edits_their_comment_and_the_other_sees_it_edited(browser, server, album, network):
+    console: list[str] = []
+    link, link_id, _secret = new_link(server, album, comments="on")
+    ana_ctx, ana = visitor(browser, server, network, console)
+    bo_ctx, bo = visitor(browser, server, network, console)
+    try:
+        open_album(ana, link)
+        thread = album_thread(ana)
+        send(thread, "Sunset at nine")
+        give_name(ana, "Ana")
+        mine = comment(thread, "Sunset at nine")
+        assert not mine.locator(".thread-edited").count()
+        # By its id from here: while it is edited, its text is a text box's value.
+        mine = thread.locator(f".thread-comment[data-note-id='{mine.get_attribute('data-note-id')}']")
+
+        # Escape leaves the edit and keeps the comment as it was.
+        mine.get_by_role("button", name="Edit your comment").click()
+        box = mine.get_by_role("textbox", name="Edit your comment")
+        assert box.input_value() == "Sunset at nine"
+        box.fill("Sunset at ten")
+        box.press("Escape")
+        box.wait_for(state="detached", timeout=TIMEOUT)
+        assert mine.locator(".thread-text").inner_text() == "Sunset at nine"
+
+        # Saved: the new text, marked edited, as version 2 (sealed and signed again in the Worker).
+        mine.get_by_role("button", name="Edit your comment").click()
+        mine.get_by_role("textbox", name="Edit your comment").fill("Sunset at half past nine")
+        mine.get_by_role("button", name="Save your comment").click()
+        edited = comment(thread, "Sunset at half past nine")
+        assert edited.locator(".thread-edited").inner_text() == "edited"
+        assert "Sunset at nine" not in thread.inner_text()
+        assert not thread.locator(".thread-edit").count()
+
+        # Bo, who cannot edit it, sees the new text and the mark.
+        open_album(bo, link)
+        theirs = comment(album_thread(bo), "Sunset at half past nine")
+        assert theirs.locator(".thread-author").inner_text() == "Ana"
+        assert theirs.locator(".thread-edited").inner_text() == "edited"
+        assert not theirs.get_by_role("button", name="Edit your comment").count()
+        assert "Sunset at nine" not in album_thread(bo).inner_text()
+
+        # Still so after Ana's reload (from the server, not the page's memory).
+        ana.reload()
+        open_album(ana, link)
+        again = comment(album_thread(ana), "Sunset at half past nine")
+        assert again.locator(".thread-edited").inner_text() == "edited"
+        assert again.get_by_role("button", name="Edit your comment").is_visible()
+
+        # Once the link holds comments, an edit is new words that wait for approval: Ana is told, Bo no longer sees it.
+        changed = album["owner"].call("PATCH", f"/api/owner/links/{link_id}", json={"comments": "held"})
+        assert changed.status_code == 200, changed.json
+        ana.reload()
+        open_album(ana, link)
+        thread = album_thread(ana)
+        again = comment(thread, "Sunset at half past nine")
+        again.get_by_role("button", name="Edit your comment").click()
+        again = thread.locator(".thread-comment:has(.thread-edit)")
+        again.get_by_role("textbox", name="Edit your comment").fill("Sunset, then fireworks")
+        again.get_by_role("button", name="Save your comment").click()
+        notice = thread.locator(".thread-notice")
+        notice.wait_for(timeout=TIMEOUT)
+        assert notice.inner_text() == HELD
+        assert "fireworks" not in thread.inner_text()
+        bo.reload()
+        open_album(bo, link)
+        album_thread(bo).get_by_text("No comments yet.").wait_for(timeout=TIMEOUT)
+        assert "Sunset" not in album_thread(bo).inner_text()
         assert_fragment_never_sent(network, link)
         assert_album_key_never_sent(network, album["ak"])
         assert console == []

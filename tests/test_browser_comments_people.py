@@ -1,7 +1,8 @@
 """Comments and reactions in the owner's web app (issue 14), in Chromium against gunicorn.
 
 So far the owner alone: a comment on the album and one on a photo, each shown under the owner's
-address, the tile's count, and a hidden comment marked for the owner. The must-show with a member
+address, the tile's count, and a hidden comment marked for the owner; the owner edits their
+comment, and after a reload it verifies with the new text, marked "edited". The must-show with a member
 and two link visitors is still to write (see the report of helper-B).
 """
 
@@ -12,7 +13,7 @@ import pytest
 from tests.support import servers
 from tests.support.browser import TIMEOUT
 from tests.support.media_fixtures import make_jpeg_with_orientation
-from tests.test_browser_owner import context, new_album, sign_up, wait_added, watched
+from tests.test_browser_owner import context, new_album, sign_up, sign_up_as, wait_added, watched
 
 pytestmark = pytest.mark.slow
 
@@ -73,4 +74,36 @@ def test_the_owner_comments_on_the_album_and_a_photo_and_hides_one(browser, serv
     dialog.get_by_label("Visitors' comments and reactions").select_option("on")
     dialog.get_by_role("button", name="Save").click()
     page.locator(".link-row").first.get_by_text("comments on").wait_for(timeout=TIMEOUT)
+    assert not console, console
+
+
+def test_the_owner_edits_their_comment_in_the_app(browser, server, network):
+    console: list[str] = []
+    page = watched(context(browser, server, network), console)
+    sign_up_as(page, "quay@example.org")
+    new_album(page, "Quay")
+    section = page.locator("[data-slot=comments-section]")
+    section.get_by_label("Write a comment").fill("Boats at noon")
+    section.get_by_role("button", name="Send").click()
+    mine = section.locator(".thread-comment").filter(has_text="Boats at noon")
+    mine.wait_for(timeout=TIMEOUT)
+    assert not mine.locator(".thread-edited").count()
+    mine = section.locator(f".thread-comment[data-note-id='{mine.get_attribute('data-note-id')}']")  # its text goes
+
+    mine.get_by_role("button", name="Edit your comment").click()
+    box = mine.get_by_role("textbox", name="Edit your comment")
+    assert box.input_value() == "Boats at noon"
+    box.fill("Boats at dawn")
+    mine.get_by_role("button", name="Save your comment").click()
+    edited = section.locator(".thread-comment").filter(has_text="Boats at dawn")
+    edited.locator(".thread-edited").wait_for(timeout=TIMEOUT)
+    assert "Boats at noon" not in section.inner_text()
+
+    # From the server after a reload: the new text (verified as version 2), marked edited, still the owner's.
+    page.reload()
+    again = section.locator(".thread-comment").filter(has_text="Boats at dawn")
+    again.wait_for(timeout=TIMEOUT)
+    assert again.locator(".thread-edited").inner_text() == "edited"
+    assert "could not be verified" not in section.inner_text() and "Boats at noon" not in section.inner_text()
+    assert again.locator(".thread-author").inner_text() == "quay@example.org"
     assert not console, console

@@ -267,7 +267,7 @@ function plainBuffer(bytes) {
 
 // --- comments and reactions (docs/format.md and docs/api.md, "Comments and reactions") ---------
 
-/** GET, POST or DELETE on the link's notes, with the access token; the answer's JSON. */
+/** GET, POST, PUT or DELETE on the link's notes, with the access token; the answer's JSON. */
 function notesCall(method, path = "", body = undefined) {
   const step = async () => {
     const headers = { ...api.auth() };
@@ -331,27 +331,45 @@ function openListed(entry) {
   return shown;
 }
 
-/** The note sealed under the album's current key and signed with this visitor's key: the POST body. */
-function newNoteBody(note) {
-  const noteId = C.newId();
+/**
+ * The note sealed under the album's current key and signed with this visitor's key, at `version`:
+ * the body of a POST (a new note, version 1) or of a PUT (an edit, the next version).
+ */
+function noteBody(noteId, version, note) {
   const { sealed, signature } = C.sealNote(
     need(albumKey, "The album key"),
     albumId,
     noteId,
     keyEpoch,
-    1,
+    version,
     guestKeys.publicKey,
     guestKeys.privateKey,
     note,
   );
   return {
-    note_id: noteId,
     epoch: keyEpoch,
-    version: 1,
+    version,
     sealed: C.b64e(sealed),
     signature: C.b64e(signature),
     guest_pk: C.b64e(guestKeys.publicKey),
   };
+}
+
+/** A new note's POST body. */
+function newNoteBody(note) {
+  const noteId = C.newId();
+  return { note_id: noteId, ...noteBody(noteId, 1, note) };
+}
+
+/** Send, and once more under the album's keys as they are now when it got a new key meanwhile (409 stale_key). */
+async function sendingNote(send) {
+  try {
+    return await send();
+  } catch (error) {
+    if (!(error && error.name === "ApiError" && error.code === "stale_key")) throw error;
+    await signedUnlock(null);
+    return send();
+  }
 }
 
 serve({
@@ -571,14 +589,19 @@ serve({
    */
   async writeNote({ note }) {
     need(guestKeys, "Your comment key");
-    let answer;
-    try {
-      answer = await notesCall("POST", "", newNoteBody(note));
-    } catch (error) {
-      if (!(error && error.name === "ApiError" && error.code === "stale_key")) throw error;
-      await signedUnlock(null);
-      answer = await notesCall("POST", "", newNoteBody(note));
-    }
+    const answer = await sendingNote(() => notesCall("POST", "", newNoteBody(note)));
+    return { ...openListed(answer), held: answer.held === true };
+  },
+
+  /**
+   * A new text for this visitor's own note: `note` (the whole note, as the page has it, with the new
+   * text) sealed and signed as version `version` + 1 (docs/api.md: an edit is the next version),
+   * retried once on stale_key as writeNote is. On a held link the server holds it again: `held`.
+   */
+  async editNote({ noteId, version, note }) {
+    need(guestKeys, "Your comment key");
+    const path = `/${encodeURIComponent(noteId)}`;
+    const answer = await sendingNote(() => notesCall("PUT", path, noteBody(noteId, version + 1, note)));
     return { ...openListed(answer), held: answer.held === true };
   },
 

@@ -15,6 +15,11 @@
 //                          emoji). null means the person cancelled (e.g. gave no name): nothing changes
 //                          and the text stays. held true: the thread says the comment waits for approval.
 //   adapter.remove(item)   -> Promise: delete one's own note (item.mine)
+//   adapter.edit?(item, text)
+//                          -> Promise<{held?: boolean}>: a new text for one's own genuine comment
+//                          (item.mine; the next version, sealed and signed by the page). Without it
+//                          there is no Edit button. held true: the edit waits for approval again, and
+//                          the thread says so as after a held comment.
 //   adapter.moderate?(item, action)
 //                          -> Promise: action "hide" | "show" | "approve" | "delete" (canModerate only;
 //                          without it, "delete" falls back to remove)
@@ -26,6 +31,7 @@
 // Item (what load answers; strings are untrusted and only ever set as textContent):
 //   {id, version, genuine, mine, hidden, held, createdAt (ISO string or null),
 //    author: {kind: "guest" | "member" | "owner", name (a guest's given name), email, label?},
+//    (version > 1: the comment was edited, and the thread says "edited")
 //    note: {kind: "comment" | "reaction", on, reply_to, text, emoji, name, at (Unix seconds)} | null}
 //   A note that is not genuine (its signature or AEAD failed) has note null: it is shown as
 //   "This comment could not be verified." and never its text; since its target cannot be known, it
@@ -189,6 +195,7 @@ function whenOf(item) {
  * @property {(what: {target: string | null, parent: string | null, kind: "comment" | "reaction",
  *   text?: string, emoji?: string}) => Promise<{held?: boolean} | null>} write
  * @property {(item: Item) => Promise<unknown>} remove
+ * @property {(item: Item, text: string) => Promise<{held?: boolean} | null | undefined>} [edit]
  * @property {(item: Item, action: "hide" | "show" | "approve" | "delete") => Promise<unknown>} [moderate]
  * @property {(error: any) => string} [describeError]
  * @property {(items: Item[]) => void} [onChange]
@@ -212,6 +219,8 @@ export function createThread(container, adapter) {
   let target = adapter.target ?? null;
   let items = [];
   let replyTo = null; // the item answered, or null
+  let editing = null; // the id of the comment whose text is being edited, or null
+  let draft = ""; // its text as typed so far (the list is built again on every render)
   let busy = false;
 
   const root = el("div", "thread");
@@ -307,15 +316,29 @@ export function createThread(container, adapter) {
       }
       if (adapter.canModerate && item.hidden) head.append(" ", el("span", "thread-badge", "Hidden"));
       if (adapter.canModerate && item.held) head.append(" ", el("span", "thread-badge", "Waiting for approval"));
-      const text = el("p", "thread-text", item.note.text);
-      text.setAttribute("dir", "auto");
-      li.append(head, text);
+      if (item.version > 1) {
+        const mark = el("span", "thread-edited", "edited");
+        mark.title = "This comment was edited.";
+        head.append(" ", mark);
+      }
+      if (editing !== null && item.id === editing) {
+        li.append(head, editor(item));
+      } else {
+        const text = el("p", "thread-text", item.note.text);
+        text.setAttribute("dir", "auto");
+        li.append(head, text);
+      }
     }
     const actions = el("p", "thread-actions");
     if (item.genuine && item.note) {
       const reply = button("Reply", "link-button");
       reply.addEventListener("click", () => startReply(item));
       actions.append(reply);
+    }
+    if (adapter.edit && editable(item) && item.id !== editing) {
+      const edit = button("Edit", "link-button", "Edit your comment");
+      edit.addEventListener("click", () => startEdit(item));
+      actions.append(edit);
     }
     if (item.mine && !adapter.canModerate) {
       const del = button("Delete", "link-button", "Delete your comment");
@@ -341,6 +364,97 @@ export function createThread(container, adapter) {
       li.append(sub);
     }
     return li;
+  }
+
+  function editable(item) {
+    return Boolean(item.mine && item.id && item.genuine && item.note && item.note.kind === "comment");
+  }
+
+  /** The text box that stands for a comment's text while it is edited, with Save and Cancel. */
+  function editor(item) {
+    const wrap = el("div", "thread-edit");
+    const area = el("textarea", "thread-input thread-edit-input");
+    area.rows = 3;
+    area.value = draft;
+    area.readOnly = busy;
+    area.setAttribute("dir", "auto");
+    area.setAttribute("aria-label", "Edit your comment");
+    area.dataset.focusKey = `${item.id} edit-box`;
+    area.addEventListener("input", () => {
+      draft = area.value;
+    });
+    area.addEventListener("keydown", (event) => {
+      // The edit's keys, not the lightbox's; Escape leaves the edit and keeps the comment as it was.
+      event.stopPropagation();
+      if (event.key === "Escape") {
+        event.preventDefault();
+        stopEdit(true);
+      } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        saveEdit(item);
+      }
+    });
+    const row = el("p", "thread-actions");
+    const save = button("Save", "primary thread-save", "Save your comment");
+    save.disabled = busy;
+    save.addEventListener("click", () => saveEdit(item));
+    const cancel = button("Cancel", "link-button", "Cancel the edit");
+    cancel.disabled = busy;
+    cancel.addEventListener("click", () => stopEdit(true));
+    row.append(save, " ", cancel);
+    wrap.append(area, row);
+    return wrap;
+  }
+
+  function startEdit(item) {
+    editing = item.id;
+    draft = item.note.text || "";
+    say(error, "");
+    say(notice, "");
+    render();
+    const area = list.querySelector(".thread-edit-input");
+    if (area instanceof HTMLTextAreaElement) {
+      area.focus();
+      area.setSelectionRange(area.value.length, area.value.length);
+    }
+  }
+
+  /** Leave the edit; `refocus`: back on the comment's Edit button. */
+  function stopEdit(refocus) {
+    const id = editing;
+    editing = null;
+    draft = "";
+    render();
+    if (!refocus || id === null) return;
+    const again = [...list.querySelectorAll("[data-focus-key]")].find((node) => node.dataset.focusKey === `${id} Edit`);
+    if (again instanceof HTMLElement) again.focus();
+    else box.focus();
+  }
+
+  async function saveEdit(item) {
+    if (busy) return;
+    const text = draft.trim();
+    if (!text) {
+      say(error, "Write something first, or delete the comment.");
+      return;
+    }
+    if ([...text].length > MAX_TEXT) {
+      say(error, `A comment is at most ${NUMBER.format(MAX_TEXT)} characters; this one has ${NUMBER.format([...text].length)}.`);
+      return;
+    }
+    let saved = false;
+    const answer = await act(async () => {
+      const result = await adapter.edit(item, text);
+      saved = true;
+      editing = null; // the list loaded next shows the new text
+      draft = "";
+      return result;
+    });
+    if (!saved) return; // refused: the editor and its text stay, with the error
+    if (answer && answer.held) say(notice, adapter.heldNotice || HELD_NOTICE);
+    const again = [...list.querySelectorAll("[data-focus-key]")].find((node) => node.dataset.focusKey === `${item.id} Edit`);
+    if (again instanceof HTMLElement) again.focus();
+    else box.focus();
   }
 
   function withClick(node, handler) {
@@ -392,6 +506,10 @@ export function createThread(container, adapter) {
     empty.textContent = loaded ? "No comments yet." : "Loading comments…";
     empty.hidden = list.children.length > 0 || (!loaded && !error.hidden); // a failed first load says why instead
     if (replyTo && !shown.includes(replyTo)) stopReply();
+    if (editing !== null && !shown.some((item) => item.id === editing && editable(item))) {
+      editing = null; // deleted or hidden meanwhile
+      draft = "";
+    }
   }
 
   function render() {
@@ -523,6 +641,8 @@ export function createThread(container, adapter) {
       if (next !== target) {
         target = next ?? null;
         stopReply();
+        editing = null;
+        draft = "";
         say(error, "");
         say(notice, "");
       }

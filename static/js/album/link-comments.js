@@ -62,7 +62,8 @@ export function describeNoteError(error) {
     if (error.code === "comments_off") return "Comments are off for this link.";
     if (error.status === 413) return "This comment is too long to send. Shorten it and try again.";
     if (error.status === 404) return "This comment is not there any more.";
-    if (error.code === "not_author") return "You can delete only your own comments.";
+    if (error.code === "not_author") return "You can change only your own comments.";
+    if (error.status === 409 && error.code === "changed") return "This comment changed meanwhile. Reload the page and try again.";
     if (error.status === 409 && error.code === "exists") return "This comment was sent already.";
     return error.message || "The server refused this comment.";
   }
@@ -140,6 +141,15 @@ export function linkComments({ call, mode, storage, prefix, askName }) {
     return { held: written.held === true || mode === "held" };
   }
 
+  /** A new text for one's own comment: the same note with the new text, as the next version. */
+  async function edit(item, text) {
+    if (!item.genuine || !item.note || item.note.kind !== "comment") throw new Error("Only your own comments can be edited.");
+    const note = { ...item.note, text, at: Math.floor(Date.now() / 1000) };
+    await ready;
+    const edited = await call("editNote", { noteId: item.id, version: item.version, note });
+    return { held: edited.held === true || mode === "held" };
+  }
+
   async function remove(item) {
     await ready;
     return call("deleteNote", { noteId: item.id, version: item.version });
@@ -166,6 +176,7 @@ export function linkComments({ call, mode, storage, prefix, askName }) {
         canModerate: false,
         load,
         write,
+        edit,
         remove,
         describeError: describeNoteError,
       });
