@@ -70,6 +70,14 @@ def test_uploads_notes_joins_and_leaves_show_newest_first_and_members_see_only_a
     # Unread: Olga has not opened the album; her own uploads are not news to her.
     (listed,) = olga.call("GET", "/api/owner/albums").get_json()["albums"]
     assert listed["unread"] == 4  # the guest's photo, Vic's join, photo and comment
+    # Seen up to an older event: what came after it is still unread; a malformed marker is refused.
+    cut = int(entries[1]["seq"])
+    partial = olga.call("POST", f"/api/owner/albums/{album_id}/seen", json={"up_to": cut})
+    assert partial.status_code == 200 and partial.get_json()["seen"] == str(cut)
+    assert partial.get_json()["unread"] == sum(1 for e in entries if int(e["seq"]) > cut and not e["mine"]) == 1
+    for bad in ({"up_to": "soon"}, {"up_to": -1}, [1]):
+        refused = olga.call("POST", f"/api/owner/albums/{album_id}/seen", json=bad)
+        assert refused.status_code == 400 and refused.get_json()["message"]
     seen = olga.call("POST", f"/api/owner/albums/{album_id}/seen", json={})
     assert seen.status_code == 200 and seen.get_json()["unread"] == 0
     back = olga.call("POST", f"/api/owner/albums/{album_id}/seen", json={"up_to": 1})

@@ -180,8 +180,12 @@ def feed(account_id: str | None, album_id: str | None = None) -> dict:
         }
         key = (event.album_id, event.subject)
         if event.kind == "file":
+            if key not in files:
+                continue  # deleted between the two queries: nothing left to show
             entry["file"] = file_json(files[key], owner=bool(moderator), people=emails)
         elif event.kind == "note":
+            if key not in notes:
+                continue
             # The server cannot tell a comment from a reaction: the client opens the note to say which.
             entry["note"] = note_json(notes[key], accounts)
         elif event.kind == "joined":
@@ -272,10 +276,8 @@ def mark_seen(album_id: str):
     """Move the account's marker of the album forward, to `up_to` (a seq) or to the newest event; never back."""
     album = get_album(album_id, "view")
     account_id = _account_id()
-    up_to = None
-    if request.get_data():
-        data = json_body()
-        up_to = inputs.int_field(data, "up_to", minimum=0, maximum=inputs.MAX_AFTER)
+    data = json_body()  # {} for an empty body
+    up_to = inputs.int_field(data, "up_to", minimum=0, maximum=inputs.MAX_AFTER)
     session = db.session()
     newest = session.scalar(select(func.max(A.seq)).where(A.album_id == album.id)) or 0
     # Never past the album's newest event: a marker ahead would hide events still to come.
