@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -150,10 +151,7 @@ def start_seaweedfs_server(host: str = "127.0.0.1", timeout: float = 60.0) -> It
                 out,
             )
         for _attempt in range(3):  # a free port can be grabbed by someone else first
-            ports = {name: _free_port(host) for name in ("master", "volume", "filer", "s3")}
-            # gRPC listens on port + 10000: keep every port low enough for that.
-            if any(port > 55000 for port in ports.values()):
-                continue
+            ports = {name: _free_weed_port(host) for name in ("master", "volume", "filer", "s3")}
             url = f"http://{host}:{ports['s3']}"
             proc = subprocess.Popen(
                 [
@@ -200,6 +198,29 @@ def start_seaweedfs_server(host: str = "127.0.0.1", timeout: float = 60.0) -> It
                 yield url
         finally:
             _stop(proc, grace=3)  # it takes its time over a clean stop; the folder goes anyway
+
+
+def _free_weed_port(host: str) -> int:
+    """A port that is free, and whose gRPC twin (port + 10000, SeaweedFS's rule) is free too.
+
+    Drawn below the kernel's ephemeral range (32768 and up, where port + 10000 could pass
+    65535 and where other tests' free ports come from).
+    """
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        if all(_bindable(host, p) for p in (port, port + 10000)):
+            return port
+    raise RuntimeError("no free port pair for SeaweedFS")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _s3_ready(url: str) -> bool:
