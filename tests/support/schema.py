@@ -34,3 +34,28 @@ LATER_COLUMNS = (
     ("links", "notes_per_hour"),
     ("links", "opens"),  # 0008
 )
+
+
+def drop_later_triggers(connection) -> None:
+    """Drop what 0008 made besides tables and columns (its triggers, on PostgreSQL their functions), before those.
+
+    A database from before migrations had none; left behind, they name the dropped tables.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0008_activity.py"
+    spec = importlib.util.spec_from_file_location("migration_0008", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if connection.dialect.name == "postgresql":
+        for name, table in module.PG_TRIGGER_TABLES.items():
+            connection.execute(text(f"DROP TRIGGER IF EXISTS {name} ON {table}"))
+        for name in module.PG_FUNCTIONS:
+            connection.execute(text(f"DROP FUNCTION IF EXISTS {name}()"))
+    else:
+        for name in module.SQLITE_TRIGGERS:
+            connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
