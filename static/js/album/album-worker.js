@@ -314,16 +314,7 @@ function openListed(entry) {
       C.b64d(entry.sealed),
       C.b64d(entry.signature),
     );
-    // Only the fields the page shows, as plain data: strings stay strings (the page sets them as text).
-    shown.note = {
-      kind: note.kind,
-      on: note.on ?? null,
-      reply_to: note.reply_to ?? null,
-      text: note.text ?? null,
-      emoji: note.emoji ?? null,
-      name: guest ? (note.name ?? null) : null, // a member's name comes from their account, never the note
-      at: note.at,
-    };
+    shown.note = C.shownNote(note, guest);
     shown.genuine = true;
   } catch {
     // Not shown as genuine: the page says it could not be verified, never what it says.

@@ -851,6 +851,24 @@ export function openNote(albumKey, albumId, noteId, epoch, version, authorPk, se
   return checkNote(load(data));
 }
 
+/**
+ * The fields of an opened note that a page shows, as plain data (strings stay strings, set as
+ * text, never HTML). A member's name comes from their account, never from the note.
+ * @param {Note & {v: number}} note  as openNote returns it
+ * @param {boolean} guest  written by a link's visitor
+ */
+export function shownNote(note, guest) {
+  return {
+    kind: note.kind,
+    on: note.on ?? null,
+    reply_to: note.reply_to ?? null,
+    text: note.text ?? null,
+    emoji: note.emoji ?? null,
+    name: guest ? (note.name ?? null) : null,
+    at: note.at,
+  };
+}
+
 const NOTE_DELETE_PREFIX = ascii("fragment/v1/note-delete\0");
 
 /**

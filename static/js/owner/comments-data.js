@@ -110,16 +110,7 @@ export function openListed(album, entry, { me, identity, contacts, ownerId = nul
       C.b64d(entry.sealed),
       C.b64d(entry.signature),
     );
-    // Only the fields the page shows, as plain data; strings stay strings (set as text, never HTML).
-    shown.note = {
-      kind: note.kind,
-      on: note.on ?? null,
-      reply_to: note.reply_to ?? null,
-      text: note.text ?? null,
-      emoji: note.emoji ?? null,
-      name: guest ? (note.name ?? null) : null, // a member's name comes from their account, never the note
-      at: note.at,
-    };
+    shown.note = C.shownNote(note, guest);
     shown.genuine = true;
   } catch {
     // Not shown as genuine (docs/format.md): the page says it could not be verified, never its text.
