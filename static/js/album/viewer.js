@@ -25,7 +25,8 @@ import { wireDownloadAll } from "../download/download-all.js";
 import { countLabel, countText } from "./comments.js";
 import { Grid } from "./grid.js";
 import { wireJoin } from "./join.js";
-import { askCommentName, linkComments } from "./link-comments.js";
+import { askGuestName } from "./guest-name.js";
+import { linkComments } from "./link-comments.js";
 import { createLightbox } from "./lightbox.js";
 import { Media } from "./media.js";
 import { wireShare } from "./share.js";
@@ -504,7 +505,7 @@ function startComments(info) {
     mode: info.comments,
     storage: localStorage,
     prefix: PREFIX,
-    askName: () => askCommentName($("#guest-dialog"), localStorage, nameKey),
+    askName: () => askGuestName($("#guest-dialog"), localStorage, nameKey, "comments"),
   });
   const section = $("#album-comments");
   section.hidden = false;

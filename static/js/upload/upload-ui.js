@@ -5,6 +5,7 @@
 // page's words. Every message is a sentence a person can act on; rows are built
 // from templates/album.html's <template id="upload-row"> and filled as text.
 
+import { askGuestName } from "../album/guest-name.js";
 import { formatBytes, formatCount } from "../core/present.js";
 
 /**
@@ -95,37 +96,10 @@ export function wireUploads({ queue, storage, prefix, owner = false }) {
   }
 
   /** Ask for the guest's name (once per link on this device); false if they closed the dialog. */
-  function askName() {
-    const input = $("input", dialog);
-    input.value = name();
-    const message = $("[data-slot=message]", dialog);
-    message.hidden = true;
-    dialog.returnValue = ""; // Esc keeps the last value otherwise
-    dialog.showModal();
-    return new Promise((resolve) => {
-      const form = $("form", dialog);
-      const submit = (event) => {
-        if (event.submitter && event.submitter.value === "cancel") return;
-        const value = input.value.trim();
-        if (!value) {
-          event.preventDefault();
-          message.hidden = false;
-          input.focus();
-          return;
-        }
-        storage.setItem(nameKey, value.slice(0, 100));
-        showName();
-      };
-      form.addEventListener("submit", submit);
-      dialog.addEventListener(
-        "close",
-        () => {
-          form.removeEventListener("submit", submit);
-          resolve(dialog.returnValue === "ok" && Boolean(name()));
-        },
-        { once: true },
-      );
-    });
+  async function askName() {
+    const given = await askGuestName(dialog, storage, nameKey);
+    showName();
+    return given;
   }
 
   async function addFiles(files) {
